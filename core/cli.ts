@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// The `udsu` command: `udsu [chat]` runs a client, `udsu server` runs a rendezvous server.
+import { parseArgs } from 'node:util'
+import { Client } from './client'
+import { ConfigError, loadConfig } from './config'
+import { createLogger, LOG_LEVELS, type LogLevel } from './log'
+import { RendezvousServer } from '../server'
+
+const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
+
+Usage:
+  udsu [chat] [options]      start a chat client
+  udsu server [options]      run a rendezvous server
+  udsu --help | --version
+
+Chat options:
+  --name NAME          your user name (1-32 letters, digits, _ . -)
+  --server HOST:PORT   the rendezvous server (default 127.0.0.1:7777; when it is on
+                       this machine and none answers, the client starts one itself)
+  --profile DIR        where keys and state live (default ~/.local/share/udsu/NAME)
+  --frontend NAME      headless (JSON lines on stdin/stdout) or tui
+  --config FILE        a config file (default: udsu.config.js, .udsurc, package.json "udsu", …)
+  --log-level LEVEL    debug, info, warn, error or silent (logs go to stderr)
+
+Server options:
+  --host HOST          address to listen on (default 0.0.0.0)
+  --port PORT          UDP port (default 7777)
+  --log-level LEVEL
+
+Headless frontend (one JSON object per line):
+  in:  {"type":"send","to":"bob","text":"hi"}  {"type":"peers"}  {"type":"quit"}
+  out: ready, peers, pending, sent, connected, lost, message, server, error
+`
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+      config: { type: 'string' },
+      name: { type: 'string' },
+      server: { type: 'string' },
+      profile: { type: 'string' },
+      frontend: { type: 'string' },
+      'log-level': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+    },
+  })
+  if (values.help) return void process.stdout.write(HELP), 0
+  if (values.version) return void process.stdout.write(`${require('../../package.json').version}\n`), 0
+  const command = positionals[0] ?? 'chat'
+  if (positionals.length > 1 || !['chat', 'server'].includes(command)) throw new UsageError(`unknown command "${positionals.join(' ')}"`)
+  const logLevel = values['log-level']
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+  }
+
+  if (command === 'server') {
+    const port = values.port === undefined ? 7777 : Number(values.port)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a number from 0 to 65535')
+    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
+    const at = await server.listen()
+    process.stdout.write(`udsu server listening on udp ${at.address}:${at.port}\n`)
+    await new Promise<void>((resolve) => onSignal(resolve))
+    await server.close()
+    return 0
+  }
+
+  const config = await loadConfig({
+    config: values.config,
+    name: values.name,
+    server: values.server,
+    profile: values.profile,
+    frontend: values.frontend,
+    logLevel,
+  })
+  const client = new Client(config)
+  onSignal(() => void client.stop())
+  await client.start()
+  await client.stopped
+  return 0
+}
+
+class UsageError extends Error {}
+
+function onSignal(handler: () => void) {
+  process.once('SIGINT', handler)
+  process.once('SIGTERM', handler)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    if (error instanceof ConfigError) process.stderr.write(`udsu: ${error.message}\n`)
+    else if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`udsu: ${error.message}\nRun udsu --help for usage.\n`)
+    } else process.stderr.write(`udsu: ${error.message}\n`)
+    process.exit(error instanceof ConfigError || error instanceof UsageError ? 2 : 1)
+  },
+)

@@ -1,0 +1,256 @@
+// One chat client: a container of core services, the plugins the config names, and the message pipeline between them.
+import { randomBytes } from 'node:crypto'
+import type { Hook } from 'tapable'
+import { asFunction, asValue, createContainer, InjectionMode, type AwilixContainer } from 'awilix'
+import { CommandRegistry } from './commands'
+import { NAME_HINT, NAME_PATTERN, type Config } from './config'
+import { createHooks, type Hooks } from './hooks'
+import { loadPlugins, type LoadedPlugin } from './loader'
+import { createLogger, DeferredFileSink, fileSink } from './log'
+import { PeerDirectory } from './peers'
+import { Veto, type CoreServices } from './plugin'
+import { defaultProfileDir, Profile } from './profile'
+import { TransportRegistry } from './transports'
+import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Settings } from './types'
+import { decodeFrame, encodeFrame, FrameKind } from './wire'
+
+/** Longest chat text, in UTF-8 bytes. */
+export const MAX_TEXT_BYTES = 16 * 1024
+
+export interface ClientStats {
+  /** Datagrams no plugin claimed and that were not a DATA frame we could open. */
+  dropped: number
+}
+
+export class Client implements Chat {
+  readonly hooks: Hooks = createHooks()
+  readonly peersDirectory = new PeerDirectory()
+  readonly stats: ClientStats = { dropped: 0 }
+  readonly container: AwilixContainer<CoreServices>
+  private readonly plugins: LoadedPlugin[]
+  private readonly logger: Logger
+  /** Set when a terminal frontend needs logs in the profile, which is known only after configure. */
+  private readonly profileLog?: DeferredFileSink
+  private readonly me: LocalUser = { name: '', publicKey: '', fingerprint: '' }
+  private readonly outgoing = new Map<string, Promise<void>>()
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  settings: Settings
+  private markStopped!: () => void
+  /** Resolves once the client has stopped, whoever stopped it (a frontend's quit, a signal). */
+  readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve))
+
+  constructor(readonly config: Config, options: { logger?: Logger } = {}) {
+    this.plugins = loadPlugins(config)
+    this.settings = { name: config.name ?? '', server: config.server }
+    const usesTerminal = this.plugins.some((p) => p.definition.usesTerminal)
+    if (usesTerminal && !config.log.file && !options.logger) this.profileLog = new DeferredFileSink()
+    this.logger =
+      options.logger ??
+      createLogger(config.log.level, config.log.file ? fileSink(config.log.file) : this.profileLog)
+    this.container = createContainer<CoreServices>({ injectionMode: InjectionMode.PROXY, strict: true })
+    this.isolateTaps()
+  }
+
+  get identity(): Identity {
+    return { name: this.me.name, fingerprint: this.me.fingerprint }
+  }
+
+  /** configure → init → start → ready. On failure, what started is stopped and the error is rethrown. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error('a client starts once')
+    this.state = 'starting'
+    try {
+      this.settings = await this.hooks.configure.promise({ ...this.settings })
+      if (!NAME_PATTERN.test(this.settings.name)) {
+        throw new Error(this.settings.name ? `name ${NAME_HINT}, not "${this.settings.name}"` : 'no name: pass --name NAME or set name in udsu.config.js')
+      }
+      this.me.name = this.settings.name
+      this.registerServices()
+      await this.hooks.init.promise()
+      if (!this.me.publicKey) throw new Error('no plugin provided an identity key: add "rsa" to the plugins in the config')
+      await this.hooks.start.promise()
+      this.state = 'running'
+      this.hooks.ready.call(this.identity)
+    } catch (error) {
+      await this.stop().catch(() => undefined)
+      throw error
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return
+    this.state = 'stopping'
+    try {
+      await this.hooks.stop.promise()
+    } finally {
+      this.state = 'stopped'
+      this.markStopped()
+    }
+  }
+
+  get running(): boolean {
+    return this.state === 'running'
+  }
+
+  // ── the Chat API frontends use ──
+
+  async send(to: string, text: string): Promise<ChatMessage> {
+    if (!NAME_PATTERN.test(to)) throw new Error(`"${to}" is not a valid name`)
+    if (to === this.me.name) throw new Error('you cannot message yourself')
+    if (typeof text !== 'string' || !text.trim()) throw new Error('the message is empty')
+    if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new Error(`the message is longer than ${MAX_TEXT_BYTES} bytes`)
+    if (!this.running) throw new Error('the client is not running')
+    const message = await this.hooks.compose.promise({ id: randomBytes(16).toString('hex'), from: this.me.name, to, text, ts: Date.now() })
+    this.hooks.messageState.call({ id: message.id, to, state: 'pending' })
+    // One queue per peer keeps messages to a peer in the order they were written.
+    const previous = this.outgoing.get(to) ?? Promise.resolve()
+    const next = previous.then(() => this.deliverOutgoing(message))
+    this.outgoing.set(to, next)
+    void next.finally(() => this.outgoing.get(to) === next && this.outgoing.delete(to))
+    return message
+  }
+
+  async peers(): Promise<PeerSummary[]> {
+    const known = this.peersDirectory.all().map(({ name, online, path }) => ({ name, online, path }))
+    return this.hooks.listPeers.promise(known)
+  }
+
+  async connect(peer: string): Promise<PathKind> {
+    const path = this.peersDirectory.get(peer)?.path ?? (await this.hooks.connect.promise(peer))
+    if (!path) throw new Error(`no path to ${peer}: not online, or unreachable`)
+    return path
+  }
+
+  fingerprintOf(peer: string): string | undefined {
+    return this.hooks.safetyNumber.call(peer)
+  }
+
+  /** Sends an envelope (chat or control) to a peer: encode, seal, and hand it to a path. Throws with the reason. */
+  async sendEnvelope(peer: string, envelope: Envelope): Promise<void> {
+    if (!this.peersDirectory.get(peer)?.path) await this.connect(peer)
+    const packet = await this.hooks.encode.promise({ peer, bytes: Buffer.from(JSON.stringify(envelope)), sealed: false })
+    if (!packet.sealed) throw new Error('no encryption plugin sealed the message, and udsu never sends plaintext')
+    const delivered = await this.hooks.send.promise({ ...packet, bytes: encodeFrame(FrameKind.Data, packet.bytes) })
+    if (!delivered) throw new Error(`no path to ${peer}`)
+  }
+
+  private async deliverOutgoing(message: ChatMessage): Promise<void> {
+    try {
+      await this.sendEnvelope(message.to, { type: 'chat', id: message.id, text: message.text, ts: message.ts })
+      this.hooks.messageState.call({ id: message.id, to: message.to, state: 'sent' })
+    } catch (error) {
+      this.hooks.messageState.call({ id: message.id, to: message.to, state: 'failed', reason: (error as Error).message })
+    }
+  }
+
+  // ── incoming ──
+
+  /** Every datagram of every transport comes through here. */
+  async receive(datagram: Datagram): Promise<void> {
+    if (this.hooks.receive.call(datagram)) return
+    const frame = decodeFrame(datagram.bytes)
+    if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
+    const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })
+    if (!opened) return this.drop('DATA frame nobody could open', datagram)
+    let envelope: Envelope
+    try {
+      envelope = JSON.parse(opened.bytes.toString('utf8')) as Envelope
+      if (typeof envelope !== 'object' || envelope === null || typeof envelope.type !== 'string') throw new Error('no type')
+    } catch {
+      return this.drop(`malformed envelope from ${opened.peer}`, datagram)
+    }
+    if (await this.hooks.route.promise(envelope, opened)) return
+    if (envelope.type !== 'chat') return this.drop(`envelope of unknown type "${envelope.type}" from ${opened.peer}`, datagram)
+    const { id, text, ts } = envelope
+    if (typeof id !== 'string' || !/^[0-9a-f]{8,64}$/.test(id) || typeof text !== 'string' || typeof ts !== 'number' || Buffer.byteLength(text) > MAX_TEXT_BYTES) {
+      return this.drop(`malformed chat message from ${opened.peer}`, datagram)
+    }
+    await this.hooks.deliver.promise({ id, from: opened.peer, to: this.me.name, text, ts })
+  }
+
+  private drop(why: string, datagram: Datagram): void {
+    this.stats.dropped++
+    this.logger.debug(`dropped: ${why}`, { from: `${datagram.from.address}:${datagram.from.port}`, bytes: datagram.bytes.length })
+  }
+
+  // ── wiring ──
+
+  private registerServices(): void {
+    const profile = new Profile(this.config.profile ?? defaultProfileDir(this.settings.name))
+    profile.lock()
+    this.hooks.stop.tap({ name: 'core', stage: 200 }, () => profile.unlock())
+    this.profileLog?.open(profile.path('udsu.log'))
+    const transports = new TransportRegistry(this.hooks, (datagram) => {
+      this.receive(datagram).catch((error) => this.logger.error(`incoming datagram failed: ${(error as Error).message}`))
+    })
+    this.container.register({
+      hooks: asValue(this.hooks),
+      logger: asValue(this.logger),
+      settings: asValue(this.settings),
+      me: asValue(this.me),
+      profile: asValue(profile),
+      peers: asValue(this.peersDirectory),
+      transports: asValue(transports),
+      commands: asValue(new CommandRegistry()),
+      chat: asValue(this as Chat),
+    })
+    for (const { definition, options } of this.plugins) {
+      const key = `plugin:${definition.name}`
+      this.container.register(key, asFunction((cradle: CoreServices) => definition.create(cradle, options) ?? {}).singleton())
+      this.container.resolve(key)
+    }
+  }
+
+  /** Wraps every tap so that a plugin that throws is reported by name and the client stays up. Veto passes through. */
+  private isolateTaps(): void {
+    for (const [hookName, hook] of Object.entries(this.hooks) as Array<[string, Hook<unknown[], unknown>]>) {
+      hook.intercept({
+        register: (tap) => {
+          const report = (error: unknown) => {
+            const message = `plugin "${tap.name}" failed in hook ${hookName}: ${(error as Error)?.message ?? String(error)}`
+            this.logger.error(message)
+            if (hookName !== 'problem') this.hooks.problem.call({ source: tap.name, message })
+          }
+          const fn = tap.fn as (...args: unknown[]) => unknown
+          if (tap.type === 'promise') {
+            tap.fn = async (...args: unknown[]) => {
+              try {
+                return await fn(...args)
+              } catch (error) {
+                if (error instanceof Veto) throw error
+                report(error)
+              }
+            }
+          } else if (tap.type === 'sync') {
+            tap.fn = (...args: unknown[]) => {
+              try {
+                return fn(...args)
+              } catch (error) {
+                if (error instanceof Veto) throw error
+                report(error)
+              }
+            }
+          } else {
+            tap.fn = (...args: unknown[]) => {
+              const callback = args.pop() as (error?: unknown, result?: unknown) => void
+              try {
+                fn(...args, (error: unknown, result: unknown) => {
+                  if (error && !(error instanceof Veto)) {
+                    report(error)
+                    return callback()
+                  }
+                  callback(error, result)
+                })
+              } catch (error) {
+                if (error instanceof Veto) return callback(error)
+                report(error)
+                callback()
+              }
+            }
+          }
+          return tap
+        },
+      })
+    }
+  }
+}

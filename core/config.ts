@@ -1,0 +1,144 @@
+// Loads `udsu` config with cosmiconfig, lays CLI flags over it and validates the result, naming every bad key.
+import * as path from 'node:path'
+import { cosmiconfig } from 'cosmiconfig'
+import { ConfigError } from './errors'
+import { loadPlugins } from './loader'
+import { LOG_LEVELS, type LogLevel } from './log'
+import { either, list, object, oneOf, optional, string, validate, type Check } from './schema'
+import { parseHostPort } from './wire'
+
+/** A plugin named in the config, with its options; `resolve` is a built-in short name, a package or a path. */
+export interface PluginEntry {
+  resolve: string
+  options: unknown
+}
+
+export interface Config {
+  /** The user name; a frontend may ask for it when absent. */
+  name?: string
+  /** `host:port` of the rendezvous server. */
+  server: string
+  /** The profile directory; defaults to the user's data directory per name. */
+  profile?: string
+  /** The frontend plugin: `headless`, `tui`, or a package or path. */
+  frontend: string
+  plugins: PluginEntry[]
+  log: { level: LogLevel; file?: string }
+  /** Where the config came from, for error messages and relative plugin paths. */
+  source?: string
+}
+
+export interface CliFlags {
+  config?: string
+  name?: string
+  server?: string
+  profile?: string
+  frontend?: string
+  logLevel?: string
+}
+
+export const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u
+export const NAME_HINT = 'must be 1 to 32 letters, digits, "_", "." or "-"'
+
+export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
+  server: '127.0.0.1:7777',
+  frontend: 'headless',
+  plugins: [
+    { resolve: 'udp', options: {} },
+    { resolve: 'hole-punch', options: {} },
+    { resolve: 'rsa', options: {} },
+  ],
+  log: { level: 'info' },
+}
+
+export { ConfigError }
+
+const serverAddress: Check<string> = (value, at, problems) => {
+  const text = string()(value, at, problems)
+  if (text === undefined) return undefined
+  try {
+    parseHostPort(text)
+    return text
+  } catch (error) {
+    problems.push(`${at} ${(error as Error).message}`)
+  }
+}
+
+const pluginEntry: Check<PluginEntry> = either(
+  (value, at, problems) => {
+    const resolve = string({ pattern: /\S/, hint: 'must name a plugin' })(value, at, problems)
+    return resolve === undefined ? undefined : { resolve, options: {} }
+  },
+  (value, at, problems) => {
+    const entry = object({ resolve: string({ pattern: /\S/, hint: 'must name a plugin' }), options: optional((v) => v, {}) })(value, at, problems)
+    return entry && { resolve: entry.resolve, options: entry.options }
+  },
+  (value) => (typeof value === 'string' ? 'a' : 'b'),
+)
+
+const pluginsSchema = optional(list(pluginEntry, { maxItems: 64 }), DEFAULT_CONFIG.plugins)
+const frontendSchema = optional(string({ pattern: /\S/, hint: 'must name a frontend' }), DEFAULT_CONFIG.frontend)
+
+const configSchema = object({
+  name: optional(string({ pattern: NAME_PATTERN, hint: NAME_HINT })),
+  server: optional(serverAddress, DEFAULT_CONFIG.server),
+  profile: optional(string({ pattern: /\S/, hint: 'must be a directory path' })),
+  frontend: frontendSchema,
+  plugins: pluginsSchema,
+  log: optional(
+    object({ level: optional(oneOf(LOG_LEVELS), 'info' as LogLevel), file: optional(string()) }),
+    DEFAULT_CONFIG.log,
+  ),
+})
+
+/** Finds and reads the config file (or the one named by --config), applies flags, validates; throws ConfigError. */
+export async function loadConfig(flags: CliFlags = {}, cwd = process.cwd()): Promise<Config> {
+  const explorer = cosmiconfig('udsu', { searchStrategy: 'project' })
+  let raw: unknown = {}
+  let source = 'the built-in defaults'
+  try {
+    const found = flags.config ? await explorer.load(path.resolve(cwd, flags.config)) : await explorer.search(cwd)
+    if (found && !found.isEmpty) {
+      raw = found.config
+      source = found.filepath
+    } else if (found) {
+      source = found.filepath
+    }
+  } catch (error) {
+    // A JS config's own exception arrives without the file's name: cosmiconfig records it on the error.
+    const where = (error as { filepath?: string }).filepath ?? (flags.config ? path.resolve(cwd, flags.config) : 'the udsu config')
+    throw new ConfigError(where, [`could not be read: ${(error as Error).message}`])
+  }
+
+  const withFlags = mergeFlags(raw, flags)
+  const result = validate(configSchema, withFlags)
+  if ('problems' in result) throw new ConfigError(source, [...result.problems, ...pluginProblems(withFlags, source)])
+  return { ...result.value, source }
+}
+
+/** When the config has other problems, the plugins' own are reported too, so one run shows them all. */
+function pluginProblems(raw: unknown, source: string): string[] {
+  const record = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>
+  const partial = validate(object({ plugins: pluginsSchema, frontend: frontendSchema }), { plugins: record.plugins, frontend: record.frontend })
+  if ('problems' in partial) return []
+  try {
+    loadPlugins({ ...DEFAULT_CONFIG, ...partial.value, source })
+    return []
+  } catch (error) {
+    return error instanceof ConfigError ? error.problems : []
+  }
+}
+
+function mergeFlags(raw: unknown, flags: CliFlags): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
+  const merged: Record<string, unknown> = { ...(raw as Record<string, unknown>) }
+  if (flags.name !== undefined) merged.name = flags.name
+  if (flags.server !== undefined) merged.server = flags.server
+  if (flags.profile !== undefined) merged.profile = flags.profile
+  if (flags.frontend !== undefined) merged.frontend = flags.frontend
+  if (flags.logLevel !== undefined) {
+    const log = typeof merged.log === 'object' && merged.log !== null ? merged.log : {}
+    merged.log = { ...log, level: flags.logLevel }
+  }
+  return merged
+}

@@ -1,0 +1,87 @@
+// Every extension point of the client, in one place. Each line says when the hook runs and what a tap may change.
+import {
+  AsyncSeriesBailHook,
+  AsyncSeriesHook,
+  AsyncSeriesWaterfallHook,
+  SyncBailHook,
+  SyncHook,
+} from 'tapable'
+import type {
+  ChatMessage,
+  Datagram,
+  Envelope,
+  Identity,
+  MessageStateChange,
+  PathKind,
+  PeerInfo,
+  PeerPacket,
+  PeerSummary,
+  Problem,
+  SealedPacket,
+  ServerState,
+  Settings,
+  Transport,
+} from './types'
+
+export function createHooks() {
+  return Object.freeze({
+    // ── lifecycle ──
+    /** Before init, once: a frontend may ask the user for name and server and return changed settings. */
+    configure: new AsyncSeriesWaterfallHook<[Settings]>(['settings']),
+    /** Settings are final: plugins load keys and state from the profile. Nothing touches the network yet. */
+    init: new AsyncSeriesHook<[]>([]),
+    /** After init: transports open sockets (stage -100, before the rest), path plugins register with the rendezvous server. */
+    start: new AsyncSeriesHook<[]>([]),
+    /** Once, when the client is registered and usable; frontends show who we are. Observe only. */
+    ready: new SyncHook<[Identity]>(['identity']),
+    /** When the client stops: plugins unregister, flush state and close what they opened (transports tap with stage 100, to close last). */
+    stop: new AsyncSeriesHook<[]>([]),
+
+    // ── transports and paths ──
+    /** A transport was registered; path plugins may start using it. Observe only. */
+    transport: new SyncHook<[Transport]>(['transport']),
+    /** The rendezvous server became reachable or was lost. Observe only. */
+    server: new SyncHook<[ServerState]>(['state']),
+    /** The core needs a path to a peer; the first plugin that opens one returns its kind, or undefined to pass. */
+    connect: new AsyncSeriesBailHook<[string], PathKind | undefined>(['peer']),
+    /** A frontend asks who is around; taps add or update entries of the list and return it. */
+    listPeers: new AsyncSeriesWaterfallHook<[PeerSummary[]]>(['peers']),
+
+    // ── peer events ──
+    /** The server introduced or listed a peer (its key, whether it is online). Observe only. */
+    peerDiscovered: new SyncHook<[PeerInfo]>(['peer']),
+    /** A path to a peer opened or changed kind. Observe only. */
+    peerConnected: new SyncHook<[string, PathKind]>(['peer', 'path']),
+    /** A path to a peer was lost (timeout, peer left); the reason is for people. Observe only. */
+    peerLost: new SyncHook<[string, string]>(['peer', 'reason']),
+
+    // ── outgoing messages ──
+    /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it. */
+    compose: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
+    /** An envelope's bytes on their way to one peer; an encryption tap seals them and sets `sealed`. */
+    encode: new AsyncSeriesWaterfallHook<[PeerPacket]>(['packet']),
+    /** A sealed packet; the first path plugin that delivers it returns true (direct before relay by stage). */
+    send: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
+    /** One's own message changed delivery state (pending, sent, delivered, failed). Observe only. */
+    messageState: new SyncHook<[MessageStateChange]>(['change']),
+
+    // ── incoming messages ──
+    /** A raw datagram from a transport; a plugin that owns its frame kind claims it by returning true. */
+    receive: new SyncBailHook<[Datagram], true | undefined>(['datagram']),
+    /** An unclaimed DATA frame; the tap that can authenticate and decrypt it returns the opened packet. */
+    decrypt: new AsyncSeriesBailHook<[SealedPacket], PeerPacket | undefined>(['packet']),
+    /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
+    route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),
+    /** A chat message for the user: frontends show it, history stores it. May not change it. */
+    deliver: new AsyncSeriesHook<[ChatMessage]>(['message']),
+
+    /** A frontend asks for the safety number of a conversation; the encryption plugin answers. */
+    safetyNumber: new SyncBailHook<[string], string | undefined>(['peer']),
+
+    // ── problems ──
+    /** Something went wrong that the user should see (a plugin failed, a peer's key changed). Observe only. */
+    problem: new SyncHook<[Problem]>(['problem']),
+  })
+}
+
+export type Hooks = ReturnType<typeof createHooks>

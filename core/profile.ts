@@ -1,0 +1,97 @@
+// The profile directory: one per user on a machine, holding keys and state. Files are private to the user.
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+export class Profile {
+  constructor(readonly dir: string) {}
+
+  /** Creates the directory (mode 0700) if it is missing. */
+  ensure(): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+  }
+
+  /** Claims the profile for this process: two clients on one profile would share a key and fight over the name. */
+  lock(): void {
+    this.ensure()
+    const file = this.path('lock')
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 })
+        return
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        const holder = Number(fs.readFileSync(file, 'utf8'))
+        if (holder !== process.pid && isAlive(holder)) {
+          throw new Error(`the profile ${this.dir} is in use by udsu process ${holder}; choose another --name or --profile`)
+        }
+        fs.rmSync(file, { force: true }) // left by a process that died
+      }
+    }
+  }
+
+  unlock(): void {
+    const file = this.path('lock')
+    try {
+      if (Number(fs.readFileSync(file, 'utf8')) === process.pid) fs.rmSync(file)
+    } catch {
+      // Already gone.
+    }
+  }
+
+  path(name: string): string {
+    return path.join(this.dir, name)
+  }
+
+  /** Reads a JSON file; missing gives undefined, unreadable JSON throws an error naming the file. */
+  readJson<T>(name: string): T | undefined {
+    const file = this.path(name)
+    let text: string
+    try {
+      text = fs.readFileSync(file, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+    try {
+      return JSON.parse(text) as T
+    } catch (error) {
+      throw new Error(`${file} is not valid JSON (${(error as Error).message}); fix or remove it`)
+    }
+  }
+
+  /** Writes a file atomically (temp file, fsync, rename) with mode 0600, so a crash never leaves half a file. */
+  writeFile(name: string, data: string | Uint8Array): void {
+    this.ensure()
+    const file = this.path(name)
+    const temp = `${file}.${process.pid}.tmp`
+    const fd = fs.openSync(temp, 'w', 0o600)
+    try {
+      fs.writeFileSync(fd, data)
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+    fs.renameSync(temp, file)
+  }
+
+  writeJson(name: string, value: unknown): void {
+    this.writeFile(name, JSON.stringify(value, null, 2) + '\n')
+  }
+}
+
+/** Where profiles live by default: $XDG_DATA_HOME/udsu/NAME, else ~/.local/share/udsu/NAME. */
+export function defaultProfileDir(name: string): string {
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share')
+  return path.join(base, 'udsu', name || 'default')
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,62 @@
+// Shared by the core and server tests: the repository root, fixture keys and temp dirs, the same from source or dist/.
+import { createPublicKey } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+/** The directory holding package.json, found by walking up, so it is the same under tsx and from dist/. */
+export const ROOT = (() => {
+  let dir = __dirname
+  for (let i = 0; i < 20 && !fs.existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir)
+  if (!fs.existsSync(path.join(dir, 'package.json'))) throw new Error(`no package.json above ${__dirname}`)
+  return dir
+})()
+
+export const FIXTURE_KEYS = path.join(ROOT, 'test', 'fixtures', 'keys')
+
+/** The SPKI public PEM of a fixture private key (alice, bob, carol, dave, weak-1024, e3-2048). */
+export function publicPem(name: string): string {
+  const key = createPublicKey(fs.readFileSync(path.join(FIXTURE_KEYS, `${name}.pem`)))
+  return key.export({ type: 'spki', format: 'pem' }).toString()
+}
+
+const temps: string[] = []
+
+/** A fresh directory under the system temp dir; `removeTempDirs()` deletes every one made. */
+export function tempDir(prefix = 'udsu-core-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  temps.push(dir)
+  return dir
+}
+
+export function removeTempDirs(): void {
+  for (const dir of temps.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+}
+
+/** Writes files (relative path → text) under `dir`, creating folders. */
+export function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+    fs.writeFileSync(path.join(dir, name), text)
+  }
+}
+
+/** The error a promise rejects with; fails if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected a rejection, but the promise resolved')
+}
+
+/** The error a function throws; fails if it returns. */
+export function thrown(fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected an exception, but none was thrown')
+}

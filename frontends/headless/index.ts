@@ -1,0 +1,78 @@
+// The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
+import * as readline from 'node:readline'
+import { definePlugin, type CoreServices } from '../../core/plugin'
+import type { Chat } from '../../core/types'
+
+/** Longest input line accepted; a longer one is refused whole rather than cut. */
+export const MAX_LINE_BYTES = 256 * 1024
+
+type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'logger'>
+type Output = Record<string, unknown> & { type: string }
+
+export default definePlugin<Record<string, never>, Deps>({
+  name: 'headless',
+  provides: ['frontend'],
+  create({ hooks, chat }) {
+    const emit = (event: Output) => process.stdout.write(JSON.stringify(event) + '\n')
+    const fail = (message: string, extra: Record<string, unknown> = {}) => emit({ type: 'error', message, ...extra })
+
+    hooks.ready.tap('headless', ({ name, fingerprint }) => {
+      emit({ type: 'ready', name, fingerprint })
+      readCommands(chat, emit, fail)
+    })
+    hooks.server.tap('headless', ({ online, server, reason }) => emit({ type: 'server', online, server, ...(reason ? { reason } : {}) }))
+    hooks.peerConnected.tap('headless', (peer, path) => emit({ type: 'connected', peer, path }))
+    hooks.peerLost.tap('headless', (peer, reason) => emit({ type: 'lost', peer, reason }))
+    hooks.messageState.tap('headless', ({ id, to, state, reason }) => {
+      if (state === 'failed') fail(`message to ${to} failed: ${reason}`, { id, to })
+      else emit({ type: state, to, id })
+    })
+    hooks.deliver.tapPromise('headless', async ({ from, text, id, ts }) => {
+      emit({ type: 'message', from, text, id, ts })
+    })
+    hooks.problem.tap('headless', ({ message, peer }) => fail(message, peer ? { peer } : {}))
+  },
+})
+
+function readCommands(chat: Chat, emit: (event: Output) => void, fail: (message: string) => void) {
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
+  lines.on('line', (line) => {
+    if (!line.trim()) return
+    if (Buffer.byteLength(line) > MAX_LINE_BYTES) return fail(`input line longer than ${MAX_LINE_BYTES} bytes ignored`)
+    let command: Record<string, unknown>
+    try {
+      command = JSON.parse(line)
+      if (typeof command !== 'object' || command === null || Array.isArray(command)) throw new Error('not an object')
+    } catch {
+      return fail(`not a JSON object: ${line.slice(0, 80)}`)
+    }
+    run(chat, command, emit).catch((error: Error) => fail(error.message))
+  })
+  lines.on('close', () => void chat.stop())
+}
+
+async function run(chat: Chat, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
+  switch (command.type) {
+    case 'send': {
+      if (typeof command.to !== 'string' || typeof command.text !== 'string') throw new Error('send needs "to" and "text" strings')
+      await chat.send(command.to, command.text)
+      return
+    }
+    case 'peers':
+      return emit({ type: 'peers', peers: await chat.peers() })
+    case 'connect': {
+      if (typeof command.peer !== 'string') throw new Error('connect needs a "peer" string')
+      return emit({ type: 'connected', peer: command.peer, path: await chat.connect(command.peer) })
+    }
+    case 'fingerprint': {
+      if (typeof command.peer !== 'string') return emit({ type: 'fingerprint', name: chat.identity.name, fingerprint: chat.identity.fingerprint })
+      const safetyNumber = chat.fingerprintOf(command.peer)
+      if (!safetyNumber) throw new Error(`no key known for ${command.peer} yet: connect or send first`)
+      return emit({ type: 'fingerprint', peer: command.peer, safetyNumber })
+    }
+    case 'quit':
+      return chat.stop()
+    default:
+      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint or quit`)
+  }
+}

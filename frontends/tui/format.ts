@@ -1,0 +1,98 @@
+// Turns the model into blessed-tagged lines. Every peer-supplied string goes through `safe`/`safeLine` here.
+import type { Contact, Delivery, Entry, Status } from './model'
+import * as blessed from 'blessed'
+import { displayWidth, fit, plainLine, safe, safeLine } from './sanitize'
+
+export interface Theme {
+  /** False when NO_COLOR is set: emphasis by bold and inverse only. */
+  colour: boolean
+}
+
+export function themeFromEnv(env: NodeJS.ProcessEnv = process.env): Theme {
+  // https://no-color.org: present and not empty disables colour.
+  return { colour: !env.NO_COLOR }
+}
+
+/** Sender colours; red is left out so that a name never looks like an error. */
+const PALETTE = ['green', 'yellow', 'blue', 'magenta', 'cyan', 'light-green', 'light-blue', 'light-magenta']
+
+export function senderColour(name: string): string {
+  let hash = 0
+  for (const ch of name) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0
+  return PALETTE[hash % PALETTE.length]
+}
+
+/** Wraps already-safe text in a colour tag, or leaves it plain without colour. */
+export function paint(text: string, colour: string, theme: Theme): string {
+  return theme.colour ? `{${colour}-fg}${text}{/${colour}-fg}` : text
+}
+
+function bold(text: string): string {
+  return `{bold}${text}{/bold}`
+}
+
+/** Local time of day as HH:MM. */
+export function formatTime(ts: number): string {
+  const d = new Date(ts)
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
+}
+
+export const STATE_MARKS = { pending: '○', sent: '✓', delivered: '✓✓', failed: '✗' } as const
+
+export function deliveryMark(delivery: Delivery | undefined, theme: Theme): string {
+  if (!delivery) return paint(STATE_MARKS.pending, 'gray', theme)
+  const mark = STATE_MARKS[delivery.state]
+  switch (delivery.state) {
+    case 'failed':
+      return paint(`${mark} ${safeLine(delivery.reason ?? 'failed')}`, 'red', theme)
+    case 'delivered':
+      return paint(mark, 'green', theme)
+    default:
+      return paint(mark, 'gray', theme)
+  }
+}
+
+/**
+ * The lines of one entry: `HH:MM name: text` with continuation lines of a multi-line message indented
+ * under the text, and the delivery mark after one's own message.
+ */
+export function formatEntry(entry: Entry, theme: Theme, delivery?: Delivery): string[] {
+  const time = paint(formatTime(entry.ts), 'gray', theme)
+  if (entry.kind === 'notice') {
+    const text = safe(entry.text).split('\n')
+    const mark = entry.level === 'error' ? paint('✗', 'red', theme) : '·'
+    return text.map((line, i) => (i === 0 ? `${time} ${mark} ${entry.level === 'error' ? paint(line, 'red', theme) : line}` : `        ${line}`))
+  }
+  const name = plainLine(entry.from)
+  const who = paint(entry.own ? bold(blessed.escape(name)) : blessed.escape(name), senderColour(entry.from), theme)
+  const indent = ' '.repeat(displayWidth(`00:00 ${name}: `))
+  const lines = safe(entry.text).split('\n')
+  const out = lines.map((line, i) => (i === 0 ? `${time} ${who}: ${line}` : `${indent}${line}`))
+  if (entry.own) out[out.length - 1] += ` ${deliveryMark(delivery, theme)}`
+  return out
+}
+
+/** One row of the contact list, `width` columns: position for Alt+N, online dot, name, unread count. */
+export function formatContact(contact: Contact, position: number, selected: boolean, width: number, theme: Theme): string {
+  const key = position <= 9 ? `${position}` : ' '
+  const dot = contact.online ? '●' : '○'
+  const unread = contact.unread > 0 ? ` (${contact.unread})` : ''
+  const name = fit(plainLine(contact.name), Math.max(1, width - 4 - displayWidth(unread)))
+  const pad = ' '.repeat(Math.max(0, width - displayWidth(`${key} ${dot} ${name}${unread}`)))
+  const rest = `${blessed.escape(name)}${unread}${pad}`
+  if (selected) return `{inverse}${key} ${dot} ${rest}{/inverse}`
+  const row = `${key} ${paint(dot, contact.online ? 'green' : 'gray', theme)} ${rest}`
+  return contact.unread > 0 ? bold(row) : row
+}
+
+/** The status bar: server state, the path to the current peer, the last error; cut to `width`. */
+export function formatStatus(status: Status, current: Contact | undefined, width: number): string {
+  const parts: string[] = []
+  const server = status.server
+  parts.push(server ? `server ${server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}` : 'connecting…')
+  if (current) {
+    parts.push(`${current.name}: ${current.path ?? (current.online ? 'online, no path yet' : 'offline')}`)
+  }
+  if (status.lastError) parts.push(`✗ ${status.lastError}`)
+  return blessed.escape(fit(plainLine(' ' + parts.join(' │ ')), width))
+}

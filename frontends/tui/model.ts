@@ -1,0 +1,191 @@
+// What the chat screen shows, as data: contacts, conversations, unread counts, delivery states, status.
+import type { ChatMessage, MessageState, MessageStateChange, PathKind, PeerSummary, ServerState } from '../../core/types'
+
+export type Entry =
+  | { kind: 'message'; id: string; from: string; text: string; ts: number; own: boolean }
+  | { kind: 'notice'; text: string; ts: number; level: 'info' | 'error' }
+
+export interface Contact {
+  name: string
+  online: boolean
+  path?: PathKind
+  unread: number
+}
+
+export interface Delivery {
+  state: MessageState
+  reason?: string
+}
+
+export interface Status {
+  server?: ServerState
+  /** The last problem, for the status bar; notices keep the full story. */
+  lastError?: string
+}
+
+/** Entries kept per conversation; older ones scroll away for good. */
+export const DEFAULT_LIMIT = 1000
+
+export class ChatModel {
+  /** The conversation on screen; undefined shows the home view. */
+  current?: string
+  readonly status: Status = {}
+  private readonly contacts = new Map<string, Contact>()
+  private readonly conversations = new Map<string, Entry[]>()
+  /** The home view's lines: help, command output while no conversation is open. */
+  private readonly home: Entry[] = []
+  /** Delivery states by message id; a state may arrive before `send` has returned the message. */
+  private readonly deliveries = new Map<string, Delivery>()
+  private readonly listeners: Array<() => void> = []
+
+  constructor(public me: string, private readonly limit = DEFAULT_LIMIT, private readonly now = () => Date.now()) {}
+
+  /** Calls `listener` after every change, so the view can redraw. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener()
+  }
+
+  /** Contacts sorted by name; Tab and Alt+1..9 follow this order. */
+  contactList(): Contact[] {
+    return [...this.contacts.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  contact(name: string): Contact | undefined {
+    return this.contacts.get(name)
+  }
+
+  /** Merges a fresh `chat.peers()` answer: listed peers get their state, others are offline. */
+  updatePeers(peers: PeerSummary[]): void {
+    const listed = new Set<string>()
+    for (const peer of peers) {
+      if (peer.name === this.me) continue
+      listed.add(peer.name)
+      const contact = this.ensureContact(peer.name)
+      contact.online = peer.online
+      contact.path = peer.path
+    }
+    for (const contact of this.contacts.values()) {
+      if (!listed.has(contact.name)) {
+        contact.online = false
+        contact.path = undefined
+      }
+    }
+    this.changed()
+  }
+
+  /** A peer event changed what we know of one contact. */
+  updatePeer(name: string, patch: Partial<Pick<Contact, 'online' | 'path'>>): void {
+    if (name === this.me) return
+    Object.assign(this.ensureContact(name), patch)
+    this.changed()
+  }
+
+  private ensureContact(name: string): Contact {
+    let contact = this.contacts.get(name)
+    if (!contact) {
+      contact = { name, online: false, unread: 0 }
+      this.contacts.set(name, contact)
+    }
+    return contact
+  }
+
+  /** Shows the conversation with `name`, creating it; its unread count drops to zero. */
+  open(name: string): void {
+    this.ensureContact(name).unread = 0
+    if (!this.conversations.has(name)) this.conversations.set(name, [])
+    this.current = name
+    this.changed()
+  }
+
+  /** Tab / Shift+Tab: the next or previous contact, wrapping around. */
+  cycle(step: 1 | -1): void {
+    const list = this.contactList()
+    if (!list.length) return
+    const at = list.findIndex((c) => c.name === this.current)
+    const next = at < 0 ? (step > 0 ? 0 : list.length - 1) : (at + step + list.length) % list.length
+    this.open(list[next].name)
+  }
+
+  /** Alt+N: the Nth contact (1-based), if there is one. */
+  select(position: number): void {
+    const contact = this.contactList()[position - 1]
+    if (contact) this.open(contact.name)
+  }
+
+  entries(name = this.current): readonly Entry[] {
+    return name === undefined ? this.home : (this.conversations.get(name) ?? [])
+  }
+
+  addIncoming(message: ChatMessage): void {
+    const contact = this.ensureContact(message.from)
+    contact.online = true
+    if (message.from !== this.current) contact.unread++
+    this.push(message.from, { kind: 'message', id: message.id, from: message.from, text: message.text, ts: message.ts, own: false })
+  }
+
+  addOwn(message: ChatMessage): void {
+    this.ensureContact(message.to)
+    this.push(message.to, { kind: 'message', id: message.id, from: message.from, text: message.text, ts: message.ts, own: true })
+  }
+
+  /** An informational or error line in `conversation` if it is open, else in the one on screen (or home). */
+  notice(text: string, level: 'info' | 'error' = 'info', conversation?: string): void {
+    if (level === 'error') this.status.lastError = text
+    const entry: Entry = { kind: 'notice', text, ts: this.now(), level }
+    const target = conversation !== undefined && this.conversations.has(conversation) ? conversation : this.current
+    if (target === undefined) this.pushHome(entry)
+    else this.push(target, entry)
+  }
+
+  hasConversation(name: string): boolean {
+    return this.conversations.has(name)
+  }
+
+  private pushHome(entry: Entry): void {
+    this.home.push(entry)
+    if (this.home.length > this.limit) this.home.shift()
+    this.changed()
+  }
+
+  private push(name: string, entry: Entry): void {
+    const list = this.conversations.get(name) ?? []
+    this.conversations.set(name, list)
+    list.push(entry)
+    while (list.length > this.limit) {
+      const gone = list.shift()
+      if (gone?.kind === 'message') this.deliveries.delete(gone.id)
+    }
+    this.changed()
+  }
+
+  setDelivery(change: MessageStateChange): void {
+    this.deliveries.set(change.id, { state: change.state, reason: change.reason })
+    if (change.state === 'failed') this.status.lastError = `message to ${change.to} failed: ${change.reason ?? 'unknown reason'}`
+    this.changed()
+  }
+
+  delivery(id: string): Delivery | undefined {
+    return this.deliveries.get(id)
+  }
+
+  /** /clear: empties the view of a conversation (or home). */
+  clear(name = this.current): void {
+    const list = name === undefined ? this.home : this.conversations.get(name)
+    list?.splice(0)
+    this.changed()
+  }
+
+  setServer(state: ServerState): void {
+    this.status.server = state
+    this.changed()
+  }
+
+  /** Conversations other than the current one with unread messages, for narrow screens without the list. */
+  unreadElsewhere(): Contact[] {
+    return this.contactList().filter((c) => c.unread > 0 && c.name !== this.current)
+  }
+}

@@ -1,0 +1,60 @@
+// The start screen's memory: the last name and server, in $XDG_DATA_HOME/udsu/tui.json (mode 0600).
+import * as path from 'node:path'
+import { DEFAULT_CONFIG, NAME_HINT, NAME_PATTERN } from '../../core/config'
+import { defaultProfileDir, Profile } from '../../core/profile'
+import type { Settings } from '../../core/types'
+import { parseHostPort } from '../../core/wire'
+
+export const REMEMBERED_FILE = 'tui.json'
+
+/** udsu's data folder, where profiles live too: $XDG_DATA_HOME/udsu or ~/.local/share/udsu. */
+export function dataFolder(): Profile {
+  return new Profile(path.dirname(defaultProfileDir('default')))
+}
+
+/** The remembered settings; a missing or unreadable file gives none, with the reason in `problem`. */
+export function loadRemembered(folder: Profile = dataFolder()): { settings: Partial<Settings>; problem?: string } {
+  try {
+    const raw = folder.readJson<Record<string, unknown>>(REMEMBERED_FILE)
+    const settings: Partial<Settings> = {}
+    if (typeof raw?.name === 'string') settings.name = raw.name
+    if (typeof raw?.server === 'string') settings.server = raw.server
+    return { settings }
+  } catch (error) {
+    return { settings: {}, problem: (error as Error).message }
+  }
+}
+
+/** Stores the accepted settings (atomically, 0600 in a 0700 folder), for the next start screen. */
+export function saveRemembered(settings: Settings, folder: Profile = dataFolder()): void {
+  folder.writeJson(REMEMBERED_FILE, { name: settings.name, server: settings.server })
+}
+
+/**
+ * What the start screen shows first. A name from the config or --name wins over the remembered one;
+ * the server too, unless it is only the built-in default (a flag and the default look the same here).
+ */
+export function prefill(given: Settings, remembered: Partial<Settings>): Settings {
+  return {
+    name: given.name || remembered.name || '',
+    server: given.server && (given.server !== DEFAULT_CONFIG.server || !remembered.server) ? given.server : (remembered.server ?? DEFAULT_CONFIG.server),
+  }
+}
+
+export interface SettingsProblems {
+  name?: string
+  server?: string
+}
+
+/** Checks what the user typed; each problem is a sentence to show under its field. */
+export function validateSettings(settings: Settings): SettingsProblems {
+  const problems: SettingsProblems = {}
+  if (!settings.name) problems.name = 'a name is needed'
+  else if (!NAME_PATTERN.test(settings.name)) problems.name = `the name ${NAME_HINT}`
+  try {
+    parseHostPort(settings.server)
+  } catch (error) {
+    problems.server = (error as Error).message
+  }
+  return problems
+}

@@ -1,0 +1,711 @@
+// One end of an authenticated, forward-secret session between two named users. The wire format is in README.md.
+// Pure: no I/O, no timers. The caller moves the returned bytes and decides when to call begin() again.
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
+import { checkPublicKey, fingerprintBytes, type RsaIdentity } from './identity'
+
+/** A handshake message that is malformed, not for us, stale, replayed or not signed by the expected key. */
+export class HandshakeRejected extends Error {
+  override name = 'HandshakeRejected'
+}
+
+/** A DATA body that is malformed, for an unknown or expired session, replayed, or fails authentication. */
+export class OpenFailed extends Error {
+  override name = 'OpenFailed'
+}
+
+/** seal() cannot encrypt: no session yet, or the session has sealed its maximum number of messages. */
+export class SealRefused extends Error {
+  override name = 'SealRefused'
+}
+
+export type HandshakeType = 'request' | 'init' | 'resp'
+
+export interface SecureChannelOptions {
+  me: { name: string; identity: RsaIdentity }
+  /** The peer's identity key as introduced (e.g. by the rendezvous server); checked with checkPublicKey. */
+  peer: { name: string; publicKeyPem: string }
+  /** Clock in ms; tests pass a fake one. */
+  now?: () => number
+  /** needsRekey() turns true after this many sealed messages (default 2^20). */
+  rekeyAfterMessages?: number
+  /** needsRekey() turns true once the session is this old (default 1 hour). */
+  rekeyAfterMs?: number
+  /** How long a replaced session still opens messages that were in flight (default 60 s). */
+  graceMs?: number
+  /** Hard stop: seal() refuses beyond this many messages in one session (default 2^32). */
+  maxMessagesPerSession?: number
+  /** The initiator gives up on an unanswered INIT after this long and asks afresh (default 10 s). */
+  handshakeTimeoutMs?: number
+}
+
+export const MAX_NAME_BYTES = 64
+/** Bytes a DATA body adds to the plaintext: session id, counter and tag. */
+export const DATA_OVERHEAD = 32
+/** How far behind the highest counter seen a message may arrive and still open once. */
+export const REPLAY_WINDOW = 2048
+
+const TYPE_CODES: Record<HandshakeType, number> = { request: 0x01, init: 0x02, resp: 0x03 }
+const TYPE_NAMES = new Map<number, HandshakeType>([
+  [0x01, 'request'],
+  [0x02, 'init'],
+  [0x03, 'resp'],
+])
+const INIT_LABEL = Buffer.from('udsu-init-v1', 'ascii')
+const RESP_LABEL = Buffer.from('udsu-resp-v1', 'ascii')
+const KEYS_LABEL = Buffer.from('udsu-keys-v1', 'ascii')
+// DER header of an X25519 SubjectPublicKeyInfo; the raw 32-byte key follows it.
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+const NONCE_BYTES = 16
+const X25519_BYTES = 32
+const SECRET_BYTES = 32
+const SESSION_ID_BYTES = 8
+const COUNTER_BYTES = 8
+const TAG_BYTES = 16
+const PREFIX_BYTES = 4
+const KEY_BYTES = 32
+const MIN_RSA_BYTES = 256
+const MAX_RSA_BYTES = 1024
+const MIN_INIT_INTERVAL_MS = 1000
+const TWO_TO_32 = 2 ** 32
+// Counters above this cannot be held exactly in a JS number; we never send them, so such a body is forged.
+const MAX_COUNTER_HIGH_WORD = 2 ** 21
+
+// Fatal so that invalid bytes are rejected; ignoreBOM so that two different byte strings never decode to one name.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** RSA-PSS as every handshake signature uses it (with SHA-256; MGF1 follows the message digest). Exported for the vector tests. */
+export const PSS = Object.freeze({ padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+/** RSA-OAEP as the handshake uses it; OpenSSL's MGF1 digest defaults to the OAEP digest, so this is MGF1-SHA-256. */
+export const OAEP = Object.freeze({ padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' })
+
+interface RequestMessage {
+  type: 'request'
+  from: string
+  to: string
+  nonceR?: Buffer
+}
+
+interface InitMessage {
+  type: 'init'
+  from: string
+  to: string
+  ephemeral: Buffer
+  nonceI: Buffer
+  nonceR: Buffer
+  encryptedSecret: Buffer
+  signature: Buffer
+  /** The message up to (not including) the signature length: what the signature covers. */
+  signedPart: Buffer
+}
+
+interface RespMessage {
+  type: 'resp'
+  from: string
+  to: string
+  ephemeral: Buffer
+  nonceI: Buffer
+  signature: Buffer
+  signedPart: Buffer
+}
+
+type HandshakeMessage = RequestMessage | InitMessage | RespMessage
+
+interface Session {
+  id: Buffer
+  idHex: string
+  sendKey: KeyObject
+  receiveKey: KeyObject
+  sendPrefix: Buffer
+  receivePrefix: Buffer
+  sealed: number
+  establishedAt: number
+  window: ReplayWindow
+}
+
+interface PendingInit {
+  nonceI: Buffer
+  nonceR: Buffer
+  ephemeralPrivate: KeyObject
+  secret: Buffer
+  bytes: Buffer
+  createdAt: number
+}
+
+/** Reads a handshake message and checks its structure (not its signature). Throws HandshakeRejected if malformed. */
+export function peekHandshake(body: Buffer): { type: HandshakeType; from: string; to: string } {
+  const { type, from, to } = parseHandshake(body)
+  return { type, from, to }
+}
+
+/** The session id of a DATA body, as hex, to find the channel that can open it. Throws OpenFailed if too short. */
+export function peekSessionId(body: Buffer): string {
+  if (!Buffer.isBuffer(body) || body.length < DATA_OVERHEAD) {
+    throw new OpenFailed(`DATA body too short: ${Buffer.isBuffer(body) ? body.length : 0} bytes, at least ${DATA_OVERHEAD} needed`)
+  }
+  return body.subarray(0, SESSION_ID_BYTES).toString('hex')
+}
+
+export class SecureChannel {
+  /** True if this side sends INIT: its identity fingerprint sorts lower than the peer's. */
+  readonly initiator: boolean
+  readonly myName: string
+  readonly peerName: string
+  /** The peer's key in canonical SPKI PEM form, as checked. */
+  readonly peerPublicKeyPem: string
+
+  private readonly myNameBytes: Buffer
+  private readonly peerNameBytes: Buffer
+  private readonly myFingerprint: Buffer
+  private readonly peerFingerprint: Buffer
+  private readonly myPrivateKey: KeyObject
+  private readonly peerPublicKey: KeyObject
+  private readonly peerModulusBytes: number
+  private readonly myModulusBytes: number
+  private readonly now: () => number
+  private readonly rekeyAfterMessages: number
+  private readonly rekeyAfterMs: number
+  private readonly graceMs: number
+  private readonly maxMessagesPerSession: number
+  private readonly handshakeTimeoutMs: number
+
+  private current: Session | undefined
+  private retired: Array<{ session: Session; dropAt: number }> = []
+
+  // Initiator state.
+  private pending: PendingInit | undefined
+  private lastInitAt = -Infinity
+  /** The responder nonce our last completed handshake used: a late copy of its REQUEST needs no new INIT. */
+  private completedNonceR: Buffer | undefined
+
+  // Responder state.
+  private nonceR: Buffer | undefined
+  private answered: { init: Buffer; resp: Buffer } | undefined
+
+  constructor(options: SecureChannelOptions) {
+    const { me, peer } = options
+    this.myName = me.name
+    this.peerName = peer.name
+    this.myNameBytes = encodeName(me.name, 'my name')
+    this.peerNameBytes = encodeName(peer.name, "the peer's name")
+    if (me.name === peer.name) throw new Error(`SecureChannel: both ends are named "${me.name}"`)
+
+    const checkedPeer = checkPublicKey(peer.publicKeyPem)
+    this.peerPublicKeyPem = checkedPeer.publicKeyPem
+    this.peerFingerprint = fingerprintBytes(checkedPeer.publicKeyPem)
+    this.myFingerprint = fingerprintBytes(me.identity.publicKeyPem)
+    const order = Buffer.compare(this.myFingerprint, this.peerFingerprint)
+    if (order === 0) throw new Error(`SecureChannel: ${peer.name} has the same identity key as ${me.name}`)
+    this.initiator = order < 0
+
+    this.myPrivateKey = createPrivateKey(me.identity.privateKeyPem)
+    this.peerPublicKey = createPublicKey(checkedPeer.publicKeyPem)
+    this.myModulusBytes = Math.ceil(me.identity.bits / 8)
+    this.peerModulusBytes = Math.ceil(checkedPeer.bits / 8)
+
+    this.now = options.now ?? Date.now
+    this.maxMessagesPerSession = positiveInteger(options.maxMessagesPerSession, TWO_TO_32, 'maxMessagesPerSession')
+    this.rekeyAfterMessages = positiveInteger(options.rekeyAfterMessages, 2 ** 20, 'rekeyAfterMessages')
+    this.rekeyAfterMs = positiveInteger(options.rekeyAfterMs, 60 * 60 * 1000, 'rekeyAfterMs')
+    this.graceMs = nonNegativeInteger(options.graceMs, 60 * 1000, 'graceMs')
+    this.handshakeTimeoutMs = positiveInteger(options.handshakeTimeoutMs, 10 * 1000, 'handshakeTimeoutMs')
+    if (this.maxMessagesPerSession > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError('SecureChannel: maxMessagesPerSession must fit a safe integer')
+    }
+    if (this.rekeyAfterMessages > this.maxMessagesPerSession) {
+      throw new RangeError('SecureChannel: rekeyAfterMessages must not exceed maxMessagesPerSession')
+    }
+  }
+
+  /** A session is in place: seal() works. */
+  get established(): boolean {
+    return this.current !== undefined
+  }
+
+  /**
+   * Handshake messages to send now to get (or renew) a session. Call again to retransmit.
+   * Responder: REQUEST{nonceR}. Initiator: its pending INIT if there is a recent one, else REQUEST to prompt the responder.
+   */
+  begin(): Buffer[] {
+    if (!this.initiator) {
+      this.nonceR ??= randomBytes(NONCE_BYTES)
+      return [this.encodeRequest(this.nonceR)]
+    }
+    if (this.pending !== undefined && this.now() - this.pending.createdAt < this.handshakeTimeoutMs) {
+      return [this.pending.bytes]
+    }
+    this.dropPending()
+    return [this.encodeRequest(undefined)]
+  }
+
+  /** Handles one handshake message from this peer; returns the replies to send. Throws HandshakeRejected. */
+  handleHandshake(body: Buffer): Buffer[] {
+    const message = parseHandshake(body)
+    if (message.from !== this.peerName || message.to !== this.myName) {
+      throw new HandshakeRejected(
+        `${message.type.toUpperCase()} from "${message.from}" to "${message.to}" reached the channel of ${this.myName} with ${this.peerName}`,
+      )
+    }
+    switch (message.type) {
+      case 'request':
+        return this.initiator ? this.answerRequestAsInitiator(message) : this.answerRequestAsResponder()
+      case 'init':
+        if (this.initiator) throw new HandshakeRejected(`INIT from ${this.peerName}, but ${this.myName} is the initiator`)
+        return this.acceptInit(message, body)
+      case 'resp':
+        if (!this.initiator) throw new HandshakeRejected(`RESP from ${this.peerName}, but ${this.myName} is the responder`)
+        this.acceptResp(message, body)
+        return []
+    }
+  }
+
+  /** Encrypts one message for the peer; `aad` is authenticated but not sent (the caller sends it itself). */
+  seal(plaintext: Buffer, aad?: Buffer): Buffer {
+    this.dropExpiredSessions()
+    const session = this.current
+    if (session === undefined) {
+      throw new SealRefused(`no session with ${this.peerName} yet: complete a handshake (begin()) first`)
+    }
+    if (session.sealed >= this.maxMessagesPerSession) {
+      throw new SealRefused(`session with ${this.peerName} has sealed its ${this.maxMessagesPerSession} messages: rekey first`)
+    }
+    const counter = encodeCounter(session.sealed)
+    const cipher = createCipheriv('aes-256-gcm', session.sendKey, Buffer.concat([session.sendPrefix, counter]), {
+      authTagLength: TAG_BYTES,
+    })
+    cipher.setAAD(dataAad(aad, session.id, counter))
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
+    session.sealed += 1
+    return Buffer.concat([session.id, counter, ciphertext, cipher.getAuthTag()])
+  }
+
+  /** Decrypts a DATA body of the current or a grace-period session. Throws OpenFailed; a failure changes nothing. */
+  open(body: Buffer, aad?: Buffer): Buffer {
+    this.dropExpiredSessions()
+    const idHex = peekSessionId(body)
+    const session = this.findSession(idHex)
+    if (session === undefined) throw new OpenFailed(`DATA for session ${idHex}, which ${this.myName} has no (more) keys for`)
+    const high = body.readUInt32BE(SESSION_ID_BYTES)
+    if (high >= MAX_COUNTER_HIGH_WORD) throw new OpenFailed(`DATA counter out of range in session ${idHex}`)
+    const counter = high * TWO_TO_32 + body.readUInt32BE(SESSION_ID_BYTES + 4)
+    const replayProblem = session.window.problemWith(counter)
+    if (replayProblem !== undefined) throw new OpenFailed(`DATA counter ${counter} in session ${idHex} ${replayProblem}`)
+    const counterBytes = body.subarray(SESSION_ID_BYTES, SESSION_ID_BYTES + COUNTER_BYTES)
+    const decipher = createDecipheriv(
+      'aes-256-gcm',
+      session.receiveKey,
+      Buffer.concat([session.receivePrefix, counterBytes]),
+      { authTagLength: TAG_BYTES },
+    )
+    decipher.setAAD(dataAad(aad, session.id, counterBytes))
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES))
+    let plaintext: Buffer
+    try {
+      plaintext = Buffer.concat([
+        decipher.update(body.subarray(SESSION_ID_BYTES + COUNTER_BYTES, body.length - TAG_BYTES)),
+        decipher.final(),
+      ])
+    } catch {
+      throw new OpenFailed(`DATA in session ${idHex} failed authentication (altered, wrong header, or not from ${this.peerName})`)
+    }
+    session.window.accept(counter)
+    return plaintext
+  }
+
+  /** The current session is due for renewal (by messages sealed or by age); false if there is none. */
+  needsRekey(): boolean {
+    const session = this.current
+    if (session === undefined) return false
+    return session.sealed >= this.rekeyAfterMessages || this.now() - session.establishedAt >= this.rekeyAfterMs
+  }
+
+  /** Session ids this channel can currently open (current first, then grace), hex, so the plugin can route DATA bodies. */
+  sessionIds(): string[] {
+    this.dropExpiredSessions()
+    const ids = this.retired.map((entry) => entry.session.idHex).reverse()
+    return this.current === undefined ? ids : [this.current.idHex, ...ids]
+  }
+
+  // ── initiator ──
+
+  private answerRequestAsInitiator(request: RequestMessage): Buffer[] {
+    const nonceR = request.nonceR
+    if (nonceR === undefined) {
+      throw new HandshakeRejected(`REQUEST from ${this.peerName} (the responder) carries no nonce`)
+    }
+    if (this.completedNonceR !== undefined && nonceR.equals(this.completedNonceR)) return []
+    if (this.pending !== undefined && nonceR.equals(this.pending.nonceR)) return [this.pending.bytes]
+    // Each new INIT costs an RSA signature, and REQUESTs are unauthenticated: at most one per second.
+    const now = this.now()
+    if (now - this.lastInitAt < MIN_INIT_INTERVAL_MS) return []
+
+    const ephemeral = generateKeyPairSync('x25519')
+    const nonceI = randomBytes(NONCE_BYTES)
+    const secret = randomBytes(SECRET_BYTES)
+    const encryptedSecret = publicEncrypt({ key: this.peerPublicKey, ...OAEP }, secret)
+    const signedPart = Buffer.concat([
+      this.encodeHeader('init'),
+      rawX25519(ephemeral.publicKey),
+      nonceI,
+      nonceR,
+      u16(encryptedSecret.length),
+      encryptedSecret,
+    ])
+    const signature = sign('sha256', this.transcript(INIT_LABEL, this.myFingerprint, this.peerFingerprint, signedPart), {
+      key: this.myPrivateKey,
+      ...PSS,
+    })
+    const bytes = Buffer.concat([signedPart, u16(signature.length), signature])
+
+    this.dropPending()
+    this.pending = { nonceI, nonceR: Buffer.from(nonceR), ephemeralPrivate: ephemeral.privateKey, secret, bytes, createdAt: now }
+    this.lastInitAt = now
+    return [bytes]
+  }
+
+  private acceptResp(resp: RespMessage, respBytes: Buffer): void {
+    const pending = this.pending
+    if (pending === undefined || !timingSafeEqual(resp.nonceI, pending.nonceI)) {
+      throw new HandshakeRejected(`RESP from ${this.peerName} answers no INIT we are waiting for (stale or replayed)`)
+    }
+    if (resp.signature.length !== this.peerModulusBytes) {
+      throw new HandshakeRejected(`RESP from ${this.peerName}: signature is ${resp.signature.length} bytes, its key makes ${this.peerModulusBytes}`)
+    }
+    const signed = this.transcript(RESP_LABEL, this.peerFingerprint, this.myFingerprint, pending.bytes, resp.signedPart)
+    if (!verifyPss(signed, this.peerPublicKey, resp.signature)) {
+      throw new HandshakeRejected(`RESP claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`)
+    }
+    const shared = x25519(pending.ephemeralPrivate, resp.ephemeral)
+    const session = this.deriveSession(shared, pending.secret, pending.bytes, respBytes)
+
+    this.completedNonceR = pending.nonceR
+    this.dropPending()
+    this.install(session)
+  }
+
+  private dropPending(): void {
+    // Wipe what we can; the X25519 private key lives in OpenSSL and goes with its last reference.
+    this.pending?.secret.fill(0)
+    this.pending = undefined
+  }
+
+  // ── responder ──
+
+  private answerRequestAsResponder(): Buffer[] {
+    // No RSA work here: a REQUEST is unauthenticated, so it must stay cheap to answer.
+    this.nonceR ??= randomBytes(NONCE_BYTES)
+    return [this.encodeRequest(this.nonceR)]
+  }
+
+  private acceptInit(init: InitMessage, initBytes: Buffer): Buffer[] {
+    if (this.answered !== undefined && initBytes.equals(this.answered.init)) return [this.answered.resp]
+    if (this.nonceR === undefined || !timingSafeEqual(init.nonceR, this.nonceR)) {
+      throw new HandshakeRejected(`INIT from ${this.peerName} echoes no nonce we offered (stale or replayed)`)
+    }
+    if (init.signature.length !== this.peerModulusBytes || init.encryptedSecret.length !== this.myModulusBytes) {
+      throw new HandshakeRejected(`INIT from ${this.peerName}: RSA fields do not match the sizes of the two keys`)
+    }
+    // Verify before decrypting, so nobody without the initiator's key gets to probe our OAEP decryption.
+    const signed = this.transcript(INIT_LABEL, this.peerFingerprint, this.myFingerprint, init.signedPart)
+    if (!verifyPss(signed, this.peerPublicKey, init.signature)) {
+      throw new HandshakeRejected(`INIT claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`)
+    }
+    let secret: Buffer
+    try {
+      secret = privateDecrypt({ key: this.myPrivateKey, ...OAEP }, init.encryptedSecret)
+    } catch {
+      throw new HandshakeRejected(`INIT from ${this.peerName}: the encrypted secret does not decrypt`)
+    }
+    try {
+      if (secret.length !== SECRET_BYTES) {
+        throw new HandshakeRejected(`INIT from ${this.peerName}: the encrypted secret is ${secret.length} bytes, not ${SECRET_BYTES}`)
+      }
+      const ephemeral = generateKeyPairSync('x25519')
+      const shared = x25519(ephemeral.privateKey, init.ephemeral)
+      const signedPart = Buffer.concat([this.encodeHeader('resp'), rawX25519(ephemeral.publicKey), init.nonceI])
+      const signature = sign('sha256', this.transcript(RESP_LABEL, this.myFingerprint, this.peerFingerprint, initBytes, signedPart), {
+        key: this.myPrivateKey,
+        ...PSS,
+      })
+      const respBytes = Buffer.concat([signedPart, u16(signature.length), signature])
+      const session = this.deriveSession(shared, secret, initBytes, respBytes)
+
+      this.nonceR = undefined
+      this.answered = { init: Buffer.from(initBytes), resp: respBytes }
+      this.install(session)
+      return [respBytes]
+    } finally {
+      secret.fill(0)
+    }
+  }
+
+  // ── both ──
+
+  /** Domain-separated bytes a handshake signature covers: label, signer's and verifier's fingerprints, then the messages. */
+  private transcript(label: Buffer, signerFingerprint: Buffer, otherFingerprint: Buffer, ...parts: Buffer[]): Buffer {
+    return Buffer.concat([label, signerFingerprint, otherFingerprint, ...parts])
+  }
+
+  private deriveSession(shared: Buffer, secret: Buffer, initBytes: Buffer, respBytes: Buffer): Session {
+    const [initiatorFingerprint, responderFingerprint] = this.initiator
+      ? [this.myFingerprint, this.peerFingerprint]
+      : [this.peerFingerprint, this.myFingerprint]
+    const ikm = Buffer.concat([shared, secret])
+    const salt = createHash('sha256').update(initBytes).update(respBytes).digest()
+    const info = Buffer.concat([KEYS_LABEL, initiatorFingerprint, responderFingerprint])
+    const okm = Buffer.from(hkdfSync('sha256', ikm, salt, info, 2 * KEY_BYTES + 2 * PREFIX_BYTES + SESSION_ID_BYTES))
+    const initiatorKey = createSecretKey(okm.subarray(0, KEY_BYTES))
+    const responderKey = createSecretKey(okm.subarray(KEY_BYTES, 2 * KEY_BYTES))
+    const initiatorPrefix = Buffer.from(okm.subarray(2 * KEY_BYTES, 2 * KEY_BYTES + PREFIX_BYTES))
+    const responderPrefix = Buffer.from(okm.subarray(2 * KEY_BYTES + PREFIX_BYTES, 2 * KEY_BYTES + 2 * PREFIX_BYTES))
+    const id = Buffer.from(okm.subarray(2 * KEY_BYTES + 2 * PREFIX_BYTES))
+    okm.fill(0)
+    ikm.fill(0)
+    shared.fill(0)
+    return {
+      id,
+      idHex: id.toString('hex'),
+      sendKey: this.initiator ? initiatorKey : responderKey,
+      receiveKey: this.initiator ? responderKey : initiatorKey,
+      sendPrefix: this.initiator ? initiatorPrefix : responderPrefix,
+      receivePrefix: this.initiator ? responderPrefix : initiatorPrefix,
+      sealed: 0,
+      establishedAt: this.now(),
+      window: new ReplayWindow(),
+    }
+  }
+
+  private install(session: Session): void {
+    this.dropExpiredSessions()
+    if (this.current !== undefined) this.retired.push({ session: this.current, dropAt: this.now() + this.graceMs })
+    this.current = session
+  }
+
+  private dropExpiredSessions(): void {
+    const now = this.now()
+    if (this.retired.some((entry) => entry.dropAt <= now)) {
+      this.retired = this.retired.filter((entry) => entry.dropAt > now)
+    }
+  }
+
+  private findSession(idHex: string): Session | undefined {
+    if (this.current?.idHex === idHex) return this.current
+    return this.retired.find((entry) => entry.session.idHex === idHex)?.session
+  }
+
+  private encodeHeader(type: HandshakeType): Buffer {
+    return Buffer.concat([
+      Buffer.of(TYPE_CODES[type], this.myNameBytes.length),
+      this.myNameBytes,
+      Buffer.of(this.peerNameBytes.length),
+      this.peerNameBytes,
+    ])
+  }
+
+  private encodeRequest(nonceR: Buffer | undefined): Buffer {
+    return nonceR === undefined ? this.encodeHeader('request') : Buffer.concat([this.encodeHeader('request'), nonceR])
+  }
+}
+
+/** Sliding window over received counters: each counter opens once, and only within REPLAY_WINDOW of the highest. */
+class ReplayWindow {
+  private highest = -1
+  private readonly seen = new Uint32Array(REPLAY_WINDOW / 32)
+
+  /** Why this counter may not be opened, or undefined if it may. */
+  problemWith(counter: number): string | undefined {
+    if (counter > this.highest) return undefined
+    if (this.highest - counter >= REPLAY_WINDOW) return `is too old (more than ${REPLAY_WINDOW} behind the newest)`
+    return this.has(counter) ? 'was already opened' : undefined
+  }
+
+  /** Call only after the message authenticated, so forgeries cannot move the window. */
+  accept(counter: number): void {
+    if (counter > this.highest) {
+      if (counter - this.highest >= REPLAY_WINDOW) {
+        this.seen.fill(0)
+      } else {
+        for (let skipped = this.highest + 1; skipped < counter; skipped++) this.clear(skipped)
+      }
+      this.highest = counter
+    }
+    const slot = counter % REPLAY_WINDOW
+    this.seen[slot >>> 5] |= 1 << (slot & 31)
+  }
+
+  private has(counter: number): boolean {
+    const slot = counter % REPLAY_WINDOW
+    return (this.seen[slot >>> 5] & (1 << (slot & 31))) !== 0
+  }
+
+  private clear(counter: number): void {
+    const slot = counter % REPLAY_WINDOW
+    this.seen[slot >>> 5] &= ~(1 << (slot & 31))
+  }
+}
+
+/** Parses and length-checks a whole handshake message; throws HandshakeRejected on anything malformed. */
+function parseHandshake(body: Buffer): HandshakeMessage {
+  if (!Buffer.isBuffer(body)) throw new HandshakeRejected('handshake message is not a Buffer')
+  const reader = new Reader(body)
+  const code = reader.u8('type')
+  const type = TYPE_NAMES.get(code)
+  if (type === undefined) throw new HandshakeRejected(`unknown handshake type 0x${code.toString(16).padStart(2, '0')}`)
+  const from = reader.name('from')
+  const to = reader.name('to')
+  const label = type.toUpperCase()
+  switch (type) {
+    case 'request': {
+      if (reader.remaining === 0) return { type, from, to }
+      if (reader.remaining !== NONCE_BYTES) {
+        throw new HandshakeRejected(`REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES}`)
+      }
+      return { type, from, to, nonceR: reader.take(NONCE_BYTES, 'nonceR') }
+    }
+    case 'init': {
+      const ephemeral = reader.take(X25519_BYTES, 'ephemeral key')
+      const nonceI = reader.take(NONCE_BYTES, 'nonceI')
+      const nonceR = reader.take(NONCE_BYTES, 'nonceR')
+      const encryptedSecret = reader.rsaField('encrypted secret')
+      const signedPart = body.subarray(0, reader.offset)
+      const signature = reader.rsaField('signature')
+      reader.end(label)
+      return { type, from, to, ephemeral, nonceI, nonceR, encryptedSecret, signature, signedPart }
+    }
+    case 'resp': {
+      const ephemeral = reader.take(X25519_BYTES, 'ephemeral key')
+      const nonceI = reader.take(NONCE_BYTES, 'nonceI')
+      const signedPart = body.subarray(0, reader.offset)
+      const signature = reader.rsaField('signature')
+      reader.end(label)
+      return { type, from, to, ephemeral, nonceI, signature, signedPart }
+    }
+  }
+}
+
+/** Reads fields in order, checking each length before reading it. */
+class Reader {
+  offset = 0
+
+  constructor(private readonly bytes: Buffer) {}
+
+  get remaining(): number {
+    return this.bytes.length - this.offset
+  }
+
+  take(length: number, field: string): Buffer {
+    if (this.remaining < length) {
+      throw new HandshakeRejected(`handshake message truncated: ${field} needs ${length} bytes, ${this.remaining} left`)
+    }
+    const slice = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return slice
+  }
+
+  u8(field: string): number {
+    return this.take(1, field)[0]
+  }
+
+  name(field: string): string {
+    const length = this.u8(`${field} length`)
+    if (length === 0 || length > MAX_NAME_BYTES) {
+      throw new HandshakeRejected(`handshake ${field} name is ${length} bytes, must be 1 to ${MAX_NAME_BYTES}`)
+    }
+    try {
+      return STRICT_UTF8.decode(this.take(length, field))
+    } catch (error) {
+      if (error instanceof HandshakeRejected) throw error
+      throw new HandshakeRejected(`handshake ${field} name is not valid UTF-8`)
+    }
+  }
+
+  /** A 2-byte length, then an RSA-sized field (2048 to 8192 bits). */
+  rsaField(field: string): Buffer {
+    const length = this.take(2, `${field} length`).readUInt16BE(0)
+    if (length < MIN_RSA_BYTES || length > MAX_RSA_BYTES) {
+      throw new HandshakeRejected(`handshake ${field} is ${length} bytes, must be ${MIN_RSA_BYTES} to ${MAX_RSA_BYTES}`)
+    }
+    return this.take(length, field)
+  }
+
+  end(label: string): void {
+    if (this.remaining !== 0) throw new HandshakeRejected(`${label} has ${this.remaining} unexpected trailing bytes`)
+  }
+}
+
+function verifyPss(data: Buffer, key: KeyObject, signature: Buffer): boolean {
+  try {
+    return verify('sha256', data, { key, ...PSS }, signature)
+  } catch {
+    return false
+  }
+}
+
+function x25519(privateKey: KeyObject, peerRaw: Buffer): Buffer {
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]), format: 'der', type: 'spki' })
+    // OpenSSL refuses an all-zero result, which is what low-order points give.
+    return diffieHellman({ privateKey, publicKey })
+  } catch {
+    throw new HandshakeRejected('ephemeral X25519 key is unusable (low-order point)')
+  }
+}
+
+function rawX25519(publicKey: KeyObject): Buffer {
+  return publicKey.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length)
+}
+
+function dataAad(callerAad: Buffer | undefined, sessionId: Buffer, counter: Buffer): Buffer {
+  return callerAad === undefined ? Buffer.concat([sessionId, counter]) : Buffer.concat([callerAad, sessionId, counter])
+}
+
+function encodeCounter(counter: number): Buffer {
+  const bytes = Buffer.alloc(COUNTER_BYTES)
+  bytes.writeUInt32BE(Math.floor(counter / TWO_TO_32), 0)
+  bytes.writeUInt32BE(counter % TWO_TO_32, 4)
+  return bytes
+}
+
+function encodeName(name: string, what: string): Buffer {
+  const bytes = Buffer.from(name, 'utf8')
+  if (bytes.toString('utf8') !== name) throw new RangeError(`SecureChannel: ${what} is not valid Unicode text`)
+  if (bytes.length === 0 || bytes.length > MAX_NAME_BYTES) {
+    throw new RangeError(`SecureChannel: ${what} must be 1 to ${MAX_NAME_BYTES} bytes of UTF-8, "${name}" is ${bytes.length}`)
+  }
+  return bytes
+}
+
+function u16(value: number): Buffer {
+  const bytes = Buffer.alloc(2)
+  bytes.writeUInt16BE(value)
+  return bytes
+}
+
+function positiveInteger(value: number | undefined, fallback: number, option: string): number {
+  const result = value ?? fallback
+  if (!Number.isInteger(result) || result <= 0) throw new RangeError(`SecureChannel: ${option} must be a positive integer, got ${value}`)
+  return result
+}
+
+function nonNegativeInteger(value: number | undefined, fallback: number, option: string): number {
+  const result = value ?? fallback
+  if (!Number.isInteger(result) || result < 0) throw new RangeError(`SecureChannel: ${option} must be a non-negative integer, got ${value}`)
+  return result
+}

@@ -1,0 +1,198 @@
+// End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
+import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
+import { number, object, optional, validate } from '../../core/schema'
+import { decodeFrame, encodeFrame, frameHeader, FrameKind } from '../../core/wire'
+import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, SecureChannel } from './channel'
+import { checkPublicKey, DEFAULT_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
+
+const optionsSchema = object({
+  /** Size of a newly created identity key. */
+  bits: optional(number({ min: 2048, max: 8192, integer: true }), DEFAULT_RSA_BITS),
+  /** How long sending waits for a secure session before the message fails. */
+  handshakeTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
+  /** How often an unanswered handshake message is sent again. */
+  retransmitMs: optional(number({ min: 50, max: 5_000, integer: true }), 300),
+})
+
+export type RsaOptions = NonNullable<ReturnType<typeof optionsSchema>>
+type Deps = Pick<CoreServices, 'hooks' | 'me' | 'profile' | 'peers' | 'logger' | 'commands'>
+
+/** The peers' key fingerprints we have met, as kept in the profile (trust on first use). */
+const KNOWN_PEERS_FILE = 'known-peers.json'
+const DATA_AAD = frameHeader(FrameKind.Data)
+
+export interface RsaStats {
+  handshakesRejected: number
+  openFailed: number
+}
+
+export default definePlugin<RsaOptions, Deps>({
+  name: 'rsa',
+  provides: ['encryption', 'identity'],
+  options: (raw) => validate(optionsSchema, raw),
+  create({ hooks, me, profile, peers, logger, commands }, options) {
+    const log = logger.child('rsa')
+    const channels = new Map<string, SecureChannel>()
+    const sessionOwner = new Map<string, string>()
+    const waiting = new Map<string, Array<() => void>>()
+    /** Peers introduced again since their session was agreed: peer → the session id that must be replaced. */
+    const renewing = new Map<string, string>()
+    /** Peers whose introduced key differs from the one we met first: name → the new key's fingerprint. */
+    const changedKeys = new Map<string, string>()
+    const stats: RsaStats = { handshakesRejected: 0, openFailed: 0 }
+    let known: Record<string, string> = {}
+    let identity: RsaIdentity
+
+    hooks.init.tapPromise('rsa', async () => {
+      identity = await loadOrCreateIdentity(profile.dir, { bits: options.bits })
+      me.publicKey = identity.publicKeyPem
+      me.fingerprint = identity.fingerprint
+      known = profile.readJson<Record<string, string>>(KNOWN_PEERS_FILE) ?? {}
+    })
+
+    hooks.peerDiscovered.tap('rsa', ({ name, publicKey }) => {
+      if (!publicKey) return
+      const { fingerprint } = checkPublicKey(publicKey)
+      if (!known[name]) {
+        known[name] = fingerprint
+        profile.writeJson(KNOWN_PEERS_FILE, known)
+      } else if (known[name] !== fingerprint) {
+        changedKeys.set(name, fingerprint)
+        hooks.problem.call({
+          source: 'rsa',
+          peer: name,
+          message: `the key of ${name} has changed (was ${known[name]}, now ${fingerprint}). Messages with ${name} are blocked until you accept the new key with /trust ${name}`,
+        })
+      }
+      // A new introduction means the peer may have restarted and lost our session: agree a fresh one before sealing again.
+      const channel = channels.get(name)
+      if (channel?.established) renewing.set(name, channel.sessionIds()[0])
+    })
+
+    function forget(peer: string) {
+      const channel = channels.get(peer)
+      if (!channel) return
+      for (const id of channel.sessionIds()) sessionOwner.delete(id)
+      channels.delete(peer)
+      renewing.delete(peer)
+    }
+
+    /** The channel with a peer whose key is known and trusted; undefined otherwise. */
+    function channelWith(peer: string): SecureChannel | undefined {
+      const existing = channels.get(peer)
+      if (existing) return existing
+      const publicKeyPem = peers.get(peer)?.publicKey
+      if (!publicKeyPem || changedKeys.has(peer)) return undefined
+      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem } })
+      channels.set(peer, channel)
+      return channel
+    }
+
+    async function sendHandshake(peer: string, bodies: Buffer[]) {
+      for (const body of bodies) {
+        await hooks.send.promise({ peer, bytes: encodeFrame(FrameKind.Handshake, body), sealed: true }).catch(() => undefined)
+      }
+    }
+
+    function established(peer: string, channel: SecureChannel) {
+      for (const id of channel.sessionIds()) sessionOwner.set(id, peer)
+      if (renewing.get(peer) !== channel.sessionIds()[0]) renewing.delete(peer)
+      for (const wake of waiting.get(peer)?.splice(0) ?? []) wake()
+    }
+
+    /** Runs the handshake until a session exists, resending what is unanswered; throws Veto when it cannot. */
+    async function secureChannel(peer: string): Promise<SecureChannel> {
+      if (changedKeys.has(peer)) throw new Veto(`the key of ${peer} has changed; accept it with /trust ${peer} first`)
+      const channel = channelWith(peer)
+      if (!channel) throw new Veto(`no key known for ${peer}`)
+      const ready = () => channel.established && !channel.needsRekey() && !renewing.has(peer)
+      const deadline = Date.now() + options.handshakeTimeoutMs
+      while (!ready()) {
+        if (channel.established && channel.needsRekey() && !renewing.has(peer)) {
+          // Keep sending on the old session while the new one is negotiated.
+          void sendHandshake(peer, channel.begin())
+          return channel
+        }
+        if (Date.now() > deadline || channels.get(peer) !== channel) {
+          throw new Veto(`no secure session with ${peer}: the handshake was not answered`)
+        }
+        await sendHandshake(peer, channel.begin())
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.retransmitMs)
+          const list = waiting.get(peer) ?? []
+          list.push(() => (clearTimeout(timer), resolve()))
+          waiting.set(peer, list)
+        })
+      }
+      return channel
+    }
+
+    hooks.encode.tapPromise('rsa', async (packet) => {
+      const channel = await secureChannel(packet.peer)
+      return { ...packet, bytes: channel.seal(packet.bytes, DATA_AAD), sealed: true }
+    })
+
+    hooks.receive.tap('rsa', (datagram) => {
+      const frame = decodeFrame(datagram.bytes)
+      if (frame?.kind !== FrameKind.Handshake) return undefined
+      try {
+        const { from, to } = peekHandshake(frame.body)
+        if (to !== me.name) throw new HandshakeRejected(`handshake for ${to}, not us`)
+        const channel = channelWith(from)
+        if (!channel) throw new HandshakeRejected(`handshake from ${from}, whose key we do not know or trust`)
+        const wasEstablished = channel.sessionIds().join()
+        const replies = channel.handleHandshake(frame.body)
+        void sendHandshake(from, replies)
+        if (channel.established && channel.sessionIds().join() !== wasEstablished) established(from, channel)
+      } catch (error) {
+        stats.handshakesRejected++
+        log.debug(`handshake rejected: ${(error as Error).message}`)
+      }
+      return true
+    })
+
+    hooks.decrypt.tapPromise('rsa', async (sealed) => {
+      try {
+        const peer = sessionOwner.get(peekSessionId(sealed.bytes))
+        const channel = peer === undefined ? undefined : channels.get(peer)
+        if (!peer || !channel) throw new OpenFailed('unknown session')
+        return { peer, bytes: channel.open(sealed.bytes, DATA_AAD), sealed: false, from: sealed.from, transport: sealed.transport }
+      } catch (error) {
+        stats.openFailed++
+        log.debug(`could not open a DATA frame: ${(error as Error).message}`)
+        return undefined
+      }
+    })
+
+    hooks.safetyNumber.tap('rsa', (peer) => {
+      const publicKeyPem = peers.get(peer)?.publicKey
+      return publicKeyPem && identity ? safetyNumber({ name: me.name, publicKeyPem: identity.publicKeyPem }, { name: peer, publicKeyPem }) : undefined
+    })
+
+    commands.register({
+      name: 'fingerprint',
+      usage: '/fingerprint [NAME]',
+      description: 'your key fingerprint, or the safety number to compare with NAME',
+      run(args, out) {
+        const peer = args || out.current
+        if (!peer) return out.info(`your fingerprint: ${me.fingerprint}`)
+        const number = hooks.safetyNumber.call(peer)
+        out.info(number ? `safety number with ${peer}: ${number}` : `no key known for ${peer} yet`)
+      },
+    })
+    commands.register({
+      name: 'trust',
+      usage: '/trust NAME',
+      description: "accept NAME's new key after you compared the safety number",
+      run(args, out) {
+        const fingerprint = changedKeys.get(args)
+        if (!fingerprint) return out.error(`the key of ${args || '(no name)'} has not changed`)
+        known[args] = fingerprint
+        profile.writeJson(KNOWN_PEERS_FILE, known)
+        changedKeys.delete(args)
+        forget(args)
+        out.info(`you now trust the new key of ${args}`)
+      },
+    })
+  },
+})

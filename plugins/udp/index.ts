@@ -1,0 +1,67 @@
+// The UDP transport: one socket per client, shared by the rendezvous protocol and every peer.
+import * as dgram from 'node:dgram'
+import { definePlugin, type CoreServices } from '../../core/plugin'
+import { number, object, optional, string, validate } from '../../core/schema'
+import type { Endpoint, Transport } from '../../core/types'
+
+const optionsSchema = object({
+  /** Address to bind; 0.0.0.0 listens on every interface. */
+  host: optional(string({ pattern: /^[\d.]+$/, hint: 'must be an IPv4 address' }), '0.0.0.0'),
+  /** Port to bind; 0 lets the system choose. */
+  port: optional(number({ min: 0, max: 65535, integer: true }), 0),
+})
+
+export type UdpOptions = NonNullable<ReturnType<typeof optionsSchema>>
+
+export class UdpTransport implements Transport {
+  readonly name = 'udp'
+  private readonly socket = dgram.createSocket({ type: 'udp4' })
+
+  constructor(onMessage: (bytes: Buffer, from: Endpoint) => void) {
+    this.socket.on('message', (bytes, rinfo) => onMessage(bytes, { address: rinfo.address, port: rinfo.port }))
+  }
+
+  async bind(host: string, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject)
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  local(): Endpoint {
+    const { address, port } = this.socket.address()
+    return { address, port }
+  }
+
+  send(bytes: Uint8Array, to: Endpoint): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())))
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()))
+  }
+
+  onError(handler: (error: Error) => void): void {
+    this.socket.on('error', handler)
+  }
+}
+
+export default definePlugin<UdpOptions, Pick<CoreServices, 'hooks' | 'transports' | 'logger'>>({
+  name: 'udp',
+  provides: ['transport'],
+  options: (raw) => validate(optionsSchema, raw),
+  create({ hooks, transports, logger }, options) {
+    const transport = new UdpTransport((bytes, from) => transports.receive({ bytes, from, transport }))
+    transport.onError((error) => logger.warn(`udp socket error: ${error.message}`))
+    // Transports open before path plugins start, and close after everything else has said goodbye.
+    hooks.start.tapPromise({ name: 'udp', stage: -100 }, async () => {
+      await transport.bind(options.host, options.port)
+      transports.register(transport)
+      logger.debug('udp bound', { local: transport.local() })
+    })
+    hooks.stop.tapPromise({ name: 'udp', stage: 100 }, () => transport.close().catch(() => undefined))
+  },
+})

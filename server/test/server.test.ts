@@ -1,0 +1,318 @@
+// The live rendezvous server on 127.0.0.1 with real UDP clients: registration, lists, introductions, expiry, junk.
+import { expect } from 'chai'
+import * as dgram from 'node:dgram'
+import { createLogger } from '../../core/log'
+import type { Endpoint } from '../../core/types'
+import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
+import { publicPem } from '../../core/test/support'
+import { RendezvousServer } from '../index'
+import { MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage } from '../protocol'
+
+const REPLY_MS = 2000
+const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
+
+/** A UDP client socket on 127.0.0.1 that queues every server message it receives. */
+class Client {
+  readonly received: JsonMessage[] = []
+  private readonly socket = dgram.createSocket('udp4')
+  private waiter?: () => void
+  private rids = 0
+
+  private constructor(private readonly server: Endpoint) {
+    this.socket.on('message', (bytes) => {
+      const frame = decodeFrame(bytes)
+      const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
+      this.received.push(json ?? { t: '<undecodable>' })
+      this.waiter?.()
+    })
+  }
+
+  static async open(server: Endpoint): Promise<Client> {
+    const client = new Client(server)
+    await new Promise<void>((resolve) => client.socket.bind(0, '127.0.0.1', resolve))
+    return client
+  }
+
+  get endpoint(): Endpoint {
+    const { address, port } = this.socket.address()
+    return { address, port }
+  }
+
+  rid(): string {
+    return (++this.rids).toString(16)
+  }
+
+  sendRaw(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
+  }
+
+  send(message: JsonMessage): Promise<void> {
+    return this.sendRaw(encodeJson(FrameKind.Server, message))
+  }
+
+  /** The next message received (in order), or a failure after REPLY_MS. */
+  async next(): Promise<JsonMessage> {
+    const deadline = Date.now() + REPLY_MS
+    while (this.received.length === 0) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no reply within ${REPLY_MS} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.waiter = undefined
+    }
+    return this.received.shift()!
+  }
+
+  /** Sends a request with a fresh rid and returns the next message, which must be its reply. */
+  async request(message: Omit<JsonMessage, 'rid'> & { t: string }): Promise<JsonMessage> {
+    const rid = this.rid()
+    await this.send({ ...message, rid })
+    const reply = await this.next()
+    expect(reply.rid, `reply to ${message.t}`).to.equal(rid)
+    // Every reply must pass the client's own check of server messages.
+    expect(parseServerMessage(reply), JSON.stringify(reply)).to.not.equal(undefined)
+    return reply
+  }
+
+  register(name: string, key: string, local: Endpoint[] = []): Promise<JsonMessage> {
+    return this.request({ t: 'register', name, key, local })
+  }
+
+  async peers(): Promise<string[]> {
+    const reply = await this.request({ t: 'list' })
+    expect(reply.t).to.equal('peers')
+    return reply.peers as string[]
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()))
+  }
+}
+
+describe('server RendezvousServer (live UDP)', function () {
+  let server: RendezvousServer
+  let address: Endpoint
+  const clients: Client[] = []
+
+  async function start(options: { ttlMs?: number; maxRegistrations?: number } = {}): Promise<void> {
+    server = new RendezvousServer({ host: '127.0.0.1', port: 0, logger: createLogger('silent'), ...options })
+    address = await server.listen()
+  }
+
+  async function client(): Promise<Client> {
+    const c = await Client.open(address)
+    clients.push(c)
+    return c
+  }
+
+  async function registered(name: keyof typeof KEYS, local: Endpoint[] = []): Promise<Client> {
+    const c = await client()
+    expect((await c.register(name, KEYS[name], local)).t).to.equal('registered')
+    return c
+  }
+
+  beforeEach(() => start())
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()))
+    await server.close()
+  })
+
+  it('listens on the requested host with a system-chosen port', () => {
+    expect(address.address).to.equal('127.0.0.1')
+    expect(address.port).to.be.greaterThan(0)
+  })
+
+  it('registers a client and tells it the endpoint it is seen from and the ttl', async () => {
+    const alice = await client()
+    const reply = await alice.register('alice', KEYS.alice)
+    expect(reply).to.deep.include({ t: 'registered', name: 'alice', public: alice.endpoint, ttlMs: 45_000 })
+    expect(server.online).to.equal(1)
+    expect(server.stats.registrations).to.equal(1)
+  })
+
+  it('answers a ping with the public endpoint', async () => {
+    const alice = await registered('alice')
+    expect(await alice.request({ t: 'ping' })).to.deep.include({ t: 'pong', public: alice.endpoint })
+  })
+
+  it('lists the other names online, sorted, not the asker', async () => {
+    const carol = await registered('carol')
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    expect(await alice.peers()).to.deep.equal(['bob', 'carol'])
+    expect(await bob.peers()).to.deep.equal(['alice', 'carol'])
+    expect(await carol.peers()).to.deep.equal(['alice', 'bob'])
+  })
+
+  it('splits a long list and says there is more', async () => {
+    const asker = await registered('alice')
+    for (let i = 0; i < NAMES_PER_REPLY + 1; i++) {
+      const c = await client()
+      expect((await c.register(`user${String(i).padStart(2, '0')}`, KEYS.bob)).t).to.equal('registered')
+    }
+    const reply = await asker.request({ t: 'list' })
+    expect(reply.peers).to.have.length(NAMES_PER_REPLY)
+    expect(reply.more).to.equal(true)
+    expect((reply.peers as string[])[0]).to.equal('user00')
+  })
+
+  it('introduces two clients to each other with the same token, each side\'s key and endpoints', async () => {
+    const aliceLocal = [{ address: '192.168.1.10', port: 40000 }]
+    const bobLocal = [{ address: '10.0.0.7', port: 50000 }, { address: '172.16.0.2', port: 50001 }]
+    const alice = await registered('alice', aliceLocal)
+    const bob = await registered('bob', bobLocal)
+
+    const toAlice = await alice.request({ t: 'connect', to: 'bob' })
+    const toBob = await bob.next()
+
+    expect(toAlice.t).to.equal('intro')
+    expect(toAlice.peer).to.deep.equal({ name: 'bob', key: KEYS.bob, public: bob.endpoint, local: bobLocal })
+    expect(toBob).to.deep.include({ t: 'intro' })
+    expect(toBob.rid).to.equal(undefined)
+    expect(toBob.peer).to.deep.equal({ name: 'alice', key: KEYS.alice, public: alice.endpoint, local: aliceLocal })
+    expect(parseServerMessage(toBob)).to.not.equal(undefined)
+    expect(toAlice.token).to.match(/^[0-9a-f]{32}$/)
+    expect(toBob.token).to.equal(toAlice.token)
+    expect(server.stats.introductions).to.equal(1)
+
+    // A second introduction gets a fresh token.
+    const again = await alice.request({ t: 'connect', to: 'bob' })
+    expect((await bob.next()).token).to.equal(again.token)
+    expect(again.token).to.not.equal(toAlice.token)
+  })
+
+  it('introduces a restarted client at its new endpoint', async () => {
+    const bob = await registered('bob')
+    const oldAlice = await registered('alice')
+    const newAlice = await client()
+    expect((await newAlice.register('alice', KEYS.alice)).public).to.deep.equal(newAlice.endpoint)
+    const intro = await bob.request({ t: 'connect', to: 'alice' })
+    expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
+    expect((await newAlice.next()).t).to.equal('intro')
+    // The old socket's endpoint is no longer registered.
+    expect(await oldAlice.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+  })
+
+  it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
+    const alice = await registered('alice')
+    expect(await alice.request({ t: 'connect', to: 'nobody' })).to.deep.include({ t: 'error', code: 'unknown_peer', message: 'nobody is not online' })
+    expect(await alice.request({ t: 'connect', to: 'alice' })).to.deep.include({ t: 'error', code: 'unknown_peer' })
+    expect(server.stats.introductions).to.equal(0)
+  })
+
+  it('answers requests from an unregistered endpoint with not_registered, and ignores its bye', async () => {
+    await registered('bob')
+    const stranger = await client()
+    for (const message of [{ t: 'ping' }, { t: 'list' }, { t: 'connect', to: 'bob' }]) {
+      expect(await stranger.request(message), message.t).to.deep.include({ t: 'error', code: 'not_registered', message: 'register first' })
+    }
+    await stranger.send({ t: 'bye' })
+    // The next message is the ping's reply: nothing was sent for the bye.
+    expect(await stranger.request({ t: 'ping' })).to.deep.include({ code: 'not_registered' })
+    expect(server.stats.unregistered).to.equal(5)
+  })
+
+  it('forgets a client that says bye', async () => {
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    await alice.send({ t: 'bye' })
+    expect(await alice.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await bob.peers()).to.deep.equal([])
+    expect(await bob.request({ t: 'connect', to: 'alice' })).to.deep.include({ code: 'unknown_peer' })
+  })
+
+  it('refuses a key that is weak, has exponent 3, or is not a key, with bad_key', async () => {
+    const mallory = await client()
+    const cases: Array<[string, string]> = [
+      [publicPem('weak-1024'), 'the key must have 2048 to 8192 bits'],
+      [publicPem('e3-2048'), 'the key must have public exponent 65537'],
+      ['-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n', 'the key is not a PEM public key'],
+    ]
+    for (const [key, message] of cases) {
+      expect(await mallory.register('mallory', key)).to.deep.include({ t: 'error', code: 'bad_key', message })
+    }
+    expect(server.online).to.equal(0)
+    expect(server.stats.registrations).to.equal(0)
+  })
+
+  it('refuses a name online under another key with name_taken, and the holder keeps it', async () => {
+    const alice = await registered('alice')
+    const impostor = await client()
+    expect(await impostor.register('alice', KEYS.carol)).to.deep.include({ t: 'error', code: 'name_taken' })
+    const bob = await registered('bob')
+    const intro = await bob.request({ t: 'connect', to: 'alice' })
+    expect(intro.peer).to.deep.include({ key: KEYS.alice, public: alice.endpoint })
+    expect((await alice.next()).peer).to.deep.include({ name: 'bob' })
+    // The holder can still refresh its own registration.
+    expect((await alice.register('alice', KEYS.alice)).t).to.equal('registered')
+  })
+
+  it('refuses registrations beyond the limit with full', async () => {
+    await server.close()
+    await start({ maxRegistrations: 1 })
+    await registered('alice')
+    const bob = await client()
+    expect(await bob.register('bob', KEYS.bob)).to.deep.include({ t: 'error', code: 'full' })
+  })
+
+  it('drops a registration that stops refreshing after ttlMs, and keeps one that refreshes', async () => {
+    await server.close()
+    await start({ ttlMs: 300 })
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    const registeredAt = Date.now()
+    expect(await alice.peers()).to.deep.equal(['bob'])
+    // Alice keeps asking (each request refreshes her); bob stays silent.
+    let peers = ['bob']
+    for (let i = 0; i < 100_000 && peers.length > 0 && Date.now() - registeredAt < 5000; i++) peers = await alice.peers()
+    expect(peers).to.deep.equal([])
+    expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
+    expect(await bob.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+    // The name is free for another key now.
+    const impostor = await client()
+    expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')
+  })
+
+  it('drops malformed datagrams, counts them, and keeps serving', async () => {
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    const validRegister = { t: 'register', rid: '1', name: 'mallory', key: KEYS.carol, local: [] }
+    const junk: Buffer[] = [
+      Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3]),
+      Buffer.from([0x00]),
+      Buffer.alloc(0),
+      encodeJson(FrameKind.Server, { t: 'ping', rid: '2' }).fill(0x00, 0, 1), // wrong magic
+      Buffer.concat([Buffer.from([0xd5, 2, FrameKind.Server]), Buffer.from('{"t":"ping","rid":"3"}')]), // wrong version
+      encodeJson(FrameKind.Probe, { t: 'ping', rid: '4' }), // not a server frame
+      Buffer.concat([frameHeader(FrameKind.Server), Buffer.from('{"t":"ping",')]), // bad JSON
+      encodeFrame(FrameKind.Server, Buffer.from('{"rid":"5"}')), // no t
+      encodeFrame(FrameKind.Server, Buffer.from('["ping"]')),
+      encodeJson(FrameKind.Server, { t: 'shout', rid: '6' }), // unknown type
+      encodeJson(FrameKind.Server, { t: 'ping', rid: 'not-hex' }),
+      encodeJson(FrameKind.Server, { ...validRegister, name: 'bad name' }),
+      encodeJson(FrameKind.Server, { ...validRegister, local: 'everywhere' }),
+      encodeJson(FrameKind.Server, { ...validRegister, key: 'k'.repeat(MAX_KEY_CHARS + 1) }),
+      encodeJson(FrameKind.Server, { t: 'connect', rid: '7', to: 'a b' }),
+      Buffer.concat([encodeJson(FrameKind.Server, { t: 'ping', rid: '8' }), Buffer.alloc(1500 - 30, 0x20)]), // 1500 bytes
+      Buffer.concat([frameHeader(FrameKind.Server), Buffer.from(JSON.stringify({ ...validRegister, key: 'k'.repeat(5000) }))]),
+    ]
+    expect(junk[15].length).to.be.greaterThan(MAX_DATAGRAM_BYTES)
+    for (const bytes of junk) await alice.sendRaw(bytes)
+    // Datagrams from one socket arrive in order on loopback: the next message is the reply to this request.
+    expect(await alice.peers()).to.deep.equal(['bob'])
+    expect(server.stats.malformed).to.equal(junk.length)
+    expect(server.online).to.equal(2)
+    expect(alice.received).to.deep.equal([])
+
+    // Other clients are served as before.
+    const intro = await bob.request({ t: 'connect', to: 'alice' })
+    expect(intro.t).to.equal('intro')
+    expect((await alice.next()).t).to.equal('intro')
+  })
+})

@@ -1,0 +1,168 @@
+// Drives real `udsu` processes for integration tests: a rendezvous server and headless clients speaking JSON lines.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as readline from 'node:readline'
+
+/** The repository root, found from here whether running from source or from dist/. */
+export const ROOT = (() => {
+  let dir = __dirname
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir)
+  return dir
+})()
+export const CLI = path.join(ROOT, 'dist', 'core', 'cli.js')
+export const FIXTURE_KEYS = path.join(ROOT, 'test', 'fixtures', 'keys')
+
+export type Event = Record<string, unknown> & { type: string }
+
+/** A temporary directory removed by `cleanupTemp()`. */
+const temps: string[] = []
+export function tempDir(prefix = 'udsu-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  temps.push(dir)
+  return dir
+}
+export function cleanupTemp(): void {
+  for (const dir of temps.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+}
+
+/** A profile holding a fixture identity key, so tests never wait for key generation. */
+export function fixtureProfile(keyName: string): string {
+  const dir = tempDir(`udsu-${keyName}-`)
+  fs.copyFileSync(path.join(FIXTURE_KEYS, `${keyName}.pem`), path.join(dir, 'identity.pem'))
+  fs.chmodSync(path.join(dir, 'identity.pem'), 0o600)
+  return dir
+}
+
+/** Writes a config file and returns its path. */
+export function writeConfig(config: Record<string, unknown>): string {
+  const file = path.join(tempDir('udsu-config-'), 'udsu.config.json')
+  fs.writeFileSync(file, JSON.stringify(config))
+  return file
+}
+
+/** A child process whose output lines are collected and can be awaited. */
+class LineProcess<T> {
+  readonly lines: T[] = []
+  readonly stderr: string[] = []
+  readonly exited: Promise<number | null>
+  private readonly listeners = new Set<() => void>()
+
+  constructor(
+    readonly child: ChildProcessWithoutNullStreams,
+    parse: (line: string) => T,
+  ) {
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      this.lines.push(parse(line))
+      for (const listener of this.listeners) listener()
+    })
+    readline.createInterface({ input: child.stderr }).on('line', (line) => this.stderr.push(line))
+    this.exited = new Promise((resolve) => child.once('exit', (code) => {
+      for (const listener of this.listeners) listener()
+      resolve(code)
+    }))
+  }
+
+  /** The first line (from `from` on) that matches, waiting for it up to `timeoutMs`. */
+  waitFor(match: (line: T) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.lines.slice(from).find(match)
+        if (found !== undefined) return finish(() => resolve(found))
+        if (this.child.exitCode !== null) finish(() => reject(new Error(`process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`)))
+      }
+      const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`))), timeoutMs)
+      const finish = (settle: () => void) => {
+        clearTimeout(timer)
+        this.listeners.delete(check)
+        settle()
+      }
+      this.listeners.add(check)
+      check()
+    })
+  }
+
+  describe(): string {
+    return `stdout:\n${this.lines.map((l) => `  ${JSON.stringify(l)}`).join('\n')}\nstderr:\n${this.stderr.map((l) => `  ${l}`).join('\n')}`
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+  }
+}
+
+export class ServerProcess extends LineProcess<string> {
+  port = 0
+
+  static async start(options: { port?: number; host?: string } = {}): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--log-level', 'warn'])
+    const server = new ServerProcess(child, (line) => line)
+    const listening = await server.waitFor((line) => line.startsWith('udsu server listening on udp '), 'the listening line')
+    server.port = Number(listening.split(':').pop())
+    return server
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`
+  }
+}
+
+export interface ClientOptions {
+  name: string
+  server: string
+  /** A fixture key name; defaults to the client's name. */
+  key?: string
+  profile?: string
+  config?: string
+  args?: string[]
+}
+
+export class HeadlessClient extends LineProcess<Event> {
+  constructor(
+    child: ChildProcessWithoutNullStreams,
+    readonly name: string,
+  ) {
+    super(child, (line) => {
+      try {
+        return JSON.parse(line) as Event
+      } catch {
+        // The contract is JSON only on stdout: anything else fails the test that waits on it.
+        return { type: 'not-json', line }
+      }
+    })
+  }
+
+  static spawn(options: ClientOptions): HeadlessClient {
+    const profile = options.profile ?? fixtureProfile(options.key ?? options.name)
+    const args = [CLI, 'chat', '--frontend', 'headless', '--name', options.name, '--server', options.server, '--profile', profile, '--log-level', 'debug']
+    if (options.config) args.push('--config', options.config)
+    const child = spawn(process.execPath, [...args, ...(options.args ?? [])], { cwd: path.dirname(profile) })
+    return new HeadlessClient(child, options.name)
+  }
+
+  /** Spawns a client and waits until it is ready. */
+  static async start(options: ClientOptions): Promise<HeadlessClient> {
+    const client = HeadlessClient.spawn(options)
+    await client.waitFor((e) => e.type === 'ready', `${options.name} to be ready`)
+    return client
+  }
+
+  send(command: Record<string, unknown>): void {
+    this.child.stdin.write(JSON.stringify(command) + '\n')
+  }
+
+  /** Waits for a chat message with this text. */
+  message(text: string, timeoutMs?: number): Promise<Event> {
+    return this.waitFor((e) => e.type === 'message' && e.text === text, `${this.name} to receive "${text}"`, timeoutMs)
+  }
+
+  messages(): Event[] {
+    return this.lines.filter((e) => e.type === 'message')
+  }
+
+  async quit(): Promise<number | null> {
+    this.send({ type: 'quit' })
+    return this.exited
+  }
+}

@@ -1,0 +1,20 @@
+// udsu's configuration. Every key is optional; `udsu --help` lists the command-line flags that override these.
+module.exports = {
+  // Your user name; pass --name to choose one per terminal.
+  // name: 'alice',
+
+  // The rendezvous server. When it is on this machine and none answers, the client starts one itself.
+  server: '127.0.0.1:7777',
+
+  // headless: JSON lines on stdin/stdout, for scripts and bots.
+  frontend: 'headless',
+
+  // The plugins, in order; each is a built-in short name, a package name or a path, with its options.
+  plugins: [
+    { resolve: 'udp', options: { port: 0 } },
+    { resolve: 'hole-punch', options: { keepaliveMs: 15000, embeddedServer: true } },
+    { resolve: 'rsa', options: { bits: 3072 } },
+  ],
+
+  log: { level: 'info' },
+}
