@@ -11,7 +11,7 @@ import { PeerDirectory } from './peers'
 import { Veto, type CoreServices } from './plugin'
 import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
-import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Settings } from './types'
+import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Pipeline, Settings } from './types'
 import { decodeFrame, encodeFrame, FrameKind } from './wire'
 
 /** Longest chat text, in UTF-8 bytes. */
@@ -22,7 +22,7 @@ export interface ClientStats {
   dropped: number
 }
 
-export class Client implements Chat {
+export class Client implements Chat, Pipeline {
   readonly hooks: Hooks = createHooks()
   readonly peersDirectory = new PeerDirectory()
   readonly stats: ClientStats = { dropped: 0 }
@@ -125,18 +125,21 @@ export class Client implements Chat {
     return this.hooks.safetyNumber.call(peer)
   }
 
-  /** Sends an envelope (chat or control) to a peer: encode, seal, and hand it to a path. Throws with the reason. */
-  async sendEnvelope(peer: string, envelope: Envelope): Promise<void> {
+  /** Seals plaintext for a peer and puts it on a path: encode, frame, send. Throws with the reason. */
+  async sendSealed(peer: string, plaintext: Buffer): Promise<void> {
     if (!this.peersDirectory.get(peer)?.path) await this.connect(peer)
-    const packet = await this.hooks.encode.promise({ peer, bytes: Buffer.from(JSON.stringify(envelope)), sealed: false })
+    const packet = await this.hooks.encode.promise({ peer, bytes: plaintext, sealed: false })
     if (!packet.sealed) throw new Error('no encryption plugin sealed the message, and udsu never sends plaintext')
     const delivered = await this.hooks.send.promise({ ...packet, bytes: encodeFrame(FrameKind.Data, packet.bytes) })
     if (!delivered) throw new Error(`no path to ${peer}`)
   }
 
   private async deliverOutgoing(message: ChatMessage): Promise<void> {
+    const envelope: Envelope = { type: 'chat', id: message.id, text: message.text, ts: message.ts }
     try {
-      await this.sendEnvelope(message.to, { type: 'chat', id: message.id, text: message.text, ts: message.ts })
+      // A delivery plugin takes charge of the message and reports its states; without one it goes out as one datagram.
+      if (await this.hooks.transmit.promise(message.to, envelope)) return
+      await this.sendSealed(message.to, Buffer.from(JSON.stringify(envelope)))
       this.hooks.messageState.call({ id: message.id, to: message.to, state: 'sent' })
     } catch (error) {
       this.hooks.messageState.call({ id: message.id, to: message.to, state: 'failed', reason: (error as Error).message })
@@ -152,20 +155,31 @@ export class Client implements Chat {
     if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
     const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })
     if (!opened) return this.drop('DATA frame nobody could open', datagram)
+    if (await this.hooks.unwrap.promise(opened)) return
+    await this.receiveEnvelope(opened.peer, opened.bytes)
+  }
+
+  /** Parses one envelope from an authenticated peer, lets plugins route it, and delivers chat messages. */
+  async receiveEnvelope(peer: string, bytes: Buffer): Promise<void> {
     let envelope: Envelope
     try {
-      envelope = JSON.parse(opened.bytes.toString('utf8')) as Envelope
+      envelope = JSON.parse(bytes.toString('utf8')) as Envelope
       if (typeof envelope !== 'object' || envelope === null || typeof envelope.type !== 'string') throw new Error('no type')
     } catch {
-      return this.drop(`malformed envelope from ${opened.peer}`, datagram)
+      return this.reject(`malformed envelope from ${peer}`)
     }
-    if (await this.hooks.route.promise(envelope, opened)) return
-    if (envelope.type !== 'chat') return this.drop(`envelope of unknown type "${envelope.type}" from ${opened.peer}`, datagram)
+    if (await this.hooks.route.promise(envelope, { peer, bytes, sealed: false })) return
+    if (envelope.type !== 'chat') return this.reject(`envelope of unknown type "${envelope.type}" from ${peer}`)
     const { id, text, ts } = envelope
     if (typeof id !== 'string' || !/^[0-9a-f]{8,64}$/.test(id) || typeof text !== 'string' || typeof ts !== 'number' || Buffer.byteLength(text) > MAX_TEXT_BYTES) {
-      return this.drop(`malformed chat message from ${opened.peer}`, datagram)
+      return this.reject(`malformed chat message from ${peer}`)
     }
-    await this.hooks.deliver.promise({ id, from: opened.peer, to: this.me.name, text, ts })
+    await this.hooks.deliver.promise({ id, from: peer, to: this.me.name, text, ts })
+  }
+
+  private reject(why: string): void {
+    this.stats.dropped++
+    this.logger.debug(`dropped: ${why}`)
   }
 
   private drop(why: string, datagram: Datagram): void {
@@ -193,6 +207,7 @@ export class Client implements Chat {
       transports: asValue(transports),
       commands: asValue(new CommandRegistry()),
       chat: asValue(this as Chat),
+      pipeline: asValue(this as Pipeline),
     })
     for (const { definition, options } of this.plugins) {
       const key = `plugin:${definition.name}`

@@ -58,7 +58,9 @@ export function createHooks() {
     // ── outgoing messages ──
     /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it. */
     compose: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
-    /** An envelope's bytes on their way to one peer; an encryption tap seals them and sets `sealed`. */
+    /** An envelope leaving for a peer; a delivery plugin that takes charge (queue, fragment, retransmit) returns true, else the core sends it as one datagram. */
+    transmit: new AsyncSeriesBailHook<[string, Envelope], true | undefined>(['peer', 'envelope']),
+    /** Plaintext on its way to one peer; an encryption tap seals it and sets `sealed`. */
     encode: new AsyncSeriesWaterfallHook<[PeerPacket]>(['packet']),
     /** A sealed packet; the first path plugin that delivers it returns true (direct before relay by stage). */
     send: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
@@ -70,6 +72,8 @@ export function createHooks() {
     receive: new SyncBailHook<[Datagram], true | undefined>(['datagram']),
     /** An unclaimed DATA frame; the tap that can authenticate and decrypt it returns the opened packet. */
     decrypt: new AsyncSeriesBailHook<[SealedPacket], PeerPacket | undefined>(['packet']),
+    /** An opened packet from an authenticated peer; a delivery plugin that owns its framing takes it (and passes whole envelopes to `pipeline.receiveEnvelope`), else the core reads it as one envelope. */
+    unwrap: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
     /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
     route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),
     /** A chat message for the user: frontends show it, history stores it. May not change it. */

@@ -1,6 +1,6 @@
 // What a plugin is: a name, an options check, and a factory that receives its dependencies from the container.
 import type { Hooks } from './hooks'
-import type { Chat, LocalUser, Logger, Settings, Transport } from './types'
+import type { Chat, LocalUser, Logger, Pipeline, Settings, Transport } from './types'
 import type { CommandRegistry } from './commands'
 import type { Profile } from './profile'
 import type { PeerDirectory } from './peers'
@@ -17,6 +17,7 @@ export interface CoreServices {
   transports: TransportRegistry
   commands: CommandRegistry
   chat: Chat
+  pipeline: Pipeline
 }
 
 export interface PluginDefinition<Options = Record<string, never>, Deps = Partial<CoreServices>> {

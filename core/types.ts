@@ -129,6 +129,14 @@ export interface Logger {
   child(scope: string): Logger
 }
 
+/** The two ends of the message pipeline, for plugins that carry envelopes in their own framing (reliable delivery). */
+export interface Pipeline {
+  /** Seals plaintext for a peer and puts it on a path (opening one if needed); throws with the reason when it cannot. */
+  sendSealed(peer: string, plaintext: Buffer): Promise<void>
+  /** Hands one whole envelope from an authenticated peer to routing and delivery; resolves once every `deliver` tap is done. */
+  receiveEnvelope(peer: string, bytes: Buffer): Promise<void>
+}
+
 /** The face of the running client that frontends and plugins use. */
 export interface Chat {
   readonly settings: Settings
