@@ -20,7 +20,7 @@ export interface Config {
   server: string
   /** The profile directory; defaults to the user's data directory per name. */
   profile?: string
-  /** The frontend plugin: `headless`, `tui`, or a package or path. */
+  /** The frontend plugin: `headless`, `tui`, a package or path, or `none` for a program that taps the hooks itself. */
   frontend: string
   plugins: PluginEntry[]
   log: { level: LogLevel; file?: string }

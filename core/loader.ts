@@ -51,7 +51,8 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
   const problems: string[] = []
   const loaded: LoadedPlugin[] = []
   const entries: Array<[string, PluginEntry]> = config.plugins.map((entry, i) => [`plugins[${i}]`, entry])
-  entries.push(['frontend', { resolve: config.frontend, options: {} }])
+  // `none`: a program that embeds the client and taps the hooks itself needs no frontend.
+  if (config.frontend !== 'none') entries.push(['frontend', { resolve: config.frontend, options: {} }])
 
   for (const [at, entry] of entries) {
     let exported: unknown

@@ -1,24 +1,25 @@
 // The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
 import * as readline from 'node:readline'
 import { definePlugin, type CoreServices } from '../../core/plugin'
+import type { CommandRegistry } from '../../core/commands'
 import type { Chat } from '../../core/types'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
 export const MAX_LINE_BYTES = 256 * 1024
 
-type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'logger'>
+type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands'>
 type Output = Record<string, unknown> & { type: string }
 
 export default definePlugin<Record<string, never>, Deps>({
   name: 'headless',
   provides: ['frontend'],
-  create({ hooks, chat }) {
+  create({ hooks, chat, commands }) {
     const emit = (event: Output) => process.stdout.write(JSON.stringify(event) + '\n')
     const fail = (message: string, extra: Record<string, unknown> = {}) => emit({ type: 'error', message, ...extra })
 
     hooks.ready.tap('headless', ({ name, fingerprint }) => {
       emit({ type: 'ready', name, fingerprint })
-      readCommands(chat, emit, fail)
+      readCommands({ chat, commands }, emit, fail)
     })
     hooks.server.tap('headless', ({ online, server, reason }) => emit({ type: 'server', online, server, ...(reason ? { reason } : {}) }))
     hooks.peerConnected.tap('headless', (peer, path) => emit({ type: 'connected', peer, path }))
@@ -34,7 +35,12 @@ export default definePlugin<Record<string, never>, Deps>({
   },
 })
 
-function readCommands(chat: Chat, emit: (event: Output) => void, fail: (message: string) => void) {
+interface Services {
+  chat: Chat
+  commands: CommandRegistry
+}
+
+function readCommands(services: Services, emit: (event: Output) => void, fail: (message: string) => void) {
   const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
   lines.on('line', (line) => {
     if (!line.trim()) return
@@ -46,12 +52,12 @@ function readCommands(chat: Chat, emit: (event: Output) => void, fail: (message:
     } catch {
       return fail(`not a JSON object: ${line.slice(0, 80)}`)
     }
-    run(chat, command, emit).catch((error: Error) => fail(error.message))
+    run(services, command, emit).catch((error: Error) => fail(error.message))
   })
-  lines.on('close', () => void chat.stop())
+  lines.on('close', () => void services.chat.stop())
 }
 
-async function run(chat: Chat, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
+async function run({ chat, commands }: Services, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
   switch (command.type) {
     case 'send': {
       if (typeof command.to !== 'string' || typeof command.text !== 'string') throw new Error('send needs "to" and "text" strings')
@@ -70,9 +76,17 @@ async function run(chat: Chat, command: Record<string, unknown>, emit: (event: O
       if (!safetyNumber) throw new Error(`no key known for ${command.peer} yet: connect or send first`)
       return emit({ type: 'fingerprint', peer: command.peer, safetyNumber })
     }
+    case 'command': {
+      // Any slash command a plugin registered (/trust, /help, …), with its output as info and error events.
+      if (typeof command.line !== 'string') throw new Error('command needs a "line" string, e.g. "/help"')
+      return commands.run(command.line, {
+        info: (text) => emit({ type: 'info', text }),
+        error: (message) => emit({ type: 'error', message }),
+      })
+    }
     case 'quit':
       return chat.stop()
     default:
-      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint or quit`)
+      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint, command or quit`)
   }
 }

@@ -1,5 +1,5 @@
 // Drives real `udsu` processes for integration tests: a rendezvous server and headless clients speaking JSON lines.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -15,6 +15,12 @@ export const CLI = path.join(ROOT, 'dist', 'core', 'cli.js')
 export const FIXTURE_KEYS = path.join(ROOT, 'test', 'fixtures', 'keys')
 
 export type Event = Record<string, unknown> & { type: string }
+
+/** Starts a process: `child_process.spawn` by default; a NAT lab host's `spawn` runs it inside the host's namespace. */
+export type Spawner = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess
+const localSpawner: Spawner = (command, args, options) => spawn(command, args, options)
+/** Every process we drive has piped stdio, so its streams are never null. */
+const piped = (child: ChildProcess) => child as ChildProcessWithoutNullStreams
 
 /** A temporary directory removed by `cleanupTemp()`. */
 const temps: string[] = []
@@ -57,7 +63,10 @@ class LineProcess<T> {
       this.lines.push(parse(line))
       for (const listener of this.listeners) listener()
     })
-    readline.createInterface({ input: child.stderr }).on('line', (line) => this.stderr.push(line))
+    readline.createInterface({ input: child.stderr }).on('line', (line) => {
+      this.stderr.push(line)
+      for (const listener of this.listeners) listener()
+    })
     this.exited = new Promise((resolve) => child.once('exit', (code) => {
       for (const listener of this.listeners) listener()
       resolve(code)
@@ -66,9 +75,18 @@ class LineProcess<T> {
 
   /** The first line (from `from` on) that matches, waiting for it up to `timeoutMs`. */
   waitFor(match: (line: T) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<T> {
+    return this.awaitLine(() => this.lines.slice(from).find(match), what, timeoutMs)
+  }
+
+  /** The first stderr line (a log line) that matches, waiting for it up to `timeoutMs`. */
+  waitForLog(match: (line: string) => boolean, what: string, timeoutMs = 15_000): Promise<string> {
+    return this.awaitLine(() => this.stderr.find(match), what, timeoutMs)
+  }
+
+  private awaitLine<L>(find: () => L | undefined, what: string, timeoutMs: number): Promise<L> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const found = this.lines.slice(from).find(match)
+        const found = find()
         if (found !== undefined) return finish(() => resolve(found))
         if (this.child.exitCode !== null) finish(() => reject(new Error(`process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`)))
       }
@@ -95,8 +113,9 @@ class LineProcess<T> {
 export class ServerProcess extends LineProcess<string> {
   port = 0
 
-  static async start(options: { port?: number; host?: string } = {}): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--log-level', 'warn'])
+  static async start(options: { port?: number; host?: string; args?: string[]; spawner?: Spawner } = {}): Promise<ServerProcess> {
+    const args = [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--log-level', 'warn', ...(options.args ?? [])]
+    const child = piped((options.spawner ?? localSpawner)(process.execPath, args, { stdio: 'pipe' }))
     const server = new ServerProcess(child, (line) => line)
     const listening = await server.waitFor((line) => line.startsWith('udsu server listening on udp '), 'the listening line')
     server.port = Number(listening.split(':').pop())
@@ -116,6 +135,8 @@ export interface ClientOptions {
   profile?: string
   config?: string
   args?: string[]
+  /** Where the process runs: on this machine by default, or e.g. `labHost.spawn.bind(labHost)` inside a NAT lab. */
+  spawner?: Spawner
 }
 
 export class HeadlessClient extends LineProcess<Event> {
@@ -137,7 +158,7 @@ export class HeadlessClient extends LineProcess<Event> {
     const profile = options.profile ?? fixtureProfile(options.key ?? options.name)
     const args = [CLI, 'chat', '--frontend', 'headless', '--name', options.name, '--server', options.server, '--profile', profile, '--log-level', 'debug']
     if (options.config) args.push('--config', options.config)
-    const child = spawn(process.execPath, [...args, ...(options.args ?? [])], { cwd: path.dirname(profile) })
+    const child = piped((options.spawner ?? localSpawner)(process.execPath, [...args, ...(options.args ?? [])], { cwd: path.dirname(profile), stdio: 'pipe' }))
     return new HeadlessClient(child, options.name)
   }
 
