@@ -25,6 +25,8 @@ Chat options:
 Server options:
   --host HOST          address to listen on (default 0.0.0.0)
   --port PORT          UDP port (default 7777)
+  --alt-port PORT      second UDP port for NAT detection (default PORT+1; 0: any)
+  --relay              relay end-to-end sealed frames for peers that cannot connect directly
   --log-level LEVEL
 
 Headless frontend (one JSON object per line):
@@ -48,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'alt-port': { type: 'string' },
+      relay: { type: 'boolean' },
     },
   })
   if (values.help) return void process.stdout.write(HELP), 0
@@ -62,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'server') {
     const port = values.port === undefined ? 7777 : Number(values.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a number from 0 to 65535')
-    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
+    const altPort = values['alt-port'] === undefined ? undefined : Number(values['alt-port'])
+    if (altPort !== undefined && (!Number.isInteger(altPort) || altPort < 0 || altPort > 65535)) throw new UsageError('--alt-port must be a number from 0 to 65535')
+    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, altPort, relay: values.relay ?? false, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
     const at = await server.listen()
     process.stdout.write(`udsu server listening on udp ${at.address}:${at.port}\n`)
     await new Promise<void>((resolve) => onSignal(resolve))

@@ -5,7 +5,8 @@ import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint } from '../core/wire'
 import { checkRsaPublicKey, NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
-import { Registry } from './registry'
+import { Registry, type Registration } from './registry'
+import { decodeRelay, DEFAULT_RELAY_LIMITS, encodeRelay, RelayPolicy, type RelayLimits } from './relay'
 
 export interface ServerOptions {
   host?: string
@@ -13,6 +14,15 @@ export interface ServerOptions {
   /** A registration lives this long after its last keepalive. */
   ttlMs?: number
   maxRegistrations?: number
+  /**
+   * Second UDP port that answers only `mapping` requests, so a client can tell whether its NAT maps per destination
+   * (RFC 5780 style). Default: `port + 1`, or any free port when that is taken or `port` is 0; `false` turns it off.
+   */
+  altPort?: number | false
+  /** Forward RELAY frames between peers that both asked for it; off unless enabled. */
+  relay?: boolean
+  /** Per-peer rate limits of the relay. */
+  relayLimits?: RelayLimits
   logger?: Logger
 }
 
@@ -24,11 +34,18 @@ export interface ServerStats {
   unregistered: number
   registrations: number
   introductions: number
+  /** RELAY frames forwarded, and refused (no consent, over rate, malformed or relay off). */
+  relayed: number
+  relayRefused: number
+  /** `mapping` requests answered on the second port. */
+  mappings: number
 }
 
 export class RendezvousServer {
-  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0 }
+  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0, relayed: 0, relayRefused: 0, mappings: 0 }
   private readonly socket = dgram.createSocket('udp4')
+  private readonly altSocket?: dgram.Socket
+  private readonly relayPolicy?: RelayPolicy
   private readonly registry: Registry
   private readonly logger: Logger
   private readonly ttlMs: number
@@ -40,6 +57,12 @@ export class RendezvousServer {
     this.logger = options.logger ?? createLogger('info', undefined, 'server')
     this.socket.on('message', (bytes, rinfo) => this.handle(bytes, { address: rinfo.address, port: rinfo.port }))
     this.socket.on('error', (error) => this.logger.error(`socket error: ${error.message}`))
+    if (options.altPort !== false) {
+      this.altSocket = dgram.createSocket('udp4')
+      this.altSocket.on('message', (bytes, rinfo) => this.handleAlt(bytes, { address: rinfo.address, port: rinfo.port }))
+      this.altSocket.on('error', (error) => this.logger.error(`second socket error: ${error.message}`))
+    }
+    if (options.relay) this.relayPolicy = new RelayPolicy(options.relayLimits ?? DEFAULT_RELAY_LIMITS)
   }
 
   /** Binds the socket; resolves with the endpoint it listens on. */
@@ -51,11 +74,43 @@ export class RendezvousServer {
         resolve()
       })
     })
+    if (this.altSocket) await this.listenAlt(this.altSocket)
     this.sweeper = setInterval(() => {
-      for (const name of this.registry.expire(Date.now())) this.logger.info(`${name} expired`)
+      const now = Date.now()
+      for (const name of this.registry.expire(now)) this.logger.info(`${name} expired`)
+      this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
     }, Math.max(1000, this.ttlMs / 3))
     this.sweeper.unref()
     return this.address()
+  }
+
+  private async listenAlt(socket: dgram.Socket): Promise<void> {
+    const main = this.address()
+    const configured = this.options.altPort === false ? undefined : this.options.altPort
+    const wanted = configured ?? (main.port > 0 && main.port < 65535 ? main.port + 1 : 0)
+    const bind = (port: number) =>
+      new Promise<void>((resolve, reject) => {
+        socket.once('error', reject)
+        socket.bind(port, this.options.host ?? '0.0.0.0', () => {
+          socket.off('error', reject)
+          resolve()
+        })
+      })
+    try {
+      await bind(wanted)
+    } catch (error) {
+      // The default port+1 is a convenience; an explicitly configured port that is taken is an error.
+      if (configured !== undefined || wanted === 0) throw error
+      this.logger.warn(`second port ${wanted} is taken (${(error as Error).message}); using any free port`)
+      await bind(0)
+    }
+  }
+
+  /** The second port (NAT detection), if it is on. */
+  altAddress(): Endpoint | undefined {
+    if (!this.altSocket) return undefined
+    const { address, port } = this.altSocket.address()
+    return { address, port }
   }
 
   address(): Endpoint {
@@ -70,11 +125,13 @@ export class RendezvousServer {
   async close(): Promise<void> {
     clearInterval(this.sweeper)
     await new Promise<void>((resolve) => this.socket.close(() => resolve()))
+    if (this.altSocket) await new Promise<void>((resolve) => this.altSocket!.close(() => resolve()))
   }
 
   private handle(bytes: Buffer, from: Endpoint): void {
     this.stats.received++
     const frame = decodeFrame(bytes)
+    if (frame?.kind === FrameKind.Relay) return this.relay(frame.body, from, Date.now())
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseClientMessage(json)
     if (!message) {
@@ -83,6 +140,59 @@ export class RendezvousServer {
       return
     }
     this.dispatch(message, from, Date.now())
+  }
+
+  /**
+   * The second port answers `mapping` only, statelessly, and never with more bytes than the request had (clients pad
+   * it), so a spoofed source gains nothing from it.
+   */
+  private handleAlt(bytes: Buffer, from: Endpoint): void {
+    const frame = decodeFrame(bytes)
+    const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
+    const message = json && parseClientMessage(json)
+    if (message?.t !== 'mapping') return void this.stats.malformed++
+    const reply = encodeJson(FrameKind.Server, { t: 'mapped', rid: message.rid, public: from })
+    if (reply.length > bytes.length) return void this.stats.malformed++
+    this.stats.mappings++
+    this.altSocket!.send(reply, from.port, from.address, (error) => {
+      if (error) this.logger.debug(`send to ${formatEndpoint(from)} failed: ${error.message}`)
+    })
+  }
+
+  /** Forwards one RELAY frame if both peers asked for it and the sender is within its budget; drops it otherwise. */
+  private relay(body: Buffer, from: Endpoint, now: number): void {
+    const sender = this.registry.touch(from, now)
+    const parsed = decodeRelay(body)
+    const recipient = parsed && this.registry.get(parsed.name, now)
+    if (!this.relayPolicy || !sender || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
+      this.stats.relayRefused++
+      return
+    }
+    let out: Buffer
+    try {
+      out = encodeRelay(sender.name, parsed.frame)
+    } catch {
+      // The sender's name is longer than the recipient's and the frame no longer fits a datagram.
+      this.stats.relayRefused++
+      return
+    }
+    this.stats.relayed++
+    this.socket.send(out, recipient.endpoint.port, recipient.endpoint.address, (error) => {
+      if (error) this.logger.debug(`relay to ${formatEndpoint(recipient.endpoint)} failed: ${error.message}`)
+    })
+  }
+
+  private askRelay(message: Extract<ClientMessage, { t: 'relay' }>, me: Registration, now: number): void {
+    if (!this.relayPolicy) return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
+    const peer = this.registry.get(message.to, now)
+    if (!peer || peer.name === me.name) {
+      return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+    }
+    const ready = this.relayPolicy.ask(me, peer)
+    this.reply(me.endpoint, { t: 'relay', rid: message.rid, peer: peer.name, ready })
+    // The peer hears either that we asked (so it can consent too) or that the relay is now open both ways.
+    this.reply(peer.endpoint, { t: 'relay', peer: me.name, ready })
+    if (ready) this.logger.info(`relaying between ${me.name} and ${peer.name}`)
   }
 
   private dispatch(message: ClientMessage, from: Endpoint, now: number): void {
@@ -110,11 +220,15 @@ export class RendezvousServer {
         }
         // Both sides get the same token; their punches must carry it, so a stranger cannot steer the path.
         const token = randomBytes(16).toString('hex')
-        const intro = (r: typeof me) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local })
+        const intro = (r: typeof me) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown' })
         this.stats.introductions++
         this.reply(peer.endpoint, { t: 'intro', peer: intro(me), token })
         return this.reply(from, { t: 'intro', rid: message.rid, peer: intro(peer), token })
       }
+      case 'relay':
+        return this.askRelay(message, me, now)
+      case 'mapping':
+        return // answered on the second port only
     }
   }
 
@@ -123,9 +237,11 @@ export class RendezvousServer {
     if (badKey) return this.reply(from, { t: 'error', rid: message.rid, code: 'bad_key', message: badKey })
     const result = this.registry.register(message.name, message.key, from, message.local, now)
     if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
+    result.registration.nat = message.nat
     this.stats.registrations++
-    this.logger.info(`${message.name} registered`, { from: formatEndpoint(from) })
-    this.reply(from, { t: 'registered', rid: message.rid, name: message.name, public: from, ttlMs: this.ttlMs })
+    this.logger.info(`${message.name} registered`, { from: formatEndpoint(from), nat: message.nat })
+    const altPort = this.altAddress()?.port
+    this.reply(from, { t: 'registered', rid: message.rid, name: message.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
   }
 
   private reply(to: Endpoint, message: ServerMessage): void {

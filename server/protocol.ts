@@ -8,19 +8,32 @@ import { isEndpoint, type JsonMessage } from '../core/wire'
 export const MAX_KEY_CHARS = 1000
 /** At most this many local endpoints per registration. */
 export const MAX_LOCAL_ENDPOINTS = 8
+/** Padding of a `mapping` request, so it is never shorter than the `mapped` answer (no amplification). */
+export const MAPPING_PAD = 'x'.repeat(64)
 /** Names per `peers` reply, so that a reply fits a datagram. */
 export const NAMES_PER_REPLY = 40
+
+/** How a client's NAT maps: `eim` the same public port for every destination, `symmetric` a new one per destination. */
+export type NatType = 'eim' | 'symmetric' | 'unknown'
+const NAT_TYPES: readonly string[] = ['eim', 'symmetric', 'unknown']
 
 export interface PeerIntro {
   name: string
   key: string
   public: Endpoint
   local: Endpoint[]
+  /** The peer's NAT as it detected it (absent from servers that predate detection: treat as `unknown`). */
+  nat?: NatType
 }
 
 /** Client → server. `rid` is echoed in the reply so the client can match it. */
 export type ClientMessage =
-  | { t: 'register'; rid: string; name: string; key: string; local: Endpoint[] }
+  | { t: 'register'; rid: string; name: string; key: string; local: Endpoint[]; nat?: NatType }
+  /** Sent to the server's second port only: asks which public endpoint that port sees (NAT detection). `pad` makes the
+   * request at least as long as the answer (MAPPING_PAD characters), which the server requires. */
+  | { t: 'mapping'; rid: string; pad?: string }
+  /** Asks the server to relay frames to and from `to`; frames flow once both peers asked. */
+  | { t: 'relay'; rid: string; to: string }
   | { t: 'ping'; rid: string }
   | { t: 'list'; rid: string }
   | { t: 'connect'; rid: string; to: string }
@@ -28,25 +41,35 @@ export type ClientMessage =
 
 /** Server → client. */
 export type ServerMessage =
-  | { t: 'registered'; rid: string; name: string; public: Endpoint; ttlMs: number }
+  | { t: 'registered'; rid: string; name: string; public: Endpoint; ttlMs: number; altPort?: number; relay?: boolean }
+  /** From the second port: the endpoint it saw; a port other than `registered.public`'s means a symmetric NAT. */
+  | { t: 'mapped'; rid: string; public: Endpoint }
+  /** Relay state with `peer`: the answer to our `relay` (with rid), or unsolicited when the peer asked or both now have. */
+  | { t: 'relay'; rid?: string; peer: string; ready: boolean }
   | { t: 'pong'; rid: string; public: Endpoint }
   | { t: 'peers'; rid: string; peers: string[]; more: boolean }
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
-export type ErrorCode = 'bad_request' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key'
+export type ErrorCode = 'bad_request' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled'
 
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
+const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.includes(v)
 const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
 
 /** Checks a client message's shape; undefined if it is not one we accept. */
 export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
   switch (m.t) {
     case 'register':
-      return isRid(m.rid) && isName(m.name) && typeof m.key === 'string' && m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local)
-        ? { t: 'register', rid: m.rid, name: m.name, key: m.key, local: m.local }
+      return isRid(m.rid) && isName(m.name) && typeof m.key === 'string' && m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) &&
+        (m.nat === undefined || isNat(m.nat))
+        ? { t: 'register', rid: m.rid, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown' }
         : undefined
+    case 'mapping':
+      return isRid(m.rid) ? { t: 'mapping', rid: m.rid } : undefined
+    case 'relay':
+      return isRid(m.rid) && isName(m.to) ? { t: 'relay', rid: m.rid, to: m.to } : undefined
     case 'ping':
     case 'list':
       return isRid(m.rid) ? { t: m.t, rid: m.rid } : undefined
@@ -65,9 +88,15 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
   if (!rid) return undefined
   switch (m.t) {
     case 'registered':
-      return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' ? (m as ServerMessage) : undefined
+      return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' &&
+        (m.altPort === undefined || (Number.isInteger(m.altPort) && (m.altPort as number) > 0 && (m.altPort as number) < 65536))
+        ? (m as ServerMessage)
+        : undefined
     case 'pong':
+    case 'mapped':
       return isEndpoint(m.public) ? (m as ServerMessage) : undefined
+    case 'relay':
+      return isName(m.peer) && typeof m.ready === 'boolean' ? (m as ServerMessage) : undefined
     case 'peers':
       return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName) ? (m as ServerMessage) : undefined
     case 'intro': {
@@ -75,7 +104,7 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
       const ok =
         typeof m.token === 'string' && /^[0-9a-f]{32}$/.test(m.token) && typeof peer === 'object' && peer !== null &&
         isName(peer.name) && typeof peer.key === 'string' && peer.key.length <= MAX_KEY_CHARS &&
-        isEndpoint(peer.public) && isEndpointList(peer.local)
+        isEndpoint(peer.public) && isEndpointList(peer.local) && (peer.nat === undefined || isNat(peer.nat))
       return ok ? (m as ServerMessage) : undefined
     }
     case 'error':

@@ -1,5 +1,6 @@
 // Who is online: names bound to keys and endpoints, with expiry. Pure state, no sockets, so it is easy to test.
 import type { Endpoint } from '../core/types'
+import type { NatType } from './protocol'
 import { formatEndpoint } from '../core/wire'
 
 export interface Registration {
@@ -10,6 +11,8 @@ export interface Registration {
   endpoint: Endpoint
   /** The endpoints the client reports on its own interfaces. */
   local: Endpoint[]
+  /** The NAT type the client detected and reported; set by the server after `register`. */
+  nat?: NatType
   expiresAt: number
 }
 

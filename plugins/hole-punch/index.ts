@@ -1,13 +1,16 @@
-// Finds peers through the rendezvous server and opens direct UDP paths to them by simultaneous hole punching.
+// Finds peers through the rendezvous server and opens direct UDP paths by simultaneous hole punching; birthday-paradox
+// probing when one side's NAT is symmetric; the server's relay when no direct path opens, upgraded when one does.
 import { randomBytes } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import * as os from 'node:os'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
-import type { Endpoint, Transport } from '../../core/types'
+import type { Endpoint, PathKind, Transport } from '../../core/types'
 import { decodeFrame, decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
-import { parseServerMessage, type ClientMessage, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { MAPPING_PAD, parseServerMessage, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
 import { RendezvousServer } from '../../server'
+import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -18,21 +21,48 @@ const optionsSchema = object({
   requestTimeoutMs: optional(number({ min: 50, max: 10_000, integer: true }), 500),
   /** Start a server in-process when the configured one is on this machine and none answers. */
   embeddedServer: optional(boolean(), true),
+  /** Use the server's relay (when it offers one) for a peer no direct path reaches. */
+  relay: optional(boolean(), true),
+  /** How long punching may go without a direct path before the relay is asked for (at once when either NAT is symmetric). */
+  relayAfterMs: optional(number({ min: 0, max: 60_000, integer: true }), 3_000),
+  /** While relayed, how often a new direct attempt is made. */
+  upgradeMs: optional(number({ min: 1_000, max: 3_600_000, integer: true }), 30_000),
+  /** Sockets the symmetric side opens for birthday punching (0 turns birthday punching off). */
+  birthdaySockets: optional(number({ min: 0, max: 512, integer: true }), 256),
+  /** Random-port probes per second from the other side; the total is bounded by `punchTimeoutMs`. */
+  birthdayRate: optional(number({ min: 10, max: 1_000, integer: true }), 250),
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
 type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers'>
 
-/** A peer we were introduced to: where it might be, and the path once one works. */
+/** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
+interface Path {
+  endpoint: Endpoint
+  via: Transport
+}
+
+/** A peer we were introduced to: where it might be, how its NAT maps, and how we reach it. */
 interface PeerState {
   name: string
-  token: string
+  /** The tokens of the latest two introductions: both sides may ask for one at the same time. */
+  tokens: string[]
+  public: Endpoint
   candidates: Endpoint[]
-  path?: Endpoint
+  nat: NatType
+  path?: Path
+  /** The path went quiet: the first answer of a new introduction may move it. */
+  stale: boolean
   lastHeard: number
-  punching?: NodeJS.Timeout
-  /** Resolved when a path opens, or with false when punching gives up. */
-  waiters: Array<(opened: boolean) => void>
+  lastIntroRequest: number
+  relay: 'off' | 'asked' | 'on'
+  /** The running direct attempt: its timers and birthday sockets; bumped to cancel it. */
+  attempt: number
+  timers: Set<NodeJS.Timeout>
+  aux: AuxSocket[]
+  upgrade?: NodeJS.Timeout
+  /** `connect` calls waiting for a path: resolved with its kind, or undefined when none opened. */
+  waiters: Array<(path: PathKind | undefined) => void>
 }
 
 /** When punches go out, in ms after the introduction: dense at first (the peer punches at the same time), then paced. */
@@ -41,6 +71,15 @@ export function punchSchedule(timeoutMs: number): number[] {
   for (let t = 1000; t < timeoutMs; t += 250) times.push(t)
   return times.filter((t) => t < timeoutMs)
 }
+
+/** Birthday sockets send their punches in batches this large, this far apart, so a cheap router sees no burst. */
+const AUX_BATCH = 32
+const AUX_BATCH_GAP_MS = 10
+/** Each birthday socket punches again this often during an attempt, in case a first punch was lost. */
+const AUX_ROUND_MS = 2_000
+/** Random-port probes start a little after the introduction, once the other side's sockets have opened mappings. */
+const PROBE_DELAY_MS = 50
+const PROBE_TICK_MS = 20
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
@@ -51,9 +90,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     const log = logger.child('hole-punch')
     const states = new Map<string, PeerState>()
     const pending = new Map<string, (message: ServerMessage) => void>()
-    const connecting = new Map<string, Promise<boolean>>()
+    const connecting = new Map<string, Promise<PathKind | undefined>>()
     let transport: Transport
     let server: Endpoint
+    /** The server's second port, for NAT detection; learned at registration. */
+    let serverAlt: Endpoint | undefined
+    let serverRelays = false
+    let myNat: NatType = 'unknown'
+    let auxOpen = 0
     let registered = false
     /** The server state last reported, so frontends hear each change once (and the first state too). */
     let reported: boolean | undefined
@@ -62,14 +106,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
 
-    const sendServer = (message: ClientMessage) =>
-      transport.send(encodeJson(FrameKind.Server, message), server).catch((error) => log.debug(`send to server failed: ${error.message}`))
+    const sendServer = (message: ClientMessage, to: Endpoint = server) =>
+      transport.send(encodeJson(FrameKind.Server, message), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
 
-    const sendProbe = (to: Endpoint, message: JsonMessage) =>
-      transport.send(encodeJson(FrameKind.Probe, message), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    const sendProbe = (via: Transport, to: Endpoint, message: JsonMessage) =>
+      via.send(encodeJson(FrameKind.Probe, message), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
 
     /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
-    async function request(message: ClientMessage & { rid: string }, attempts = 3): Promise<ServerMessage | undefined> {
+    async function request(message: ClientMessage & { rid: string }, attempts = 3, to: Endpoint = server): Promise<ServerMessage | undefined> {
       for (let attempt = 0; attempt < attempts && !stopped; attempt++) {
         const reply = await new Promise<ServerMessage | undefined>((resolve) => {
           const timer = setTimeout(() => {
@@ -81,7 +125,7 @@ export default definePlugin<HolePunchOptions, Deps>({
             pending.delete(message.rid)
             resolve(m)
           })
-          void sendServer(message)
+          void sendServer(message, to)
         })
         if (reply) return reply
       }
@@ -106,11 +150,24 @@ export default definePlugin<HolePunchOptions, Deps>({
       log.info(online ? `registered at ${settings.server}` : `server ${settings.server} lost: ${reason}`)
     }
 
+    const registration = (): ClientMessage & { rid: string } => ({ t: 'register', rid: rid(), name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat })
+
     async function register(): Promise<boolean> {
-      const reply = await request({ t: 'register', rid: rid(), name: me.name, key: me.publicKey, local: localEndpoints() }, 2)
+      const reply = await request(registration(), 2)
       if (reply?.t === 'registered') {
         failedPings = 0
+        serverRelays = reply.relay === true
+        serverAlt = reply.altPort ? { address: server.address, port: reply.altPort } : undefined
+        const detected = await detectNat(reply.public)
+        if (detected !== myNat) {
+          log.info(`NAT type: ${detected}`, { public: formatEndpoint(reply.public) })
+          myNat = detected
+          // Register again so that introductions tell peers how we map (a refresh: same name, key and endpoint).
+          await request(registration(), 2)
+        }
         setOnline(true, undefined, reply.public)
+        // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
+        for (const state of states.values()) if (state.relay !== 'off') void askRelay(state, true)
         return true
       }
       if (reply?.t === 'error') {
@@ -125,6 +182,17 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       setOnline(false, 'no answer')
       return false
+    }
+
+    /**
+     * Asks the server's second port which public endpoint it sees from our socket. The same endpoint as the main port saw
+     * means our NAT maps independently of the destination (or there is none); another port means a symmetric NAT.
+     */
+    async function detectNat(seenByMain: Endpoint): Promise<NatType> {
+      if (!serverAlt) return 'unknown'
+      const reply = await request({ t: 'mapping', rid: rid(), pad: MAPPING_PAD }, 2, serverAlt)
+      if (reply?.t !== 'mapped') return 'unknown'
+      return sameEndpoint(reply.public, seenByMain) ? 'eim' : 'symmetric'
     }
 
     async function startEmbeddedServer(): Promise<RendezvousServer | undefined> {
@@ -147,7 +215,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       else {
         const reply = await request({ t: 'ping', rid: rid() }, 1)
         if (reply?.t === 'pong') failedPings = 0
-        else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted
+        else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted, or our NAT moved us
         else if (++failedPings >= 2) {
           setOnline(false, 'keepalive unanswered')
           await register()
@@ -156,8 +224,18 @@ export default definePlugin<HolePunchOptions, Deps>({
       const now = Date.now()
       for (const state of states.values()) {
         if (!state.path) continue
-        if (now - state.lastHeard > options.keepaliveMs * 3.5) lose(state, 'timed out')
-        else void sendProbe(state.path, { t: 'keepalive', from: me.name, to: state.name, token: state.token })
+        const quiet = now - state.lastHeard
+        if (quiet > options.keepaliveMs * 3.5) {
+          lose(state, 'timed out')
+          continue
+        }
+        // Two keepalives missed: a NAT rebooted or gave someone a new port. A fresh introduction carries the
+        // endpoints the server sees now, and both sides punch again; the old path stays until a new one answers.
+        if (quiet > options.keepaliveMs * 2 && registered && now - state.lastIntroRequest > options.keepaliveMs * 2) {
+          state.stale = true
+          void reintroduce(state)
+        }
+        void sendProbe(state.path.via, state.path.endpoint, { t: 'keepalive', from: me.name, to: state.name, token: state.tokens[0] })
       }
     }
 
@@ -168,75 +246,223 @@ export default definePlugin<HolePunchOptions, Deps>({
       keepalive = setTimeout(() => void tick().finally(schedule), delay)
     }
 
+    /** Asks the server to introduce us again: both sides get fresh candidates and punch at once. */
+    async function reintroduce(state: PeerState) {
+      state.lastIntroRequest = Date.now()
+      const reply = await request({ t: 'connect', rid: rid(), to: state.name })
+      if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
+    }
+
     function lose(state: PeerState, reason: string) {
       if (!state.path) return
+      const { via } = state.path
       state.path = undefined
+      state.stale = false
+      if (via instanceof AuxSocket) closeAux([via])
+      if (reason === 'left') state.relay = 'off'
+      if (state.relay === 'on') {
+        // The relay still joins us: fall back to it rather than lose the peer, and keep trying for direct.
+        peers.update(state.name, { path: 'relay', online: true })
+        hooks.peerConnected.call(state.name, 'relay')
+        scheduleUpgrade(state)
+        return
+      }
       peers.update(state.name, { path: undefined, online: reason !== 'left' })
       hooks.peerLost.call(state.name, reason)
     }
 
-    function handleIntro(intro: PeerIntro, token: string) {
+    function handleIntro(intro: PeerIntro, token: string): PeerState {
       const existing = states.get(intro.name)
       // A new introduction replaces the old candidates; an open path stays until the new one is proven.
       const candidates = dedupe([intro.public, ...intro.local].filter((e) => !sameEndpoint(e, transport.local())))
-      const state: PeerState = existing ?? { name: intro.name, token, candidates, lastHeard: 0, waiters: [] }
-      state.token = token
+      const state: PeerState = existing ?? {
+        name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
+        relay: 'off', attempt: 0, timers: new Set(), aux: [], waiters: [],
+      }
+      state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
+      state.public = intro.public
       state.candidates = candidates
+      state.nat = intro.nat ?? 'unknown'
       states.set(intro.name, state)
       const info = peers.update(intro.name, { publicKey: intro.key, online: true })
       hooks.peerDiscovered.call(info)
       punch(state)
+      return state
     }
 
+    const later = (state: PeerState, attempt: number, ms: number, fn: () => void) => {
+      const timer = setTimeout(() => {
+        state.timers.delete(timer)
+        if (!stopped && state.attempt === attempt) fn()
+      }, ms)
+      state.timers.add(timer)
+    }
+
+    /** One direct attempt: the punch schedule on every candidate, birthday probing if one NAT is symmetric, the relay if needed. */
     function punch(state: PeerState) {
-      clearTimeout(state.punching)
-      const times = punchSchedule(options.punchTimeoutMs)
-      const started = Date.now()
-      let step = 0
-      const fire = () => {
-        if (stopped) return
-        if (step >= times.length) return settle(state, Boolean(state.path))
-        for (const candidate of state.candidates) {
-          void sendProbe(candidate, { t: 'punch', from: me.name, to: state.name, token: state.token })
-        }
-        step++
-        state.punching = step < times.length ? setTimeout(fire, Math.max(0, started + times[step] - Date.now())) : setTimeout(fire, 200)
+      stopAttempt(state)
+      const attempt = state.attempt
+      const token = state.tokens[0]
+      const punchMessage = { t: 'punch', from: me.name, to: state.name, token }
+      for (const t of punchSchedule(options.punchTimeoutMs)) {
+        later(state, attempt, t, () => {
+          for (const candidate of state.candidates) void sendProbe(transport, candidate, punchMessage)
+        })
       }
-      fire()
+      later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
+
+      const iAmSymmetric = myNat === 'symmetric'
+      const peerSymmetric = state.nat === 'symmetric'
+      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
+      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)
+      // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
+      // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
+      if (iAmSymmetric || peerSymmetric) void askRelay(state)
+      else later(state, attempt, options.relayAfterMs, () => void askRelay(state))
+      log.debug(`punching ${state.name}`, { candidates: state.candidates.map(formatEndpoint), me: myNat, peer: state.nat })
     }
 
-    function settle(state: PeerState, opened: boolean) {
-      clearTimeout(state.punching)
-      state.punching = undefined
-      for (const waiter of state.waiters.splice(0)) waiter(opened)
+    /** Symmetric side: many sockets, each with its own NAT mapping towards the peer's public endpoint. */
+    async function openBirthdaySockets(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+      const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
+      if (count <= 0) return log.warn(`no birthday sockets for ${state.name}: ${auxOpen} already open`)
+      auxOpen += count
+      const sockets = await openAuxSockets(count, (bytes, from, via) => transports.receive({ bytes, from, transport: via }))
+      auxOpen -= count - sockets.length
+      if (stopped || state.attempt !== attempt || state.path?.via === transport) return closeAux(sockets)
+      state.aux.push(...sockets)
+      const round = () => {
+        sockets.forEach((socket, i) => {
+          later(state, attempt, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () => {
+            if (!socket.isClosed) void sendProbe(socket, state.public, punchMessage)
+          })
+        })
+      }
+      for (let t = 0; t < options.punchTimeoutMs; t += AUX_ROUND_MS) later(state, attempt, t, round)
+      log.debug(`birthday: ${sockets.length} sockets punching ${state.name}`, { public: formatEndpoint(state.public) })
     }
 
-    function openPath(state: PeerState, endpoint: Endpoint) {
+    /** The other side: random ports on the symmetric peer's public address, paced, until a path opens or the attempt ends. */
+    function probeRandomPorts(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+      const perTick = Math.max(1, Math.round((options.birthdayRate * PROBE_TICK_MS) / 1000))
+      const ticks = Math.floor((options.punchTimeoutMs - PROBE_DELAY_MS) / PROBE_TICK_MS)
+      const ports = randomPorts(perTick * ticks)
+      const bytes = encodeJson(FrameKind.Probe, punchMessage)
+      for (let tick = 0; tick < ticks; tick++) {
+        later(state, attempt, PROBE_DELAY_MS + tick * PROBE_TICK_MS, () => {
+          if (state.path && !state.stale) return
+          for (const port of ports.slice(tick * perTick, (tick + 1) * perTick)) {
+            void transport.send(bytes, { address: state.public.address, port }).catch(() => undefined)
+          }
+        })
+      }
+      log.debug(`birthday: probing ${ports.length} random ports of ${state.name}`, { address: state.public.address })
+    }
+
+    /** Cancels the running attempt's timers and closes its birthday sockets, except the one a path uses. */
+    function stopAttempt(state: PeerState) {
+      state.attempt++
+      for (const timer of state.timers) clearTimeout(timer)
+      state.timers.clear()
+      const keep = state.path?.via
+      closeAux(state.aux.filter((s) => s !== keep))
+      state.aux = state.aux.filter((s) => s === keep)
+    }
+
+    function closeAux(sockets: AuxSocket[]) {
+      for (const socket of sockets) {
+        if (socket.isClosed) continue
+        socket.close()
+        auxOpen--
+      }
+    }
+
+    function finishAttempt(state: PeerState) {
+      stopAttempt(state)
+      if (state.path && !state.stale) return
+      if (state.relay === 'on') scheduleUpgrade(state)
+      else settle(state, undefined)
+    }
+
+    function settle(state: PeerState, path: PathKind | undefined) {
+      for (const waiter of state.waiters.splice(0)) waiter(path)
+    }
+
+    function openPath(state: PeerState, endpoint: Endpoint, via: Transport) {
       state.lastHeard = Date.now()
-      if (state.path && sameEndpoint(state.path, endpoint)) return
-      const first = !state.path
-      state.path = endpoint
+      if (state.path && sameEndpoint(state.path.endpoint, endpoint) && state.path.via === via && !state.stale) return
+      const wasDirect = Boolean(state.path)
+      const old = state.path?.via
+      state.path = { endpoint, via }
+      state.stale = false
+      if (old instanceof AuxSocket && old !== via) closeAux([old])
+      // The winner is known: the other birthday sockets and the remaining punches go at once.
+      stopAttempt(state)
+      clearTimeout(state.upgrade)
       peers.update(state.name, { path: 'direct', online: true })
-      log.info(`direct path to ${state.name}`, { via: formatEndpoint(endpoint) })
-      settle(state, true)
-      if (first) hooks.peerConnected.call(state.name, 'direct')
+      log.info(`direct path to ${state.name}`, { via: formatEndpoint(endpoint), socket: via === transport ? 'main' : 'birthday' })
+      settle(state, 'direct')
+      if (!wasDirect) hooks.peerConnected.call(state.name, 'direct')
     }
 
-    function handleProbe(message: JsonMessage, from: Endpoint) {
+    /** Asks the server to relay to and from a peer; both must ask before frames flow. `again` renews lost consent. */
+    async function askRelay(state: PeerState, again = false) {
+      if (!options.relay || !serverRelays || (state.relay !== 'off' && !again)) return
+      if (state.path && !state.stale && !again) return
+      if (state.relay === 'off') state.relay = 'asked'
+      const reply = await request({ t: 'relay', rid: rid(), to: state.name })
+      if (reply?.t === 'relay') {
+        if (reply.ready) relayReady(state)
+        return
+      }
+      if (reply?.t === 'error') log.info(`no relay to ${state.name}: ${reply.message}`)
+      state.relay = 'off'
+      if (!state.path && state.timers.size === 0) settle(state, undefined)
+    }
+
+    function relayReady(state: PeerState) {
+      const first = state.relay !== 'on'
+      state.relay = 'on'
+      if (state.path && !state.stale) return
+      if (first) {
+        peers.update(state.name, { path: 'relay', online: true })
+        log.info(`relayed path to ${state.name}`)
+        hooks.peerConnected.call(state.name, 'relay')
+      }
+      settle(state, 'relay')
+      if (state.timers.size === 0) scheduleUpgrade(state)
+    }
+
+    /** While relayed, one side (the smaller name, so the two do not cross) asks for a new introduction now and then. */
+    function scheduleUpgrade(state: PeerState) {
+      clearTimeout(state.upgrade)
+      if (stopped || state.path || state.relay !== 'on' || me.name > state.name) return
+      if (myNat === 'symmetric' && state.nat === 'symmetric') return // no direct path can open between two of them
+      state.upgrade = setTimeout(() => {
+        if (!stopped && !state.path && state.relay === 'on' && registered) void reintroduce(state)
+      }, options.upgradeMs)
+    }
+
+    function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
       const state = typeof message.from === 'string' ? states.get(message.from) : undefined
-      if (!state || message.to !== me.name || message.token !== state.token) return
+      if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
+      const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
+      const open = !state.path || state.stale
       switch (message.t) {
         case 'punch':
-          void sendProbe(from, { t: 'punch-ack', from: me.name, to: state.name, token: state.token })
-          if (state.path) state.lastHeard = Date.now()
+          void reply('punch-ack')
+          // A punch that got in came through both NATs' mappings, and our answer goes back through the same ones: the
+          // path is open now, before any ack, so a handshake the peer sends right after its ack finds it.
+          if (open) openPath(state, from, via)
+          else if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
           return
         case 'punch-ack':
           // The first candidate that answers wins; later answers from other candidates only show the path is alive.
-          if (!state.path) return openPath(state, from)
-          if (sameEndpoint(state.path, from)) state.lastHeard = Date.now()
+          if (open) return openPath(state, from, via)
+          if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
           return
         case 'keepalive':
-          if (state.path && !sameEndpoint(state.path, from)) openPath(state, from) // the peer's NAT gave it a new port
+          if (state.path && (!sameEndpoint(state.path.endpoint, from) || state.stale)) openPath(state, from, via) // the peer's NAT gave it a new port
           state.lastHeard = Date.now()
           return
         case 'bye':
@@ -244,26 +470,47 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
     }
 
+    const fromServer = (from: Endpoint) => sameEndpoint(from, server) || (serverAlt !== undefined && sameEndpoint(from, serverAlt))
+
+    function handleServer(message: ServerMessage) {
+      if (message.rid && pending.has(message.rid)) return pending.get(message.rid)!(message)
+      if (message.t === 'intro') return void handleIntro(message.peer, message.token)
+      if (message.t === 'relay') {
+        const state = states.get(message.peer)
+        if (!state) return
+        if (message.ready) relayReady(state)
+        else void askRelay(state) // the peer asked: consent, so that frames can flow as soon as it needs them
+      }
+    }
+
     hooks.receive.tap('hole-punch', (datagram) => {
       const frame = decodeFrame(datagram.bytes)
       if (!frame) return undefined
       if (frame.kind === FrameKind.Server) {
-        if (!sameEndpoint(datagram.from, server)) return true // only our server speaks this kind to us
+        if (!fromServer(datagram.from)) return true // only our server speaks this kind to us
         const json = decodeJson(frame.body)
         const message = json && parseServerMessage(json)
-        if (!message) return true
-        if (message.rid && pending.has(message.rid)) pending.get(message.rid)!(message)
-        else if (message.t === 'intro') handleIntro(message.peer, message.token)
+        if (message) handleServer(message)
+        return true
+      }
+      if (frame.kind === FrameKind.Relay) {
+        if (!sameEndpoint(datagram.from, server)) return true
+        const relayed = decodeRelay(frame.body)
+        const state = relayed && states.get(relayed.name)
+        // Re-injected as if it arrived on the socket: rsa opens it as any HANDSHAKE or DATA frame, and checks who sent it.
+        if (relayed && state && state.relay !== 'off') {
+          queueMicrotask(() => transports.receive({ bytes: Buffer.from(relayed.frame), from: datagram.from, transport: datagram.transport }))
+        }
         return true
       }
       if (frame.kind === FrameKind.Probe) {
         const json = decodeJson(frame.body)
-        if (json) handleProbe(json, datagram.from)
+        if (json) handleProbe(json, datagram.from, datagram.transport)
         return true
       }
       // Any other frame from a peer's path proves the path is alive.
       for (const state of states.values()) {
-        if (state.path && sameEndpoint(state.path, datagram.from)) state.lastHeard = Date.now()
+        if (state.path && state.path.via === datagram.transport && sameEndpoint(state.path.endpoint, datagram.from)) state.lastHeard = Date.now()
       }
       return undefined
     })
@@ -277,26 +524,34 @@ export default definePlugin<HolePunchOptions, Deps>({
     })
 
     hooks.connect.tapPromise('hole-punch', async (peer) => {
-      if (states.get(peer)?.path) return 'direct'
+      const known = states.get(peer)
+      if (known?.path) return 'direct'
+      if (known?.relay === 'on') return 'relay'
       let attempt = connecting.get(peer)
       if (!attempt) {
         attempt = (async () => {
           const reply = await request({ t: 'connect', rid: rid(), to: peer })
           if (reply?.t === 'error') throw new Veto(reply.message)
           if (reply?.t !== 'intro') throw new Veto(`the server did not answer the request to reach ${peer}`)
-          handleIntro(reply.peer, reply.token)
-          const state = states.get(peer)!
-          return state.path ? true : new Promise<boolean>((resolve) => state.waiters.push(resolve))
+          const state = handleIntro(reply.peer, reply.token)
+          if (state.path) return 'direct'
+          if (state.relay === 'on') return 'relay'
+          return new Promise<PathKind | undefined>((resolve) => state.waiters.push(resolve))
         })().finally(() => connecting.delete(peer))
         connecting.set(peer, attempt)
       }
-      return (await attempt) ? 'direct' : undefined
+      return attempt
     })
 
     hooks.send.tapPromise('hole-punch', async (packet) => {
-      const path = states.get(packet.peer)?.path
-      if (!path) return undefined
-      await transport.send(packet.bytes, path)
+      const state = states.get(packet.peer)
+      if (state?.path) {
+        await state.path.via.send(packet.bytes, state.path.endpoint)
+        return true
+      }
+      if (state?.relay !== 'on') return undefined
+      if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
+      await transport.send(encodeRelay(packet.peer, packet.bytes), server)
       return true
     })
 
@@ -313,9 +568,12 @@ export default definePlugin<HolePunchOptions, Deps>({
       stopped = true
       clearTimeout(keepalive)
       for (const state of states.values()) {
-        clearTimeout(state.punching)
-        settle(state, false)
-        if (state.path) await sendProbe(state.path, { t: 'bye', from: me.name, to: state.name, token: state.token })
+        stopAttempt(state)
+        clearTimeout(state.upgrade)
+        settle(state, undefined)
+        if (state.path) await sendProbe(state.path.via, state.path.endpoint, { t: 'bye', from: me.name, to: state.name, token: state.tokens[0] })
+        closeAux(state.aux)
+        if (state.path?.via instanceof AuxSocket) closeAux([state.path.via])
       }
       if (transport && server && registered) await sendServer({ t: 'bye' })
       await embedded?.close()

@@ -172,10 +172,10 @@ describe('server RendezvousServer (live UDP)', function () {
     const toBob = await bob.next()
 
     expect(toAlice.t).to.equal('intro')
-    expect(toAlice.peer).to.deep.equal({ name: 'bob', key: KEYS.bob, public: bob.endpoint, local: bobLocal })
+    expect(toAlice.peer).to.deep.equal({ name: 'bob', key: KEYS.bob, public: bob.endpoint, local: bobLocal, nat: 'unknown' })
     expect(toBob).to.deep.include({ t: 'intro' })
     expect(toBob.rid).to.equal(undefined)
-    expect(toBob.peer).to.deep.equal({ name: 'alice', key: KEYS.alice, public: alice.endpoint, local: aliceLocal })
+    expect(toBob.peer).to.deep.equal({ name: 'alice', key: KEYS.alice, public: alice.endpoint, local: aliceLocal, nat: 'unknown' })
     expect(parseServerMessage(toBob)).to.not.equal(undefined)
     expect(toAlice.token).to.match(/^[0-9a-f]{32}$/)
     expect(toBob.token).to.equal(toAlice.token)

@@ -61,6 +61,11 @@ export interface LabNat {
   setUdpTimeout(seconds: number): Promise<void>
   /** Forgets every mapping (`conntrack -F`), as a NAT reboot does. */
   flush(): Promise<void>
+  /**
+   * Makes the router map to public ports in `min`..`max` only (or its usual range with no arguments) and forgets every
+   * mapping: the hosts behind it get new public ports, as when an ISP's NAT reboots or a DHCP lease moves them.
+   */
+  setPortRange(min?: number, max?: number): Promise<void>
   /** The live UDP mappings of hosts behind this router. */
   mappings(): Promise<NatMapping[]>
   /** Packets from the internet dropped so far by the router's firewall (unsolicited or expired mappings). */
@@ -307,8 +312,13 @@ function specProblems(spec: LabSpec): string[] {
 // ---- building ----
 
 /** The router's rules: NAT on the WAN, and the stateful firewall of a home router (only replies come in). */
+/** The router's NAT rule after `-o wan`; a port range needs a protocol, so a ranged rule maps UDP only (all the lab uses). */
+function masqueradeRule(type: NatType, ports?: string): string {
+  return `${ports ? '-p udp ' : ''}-j MASQUERADE${ports ? ` --to-ports ${ports}` : ''}${type === 'symmetric' ? ' --random-fully' : ''}`
+}
+
 function routerRules(type: NatType): string {
-  const masquerade = type === 'symmetric' ? 'MASQUERADE --random-fully' : 'MASQUERADE'
+  const masquerade = masqueradeRule(type)
   // Dropping unsolicited WAN traffic before conntrack confirms it matters: a confirmed stray entry would collide
   // with the mapping a hole punch needs and make Linux pick another port, which real routers do not do.
   const drop = `-m comment --comment ${WAN_DROP_TAG} -j DROP`
@@ -318,7 +328,7 @@ function routerRules(type: NatType): string {
     ':INPUT ACCEPT [0:0]',
     ':OUTPUT ACCEPT [0:0]',
     ':POSTROUTING ACCEPT [0:0]',
-    `-A POSTROUTING -o wan -j ${masquerade}`,
+    `-A POSTROUTING -o wan ${masquerade}`,
     'COMMIT',
     '*filter',
     ':INPUT ACCEPT [0:0]',
@@ -482,6 +492,17 @@ class NatImpl implements LabNat {
 
   async flush(): Promise<void> {
     await this.exec(tool('conntrack'), ['-F'])
+  }
+
+  async setPortRange(min?: number, max?: number): Promise<void> {
+    const valid = (port: number | undefined) => port !== undefined && Number.isInteger(port) && port >= 1024 && port <= 65535
+    if ((min !== undefined || max !== undefined) && !(valid(min) && valid(max) && min! <= max!)) {
+      throw new Error(`NAT '${this.name}': setPortRange needs 1024 <= min <= max <= 65535, got ${min}..${max}`)
+    }
+    const ports = min === undefined ? undefined : `${min}-${max}`
+    // -R keeps the rule's place: the NAT rule is the first and only one in POSTROUTING.
+    await this.exec(tool('iptables'), ['-t', 'nat', '-R', 'POSTROUTING', '1', '-o', 'wan', ...masqueradeRule(this.type, ports).split(' ')])
+    await this.flush()
   }
 
   async mappings(): Promise<NatMapping[]> {

@@ -92,8 +92,9 @@ describe('a hostile rendezvous server', function () {
     const impostor = new Impostor('bob')
     const impostorAt: Endpoint = await impostor.listen()
     stops.push(() => impostor.close())
+    // Bob never hears of the introduction, so the impostor is the only one answering alice's punches.
     const liar = new HostileServer((recipient, peer) =>
-      recipient === 'alice' && peer.name === 'bob' ? { ...peer, public: impostorAt, local: [] } : peer,
+      recipient === 'alice' && peer.name === 'bob' ? { ...peer, public: impostorAt, local: [] } : recipient === 'bob' ? undefined : peer,
     )
     const address = await liar.listen()
     stops.push(() => liar.close())

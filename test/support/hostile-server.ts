@@ -5,8 +5,8 @@ import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
 import { parseClientMessage, type PeerIntro, type ServerMessage } from '../../server/protocol'
 
-/** Rewrites the introduction of `peer` that is about to be sent to `recipient`. */
-export type IntroTamper = (recipient: string, peer: PeerIntro) => PeerIntro
+/** Rewrites the introduction of `peer` that is about to be sent to `recipient`; undefined withholds it. */
+export type IntroTamper = (recipient: string, peer: PeerIntro) => PeerIntro | undefined
 
 export class HostileServer {
   private readonly socket = dgram.createSocket('udp4')
@@ -43,8 +43,11 @@ export class HostileServer {
         const peer = this.registered.get(message.to)
         if (!me || !peer) return this.send(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: 'no' })
         const token = randomBytes(16).toString('hex')
-        this.send(peer.public, { t: 'intro', peer: this.tamper(peer.name, me), token })
-        return this.send(from, { t: 'intro', rid: message.rid, peer: this.tamper(me.name, peer), token })
+        const toPeer = this.tamper(peer.name, me)
+        const toAsker = this.tamper(me.name, peer)
+        if (toPeer) this.send(peer.public, { t: 'intro', peer: toPeer, token })
+        if (toAsker) this.send(from, { t: 'intro', rid: message.rid, peer: toAsker, token })
+        return
       }
     }
   }

@@ -1,0 +1,102 @@
+// The relay: RELAY frames between two registered peers that both asked for it, for pairs no direct path can join.
+// Shared by the server (forwarding, consent, limits) and the client's hole-punch plugin (wrapping, unwrapping).
+import { decodeFrame, encodeFrame, FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../core/wire'
+import type { Registration } from './registry'
+
+/** Longest name in a RELAY header, in UTF-8 bytes (32 characters of up to 4 bytes). */
+export const MAX_RELAY_NAME_BYTES = 128
+/** The only frame kinds the relay carries: both are sealed end to end, so the server cannot read them. */
+const RELAYABLE = new Set<number>([FrameKind.Handshake, FrameKind.Data])
+
+/**
+ * RELAY frame body: `u8 nameLength · name (UTF-8) · inner frame`. The inner frame is a whole udsu frame of kind
+ * HANDSHAKE or DATA. Client → server the name is the recipient; server → client it is the sender, as the server knows it
+ * from the registered source endpoint, so a sender cannot pose as another peer.
+ */
+export function encodeRelay(name: string, frame: Buffer): Buffer {
+  const nameBytes = Buffer.from(name, 'utf8')
+  if (nameBytes.length === 0 || nameBytes.length > MAX_RELAY_NAME_BYTES) throw new Error(`relay name of ${nameBytes.length} bytes`)
+  return encodeFrame(FrameKind.Relay, Buffer.concat([Buffer.of(nameBytes.length), nameBytes, frame]))
+}
+
+/** Parses a RELAY body; undefined unless it names someone and carries a HANDSHAKE or DATA frame. */
+export function decodeRelay(body: Buffer): { name: string; frame: Buffer } | undefined {
+  const length = body[0]
+  if (body.length < 1 || !length || length > MAX_RELAY_NAME_BYTES || body.length < 1 + length + HEADER_BYTES) return undefined
+  const frame = body.subarray(1 + length)
+  const inner = decodeFrame(frame)
+  if (!inner || !RELAYABLE.has(inner.kind)) return undefined
+  return { name: body.subarray(1, 1 + length).toString('utf8'), frame }
+}
+
+/** Room left for the inner frame once the RELAY header and a name are added. */
+export const relayRoom = (name: string): number => MAX_DATAGRAM_BYTES - HEADER_BYTES - 1 - Buffer.byteLength(name)
+
+export interface RelayLimits {
+  /** Frames per second one peer may send through the relay (the bucket holds two seconds' worth). */
+  framesPerSec: number
+  /** Bytes per second one peer may send through the relay. */
+  bytesPerSec: number
+}
+
+export const DEFAULT_RELAY_LIMITS: RelayLimits = { framesPerSec: 100, bytesPerSec: 64 * 1024 }
+
+/** A token bucket over frames and bytes, refilled by elapsed time. */
+class Bucket {
+  private frames: number
+  private bytes: number
+  private at: number
+
+  constructor(private readonly limits: RelayLimits, now: number) {
+    this.frames = limits.framesPerSec * 2
+    this.bytes = limits.bytesPerSec * 2
+    this.at = now
+  }
+
+  take(bytes: number, now: number): boolean {
+    const seconds = Math.max(0, now - this.at) / 1000
+    this.at = now
+    this.frames = Math.min(this.limits.framesPerSec * 2, this.frames + seconds * this.limits.framesPerSec)
+    this.bytes = Math.min(this.limits.bytesPerSec * 2, this.bytes + seconds * this.limits.bytesPerSec)
+    if (this.frames < 1 || this.bytes < bytes) return false
+    this.frames -= 1
+    this.bytes -= bytes
+    return true
+  }
+}
+
+/**
+ * Who asked to be relayed to whom, and each sender's budget. Consent is bound to the registration that gave it:
+ * a client that registers again (restart, new address) must ask again, so a stale consent never carries frames.
+ */
+export class RelayPolicy {
+  private readonly asked = new Map<Registration, Set<string>>()
+  private readonly buckets = new WeakMap<Registration, Bucket>()
+
+  constructor(private readonly limits: RelayLimits = DEFAULT_RELAY_LIMITS) {}
+
+  /** Records that `from` wants frames relayed to and from `to`; true when `to` has asked for `from` as well. */
+  ask(from: Registration, to: Registration): boolean {
+    const set = this.asked.get(from) ?? new Set<string>()
+    set.add(to.name)
+    this.asked.set(from, set)
+    return this.allowed(from, to)
+  }
+
+  /** Both asked for each other under their current registrations. */
+  allowed(from: Registration, to: Registration): boolean {
+    return Boolean(this.asked.get(from)?.has(to.name) && this.asked.get(to)?.has(from.name))
+  }
+
+  /** Spends from the sender's budget; false when the frame is over its rate. */
+  spend(from: Registration, bytes: number, now: number): boolean {
+    let bucket = this.buckets.get(from)
+    if (!bucket) this.buckets.set(from, (bucket = new Bucket(this.limits, now)))
+    return bucket.take(bytes, now)
+  }
+
+  /** Forgets consents of registrations that are gone, so the table stays as small as the registry. */
+  prune(isCurrent: (registration: Registration) => boolean): void {
+    for (const registration of this.asked.keys()) if (!isCurrent(registration)) this.asked.delete(registration)
+  }
+}
