@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { Client } from './client'
 import { ConfigError, loadConfig } from './config'
 import { createLogger, LOG_LEVELS, type LogLevel } from './log'
+import { Cancelled } from './plugin'
 import { RendezvousServer } from '../server'
 
 const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
@@ -101,6 +102,7 @@ function onSignal(handler: () => void) {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
+    if (error instanceof Cancelled) process.exit(0)
     if (error instanceof ConfigError) process.stderr.write(`udsu: ${error.message}\n`)
     else if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`udsu: ${error.message}\nRun udsu --help for usage.\n`)

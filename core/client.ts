@@ -14,8 +14,8 @@ import { TransportRegistry } from './transports'
 import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Pipeline, Settings } from './types'
 import { decodeFrame, encodeFrame, FrameKind } from './wire'
 
-/** Longest chat text, in UTF-8 bytes. */
-export const MAX_TEXT_BYTES = 16 * 1024
+/** Longest chat text, in UTF-8 bytes: 64 KiB, which reliable delivery fragments and reassembles. */
+export const MAX_TEXT_BYTES = 64 * 1024
 
 export interface ClientStats {
   /** Datagrams no plugin claimed and that were not a DATA frame we could open. */
@@ -31,8 +31,16 @@ export class Client implements Chat, Pipeline {
   private readonly logger: Logger
   /** Set when a terminal frontend needs logs in the profile, which is known only after configure. */
   private readonly profileLog?: DeferredFileSink
-  private readonly me: LocalUser = { name: '', publicKey: '', fingerprint: '' }
+  private readonly me: LocalUser = {
+    name: '',
+    publicKey: '',
+    fingerprint: '',
+    sign: () => {
+      throw new Error('no plugin provided an identity key')
+    },
+  }
   private readonly outgoing = new Map<string, Promise<void>>()
+  private readonly profile = new Profile()
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   settings: Settings
   private markStopped!: () => void
@@ -60,12 +68,14 @@ export class Client implements Chat, Pipeline {
     if (this.state !== 'new') throw new Error('a client starts once')
     this.state = 'starting'
     try {
-      this.settings = await this.hooks.configure.promise({ ...this.settings })
+      this.registerServices()
+      // The settings object plugins hold is updated in place, so they all see the final values.
+      Object.assign(this.settings, await this.hooks.configure.promise({ ...this.settings }))
       if (!NAME_PATTERN.test(this.settings.name)) {
         throw new Error(this.settings.name ? `name ${NAME_HINT}, not "${this.settings.name}"` : 'no name: pass --name NAME or set name in udsu.config.js')
       }
       this.me.name = this.settings.name
-      this.registerServices()
+      this.openProfile()
       await this.hooks.init.promise()
       if (!this.me.publicKey) throw new Error('no plugin provided an identity key: add "rsa" to the plugins in the config')
       await this.hooks.start.promise()
@@ -189,11 +199,15 @@ export class Client implements Chat, Pipeline {
 
   // ── wiring ──
 
+  private openProfile(): void {
+    this.profile.open(this.config.profile ?? defaultProfileDir(this.settings.name))
+    this.profile.lock()
+    this.hooks.stop.tap({ name: 'core', stage: 200 }, () => this.profile.unlock())
+    this.profileLog?.open(this.profile.path('udsu.log'))
+  }
+
   private registerServices(): void {
-    const profile = new Profile(this.config.profile ?? defaultProfileDir(this.settings.name))
-    profile.lock()
-    this.hooks.stop.tap({ name: 'core', stage: 200 }, () => profile.unlock())
-    this.profileLog?.open(profile.path('udsu.log'))
+    const profile = this.profile
     const transports = new TransportRegistry(this.hooks, (datagram) => {
       this.receive(datagram).catch((error) => this.logger.error(`incoming datagram failed: ${(error as Error).message}`))
     })

@@ -51,3 +51,11 @@ export class Veto extends Error {
 }
 
 export type { Transport }
+
+/** Thrown by a `configure` tap when the user backs out (e.g. Esc on a start screen): nothing starts, and the CLI exits with 0. */
+export class Cancelled extends Veto {
+  constructor(reason = 'cancelled') {
+    super(reason)
+    this.name = 'Cancelled'
+  }
+}

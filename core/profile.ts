@@ -4,7 +4,21 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 export class Profile {
-  constructor(readonly dir: string) {}
+  private location?: string
+
+  /** The directory may be given later with `open`: it depends on the user name, known once `configure` has run. */
+  constructor(dir?: string) {
+    this.location = dir
+  }
+
+  get dir(): string {
+    if (!this.location) throw new Error('the profile is not open yet: plugins use it from the init hook on')
+    return this.location
+  }
+
+  open(dir: string): void {
+    this.location = dir
+  }
 
   /** Creates the directory (mode 0700) if it is missing. */
   ensure(): void {

@@ -95,6 +95,8 @@ export interface LocalUser {
   /** PEM of the RSA identity public key. */
   publicKey: string
   fingerprint: string
+  /** Signs with the identity key (RSA-PSS-SHA256), e.g. to prove the key to the rendezvous server. */
+  sign(data: Buffer): Buffer
 }
 
 /** The settings the user controls; a frontend may ask for them before start. */

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint } from '../core/wire'
-import { checkRsaPublicKey, NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
+import { Admission } from './admission'
+import { RateLimiter } from './guard'
+import { NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
 import { Registry, type Registration } from './registry'
 import { decodeRelay, DEFAULT_RELAY_LIMITS, encodeRelay, RelayPolicy, type RelayLimits } from './relay'
 
@@ -23,6 +25,8 @@ export interface ServerOptions {
   relay?: boolean
   /** Per-peer rate limits of the relay. */
   relayLimits?: RelayLimits
+  /** Datagrams per second (and burst) accepted from one source address, and registration steps, which cost RSA work. */
+  limits?: { perSecond: number; burst: number; registrationsPerSecond: number; registrationBurst: number }
   logger?: Logger
 }
 
@@ -39,14 +43,23 @@ export interface ServerStats {
   relayRefused: number
   /** `mapping` requests answered on the second port. */
   mappings: number
+  /** Datagrams dropped by the per-source rate limits. */
+  limited: number
+  /** Replies not sent because they would have been larger than the unverified request (no amplification). */
+  unsent: number
 }
 
+export const DEFAULT_LIMITS = { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 }
+
 export class RendezvousServer {
-  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0, relayed: 0, relayRefused: 0, mappings: 0 }
+  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0, relayed: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
   private readonly socket = dgram.createSocket('udp4')
   private readonly altSocket?: dgram.Socket
   private readonly relayPolicy?: RelayPolicy
   private readonly registry: Registry
+  private readonly admission = new Admission()
+  private readonly limiter: RateLimiter
+  private readonly registrationLimiter: RateLimiter
   private readonly logger: Logger
   private readonly ttlMs: number
   private sweeper?: NodeJS.Timeout
@@ -54,6 +67,9 @@ export class RendezvousServer {
   constructor(private readonly options: ServerOptions = {}) {
     this.ttlMs = options.ttlMs ?? 45_000
     this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000)
+    const limits = options.limits ?? DEFAULT_LIMITS
+    this.limiter = new RateLimiter(limits.perSecond, limits.burst)
+    this.registrationLimiter = new RateLimiter(limits.registrationsPerSecond, limits.registrationBurst)
     this.logger = options.logger ?? createLogger('info', undefined, 'server')
     this.socket.on('message', (bytes, rinfo) => this.handle(bytes, { address: rinfo.address, port: rinfo.port }))
     this.socket.on('error', (error) => this.logger.error(`socket error: ${error.message}`))
@@ -130,6 +146,11 @@ export class RendezvousServer {
 
   private handle(bytes: Buffer, from: Endpoint): void {
     this.stats.received++
+    // Per address, not per endpoint: a flooder cannot escape by changing ports.
+    if (!this.limiter.allow(from.address)) {
+      this.stats.limited++
+      return
+    }
     const frame = decodeFrame(bytes)
     if (frame?.kind === FrameKind.Relay) return this.relay(frame.body, from, Date.now())
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
@@ -139,7 +160,7 @@ export class RendezvousServer {
       this.logger.debug('dropped a malformed datagram', { from: formatEndpoint(from), bytes: bytes.length })
       return
     }
-    this.dispatch(message, from, Date.now())
+    this.dispatch(message, from, Date.now(), bytes.length)
   }
 
   /**
@@ -195,12 +216,12 @@ export class RendezvousServer {
     if (ready) this.logger.info(`relaying between ${me.name} and ${peer.name}`)
   }
 
-  private dispatch(message: ClientMessage, from: Endpoint, now: number): void {
-    if (message.t === 'register') return this.register(message, from, now)
+  private dispatch(message: ClientMessage, from: Endpoint, now: number, size: number): void {
+    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, now, size)
     const me = this.registry.touch(from, now)
     if (!me) {
       this.stats.unregistered++
-      if (message.t !== 'bye') this.reply(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' })
+      if (message.t !== 'bye') this.reply(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, size)
       return
     }
     switch (message.t) {
@@ -232,20 +253,33 @@ export class RendezvousServer {
     }
   }
 
-  private register(message: Extract<ClientMessage, { t: 'register' }>, from: Endpoint, now: number): void {
-    const badKey = checkRsaPublicKey(message.key)
-    if (badKey) return this.reply(from, { t: 'error', rid: message.rid, code: 'bad_key', message: badKey })
-    const result = this.registry.register(message.name, message.key, from, message.local, now)
+  /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
+  private admit(message: Extract<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, from: Endpoint, now: number, size: number): void {
+    if (message.t === 'hello') return this.reply(from, this.admission.hello(message, from), size)
+    if (!this.registrationLimiter.allow(from.address)) {
+      this.stats.limited++
+      return this.reply(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
+    }
+    if (message.t === 'register') return this.reply(from, this.admission.register(message, from), size)
+    const admitted = this.admission.prove(message, from)
+    if ('t' in admitted) return this.reply(from, admitted)
+    const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
     if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
-    result.registration.nat = message.nat
+    result.registration.nat = admitted.nat
     this.stats.registrations++
-    this.logger.info(`${message.name} registered`, { from: formatEndpoint(from), nat: message.nat })
+    this.logger.info(`${admitted.name} registered`, { from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
-    this.reply(from, { t: 'registered', rid: message.rid, name: message.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
   }
 
-  private reply(to: Endpoint, message: ServerMessage): void {
-    this.socket.send(encodeJson(FrameKind.Server, message), to.port, to.address, (error) => {
+  /** Sends a reply; with a `budget` (the size of an unverified request), only if it is no larger, so the server never amplifies. */
+  private reply(to: Endpoint, message: ServerMessage, budget?: number): void {
+    const bytes = encodeJson(FrameKind.Server, message)
+    if (budget !== undefined && bytes.length > budget) {
+      this.stats.unsent++
+      return
+    }
+    this.socket.send(bytes, to.port, to.address, (error) => {
       if (error) this.logger.debug(`send to ${formatEndpoint(to)} failed: ${error.message}`)
     })
   }

@@ -10,6 +10,8 @@ export const MAX_KEY_CHARS = 1000
 export const MAX_LOCAL_ENDPOINTS = 8
 /** Padding of a `mapping` request, so it is never shorter than the `mapped` answer (no amplification). */
 export const MAPPING_PAD = 'x'.repeat(64)
+/** Padding of a `hello`, so it is never shorter than the `cookie` answer (no amplification). */
+export const HELLO_PAD = 'x'.repeat(64)
 /** Names per `peers` reply, so that a reply fits a datagram. */
 export const NAMES_PER_REPLY = 40
 
@@ -28,19 +30,27 @@ export interface PeerIntro {
 
 /** Client → server. `rid` is echoed in the reply so the client can match it. */
 export type ClientMessage =
-  | { t: 'register'; rid: string; name: string; key: string; local: Endpoint[]; nat?: NatType }
+  /** The first step of a registration: asks for a cookie that proves we receive at our address. Padded with HELLO_PAD. */
+  | { t: 'hello'; rid: string; pad?: string }
+  /** The second: name and key, with the cookie; answered by a challenge to sign. */
+  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType }
+  /** The third: the challenge signed with the identity key (RSA-PSS-SHA256, base64), see `registrationProof`. */
+  | { t: 'prove'; rid: string; sig: string }
   /** Sent to the server's second port only: asks which public endpoint that port sees (NAT detection). `pad` makes the
    * request at least as long as the answer (MAPPING_PAD characters), which the server requires. */
   | { t: 'mapping'; rid: string; pad?: string }
   /** Asks the server to relay frames to and from `to`; frames flow once both peers asked. */
   | { t: 'relay'; rid: string; to: string }
-  | { t: 'ping'; rid: string }
+  /** Padded (HELLO_PAD) so that a server that forgot us may answer `not_registered` without amplifying. */
+  | { t: 'ping'; rid: string; pad?: string }
   | { t: 'list'; rid: string }
   | { t: 'connect'; rid: string; to: string }
   | { t: 'bye' }
 
 /** Server → client. */
 export type ServerMessage =
+  | { t: 'cookie'; rid: string; cookie: string }
+  | { t: 'challenge'; rid: string; nonce: string }
   | { t: 'registered'; rid: string; name: string; public: Endpoint; ttlMs: number; altPort?: number; relay?: boolean }
   /** From the second port: the endpoint it saw; a port other than `registered.public`'s means a symmetric NAT. */
   | { t: 'mapped'; rid: string; public: Endpoint }
@@ -51,7 +61,8 @@ export type ServerMessage =
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
-export type ErrorCode = 'bad_request' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled'
+export type ErrorCode =
+  | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down'
 
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
@@ -61,10 +72,16 @@ const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.le
 /** Checks a client message's shape; undefined if it is not one we accept. */
 export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
   switch (m.t) {
+    case 'hello':
+      return isRid(m.rid) ? { t: 'hello', rid: m.rid } : undefined
     case 'register':
-      return isRid(m.rid) && isName(m.name) && typeof m.key === 'string' && m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) &&
-        (m.nat === undefined || isNat(m.nat))
-        ? { t: 'register', rid: m.rid, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown' }
+      return isRid(m.rid) && typeof m.cookie === 'string' && m.cookie.length <= 64 && isName(m.name) && typeof m.key === 'string' &&
+        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat))
+        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown' }
+        : undefined
+    case 'prove':
+      return isRid(m.rid) && typeof m.sig === 'string' && m.sig.length <= 1400 && /^[A-Za-z0-9+/=]+$/.test(m.sig)
+        ? { t: 'prove', rid: m.rid, sig: m.sig }
         : undefined
     case 'mapping':
       return isRid(m.rid) ? { t: 'mapping', rid: m.rid } : undefined
@@ -87,6 +104,10 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
   const rid = m.rid === undefined || isRid(m.rid)
   if (!rid) return undefined
   switch (m.t) {
+    case 'cookie':
+      return typeof m.cookie === 'string' && m.cookie.length <= 64 ? (m as ServerMessage) : undefined
+    case 'challenge':
+      return typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce) ? (m as ServerMessage) : undefined
     case 'registered':
       return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' &&
         (m.altPort === undefined || (Number.isInteger(m.altPort) && (m.altPort as number) > 0 && (m.altPort as number) < 65536))

@@ -1,8 +1,10 @@
 // Shared by the core and server tests: the repository root, fixture keys and temp dirs, the same from source or dist/.
-import { createPublicKey } from 'node:crypto'
+import { createPublicKey, sign } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { PSS, registrationProof } from '../../server/admission'
+import { HELLO_PAD } from '../../server/protocol'
 
 /** The directory holding package.json, found by walking up, so it is the same under tsx and from dist/. */
 export const ROOT = (() => {
@@ -59,4 +61,30 @@ export function thrown(fn: () => unknown): Error {
     return error as Error
   }
   throw new Error('expected an exception, but none was thrown')
+}
+
+/** The fixture private key (PEM) whose public half is `publicKey`, for tests that must sign as that key's owner. */
+export function privatePemFor(publicKey: string): string {
+  for (const file of fs.readdirSync(FIXTURE_KEYS).filter((f) => f.endsWith('.pem'))) {
+    const pem = fs.readFileSync(path.join(FIXTURE_KEYS, file), 'utf8')
+    if (createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString() === publicKey) return pem
+  }
+  throw new Error('no fixture private key for that public key')
+}
+
+/**
+ * Registers at a rendezvous server the way a client does: hello → cookie, register → challenge, prove → registered.
+ * `request` sends one message with a fresh rid and resolves with its reply; the first reply that is not the expected
+ * next step (an error) is returned as it is.
+ */
+export async function admit(
+  request: (message: { t: string; [field: string]: unknown }) => Promise<{ t: string; [field: string]: unknown }>,
+  registration: { name: string; key: string; local?: unknown[]; nat?: string },
+): Promise<{ t: string; [field: string]: unknown }> {
+  const cookie = await request({ t: 'hello', pad: HELLO_PAD })
+  if (cookie.t !== 'cookie') return cookie
+  const challenge = await request({ t: 'register', local: [], ...registration, cookie: cookie.cookie })
+  if (challenge.t !== 'challenge') return challenge
+  const proof = registrationProof(challenge.nonce as string, registration.name)
+  return request({ t: 'prove', sig: sign('sha256', proof, { key: privatePemFor(registration.key), ...PSS }).toString('base64') })
 }

@@ -14,6 +14,12 @@ export default definePlugin<Record<string, never>, Deps>({
   name: 'headless',
   provides: ['frontend'],
   create({ hooks, chat, commands }) {
+    commands.register({
+      name: 'help',
+      usage: '/help',
+      description: 'lists the commands',
+      run: (_, out) => out.info(commands.help().join('\n')),
+    })
     const emit = (event: Output) => process.stdout.write(JSON.stringify(event) + '\n')
     const fail = (message: string, extra: Record<string, unknown> = {}) => emit({ type: 'error', message, ...extra })
 

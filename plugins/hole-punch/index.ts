@@ -7,7 +7,8 @@ import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
 import { decodeFrame, decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
-import { MAPPING_PAD, parseServerMessage, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { registrationProof } from '../../server/admission'
+import { HELLO_PAD, MAPPING_PAD, parseServerMessage, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
 import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
 import { RendezvousServer } from '../../server'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
@@ -150,10 +151,17 @@ export default definePlugin<HolePunchOptions, Deps>({
       log.info(online ? `registered at ${settings.server}` : `server ${settings.server} lost: ${reason}`)
     }
 
-    const registration = (): ClientMessage & { rid: string } => ({ t: 'register', rid: rid(), name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat })
+    /** hello → cookie, register → challenge, prove → registered: the server checks our address, then our key. */
+    async function admit(): Promise<ServerMessage | undefined> {
+      const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
+      if (cookie?.t !== 'cookie') return cookie
+      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat }, 2)
+      if (challenge?.t !== 'challenge') return challenge
+      return request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+    }
 
     async function register(): Promise<boolean> {
-      const reply = await request(registration(), 2)
+      const reply = await admit()
       if (reply?.t === 'registered') {
         failedPings = 0
         serverRelays = reply.relay === true
@@ -163,7 +171,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           log.info(`NAT type: ${detected}`, { public: formatEndpoint(reply.public) })
           myNat = detected
           // Register again so that introductions tell peers how we map (a refresh: same name, key and endpoint).
-          await request(registration(), 2)
+          await admit()
         }
         setOnline(true, undefined, reply.public)
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
@@ -213,7 +221,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (stopped) return
       if (!registered) await register()
       else {
-        const reply = await request({ t: 'ping', rid: rid() }, 1)
+        const reply = await request({ t: 'ping', rid: rid(), pad: HELLO_PAD }, 1)
         if (reply?.t === 'pong') failedPings = 0
         else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted, or our NAT moved us
         else if (++failedPings >= 2) {

@@ -1,8 +1,9 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
+import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, optional, validate } from '../../core/schema'
 import { decodeFrame, encodeFrame, frameHeader, FrameKind } from '../../core/wire'
-import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, SecureChannel } from './channel'
+import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
 const optionsSchema = object({
@@ -47,6 +48,8 @@ export default definePlugin<RsaOptions, Deps>({
       identity = await loadOrCreateIdentity(profile.dir, { bits: options.bits })
       me.publicKey = identity.publicKeyPem
       me.fingerprint = identity.fingerprint
+      const privateKey = createPrivateKey(identity.privateKeyPem)
+      me.sign = (data) => sign('sha256', data, { key: privateKey, ...PSS })
       known = profile.readJson<Record<string, string>>(KNOWN_PEERS_FILE) ?? {}
     })
 

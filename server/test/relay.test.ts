@@ -4,7 +4,7 @@ import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, FrameKind, type JsonMessage } from '../../core/wire'
-import { publicPem } from '../../core/test/support'
+import { admit, publicPem } from '../../core/test/support'
 import { RendezvousServer } from '../index'
 import { MAPPING_PAD } from '../protocol'
 import { decodeRelay, encodeRelay, MAX_RELAY_NAME_BYTES } from '../relay'
@@ -81,7 +81,7 @@ describe('rendezvous server: NAT detection and relay', function () {
   const registered = async (at: Endpoint, name: 'alice' | 'bob' | 'carol') => {
     const peer = await Peer.open()
     peers.push(peer)
-    const reply = await peer.request({ t: 'register', name, key: publicPem(name), local: [] }, at)
+    const reply = await admit((message) => peer.request(message, at), { name, key: publicPem(name) })
     expect(reply.t).to.equal('registered')
     return { peer, reply }
   }

@@ -4,9 +4,9 @@ import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
-import { publicPem } from '../../core/test/support'
-import { RendezvousServer } from '../index'
-import { MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage } from '../protocol'
+import { admit, publicPem } from '../../core/test/support'
+import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
+import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage } from '../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
@@ -80,7 +80,7 @@ class Client {
   }
 
   register(name: string, key: string, local: Endpoint[] = []): Promise<JsonMessage> {
-    return this.request({ t: 'register', name, key, local })
+    return admit((message) => this.request(message), { name, key, local })
   }
 
   async peers(): Promise<string[]> {
@@ -99,7 +99,7 @@ describe('server RendezvousServer (live UDP)', function () {
   let address: Endpoint
   const clients: Client[] = []
 
-  async function start(options: { ttlMs?: number; maxRegistrations?: number } = {}): Promise<void> {
+  async function start(options: ServerOptions = {}): Promise<void> {
     server = new RendezvousServer({ host: '127.0.0.1', port: 0, logger: createLogger('silent'), ...options })
     address = await server.listen()
   }
@@ -138,7 +138,7 @@ describe('server RendezvousServer (live UDP)', function () {
 
   it('answers a ping with the public endpoint', async () => {
     const alice = await registered('alice')
-    expect(await alice.request({ t: 'ping' })).to.deep.include({ t: 'pong', public: alice.endpoint })
+    expect(await alice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'pong', public: alice.endpoint })
   })
 
   it('lists the other names online, sorted, not the asker', async () => {
@@ -151,6 +151,9 @@ describe('server RendezvousServer (live UDP)', function () {
   })
 
   it('splits a long list and says there is more', async () => {
+    // Forty-odd registrations from one address would trip the default registration rate limit.
+    await server.close()
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 } })
     const asker = await registered('alice')
     for (let i = 0; i < NAMES_PER_REPLY + 1; i++) {
       const c = await client()
@@ -196,7 +199,7 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
     expect((await newAlice.next()).t).to.equal('intro')
     // The old socket's endpoint is no longer registered.
-    expect(await oldAlice.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await oldAlice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
   })
 
   it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
@@ -209,20 +212,23 @@ describe('server RendezvousServer (live UDP)', function () {
   it('answers requests from an unregistered endpoint with not_registered, and ignores its bye', async () => {
     await registered('bob')
     const stranger = await client()
-    for (const message of [{ t: 'ping' }, { t: 'list' }, { t: 'connect', to: 'bob' }]) {
+    for (const message of [{ t: 'ping', pad: HELLO_PAD }, { t: 'list', pad: HELLO_PAD }, { t: 'connect', to: 'bob', pad: HELLO_PAD }]) {
       expect(await stranger.request(message), message.t).to.deep.include({ t: 'error', code: 'not_registered', message: 'register first' })
     }
+    // To an unverified source the server never sends more than it got: a short request gets no answer at all.
+    await stranger.send({ t: 'list', rid: 'a' })
     await stranger.send({ t: 'bye' })
-    // The next message is the ping's reply: nothing was sent for the bye.
-    expect(await stranger.request({ t: 'ping' })).to.deep.include({ code: 'not_registered' })
-    expect(server.stats.unregistered).to.equal(5)
+    // The next message is the ping's reply: nothing was sent for the short list nor for the bye.
+    expect(await stranger.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ code: 'not_registered' })
+    expect(server.stats.unregistered).to.equal(6)
+    expect(server.stats.unsent).to.equal(1)
   })
 
   it('forgets a client that says bye', async () => {
     const alice = await registered('alice')
     const bob = await registered('bob')
     await alice.send({ t: 'bye' })
-    expect(await alice.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await alice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
     expect(await bob.peers()).to.deep.equal([])
     expect(await bob.request({ t: 'connect', to: 'alice' })).to.deep.include({ code: 'unknown_peer' })
   })
@@ -268,12 +274,15 @@ describe('server RendezvousServer (live UDP)', function () {
     const bob = await registered('bob')
     const registeredAt = Date.now()
     expect(await alice.peers()).to.deep.equal(['bob'])
-    // Alice keeps asking (each request refreshes her); bob stays silent.
+    // Alice keeps asking every 25 ms (each request refreshes her, within the rate limit); bob stays silent.
     let peers = ['bob']
-    for (let i = 0; i < 100_000 && peers.length > 0 && Date.now() - registeredAt < 5000; i++) peers = await alice.peers()
+    for (let i = 0; i < 200 && peers.length > 0 && Date.now() - registeredAt < 5000; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+      peers = await alice.peers()
+    }
     expect(peers).to.deep.equal([])
     expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
-    expect(await bob.request({ t: 'ping' })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await bob.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
     // The name is free for another key now.
     const impostor = await client()
     expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')

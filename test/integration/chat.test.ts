@@ -141,3 +141,28 @@ async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => socket.close(() => resolve()))
   return port
 }
+
+describe('slash commands through the headless contract', function () {
+  this.timeout(30_000)
+  after(cleanupTemp)
+
+  it('runs /help, /fingerprint and /trust and answers with info and error events', async () => {
+    const server = await ServerProcess.start()
+    const alice = await HeadlessClient.start({ name: 'alice', server: server.address })
+    try {
+      alice.send({ type: 'command', line: '/help' })
+      const help = await alice.waitFor((e) => e.type === 'info' && String(e.text).includes('/fingerprint'), 'the help text')
+      expect(help.text).to.match(/\/trust NAME/)
+      alice.send({ type: 'command', line: '/fingerprint' })
+      const ready = alice.lines.find((e) => e.type === 'ready')!
+      await alice.waitFor((e) => e.type === 'info' && e.text === `your fingerprint: ${ready.fingerprint}`, 'the fingerprint')
+      alice.send({ type: 'command', line: '/trust bob' })
+      await alice.waitFor((e) => e.type === 'error' && /the key of bob has not changed/.test(String(e.message)), 'the refusal to trust')
+      alice.send({ type: 'command', line: '/nonsense' })
+      await alice.waitFor((e) => e.type === 'error' && /unknown command \/nonsense/.test(String(e.message)), 'the unknown command')
+    } finally {
+      alice.kill()
+      server.kill()
+    }
+  })
+})

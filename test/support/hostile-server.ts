@@ -32,9 +32,13 @@ export class HostileServer {
     if (!message) return
     const me = [...this.registered.values()].find((r) => r.public.address === from.address && r.public.port === from.port)
     switch (message.t) {
+      case 'hello':
+        return this.send(from, { t: 'cookie', rid: message.rid, cookie: 'c' })
       case 'register':
         this.registered.set(message.name, { name: message.name, key: message.key, public: from, local: message.local })
-        return this.send(from, { t: 'registered', rid: message.rid, name: message.name, public: from, ttlMs: 60_000 })
+        return this.send(from, { t: 'challenge', rid: message.rid, nonce: '0'.repeat(32) })
+      case 'prove': // a liar need not check the proof
+        return this.send(from, { t: 'registered', rid: message.rid, name: me?.name ?? '?', public: from, ttlMs: 60_000 })
       case 'ping':
         return this.send(from, { t: 'pong', rid: message.rid, public: from })
       case 'list':

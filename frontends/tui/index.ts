@@ -1,0 +1,172 @@
+// The terminal frontend: a start screen for name and server, then contacts, conversations, a status bar and an input line.
+import { Cancelled, definePlugin, type CoreServices } from '../../core/plugin'
+import type { CommandOutput, Settings } from '../../core/types'
+import { ChatView } from './chat-screen'
+import { registerCommands } from './commands'
+import { themeFromEnv } from './format'
+import { ChatModel } from './model'
+import { askSettings, editKey } from './start-screen'
+import { loadRemembered, prefill, REMEMBERED_FILE, saveRemembered } from './settings'
+import { Terminal, type Key } from './terminal'
+
+type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands' | 'me' | 'settings'>
+
+/** How often the contact list asks who is online, besides peer events. */
+const REFRESH_MS = 5000
+
+export default definePlugin<Record<string, never>, Deps>({
+  name: 'tui',
+  provides: ['frontend'],
+  usesTerminal: true,
+  create(deps) {
+    createTui(deps)
+  },
+})
+
+function createTui({ hooks, chat, commands, me, settings }: Deps): void {
+  const theme = themeFromEnv()
+  const model = new ChatModel(me.name)
+  let terminal: Terminal | undefined
+  const term = () => (terminal ??= new Terminal())
+  let view: ChatView | undefined
+  let refreshTimer: NodeJS.Timeout | undefined
+  let refreshSoon: NodeJS.Timeout | undefined
+  let stopping = false
+  /** A pasted CR LF is one line break: the LF after a pasted CR is skipped. */
+  let afterPastedCR = false
+
+  const output: CommandOutput = {
+    info: (text) => model.notice(text),
+    error: (text) => model.notice(text, 'error'),
+    get current() {
+      return model.current
+    },
+  }
+
+  async function startScreen(given: Settings): Promise<Settings> {
+    const remembered = loadRemembered()
+    const note = remembered.problem && `Ignored the remembered settings: ${remembered.problem}`
+    const chosen = await askSettings(term(), prefill(given, remembered.settings), theme, note)
+    // Nothing has started yet (no sockets, no files): the core stops cleanly and the CLI exits with 0.
+    if (!chosen) throw new Cancelled('left at the start screen')
+    try {
+      saveRemembered(chosen)
+    } catch (error) {
+      model.problem(`could not remember the settings in ${REMEMBERED_FILE}: ${(error as Error).message}`)
+    }
+    return chosen
+  }
+
+  hooks.configure.tapPromise('tui', startScreen)
+
+  hooks.init.tapPromise({ name: 'tui', stage: -1000 }, async () => {
+    model.me = me.name
+    showChat()
+  })
+
+  function showChat(): void {
+    const screen = new ChatView(term(), model, theme)
+    view = screen
+    model.onChange(() => screen.requestDraw())
+    term().onKey(onChatKey)
+    model.notice(`Starting as ${me.name}, server ${settings.server}…`)
+  }
+
+  function onChatKey(key: Key): void {
+    if (!view) return
+    const editor = view.editor
+    const wasPastedCR = afterPastedCR
+    afterPastedCR = false
+    if (key.full === 'C-c') return quit()
+    if (key.full === 'enter') return // blessed's echo of 'return' for the same CR
+    if (key.pasted && key.full === 'return') {
+      editor.insert('\n')
+      afterPastedCR = true
+    } else if (key.full === 'linefeed') {
+      if (!(key.pasted && wasPastedCR)) editor.insert('\n')
+    } else if (key.full === 'return') {
+      submit(editor.submit())
+    } else if (key.full === 'up') editor.previous()
+    else if (key.full === 'down') editor.next()
+    else if (key.full === 'tab') model.cycle(1)
+    else if (key.full === 'S-tab') model.cycle(-1)
+    else if (key.full === 'pageup') view.scrollPage(-1)
+    else if (key.full === 'pagedown') view.scrollPage(1)
+    else if (/^M-[1-9]$/.test(key.full)) model.select(Number(key.full.slice(2)))
+    else editKey(editor, key)
+    view.requestDraw()
+  }
+
+  function submit(line: string): void {
+    if (!line.trim()) return
+    if (line.startsWith('/') && !line.startsWith('//')) return void commands.run(line, output)
+    const to = model.current
+    if (to === undefined) {
+      return model.notice('No conversation is open: pick one with Tab or Alt+1..9, or type /open NAME or /msg NAME TEXT.', 'error')
+    }
+    send(to, line.startsWith('//') ? line.slice(1) : line)
+  }
+
+  function send(to: string, text: string): void {
+    chat.send(to, text).then(
+      (message) => model.addOwn(message),
+      (error: Error) => model.notice(`not sent: ${error.message}`, 'error', to),
+    )
+  }
+
+  function quit(): void {
+    if (stopping) return
+    stopping = true
+    model.notice('Leaving…')
+    // The stop hook below gives the terminal back; the CLI exits once the client has stopped.
+    chat.stop().finally(() => terminal?.destroy())
+  }
+
+  registerCommands(commands, { chat, model, send, quit })
+
+  function refreshPeers(): void {
+    chat.peers().then(
+      (peers) => model.updatePeers(peers),
+      (error: Error) => model.problem(`could not list peers: ${error.message}`),
+    )
+  }
+
+  /** Peer events come in bursts; one refresh after the burst is enough. */
+  function scheduleRefresh(): void {
+    if (refreshSoon || !refreshTimer) return
+    refreshSoon = setTimeout(() => {
+      refreshSoon = undefined
+      refreshPeers()
+    }, 300)
+  }
+
+  hooks.ready.tap('tui', ({ name, fingerprint }) => {
+    model.me = name
+    model.notice(`You are ${name}. Your fingerprint: ${fingerprint}`)
+    refreshPeers()
+    refreshTimer = setInterval(refreshPeers, REFRESH_MS)
+  })
+  hooks.server.tap('tui', (state) => model.setServer(state))
+  hooks.peerDiscovered.tap('tui', ({ name, online }) => {
+    model.updatePeer(name, { online })
+    scheduleRefresh()
+  })
+  hooks.peerConnected.tap('tui', (peer, path) => {
+    model.updatePeer(peer, { online: true, path })
+    if (model.hasConversation(peer)) model.notice(`${path} path to ${peer} open`, 'info', peer)
+  })
+  hooks.peerLost.tap('tui', (peer, reason) => {
+    model.updatePeer(peer, { online: reason !== 'left', path: undefined })
+    if (model.hasConversation(peer)) model.notice(reason === 'left' ? `${peer} left` : `lost the path to ${peer}: ${reason}`, 'info', peer)
+    scheduleRefresh()
+  })
+  hooks.messageState.tap('tui', (change) => model.setDelivery(change))
+  hooks.deliver.tapPromise('tui', async (message) => model.addIncoming(message))
+  hooks.problem.tap('tui', ({ source, message, peer }) => model.problem(`${source}: ${message}`, peer))
+  hooks.stop.tap({ name: 'tui', stage: 1000 }, () => {
+    clearInterval(refreshTimer)
+    clearTimeout(refreshSoon)
+    refreshTimer = undefined
+    terminal?.destroy()
+  })
+}

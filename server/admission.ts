@@ -1,0 +1,86 @@
+// How a name gets registered: a stateless cookie proves the address, then a signed challenge proves the key.
+import { createPublicKey, randomBytes, verify, constants } from 'node:crypto'
+import type { Endpoint } from '../core/types'
+import { formatEndpoint } from '../core/wire'
+import { CookieJar } from './guard'
+import { checkRsaPublicKey, type ClientMessage, type NatType, type ServerMessage } from './protocol'
+
+/** What the client signs to prove it holds the private key of the name it registers. */
+export function registrationProof(nonce: string, name: string): Buffer {
+  return Buffer.from(`udsu-register-v1\n${nonce}\n${name}`, 'utf8')
+}
+
+/** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
+export const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const
+
+export interface Admitted {
+  name: string
+  key: string
+  local: Endpoint[]
+  nat: NatType
+}
+
+interface Pending extends Admitted {
+  nonce: string
+  expiresAt: number
+}
+
+export class Admission {
+  private readonly cookies: CookieJar
+  /** Registrations waiting for their proof, per endpoint; only cookie-checked endpoints get an entry. */
+  private readonly pending = new Map<string, Pending>()
+
+  constructor(
+    private readonly options: { maxPending?: number; pendingMs?: number; cookieMs?: number; now?: () => number } = {},
+  ) {
+    this.cookies = new CookieJar(options.cookieMs ?? 60_000, this.now)
+  }
+
+  private now = () => (this.options.now ?? Date.now)()
+
+  /** `hello` → a cookie for this endpoint. Stores nothing. */
+  hello(message: Extract<ClientMessage, { t: 'hello' }>, from: Endpoint): ServerMessage {
+    return { t: 'cookie', rid: message.rid, cookie: this.cookies.issue(from) }
+  }
+
+  /** `register` with a valid cookie → a challenge to sign; the registration waits for the proof. */
+  register(message: Extract<ClientMessage, { t: 'register' }>, from: Endpoint): ServerMessage {
+    if (!this.cookies.valid(from, message.cookie)) {
+      return { t: 'error', rid: message.rid, code: 'bad_cookie', message: 'say hello first' }
+    }
+    const badKey = checkRsaPublicKey(message.key)
+    if (badKey) return { t: 'error', rid: message.rid, code: 'bad_key', message: badKey }
+    const now = this.now()
+    for (const [at, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(at)
+    if (this.pending.size >= (this.options.maxPending ?? 4096)) {
+      return { t: 'error', rid: message.rid, code: 'full', message: 'too many registrations at once; try again' }
+    }
+    const nonce = randomBytes(16).toString('hex')
+    const { name, key, local, nat = 'unknown' } = message
+    this.pending.set(formatEndpoint(from), { name, key, local, nat, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000) })
+    return { t: 'challenge', rid: message.rid, nonce }
+  }
+
+  /** `prove` → the admitted registration, or the error to send. */
+  prove(message: Extract<ClientMessage, { t: 'prove' }>, from: Endpoint): Admitted | ServerMessage {
+    const at = formatEndpoint(from)
+    const entry = this.pending.get(at)
+    if (!entry || entry.expiresAt <= this.now()) {
+      return { t: 'error', rid: message.rid, code: 'bad_request', message: 'no registration waits for a proof from here' }
+    }
+    let valid = false
+    try {
+      valid = verify('sha256', registrationProof(entry.nonce, entry.name), { key: createPublicKey(entry.key), ...PSS }, Buffer.from(message.sig, 'base64'))
+    } catch {
+      valid = false
+    }
+    if (!valid) return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
+    this.pending.delete(at)
+    const { name, key, local, nat } = entry
+    return { name, key, local, nat }
+  }
+
+  get waiting(): number {
+    return this.pending.size
+  }
+}
