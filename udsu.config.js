@@ -14,6 +14,8 @@ module.exports = {
     { resolve: 'udp', options: { port: 0 } },
     { resolve: 'hole-punch', options: { keepaliveMs: 15000, embeddedServer: true } },
     { resolve: 'rsa', options: { bits: 3072 } },
+    // Exactly-once, in-order delivery with receipts and an outbox in the profile (see plugins/reliable/README.md).
+    { resolve: 'reliable', options: {} },
   ],
 
   log: { level: 'info' },

@@ -20,6 +20,7 @@ export class ChatView {
   /** Keeps the view at the newest line until the user scrolls up. */
   private following = true
   private shownConversation?: string
+  private drawQueued = false
 
   constructor(private readonly terminal: Terminal, private readonly model: ChatModel, private readonly theme: Theme) {
     const screen = terminal.screen
@@ -62,8 +63,19 @@ export class ChatView {
     return box.getScroll() >= box.getScrollHeight() - (box.height as number) || box.getScrollPerc() >= 100
   }
 
+  /** Draws once after the current burst of changes. */
+  requestDraw(): void {
+    if (this.drawQueued) return
+    this.drawQueued = true
+    setImmediate(() => {
+      this.drawQueued = false
+      this.draw()
+    })
+  }
+
   /** Lays out for the current size and redraws everything from the model. */
   draw(): void {
+    if (this.terminal.destroyed) return
     const { width, height } = this.terminal
     const narrow = width < NARROW_COLUMNS
     const listWidth = narrow ? 0 : Math.min(24, Math.max(14, Math.floor(width * 0.22)))
@@ -97,8 +109,8 @@ export class ChatView {
       this.shownConversation = current
       this.following = true
     }
-    const lines = model.entries().flatMap((entry) => formatEntry(entry, this.theme, entry.kind === 'message' ? model.delivery(entry.id) : undefined))
-    if (current === undefined && !lines.length) lines.push(...this.welcome())
+    const lines = model.entries(current).flatMap((entry) => formatEntry(entry, this.theme, entry.kind === 'message' ? model.delivery(entry.id) : undefined))
+    if (current === undefined) lines.unshift(...this.welcome())
     this.conversation.setContent(lines.join('\n'))
     if (this.following) this.conversation.setScrollPerc(100)
 
@@ -118,6 +130,7 @@ export class ChatView {
       '',
       'Pick a conversation with Tab or Alt+1..9, or type /open NAME.',
       '/msg NAME TEXT sends a message, /help lists every command, Ctrl+C or /quit leaves.',
+      '',
     ]
   }
 }

@@ -116,7 +116,8 @@ export class ChatModel {
     if (contact) this.open(contact.name)
   }
 
-  entries(name = this.current): readonly Entry[] {
+  /** The entries of a conversation; undefined gives the home view's. */
+  entries(name: string | undefined): readonly Entry[] {
     return name === undefined ? this.home : (this.conversations.get(name) ?? [])
   }
 
@@ -134,11 +135,16 @@ export class ChatModel {
 
   /** An informational or error line in `conversation` if it is open, else in the one on screen (or home). */
   notice(text: string, level: 'info' | 'error' = 'info', conversation?: string): void {
-    if (level === 'error') this.status.lastError = text
     const entry: Entry = { kind: 'notice', text, ts: this.now(), level }
     const target = conversation !== undefined && this.conversations.has(conversation) ? conversation : this.current
     if (target === undefined) this.pushHome(entry)
     else this.push(target, entry)
+  }
+
+  /** Something went wrong that is not the user's typing: it also becomes the status bar's last error. */
+  problem(text: string, conversation?: string): void {
+    this.status.lastError = text
+    this.notice(text, 'error', conversation)
   }
 
   hasConversation(name: string): boolean {

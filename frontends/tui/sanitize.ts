@@ -1,8 +1,9 @@
 // Everything a peer sends is shown through these: no terminal escapes, no blessed tags, no bidi tricks.
 import * as blessed from 'blessed'
 
-/** blessed's own width table, so that cut text and the cursor land where blessed draws them. */
-const unicode: { strWidth(text: string): number } = require('blessed/lib/unicode')
+import { displayWidth } from './widths'
+
+export { displayWidth }
 
 /**
  * C0 and C1 controls except newline (ESC starts every terminal sequence, BEL ends OSC titles), DEL,
@@ -33,11 +34,6 @@ export function plainLine(text: string): string {
 /** A one-line version of `safe`. */
 export function safeLine(text: string): string {
   return blessed.escape(plainLine(text))
-}
-
-/** Columns a string takes in the terminal (wide CJK and emoji count two). */
-export function displayWidth(text: string): number {
-  return unicode.strWidth(text)
 }
 
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' })

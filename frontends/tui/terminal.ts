@@ -1,5 +1,7 @@
 // The one blessed screen of the process: key dispatch with paste detection, coalesced renders, the cursor.
 import * as blessed from 'blessed'
+// Before any drawing: blessed must count emoji as two columns, as the terminal does.
+import './widths'
 
 /** A key as the screens see it: blessed's key, plus whether it is part of a bracketed paste. */
 export interface Key {
@@ -24,15 +26,19 @@ export class Terminal {
   private pasting = false
   private renderQueued = false
   private cursor?: { row: number; col: number }
-  private destroyed = false
+  private gone = false
 
   constructor() {
     this.screen = blessed.screen({
       smartCSR: true,
       fullUnicode: true,
+      // CJK and emoji need UTF-8 anyway; blessed's guess from LANG would turn them into '?'.
+      forceUnicode: true,
       autoPadding: false,
       title: 'udsu',
     })
+    // Draw │ and · as UTF-8, not as the VT100 line-drawing set (ncurses does the same in a UTF-8 locale).
+    ;(this.screen.program as unknown as { tput: { brokenACS: boolean } }).tput.brokenACS = true
     // Bracketed paste: the terminal marks a paste, so its newlines do not send line by line.
     this.screen.program.decset('2004')
     // blessed drops the paste markers as unknown keys; they are seen here on the raw input, in order.
@@ -55,6 +61,10 @@ export class Terminal {
     this.screen.on('render', () => this.placeCursor())
   }
 
+  get destroyed(): boolean {
+    return this.gone
+  }
+
   get width(): number {
     return this.screen.width as number
   }
@@ -69,11 +79,11 @@ export class Terminal {
 
   /** Redraws once after the current burst of events (a paste is hundreds of keypresses). */
   render(): void {
-    if (this.renderQueued || this.destroyed) return
+    if (this.renderQueued || this.gone) return
     this.renderQueued = true
     setImmediate(() => {
       this.renderQueued = false
-      if (!this.destroyed) this.screen.render()
+      if (!this.gone) this.screen.render()
     })
   }
 
@@ -91,8 +101,8 @@ export class Terminal {
 
   /** Gives the terminal back: leaves the alternate screen, shows the cursor, turns paste marking off. */
   destroy(): void {
-    if (this.destroyed) return
-    this.destroyed = true
+    if (this.gone) return
+    this.gone = true
     this.screen.program.decrst('2004')
     this.screen.program.showCursor()
     this.screen.destroy()

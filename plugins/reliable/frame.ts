@@ -228,3 +228,14 @@ function readAck(buf: Buffer, at: number): { ack: AckBlock; end: number } {
   }
   return { ack: { cum, limit, ackDelay, ranges }, end: at }
 }
+
+/**
+ * The message id in a frame this side encoded, if it is the first fragment of a message; undefined otherwise.
+ * A cheap look at our own output (no checks), so the app can tell when a message first went out.
+ */
+export function peekFirstFragmentId(frame: Buffer): string | undefined {
+  if (frame[0] !== FRAME_DATA || frame.readUInt16BE(HEADER_BYTES + 4) !== 0) return undefined
+  let at = HEADER_BYTES + DATA_FIELDS_BYTES
+  if (frame[1] & FLAG_HAS_ACK) at += ACK_BLOCK_BYTES + SACK_RANGE_BYTES * frame[at + 10]
+  return frame.toString('utf8', at + 1, at + 1 + frame[at])
+}

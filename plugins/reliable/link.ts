@@ -117,6 +117,8 @@ type Tuning = typeof DEFAULTS
 const U32_MAX = 0xffffffff
 /** QUIC's packet threshold: a frame is lost once one sent 3 transmissions later was acknowledged. */
 const PACKET_THRESHOLD = 3
+/** Timer lateness allowed on the peer's ACK delay before an ACK's RTT sample is distrusted. */
+const ACK_DELAY_SLACK_MS = 5
 /** Clock granularity term G of RFC 6298. */
 const GRANULARITY_MS = 1
 
@@ -191,6 +193,9 @@ export class ReliableLink {
   private inFlight = 0
   private txCounter = 0
   private largestAckedTx = 0
+  /** When a frame sent before an acknowledged one has waited the time threshold and counts as lost (QUIC's loss timer). */
+  private lossDeadline: number | undefined
+  private latestRtt = 0
   private recoveryStartTx = 0
   private cwnd: number
   private ssthresh = Infinity
@@ -355,6 +360,7 @@ export class ReliableLink {
     if (this.closed) return
     const now = this.clock()
     if (this.rtoDeadline !== undefined && this.rtoDeadline <= now) this.onTimeout(now)
+    if (this.lossDeadline !== undefined && this.lossDeadline <= now) this.detectLosses(now)
     if (this.helloDeadline !== undefined && this.helloDeadline <= now) {
       this.helloDeadline = undefined
       this.backoff++
@@ -371,7 +377,7 @@ export class ReliableLink {
   nextDeadline(): number | undefined {
     if (this.closed) return undefined
     let deadline: number | undefined
-    for (const at of [this.ackDue, this.rtoDeadline, this.helloDeadline, this.retryAt]) {
+    for (const at of [this.ackDue, this.rtoDeadline, this.lossDeadline, this.helloDeadline, this.retryAt]) {
       if (at !== undefined && (deadline === undefined || at < deadline)) deadline = at
     }
     return deadline
@@ -545,15 +551,17 @@ export class ReliableLink {
 
     const largestInAck = Math.max(ack.cum - 1, ...ack.ranges.map((r) => r.start + r.length - 1))
     const sample = largestNewly as SendFrame | undefined
-    if (sample && sample.seq === largestInAck && !sample.retransmitted) {
-      // Karn: only frames sent once give samples; the peer's hold time is not path delay.
+    if (sample && sample.seq === largestInAck && !sample.retransmitted && ack.ackDelay <= this.tuning.ackDelayMs + ACK_DELAY_SLACK_MS) {
+      // Karn: only frames sent once give samples; the peer's hold time is not path delay. An ACK that reports holding
+      // its largest frame longer than the ACK delay repeats a lost ACK: its sample measures the loss, not the path,
+      // and under heavy loss such samples inflate the RTO until the link crawls.
       this.updateRtt(now - sample.sentAt, Math.min(ack.ackDelay, this.tuning.ackDelayMs))
     }
     if (newlyAcked > 0) {
       this.cwnd += this.cwnd < this.ssthresh ? newlyAcked : newlyAcked / this.cwnd
       this.cwnd = Math.min(this.cwnd, this.tuning.maxWindow)
     }
-    if (largestNewly) this.detectLosses()
+    if (largestNewly) this.detectLosses(now)
     // RFC 6298 5.2/5.3: stop the timer when nothing is outstanding, restart it when an ACK brings progress.
     if (this.sndUna >= this.sentUpTo) this.rtoDeadline = undefined
     else if (largestNewly || ack.cum > unaBefore) this.rtoDeadline = now + this.currentRto()
@@ -573,11 +581,20 @@ export class ReliableLink {
     }
   }
 
-  private detectLosses(): void {
+  private detectLosses(now: number): void {
     let congestion = false
+    this.lossDeadline = undefined
+    // QUIC's time threshold as well as the packet threshold: with a small window (heavy loss) fewer than 3 frames
+    // follow a lost one, and without it every loss would wait for a retransmission timeout.
+    const lossDelay = Math.max(GRANULARITY_MS, (9 / 8) * Math.max(this.srtt ?? this.tuning.initialRtoMs, this.latestRtt))
     for (let seq = this.sndUna; seq < this.sentUpTo; seq++) {
       const frame = this.frameAt(seq)
-      if (!frame.inFlight || frame.tx + PACKET_THRESHOLD > this.largestAckedTx) continue
+      if (!frame.inFlight || frame.tx >= this.largestAckedTx) continue
+      if (frame.tx + PACKET_THRESHOLD > this.largestAckedTx && frame.sentAt + lossDelay > now) {
+        const at = frame.sentAt + lossDelay
+        if (this.lossDeadline === undefined || at < this.lossDeadline) this.lossDeadline = at
+        continue
+      }
       frame.inFlight = false
       frame.lost = true
       this.inFlight--
@@ -595,6 +612,7 @@ export class ReliableLink {
   }
 
   private onTimeout(now: number): void {
+    this.lossDeadline = undefined
     this.counters.timeouts++
     this.backoff++
     let lostAny = false
@@ -620,6 +638,7 @@ export class ReliableLink {
   }
 
   private updateRtt(sample: number, ackDelay: number): void {
+    this.latestRtt = sample
     this.minRtt = Math.min(this.minRtt, sample)
     const adjusted = sample - ackDelay >= this.minRtt ? sample - ackDelay : sample
     if (this.srtt === undefined || this.rttvar === undefined) {
@@ -665,6 +684,7 @@ export class ReliableLink {
     this.ssthresh = Infinity
     this.peerLimit = this.tuning.initialWindow
     this.rtoDeadline = undefined
+    this.lossDeadline = undefined
     this.backoff = 0
     for (const message of this.outbox) this.fragment(message)
   }

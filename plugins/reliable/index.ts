@@ -1,0 +1,365 @@
+// Reliable delivery: every chat envelope goes through a ReliableLink per peer (ids, acks, retransmission, order,
+// fragments), with the outbox and the received ids kept in the profile so that a restart loses and repeats nothing.
+import { performance } from 'node:perf_hooks'
+import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
+import { number, object, optional, validate } from '../../core/schema'
+import type { Logger } from '../../core/types'
+import { DurableState } from './durable'
+import { FRAME_ACK, FRAME_DATA, FrameError, peekFirstFragmentId } from './frame'
+import { ReliableLink, type ReliableLinkStats } from './link'
+
+const optionsSchema = object({
+  /** Messages to one peer accepted and not yet acknowledged; sending more is refused until some are delivered. */
+  maxOutboxMessages: optional(number({ min: 1, max: 1_000_000, integer: true }), 10_000),
+  /** Received ids remembered per peer for duplicate suppression; keep it at least the peers' maxOutboxMessages. */
+  seenIdsPerPeer: optional(number({ min: 16, max: 10_000_000, integer: true }), 100_000),
+  /** Largest encoded envelope: room for 64 KiB of text with JSON escaping; both sides must agree. */
+  maxMessageBytes: optional(number({ min: 1024, max: 256 * 1024, integer: true }), 192 * 1024),
+  /** First and longest wait between attempts to reach a peer while messages for it are queued. */
+  retryMinMs: optional(number({ min: 10, max: 60_000, integer: true }), 250),
+  retryMaxMs: optional(number({ min: 10, max: 600_000, integer: true }), 10_000),
+  /** Frames kept to resend at once when a path returns (the link retransmits the rest on its timer). */
+  parkedFrames: optional(number({ min: 1, max: 4096, integer: true }), 512),
+  /** A journal larger than this is compacted at its next commit. */
+  compactBytes: optional(number({ min: 4096, integer: true }), 64 * 1024 * 1024),
+  /** ACK batching and the retransmission timeout bounds, passed to every link. The floor is low, as QUIC's (which has
+   *  none): the RTO formula already adds the peer's ACK delay, and under heavy loss each timeout at a 100 ms floor
+   *  (the link's default) costs more than the round trips it guards. A spurious resend is harmless (deduplicated). */
+  ackDelayMs: optional(number({ min: 1, max: 1000, integer: true }), 20),
+  minRtoMs: optional(number({ min: 5, max: 1000, integer: true }), 25),
+  /** Congestion window floor, in frames: random loss is not congestion, and a window of 2 (the link's default) leaves
+   *  too few frames behind a loss to detect it without a timeout. 10 is TCP's initial window (RFC 6928). */
+  minWindow: optional(number({ min: 2, max: 32, integer: true }), 10),
+  maxRtoMs: optional(number({ min: 1000, max: 60_000, integer: true }), 10_000),
+})
+
+export type ReliableOptions = NonNullable<ReturnType<typeof optionsSchema>>
+type Deps = Pick<CoreServices, 'hooks' | 'logger' | 'profile' | 'pipeline' | 'chat' | 'peers'>
+
+/** What the plugin exposes through the container (`plugin:reliable`), for tests and the benchmark. */
+export interface ReliableHandle {
+  stats(): ReliablePluginStats
+}
+
+export interface ReliablePluginStats {
+  epoch: number
+  peers: Record<string, ReliableLinkStats & { parked: number; sendFailures: number }>
+  journal: ReturnType<DurableState['stats']>
+}
+
+/** One peer's link and what surrounds it. */
+interface Peer {
+  name: string
+  link: ReliableLink
+  timer: NodeJS.Timeout | undefined
+  timerAt: number
+  /** Frames from the link waiting for the durability barrier, in order. */
+  out: Buffer[]
+  flushing: boolean
+  /** Received messages go to the app one after another, each once its record is durable. */
+  delivering: Promise<void>
+  /** False after a send failed, until a path is back: frames are parked instead of failing one by one. */
+  reachable: boolean
+  parked: Buffer[]
+  retry: NodeJS.Timeout | undefined
+  retryMs: number
+  /** Ids whose first frame has not gone out yet (`sent` is reported when it does). */
+  unsent: Set<string>
+  /** Ids reported `failed` (still queued: they are delivered if the refusal lifts). */
+  failed: Set<string>
+  sendFailures: number
+}
+
+export default definePlugin<ReliableOptions, Deps>({
+  name: 'reliable',
+  needs: ['encryption', 'path'],
+  provides: ['delivery'],
+  options: (raw) => {
+    const result = validate(optionsSchema, raw)
+    if ('value' in result && result.value.retryMinMs > result.value.retryMaxMs) return { problems: ['retryMinMs must not exceed retryMaxMs'] }
+    return result
+  },
+  create({ hooks, logger, profile, pipeline, chat, peers: directory }, options): ReliableHandle {
+    const log: Logger = logger.child('reliable')
+    const peers = new Map<string, Peer>()
+    const clock = () => performance.now()
+    let state: DurableState | undefined
+    let stopped = false
+    let readyGate!: () => void
+    const ready = new Promise<void>((resolve) => (readyGate = resolve))
+
+    hooks.init.tapPromise('reliable', async () => {
+      state = DurableState.open(profile.dir, { seenIdsPerPeer: options.seenIdsPerPeer, compactBytes: options.compactBytes })
+      log.debug('state opened', { epoch: state.epoch })
+    })
+
+    hooks.start.tapPromise('reliable', async () => {
+      const s = durable()
+      // Messages received before a restart and never handed to the app go first, once the frontends are up.
+      for (const { peer, id, payload } of s.unshownEntries()) {
+        const p = peerFor(peer)
+        p.delivering = p.delivering.then(() => ready).then(() => handOver(p, id, payload))
+      }
+      // The outbox of the last run goes out again, in its order, in a stream of the new epoch.
+      for (const { peer, id, payload } of s.outboxEntries()) {
+        const p = peerFor(peer)
+        p.unsent.add(id)
+        p.link.submit(id, payload)
+      }
+    })
+
+    hooks.ready.tap('reliable', () => {
+      for (const { peer, id } of durable().outboxEntries()) hooks.messageState.call({ id, to: peer, state: 'pending' })
+      readyGate()
+    })
+
+    hooks.stop.tapPromise('reliable', async () => {
+      stopped = true
+      for (const p of peers.values()) {
+        clearTimeout(p.timer)
+        clearTimeout(p.retry)
+        p.link.close()
+        log.info('link stats', { peer: p.name, ...summary(p) })
+      }
+      // Let the app finish what it was handed, then flush the journals.
+      await Promise.all([...peers.values()].map((p) => p.delivering))
+      await state?.close()
+    })
+
+    hooks.transmit.tapPromise('reliable', async (peer, envelope) => {
+      const s = durable()
+      const id = envelope.id
+      if (typeof id !== 'string' || id === '') throw new Veto('reliable delivery needs an envelope with a string id')
+      const payload = Buffer.from(JSON.stringify(envelope))
+      if (payload.length > options.maxMessageBytes) {
+        throw new Veto(`the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`)
+      }
+      if (s.outboxSize(peer) >= options.maxOutboxMessages) {
+        throw new Veto(`the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`)
+      }
+      const p = peerFor(peer)
+      // Not awaited: frames leave only after the journal barrier (flushOut), so the record is durable before any
+      // frame of the message is on the wire, and a burst shares one fdatasync instead of one per message.
+      void s.queue(peer, id, payload).catch(() => undefined)
+      p.unsent.add(id)
+      p.link.submit(id, payload)
+      return true
+    })
+
+    hooks.unwrap.tapPromise('reliable', async (packet) => {
+      const kind = packet.bytes[0]
+      if (kind !== FRAME_DATA && kind !== FRAME_ACK) return undefined
+      if (stopped) return true
+      const p = peerFor(packet.peer)
+      try {
+        p.link.receive(packet.bytes)
+      } catch (error) {
+        if (!(error instanceof FrameError)) throw error
+        log.debug(`bad frame from ${p.name}: ${error.message}`)
+      }
+      // Hearing the peer means a path works: what was parked goes now.
+      if (!p.reachable) pathBack(p)
+      return true
+    })
+
+    hooks.peerConnected.tap('reliable', (peer) => {
+      const p = peers.get(peer)
+      if (p) pathBack(p)
+    })
+
+    hooks.peerLost.tap('reliable', (peer) => {
+      const p = peers.get(peer)
+      if (!p) return
+      p.reachable = false
+      if (hasWork(p)) scheduleRetry(p)
+    })
+
+    function durable(): DurableState {
+      if (!state) throw new Error('reliable: used before init')
+      return state
+    }
+
+    function peerFor(name: string): Peer {
+      const existing = peers.get(name)
+      if (existing) return existing
+      const s = durable()
+      const p: Peer = {
+        name,
+        link: undefined as unknown as ReliableLink,
+        timer: undefined,
+        timerAt: Infinity,
+        out: [],
+        flushing: false,
+        delivering: Promise.resolve(),
+        reachable: true,
+        parked: [],
+        retry: undefined,
+        retryMs: options.retryMinMs,
+        unsent: new Set(),
+        failed: new Set(),
+        sendFailures: 0,
+      }
+      p.link = new ReliableLink({
+        epoch: s.epoch,
+        clock,
+        maxMessageBytes: options.maxMessageBytes,
+        ackDelayMs: options.ackDelayMs,
+        minRtoMs: options.minRtoMs,
+        minWindow: options.minWindow,
+        maxRtoMs: options.maxRtoMs,
+        output: (frame) => {
+          p.out.push(frame)
+          if (!p.flushing) void flushOut(p)
+        },
+        deliver: (id, payload) => {
+          // Recorded now (durable before any ACK leaves, see flushOut); handed to the app once durable, in order.
+          const recorded = s.received(name, id, payload)
+          p.delivering = p.delivering.then(() => recorded).then(() => handOver(p, id, payload), (error: Error) => journalFailed(error))
+        },
+        store: { seen: (id) => s.seen(name, id), markDelivered: () => undefined },
+        onAcked: (id) => {
+          void s.acknowledged(name, id).catch(() => undefined)
+          p.unsent.delete(id)
+          p.failed.delete(id)
+          p.retryMs = options.retryMinMs
+          hooks.messageState.call({ id, to: name, state: 'delivered' })
+        },
+        onError: (error) => log.debug(`${name}: ${error.message}`),
+        onDeadline: (deadline) => arm(p, deadline),
+      })
+      peers.set(name, p)
+      return p
+    }
+
+    /** Hands one received envelope to routing and delivery; then it is not handed over again after a restart. */
+    async function handOver(p: Peer, id: string, payload: Buffer): Promise<void> {
+      try {
+        await pipeline.receiveEnvelope(p.name, payload)
+      } finally {
+        durable().shown(p.name, id)
+      }
+    }
+
+    /** One timer per link; a later deadline lets the armed timer fire early (harmless) rather than re-arming each time. */
+    function arm(p: Peer, deadline: number | undefined): void {
+      if (deadline === undefined || stopped) return
+      if (p.timer && p.timerAt <= deadline) return
+      clearTimeout(p.timer)
+      p.timerAt = deadline
+      p.timer = setTimeout(() => {
+        p.timer = undefined
+        p.timerAt = Infinity
+        p.link.tick()
+        arm(p, p.link.nextDeadline())
+      }, Math.max(0, Math.ceil(deadline - clock())))
+    }
+
+    /**
+     * Sends the link's frames, each batch only once every record written before it is durable and every message it
+     * acknowledges has been handed to the app: so an ACK never covers a message a crash could lose or repeat.
+     */
+    async function flushOut(p: Peer): Promise<void> {
+      p.flushing = true
+      try {
+        while (p.out.length > 0 && !stopped) {
+          const batch = p.out.splice(0)
+          await durable().sync()
+          await p.delivering
+          for (const frame of batch) sendFrame(p, frame)
+        }
+      } catch (error) {
+        journalFailed(error as Error)
+      } finally {
+        p.flushing = false
+      }
+    }
+
+    function sendFrame(p: Peer, frame: Buffer): void {
+      if (!p.reachable) return park(p, frame)
+      const id = p.unsent.size > 0 ? peekFirstFragmentId(frame) : undefined
+      pipeline.sendSealed(p.name, frame).then(
+        () => {
+          if (id !== undefined && p.unsent.delete(id)) hooks.messageState.call({ id, to: p.name, state: 'sent' })
+        },
+        (error: Error) => sendFailed(p, frame, error),
+      )
+    }
+
+    function sendFailed(p: Peer, frame: Buffer, error: Error): void {
+      if (stopped) return
+      p.sendFailures++
+      const path = directory.get(p.name)?.path
+      // With a path, a failed send (a full socket buffer, a firewall's EPERM) is one lost datagram: the link repairs it.
+      if (path && !(error instanceof Veto)) return
+      park(p, frame)
+      if (p.reachable) log.debug(`cannot send to ${p.name}: ${error.message}`)
+      p.reachable = false
+      scheduleRetry(p)
+      // A plugin refusing while a path exists (the peer's key changed) will not pass by itself: say so. The messages
+      // stay queued and go if the refusal is lifted (e.g. /trust); an offline peer only keeps them pending.
+      if (error instanceof Veto && path) {
+        for (const { id } of p.link.unacked()) {
+          if (p.failed.has(id)) continue
+          p.failed.add(id)
+          hooks.messageState.call({ id, to: p.name, state: 'failed', reason: error.message })
+        }
+      }
+    }
+
+    function park(p: Peer, frame: Buffer): void {
+      p.parked.push(frame)
+      if (p.parked.length > options.parkedFrames) p.parked.shift() // the link retransmits what is dropped here
+    }
+
+    function hasWork(p: Peer): boolean {
+      return p.parked.length > 0 || durable().outboxSize(p.name) > 0
+    }
+
+    /** Tries to reach the peer again, backing off, while something for it is queued. */
+    function scheduleRetry(p: Peer): void {
+      if (p.retry || stopped) return
+      const delay = p.retryMs
+      p.retryMs = Math.min(options.retryMaxMs, p.retryMs * 2)
+      p.retry = setTimeout(() => {
+        p.retry = undefined
+        if (stopped || p.reachable || !hasWork(p)) return
+        chat.connect(p.name).then(
+          () => pathBack(p),
+          (error: Error) => {
+            log.debug(`${p.name} still unreachable: ${error.message}`)
+            scheduleRetry(p)
+          },
+        )
+      }, delay)
+    }
+
+    /** A path to the peer exists again: resend what was parked at once, rather than at the next retransmission timeout. */
+    function pathBack(p: Peer): void {
+      if (stopped) return
+      clearTimeout(p.retry)
+      p.retry = undefined
+      p.reachable = true
+      for (const frame of p.parked.splice(0)) sendFrame(p, frame)
+    }
+
+    let journalFailure: Error | undefined
+    function journalFailed(error: Error): void {
+      if (journalFailure) return // reported once; every later record fails the same way
+      journalFailure = error
+      log.error(error.message)
+      hooks.problem.call({ source: 'reliable', message: `${error.message}; messages are not acknowledged until this is fixed and udsu restarted` })
+    }
+
+    function summary(p: Peer) {
+      return { ...p.link.stats(), parked: p.parked.length, sendFailures: p.sendFailures }
+    }
+
+    return {
+      stats: () => ({
+        epoch: durable().epoch,
+        peers: Object.fromEntries([...peers.values()].map((p) => [p.name, summary(p)])),
+        journal: durable().stats(),
+      }),
+    }
+  },
+})

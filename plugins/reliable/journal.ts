@@ -1,0 +1,239 @@
+// An append-only file of JSON lines with group commit: records appended in the same tick share one write and one
+// fdatasync, so many small records cost one disk flush. Read back at open; a torn last line (a crash mid-write) is cut off.
+import * as fs from 'node:fs'
+
+/** A journal that cannot be read: names the file and the line, and says what to do. */
+export class JournalCorrupt extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    reason: string,
+  ) {
+    super(`${file} is corrupt at line ${line} (${reason}); move the file aside to start without it (its messages are then lost)`)
+    this.name = 'JournalCorrupt'
+  }
+}
+
+interface Batch {
+  lines: string[]
+  done: Promise<void>
+  resolve: () => void
+  reject: (error: Error) => void
+}
+
+export interface JournalStats {
+  /** write + fdatasync rounds so far: records / commits is the group-commit factor. */
+  commits: number
+  records: number
+}
+
+const SETTLED = Promise.resolve()
+
+export class Journal {
+  private fd: number
+  /** Records not yet written. */
+  private open: Batch | undefined
+  /** Written, waiting for the next fdatasync. */
+  private written: Batch[] = []
+  /** Written, their fdatasync running. */
+  private syncing: Batch[] = []
+  private scheduled = false
+  private failure: Error | undefined
+  private closed = false
+  private bytes: number
+  private compaction: { overBytes: number; snapshot: () => readonly unknown[] } | undefined
+  readonly stats: JournalStats = { commits: 0, records: 0 }
+
+  /**
+   * Opens (creating) `file` and returns its records, parsed by `parse`, which throws to reject a record.
+   * A last line without its newline is a write cut short by a crash: it is dropped and cut from the file.
+   * Any other bad line throws JournalCorrupt.
+   */
+  static open<R>(file: string, parse: (value: unknown) => R): { journal: Journal; records: R[] } {
+    let text = ''
+    try {
+      text = fs.readFileSync(file, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    const complete = text.lastIndexOf('\n') + 1
+    const records: R[] = []
+    let line = 0
+    for (let start = 0; start < complete; ) {
+      const end = text.indexOf('\n', start)
+      line++
+      const raw = text.slice(start, end)
+      start = end + 1
+      if (raw === '') continue
+      let value: unknown
+      try {
+        value = JSON.parse(raw)
+      } catch (error) {
+        throw new JournalCorrupt(file, line, (error as Error).message)
+      }
+      try {
+        records.push(parse(value))
+      } catch (error) {
+        throw new JournalCorrupt(file, line, (error as Error).message)
+      }
+    }
+    const fd = fs.openSync(file, 'a+', 0o600)
+    // Appending after a torn line would glue the next record to it and corrupt a line in the middle.
+    const keep = Buffer.byteLength(text.slice(0, complete))
+    if (keep !== fs.fstatSync(fd).size) {
+      fs.ftruncateSync(fd, keep)
+      fs.fsyncSync(fd)
+    }
+    return { journal: new Journal(file, fd, keep), records }
+  }
+
+  private constructor(
+    readonly file: string,
+    fd: number,
+    bytes: number,
+  ) {
+    this.fd = fd
+    this.bytes = bytes
+  }
+
+  /** Size of the file, including records not yet written. */
+  get size(): number {
+    return this.bytes
+  }
+
+  /** Whether records are waiting to be written or synced. */
+  get busy(): boolean {
+    return this.open !== undefined || this.written.length > 0 || this.syncing.length > 0
+  }
+
+  /**
+   * Queues one record; it is written at the end of this tick with every other record of the tick, and the promise
+   * resolves once it is on disk (fdatasync'ed).
+   */
+  append(record: unknown): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure)
+    if (this.closed) return Promise.reject(new Error(`${this.file} is closed`))
+    const line = JSON.stringify(record) + '\n'
+    this.bytes += Buffer.byteLength(line)
+    this.stats.records++
+    if (!this.open) this.open = newBatch()
+    this.open.lines.push(line)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.writeOpen())
+    }
+    return this.open.done
+  }
+
+  /**
+   * Like append, but written to the file before returning (with what is queued before it), so that a killed process
+   * keeps it: for a record whose loss would repeat something visible. The fdatasync still follows in a group.
+   */
+  appendNow(record: unknown): Promise<void> {
+    const done = this.append(record)
+    this.writeOpen()
+    return done
+  }
+
+  /** Resolves once every record appended so far is on disk. */
+  sync(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure)
+    return (this.open ?? this.written[this.written.length - 1] ?? this.syncing[this.syncing.length - 1])?.done ?? SETTLED
+  }
+
+  /**
+   * Replaces the whole file with `records` (compaction): temp file, fsync, rename, so a crash leaves the old file
+   * or the new one. Only while idle: a record in flight would land in the replaced file.
+   */
+  rewrite(records: readonly unknown[]): void {
+    if (this.busy) throw new Error(`${this.file}: rewrite while records are pending`)
+    this.replaceWith(records)
+  }
+
+  /**
+   * Past `overBytes`, the next write replaces the file with `snapshot()` instead of appending: the snapshot is the
+   * state after every record appended so far, so the queued records need not be written.
+   */
+  compactWhenOver(overBytes: number, snapshot: () => readonly unknown[]): void {
+    this.compaction = { overBytes, snapshot }
+  }
+
+  /** Writes and syncs what is queued, and closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.writeOpen()
+    await this.sync().catch(() => undefined)
+    this.closed = true
+    fs.closeSync(this.fd)
+  }
+
+  private writeOpen(): void {
+    this.scheduled = false
+    const batch = this.open
+    if (!batch || this.closed || this.failure) return
+    this.open = undefined
+    if (this.compaction && this.bytes > this.compaction.overBytes && this.written.length === 0 && this.syncing.length === 0) {
+      try {
+        this.replaceWith(this.compaction.snapshot())
+      } catch (error) {
+        return this.fail([batch], error as Error)
+      }
+      this.stats.commits++
+      return batch.resolve()
+    }
+    try {
+      // Written at once: a killed process loses nothing written; fdatasync is for a crash of the machine.
+      fs.writeSync(this.fd, batch.lines.join(''))
+    } catch (error) {
+      return this.fail([batch], error as Error)
+    }
+    this.written.push(batch)
+    if (this.syncing.length === 0) this.startSync()
+  }
+
+  /** One fdatasync for every batch written since the last one began: the group commit. */
+  private startSync(): void {
+    const group = (this.syncing = this.written)
+    this.written = []
+    fs.fdatasync(this.fd, (error) => {
+      if (error) return this.fail(group, error)
+      this.stats.commits++
+      this.syncing = []
+      for (const batch of group) batch.resolve()
+      if (this.written.length > 0) this.startSync()
+    })
+  }
+
+  private replaceWith(records: readonly unknown[]): void {
+    const temp = `${this.file}.${process.pid}.tmp`
+    const text = records.map((r) => JSON.stringify(r) + '\n').join('')
+    const fd = fs.openSync(temp, 'w', 0o600)
+    try {
+      fs.writeFileSync(fd, text)
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+    fs.renameSync(temp, this.file)
+    fs.closeSync(this.fd)
+    this.fd = fs.openSync(this.file, 'a', 0o600)
+    this.bytes = Buffer.byteLength(text)
+  }
+
+  private fail(batches: Batch[], cause: Error): void {
+    this.failure = new Error(`cannot write ${this.file}: ${cause.message}`, { cause })
+    for (const batch of [...batches, ...this.written, ...this.syncing, ...(this.open ? [this.open] : [])]) batch.reject(this.failure)
+    this.written = []
+    this.syncing = []
+    this.open = undefined
+  }
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void
+  let reject!: (error: Error) => void
+  const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
+  // A failure is reported through sync() and append() callers; an unobserved batch must not crash the process.
+  done.catch(() => undefined)
+  return { lines: [], done, resolve, reject }
+}

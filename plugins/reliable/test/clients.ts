@@ -1,0 +1,101 @@
+// In-process clients with the full pipeline (udp, hole-punch, rsa, reliable) on loopback, and a rendezvous server,
+// for plugin tests and the benchmark. Each client records what it delivered and the states of its own messages.
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Client } from '../../../core/client'
+import type { Config } from '../../../core/config'
+import { createLogger } from '../../../core/log'
+import type { ChatMessage, MessageStateChange } from '../../../core/types'
+import { RendezvousServer } from '../../../server/index'
+import type { ReliableHandle, ReliableOptions } from '../index'
+
+export const ROOT = (() => {
+  let dir = __dirname
+  for (let i = 0; i < 20 && !fs.existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir)
+  return dir
+})()
+
+export interface TestClient {
+  client: Client
+  name: string
+  profile: string
+  delivered: ChatMessage[]
+  states: MessageStateChange[]
+  /** Resolves when `check` holds, re-checked after every delivery and state change; rejects after `timeoutMs`. */
+  until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>
+  reliable(): ReliableHandle
+}
+
+export async function startServer(): Promise<{ server: RendezvousServer; address: string }> {
+  const server = new RendezvousServer({ port: 0, host: '127.0.0.1', altPort: false, logger: createLogger('error') })
+  const { port } = await server.listen()
+  return { server, address: `127.0.0.1:${port}` }
+}
+
+/** A profile directory holding a fixture identity key (alice, bob, carol, dave), so no key is generated. */
+export function fixtureProfile(key: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `udsu-reliable-${key}-`))
+  fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'keys', `${key}.pem`), path.join(dir, 'identity.pem'))
+  fs.chmodSync(path.join(dir, 'identity.pem'), 0o600)
+  return dir
+}
+
+export async function startClient(
+  name: string,
+  server: string,
+  options: { profile?: string; reliable?: Partial<ReliableOptions>; keepaliveMs?: number } = {},
+): Promise<TestClient> {
+  const profile = options.profile ?? fixtureProfile(name)
+  const config: Config = {
+    name,
+    server,
+    profile,
+    frontend: 'none',
+    plugins: [
+      { resolve: 'udp', options: { host: '127.0.0.1' } },
+      { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: options.keepaliveMs ?? 1000 } },
+      { resolve: 'rsa', options: {} },
+      { resolve: 'reliable', options: options.reliable ?? {} },
+    ],
+    log: { level: 'error' },
+  }
+  const client = new Client(config, { logger: createLogger('error') })
+  const delivered: ChatMessage[] = []
+  const states: MessageStateChange[] = []
+  const listeners = new Set<() => void>()
+  const notify = () => listeners.forEach((listener) => listener())
+  client.hooks.deliver.tapPromise('test', async (message) => {
+    delivered.push(message)
+    notify()
+  })
+  client.hooks.messageState.tap('test', (change) => {
+    states.push(change)
+    notify()
+  })
+  await client.start()
+  return {
+    client,
+    name,
+    profile,
+    delivered,
+    states,
+    reliable: () => client.container.resolve('plugin:reliable' as never) as ReliableHandle,
+    until(what, check, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const done = () => {
+          if (!check()) return
+          clearTimeout(timer)
+          listeners.delete(done)
+          resolve()
+        }
+        const timer = setTimeout(() => {
+          listeners.delete(done)
+          reject(new Error(`${name}: timed out after ${timeoutMs} ms waiting for ${what}`))
+        }, timeoutMs)
+        listeners.add(done)
+        done()
+      })
+    },
+  }
+}

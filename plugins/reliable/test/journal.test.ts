@@ -1,0 +1,151 @@
+import { expect } from 'chai'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { DurableState, EPOCH_FILE, INBOX_FILE, OUTBOX_FILE } from '../durable'
+import { Journal, JournalCorrupt } from '../journal'
+
+const LIMITS = { seenIdsPerPeer: 1000, compactBytes: 64 * 1024 * 1024 }
+const dirs: string[] = []
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-journal-'))
+  dirs.push(dir)
+  return dir
+}
+const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)
+const asRecord = (value: unknown) => value as { n: number }
+
+describe('reliable journal', () => {
+  after(() => dirs.splice(0).forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
+
+  it('group-commits records appended in one tick: one write and one fdatasync', async () => {
+    const file = path.join(tempDir(), 'j.log')
+    const { journal } = Journal.open(file, asRecord)
+    const done = Array.from({ length: 1000 }, (_, n) => journal.append({ n }))
+    expect(journal.busy).to.equal(true)
+    await Promise.all(done)
+    expect(journal.stats).to.deep.equal({ commits: 1, records: 1000 })
+    expect(journal.busy).to.equal(false)
+    await journal.close()
+    expect(Journal.open(file, asRecord).records.map((r) => r.n)).to.deep.equal([...Array(1000).keys()])
+  })
+
+  it('gathers records appended during a commit into the next one, and sync() waits for all of them', async () => {
+    const file = path.join(tempDir(), 'j.log')
+    const { journal } = Journal.open(file, asRecord)
+    void journal.append({ n: 0 })
+    await new Promise((resolve) => setImmediate(resolve)) // the first commit is now in flight
+    for (let n = 1; n <= 100; n++) void journal.append({ n })
+    await journal.sync()
+    expect(journal.stats).to.deep.equal({ commits: 2, records: 101 })
+    await journal.close()
+  })
+
+  it('drops a torn last line after a crash and cuts it off, so the next record is not glued to it', async () => {
+    const file = path.join(tempDir(), 'j.log')
+    fs.writeFileSync(file, '{"n":1}\n{"n":2}\n{"n":3')
+    const { journal, records } = Journal.open(file, asRecord)
+    expect(records.map((r) => r.n)).to.deep.equal([1, 2])
+    await journal.append({ n: 4 })
+    await journal.close()
+    expect(lines(file)).to.deep.equal(['{"n":1}', '{"n":2}', '{"n":4}'])
+  })
+
+  it('refuses a corrupt line in the middle with an error naming the file and the line', () => {
+    const file = path.join(tempDir(), 'j.log')
+    fs.writeFileSync(file, '{"n":1}\n{"n":\n{"n":3}\n')
+    let error: unknown
+    try {
+      Journal.open(file, asRecord)
+    } catch (e) {
+      error = e
+    }
+    expect(error).to.be.instanceOf(JournalCorrupt)
+    expect((error as Error).message).to.include(file).and.include('line 2').and.include('move the file aside')
+  })
+
+  it('compacts at the next commit once over the size limit, from the snapshot', async () => {
+    const file = path.join(tempDir(), 'j.log')
+    const { journal } = Journal.open(file, asRecord)
+    let live = 0
+    journal.compactWhenOver(200, () => [{ n: live }])
+    for (let n = 0; n < 50; n++) {
+      live = n
+      await journal.append({ n })
+    }
+    await journal.close()
+    expect(lines(file).length).to.be.lessThan(20)
+    expect(lines(file).pop()).to.equal('{"n":49}')
+  })
+})
+
+describe('reliable durable state', () => {
+  it('raises the epoch at every open', async () => {
+    const dir = tempDir()
+    const epochs: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const state = DurableState.open(dir, LIMITS)
+      epochs.push(state.epoch)
+      await state.close()
+    }
+    expect(epochs).to.deep.equal([1, 2, 3])
+    expect(JSON.parse(fs.readFileSync(path.join(dir, EPOCH_FILE), 'utf8'))).to.deep.equal({ epoch: 3 })
+  })
+
+  it('keeps the unacknowledged outbox in order across a reopen, and compacts acknowledged entries away', async () => {
+    const dir = tempDir()
+    const state = DurableState.open(dir, LIMITS)
+    for (const id of ['a1', 'a2', 'a3']) void state.queue('bob', id, Buffer.from(`to bob ${id}`))
+    void state.queue('carol', 'c1', Buffer.from('to carol'))
+    void state.acknowledged('bob', 'a1')
+    await state.sync()
+    // No close: a crash keeps only what the journal holds.
+    const reopened = DurableState.open(dir, LIMITS)
+    expect(reopened.outboxEntries().map(({ peer, id, payload }) => [peer, id, payload.toString()])).to.deep.equal([
+      ['bob', 'a2', 'to bob a2'],
+      ['bob', 'a3', 'to bob a3'],
+      ['carol', 'c1', 'to carol'],
+    ])
+    expect(lines(path.join(dir, OUTBOX_FILE))).to.have.length(3)
+    await reopened.close()
+    await state.close()
+  })
+
+  it('remembers received ids, and hands a message back after a restart until it is marked shown', async () => {
+    const dir = tempDir()
+    const state = DurableState.open(dir, LIMITS)
+    await state.received('alice', 'm1', Buffer.from('one'))
+    await state.received('alice', 'm2', Buffer.from('two'))
+    state.shown('alice', 'm1')
+    await state.sync()
+    const reopened = DurableState.open(dir, LIMITS)
+    expect(reopened.seen('alice', 'm1')).to.equal(true)
+    expect(reopened.seen('alice', 'm2')).to.equal(true)
+    expect(reopened.seen('bob', 'm1')).to.equal(false)
+    expect(reopened.unshownEntries().map((m) => [m.peer, m.id, m.payload.toString()])).to.deep.equal([['alice', 'm2', 'two']])
+    await reopened.close()
+    await state.close()
+  })
+
+  it('bounds the remembered ids per peer, forgetting the oldest', async () => {
+    const dir = tempDir()
+    const state = DurableState.open(dir, { ...LIMITS, seenIdsPerPeer: 100 })
+    for (let i = 0; i < 250; i++) {
+      void state.received('alice', `m${i}`, Buffer.from('x'))
+      state.shown('alice', `m${i}`)
+    }
+    await state.close()
+    const reopened = DurableState.open(dir, { ...LIMITS, seenIdsPerPeer: 100 })
+    expect(reopened.seen('alice', 'm149')).to.equal(false)
+    expect(reopened.seen('alice', 'm150')).to.equal(true)
+    expect(reopened.seen('alice', 'm249')).to.equal(true)
+    expect(lines(path.join(dir, INBOX_FILE))).to.have.length(100)
+    await reopened.close()
+  })
+
+  it('names the epoch file when it is unreadable', () => {
+    const dir = tempDir()
+    fs.writeFileSync(path.join(dir, EPOCH_FILE), 'garbage')
+    expect(() => DurableState.open(dir, LIMITS)).to.throw(path.join(dir, EPOCH_FILE))
+  })
+})
