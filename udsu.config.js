@@ -6,8 +6,8 @@ module.exports = {
   // The rendezvous server. When it is on this machine and none answers, the client starts one itself.
   server: '127.0.0.1:7777',
 
-  // headless: JSON lines on stdin/stdout, for scripts and bots.
-  frontend: 'headless',
+  // tui: the terminal UI; headless: JSON lines on stdin/stdout, for scripts and bots (or --frontend).
+  frontend: 'tui',
 
   // The plugins, in order; each is a built-in short name, a package name or a path, with its options.
   plugins: [

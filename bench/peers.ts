@@ -6,6 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Client } from '../core/client'
 import { createLogger } from '../core/log'
+import type { ReliableHandle } from '../plugins/reliable/index'
 
 const [mode, arg] = process.argv.slice(2)
 
@@ -46,6 +47,8 @@ if (mode === 'raw') {
     (error: Error) => (console.error(error), process.exit(1)),
   )
   process.on('disconnect', () => {
+    // `UDSU_BENCH_STATS=1`: the receiving side's link and journal figures, to read beside the sender's.
+    if (process.env.UDSU_BENCH_STATS) console.error('bob:', JSON.stringify((client.container.resolve('plugin:reliable' as never) as ReliableHandle).stats()))
     void client.stop().finally(() => {
       fs.rmSync(profile, { recursive: true, force: true })
       process.exit(0)

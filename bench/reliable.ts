@@ -16,14 +16,18 @@ export interface Row {
   pipelineP99: number
 }
 
-const SIZES = [100, 4096]
+/** `UDSU_BENCH_SIZES=100` runs only the sizes named (comma-separated); `UDSU_BENCH_CPU_PROF=DIR` writes a CPU profile
+ *  of each child process to DIR (profile the benchmark process itself with `node --cpu-prof`). */
+const SIZES = process.env.UDSU_BENCH_SIZES ? process.env.UDSU_BENCH_SIZES.split(',').map(Number) : [100, 4096]
+const CPU_PROF = process.env.UDSU_BENCH_CPU_PROF
 const THROUGHPUT = { 100: 50_000, 4096: 10_000 } as Record<number, number>
 const RAW_COUNT = 200_000
 const ROUND_TRIPS = 1000
 const DEADLINE_MS = 60_000
 
 function peer(mode: string, arg = ''): Promise<{ child: ChildProcess; hello: Record<string, unknown> }> {
-  const child = fork(path.join(__dirname, 'peers.js'), [mode, arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const execArgv = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []
+  const child = fork(path.join(__dirname, 'peers.js'), [mode, arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
   return new Promise((resolve, reject) => {
     child.once('message', (hello) => resolve({ child, hello: hello as Record<string, unknown> }))
     child.once('exit', (code) => reject(new Error(`bench peer ${mode} exited with ${code}`)))

@@ -42,11 +42,12 @@ export const NAME_HINT = 'must be 1 to 32 letters, digits, "_", "." or "-"'
 
 export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
   server: '127.0.0.1:7777',
-  frontend: 'headless',
+  frontend: 'tui',
   plugins: [
     { resolve: 'udp', options: {} },
     { resolve: 'hole-punch', options: {} },
     { resolve: 'rsa', options: {} },
+    { resolve: 'reliable', options: {} },
   ],
   log: { level: 'info' },
 }

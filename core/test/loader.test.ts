@@ -7,6 +7,7 @@ import { removeTempDirs, ROOT, tempDir, thrown, writeFiles } from './support'
 
 const config = (plugins: Array<string | PluginEntry>, extra: Partial<Config> = {}): Config => ({
   ...DEFAULT_CONFIG,
+  frontend: 'headless',
   plugins: plugins.map((p) => (typeof p === 'string' ? { resolve: p, options: {} } : p)),
   source: '/nowhere/udsu.config.js',
   ...extra,
@@ -42,14 +43,14 @@ describe('core/loader loadPlugins', () => {
 
   it('loads the plugins of the udsu.config.js shipped in the repository', async () => {
     const loaded = loadPlugins(await loadConfig({ config: path.join(ROOT, 'udsu.config.js') }, ROOT))
-    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'hole-punch', 'rsa', 'headless'])
+    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'hole-punch', 'rsa', 'reliable', 'tui'])
     expect(loaded[1].options).to.include({ keepaliveMs: 15000 })
   })
 
   it('loads a plugin by a path relative to the config file, and its capability meets another plugin\'s need', async () => {
     const c = await project({ 'lib/fake-transport.js': TRANSPORT_PLUGIN }, ['./lib/fake-transport.js', 'hole-punch'])
     const loaded = loadPlugins(c)
-    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['fake-transport', 'hole-punch', 'headless'])
+    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['fake-transport', 'hole-punch', DEFAULT_CONFIG.frontend])
     expect(loaded[0].options).to.deep.equal({})
   })
 

@@ -64,18 +64,26 @@ describe('chat between headless clients (real processes on loopback)', function 
     expect(error.message).to.match(/bob.*online under another key/)
   })
 
-  it('reports a peer that leaves, and fails a message to it with a reason', async () => {
+  it('reports a peer that leaves, keeps a message to it pending, and delivers it once the peer is back', async () => {
     const server = track(await ServerProcess.start())
     const alice = track(await HeadlessClient.start({ name: 'alice', server: server.address }))
     const bob = track(await HeadlessClient.start({ name: 'bob', server: server.address }))
     alice.send({ type: 'send', to: 'bob', text: 'are you there?' })
     await bob.message('are you there?')
+    const bobProfile = bob.profile
     expect(await bob.quit()).to.equal(0)
     const lost = await alice.waitFor((e) => e.type === 'lost' && e.peer === 'bob', 'bob to be lost')
     expect(lost.reason).to.equal('left')
+    const mark = alice.lines.length
     alice.send({ type: 'send', to: 'bob', text: 'hello?' })
-    const failure = await alice.waitFor((e) => e.type === 'error' && e.to === 'bob', 'the failed send')
-    expect(failure.message).to.match(/bob is not online/)
+    const pending = await alice.waitFor((e) => e.type === 'pending' && e.to === 'bob', 'the message to wait', 15_000, mark)
+    // Bob comes back with the same profile: the message waiting in alice's outbox reaches him, once.
+    const bobAgain = track(await HeadlessClient.start({ name: 'bob', server: server.address, profile: bobProfile }))
+    const message = await bobAgain.message('hello?', 30_000)
+    expect(message.id).to.equal(pending.id)
+    await alice.waitFor((e) => e.type === 'delivered' && e.id === pending.id, 'the delivery receipt', 30_000)
+    expect(bobAgain.messages().filter((m) => m.id === pending.id)).to.have.length(1)
+    expect(alice.lines.some((e) => e.type === 'error' && e.id === pending.id)).to.equal(false)
   })
 
   it('registers a client started before its server once the server comes up', async () => {

@@ -59,7 +59,7 @@ export async function labClient(host: LabHost, name: string, server: string, con
   const profile = fixtureProfile(name)
   const args = [CLI, 'chat', '--frontend', 'headless', '--name', name, '--server', server, '--profile', profile, '--config', config, '--log-level', 'info']
   const child = host.spawn(process.execPath, args, { cwd: path.dirname(profile), stdio: 'pipe' })
-  const client = new HeadlessClient(child as ChildProcessWithoutNullStreams, name)
+  const client = new HeadlessClient(child as ChildProcessWithoutNullStreams, name, profile)
   await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
   return client
 }

@@ -143,6 +143,8 @@ export class HeadlessClient extends LineProcess<Event> {
   constructor(
     child: ChildProcessWithoutNullStreams,
     readonly name: string,
+    /** The profile directory, so a test can restart the same user. */
+    readonly profile: string,
   ) {
     super(child, (line) => {
       try {
@@ -159,7 +161,7 @@ export class HeadlessClient extends LineProcess<Event> {
     const args = [CLI, 'chat', '--frontend', 'headless', '--name', options.name, '--server', options.server, '--profile', profile, '--log-level', 'debug']
     if (options.config) args.push('--config', options.config)
     const child = piped((options.spawner ?? localSpawner)(process.execPath, [...args, ...(options.args ?? [])], { cwd: path.dirname(profile), stdio: 'pipe' }))
-    return new HeadlessClient(child, options.name)
+    return new HeadlessClient(child, options.name, profile)
   }
 
   /** Spawns a client and waits until it is ready. */
