@@ -25,6 +25,8 @@ export interface ServerOptions {
   relay?: boolean
   /** Per-peer rate limits of the relay. */
   relayLimits?: RelayLimits
+  /** Sees every datagram the server receives, before anything else: for traffic capture in tests and for monitoring. */
+  observe?: (bytes: Buffer, from: Endpoint) => void
   /** Datagrams per second (and burst) accepted from one source address, and registration steps, which cost RSA work. */
   limits?: { perSecond: number; burst: number; registrationsPerSecond: number; registrationBurst: number }
   logger?: Logger
@@ -146,6 +148,7 @@ export class RendezvousServer {
 
   private handle(bytes: Buffer, from: Endpoint): void {
     this.stats.received++
+    this.options.observe?.(bytes, from)
     // Per address, not per endpoint: a flooder cannot escape by changing ports.
     if (!this.limiter.allow(from.address)) {
       this.stats.limited++
