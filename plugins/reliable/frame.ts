@@ -3,6 +3,8 @@
 
 export const FRAME_DATA = 1
 export const FRAME_ACK = 2
+/** Several DATA and ACK frames in one datagram, so small messages share one seal and one send. */
+export const FRAME_BUNDLE = 3
 /** DATA flag: an ack block follows the fragment fields. */
 export const FLAG_HAS_ACK = 0x01
 
@@ -13,6 +15,11 @@ export const ACK_BLOCK_BYTES = 11
 export const SACK_RANGE_BYTES = 4
 /** seq u32, fragIndex u16, fragCount u16. */
 export const DATA_FIELDS_BYTES = 8
+/** A bundle is never larger than one full frame (the link's default maxFrameBytes), so datagrams grow no larger. */
+export const MAX_BUNDLE_BYTES = 1100
+/** kind u8, then per frame a u16 length. */
+const BUNDLE_HEADER_BYTES = 1
+const BUNDLE_LENGTH_BYTES = 2
 /** At most this many SACK ranges in one ack block. */
 export const MAX_SACK_RANGES = 32
 /** Message ids travel as UTF-8 behind a u8 length. */
@@ -238,4 +245,58 @@ export function peekFirstFragmentId(frame: Buffer): string | undefined {
   let at = HEADER_BYTES + DATA_FIELDS_BYTES
   if (frame[1] & FLAG_HAS_ACK) at += ACK_BLOCK_BYTES + SACK_RANGE_BYTES * frame[at + 10]
   return frame.toString('utf8', at + 1, at + 1 + frame[at])
+}
+
+/**
+ * Packs frames, in order, into as few datagrams as fit MAX_BUNDLE_BYTES: a frame that fits no bundle beside another
+ * goes alone, as itself. Each result lists the frames it carries.
+ */
+export function bundleFrames(frames: Buffer[]): { bytes: Buffer; frames: Buffer[] }[] {
+  const out: { bytes: Buffer; frames: Buffer[] }[] = []
+  let group: Buffer[] = []
+  let size = BUNDLE_HEADER_BYTES
+  const close = () => {
+    if (group.length === 1) out.push({ bytes: group[0], frames: group })
+    else if (group.length > 1) out.push({ bytes: encodeBundle(group, size), frames: group })
+    group = []
+    size = BUNDLE_HEADER_BYTES
+  }
+  for (const frame of frames) {
+    if (size + BUNDLE_LENGTH_BYTES + frame.length > MAX_BUNDLE_BYTES) close()
+    group.push(frame)
+    size += BUNDLE_LENGTH_BYTES + frame.length
+  }
+  close()
+  return out
+}
+
+function encodeBundle(frames: Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size)
+  out[0] = FRAME_BUNDLE
+  let at = BUNDLE_HEADER_BYTES
+  for (const frame of frames) {
+    out.writeUInt16BE(frame.length, at)
+    frame.copy(out, at + BUNDLE_LENGTH_BYTES)
+    at += BUNDLE_LENGTH_BYTES + frame.length
+  }
+  return out
+}
+
+/** The frames of a bundle, as views into it (each still to be decoded). Throws FrameError for a malformed bundle. */
+export function unbundle(bytes: Uint8Array): Buffer[] {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+  if (buf.length > MAX_BUNDLE_BYTES) throw new FrameError('too-large', `bundle of ${buf.length} bytes; at most ${MAX_BUNDLE_BYTES}`)
+  if (buf[0] !== FRAME_BUNDLE) throw new FrameError('unknown-kind', `frame kind ${buf[0]} is not a bundle`)
+  const frames: Buffer[] = []
+  for (let at = BUNDLE_HEADER_BYTES; at < buf.length; ) {
+    need(buf, at, BUNDLE_LENGTH_BYTES, 'bundle length')
+    const length = buf.readUInt16BE(at)
+    at += BUNDLE_LENGTH_BYTES
+    if (length === 0) throw new FrameError('bad-field', 'empty frame in a bundle')
+    need(buf, at, length, 'bundled frame')
+    frames.push(buf.subarray(at, at + length))
+    at += length
+  }
+  if (frames.length === 0) throw new FrameError('truncated', 'empty bundle')
+  return frames
 }
