@@ -20,6 +20,8 @@ export interface Row {
  *  of each child process to DIR (profile the benchmark process itself with `node --cpu-prof`). */
 const SIZES = process.env.UDSU_BENCH_SIZES ? process.env.UDSU_BENCH_SIZES.split(',').map(Number) : [100, 4096]
 const CPU_PROF = process.env.UDSU_BENCH_CPU_PROF
+/** `UDSU_BENCH_STATS=1`: both sides' link figures (the sender's after the throughput phase, the receiver's at exit). */
+const STATS = process.env.UDSU_BENCH_STATS
 const THROUGHPUT = { 100: 50_000, 4096: 10_000 } as Record<number, number>
 const RAW_COUNT = 200_000
 const ROUND_TRIPS = 1000
@@ -104,6 +106,7 @@ async function pipeline(size: number): Promise<{ perSecond: number; p50: number;
     }
     await alice.until(`${count} receipts`, () => receipts() - before >= 3 * count, DEADLINE_MS) // pending, sent, delivered each
     const perSecond = count / ((performance.now() - started) / 1000)
+    if (STATS) console.error(`alice (${size} B):`, JSON.stringify(alice.reliable().stats().peers.bob))
 
     const rtts: number[] = []
     for (let i = 0; i < ROUND_TRIPS / 2; i++) {

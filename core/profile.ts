@@ -74,23 +74,32 @@ export class Profile {
     }
   }
 
-  /** Writes a file atomically (temp file, fsync, rename) with mode 0600, so a crash never leaves half a file. */
+  /** Writes a file of the profile atomically, mode 0600 (see writeFileAtomic). */
   writeFile(name: string, data: string | Uint8Array): void {
     this.ensure()
-    const file = this.path(name)
-    const temp = `${file}.${process.pid}.tmp`
-    const fd = fs.openSync(temp, 'w', 0o600)
-    try {
-      fs.writeFileSync(fd, data)
-      fs.fsyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
-    }
-    fs.renameSync(temp, file)
+    writeFileAtomic(this.path(name), data)
   }
 
   writeJson(name: string, value: unknown): void {
     this.writeFile(name, JSON.stringify(value, null, 2) + '\n')
+  }
+}
+
+/** Writes through a temporary file, fsync and rename, mode 0600: a crash leaves the old file or the new one, never half of one. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const temp = `${file}.${process.pid}.${Date.now()}.tmp`
+  const fd = fs.openSync(temp, 'wx', 0o600)
+  try {
+    fs.writeFileSync(fd, data)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  try {
+    fs.renameSync(temp, file)
+  } catch (error) {
+    fs.rmSync(temp, { force: true })
+    throw error
   }
 }
 

@@ -34,8 +34,11 @@ export default definePlugin<Record<string, never>, Deps>({
       if (state === 'failed') fail(`message to ${to} failed: ${reason}`, { id, to })
       else emit({ type: state, to, id })
     })
-    hooks.deliver.tapPromise('headless', async ({ from, text, id, ts }) => {
-      emit({ type: 'message', from, text, id, ts })
+    // Resolves once the line is handed to the OS (the write callback), so "acknowledged" means it left this process:
+    // a full pipe holds the peer's ACK back rather than losing an acknowledged line to a kill.
+    hooks.deliver.tapPromise('headless', ({ from, text, id, ts }) => {
+      const line = JSON.stringify({ type: 'message', from, text, id, ts }) + '\n'
+      return new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())))
     })
     hooks.problem.tap('headless', ({ message, peer }) => fail(message, peer ? { peer } : {}))
   },

@@ -117,6 +117,10 @@ type Tuning = typeof DEFAULTS
 const U32_MAX = 0xffffffff
 /** QUIC's packet threshold: a frame is lost once one sent 3 transmissions later was acknowledged. */
 const PACKET_THRESHOLD = 3
+/** Frames a probe timeout sends (RFC 9002 §6.2.4: one or two). */
+const PROBE_FRAMES = 2
+/** RFC 9002 §7.6.1: losses spanning this many probe timeouts, none acknowledged in between, are persistent congestion. */
+const PERSISTENT_CONGESTION_PTOS = 3
 /** Timer lateness allowed on the peer's ACK delay before an ACK's RTT sample is distrusted. */
 const ACK_DELAY_SLACK_MS = 5
 /** Clock granularity term G of RFC 6298. */
@@ -197,6 +201,10 @@ export class ReliableLink {
   private lossDeadline: number | undefined
   private latestRtt = 0
   private recoveryStartTx = 0
+  /** Latest send time of any frame acknowledged so far: persistent congestion only counts frames sent after it. */
+  private ackedSentAt = -Infinity
+  /** When the first RTT sample was taken: persistent congestion needs one from before the lost frames were sent. */
+  private firstSampleAt: number | undefined
   private cwnd: number
   private ssthresh = Infinity
   private peerLimit: number
@@ -359,8 +367,8 @@ export class ReliableLink {
   tick(): void {
     if (this.closed) return
     const now = this.clock()
+    if (this.lossDeadline !== undefined && this.lossDeadline <= now) this.detectLosses(now, Infinity)
     if (this.rtoDeadline !== undefined && this.rtoDeadline <= now) this.onTimeout(now)
-    if (this.lossDeadline !== undefined && this.lossDeadline <= now) this.detectLosses(now)
     if (this.helloDeadline !== undefined && this.helloDeadline <= now) {
       this.helloDeadline = undefined
       this.backoff++
@@ -531,9 +539,13 @@ export class ReliableLink {
     const unaBefore = this.sndUna
     let newlyAcked = 0
     let largestNewly: SendFrame | undefined
+    const ackedSentBefore = this.ackedSentAt
+    let earliestNewlySent = Infinity
     const mark = (frame: SendFrame): void => {
       if (frame.acked) return
       frame.acked = true
+      earliestNewlySent = Math.min(earliestNewlySent, frame.sentAt)
+      this.ackedSentAt = Math.max(this.ackedSentAt, frame.sentAt)
       frame.lost = false
       if (frame.inFlight) {
         frame.inFlight = false
@@ -561,7 +573,7 @@ export class ReliableLink {
       this.cwnd += this.cwnd < this.ssthresh ? newlyAcked : newlyAcked / this.cwnd
       this.cwnd = Math.min(this.cwnd, this.tuning.maxWindow)
     }
-    if (largestNewly) this.detectLosses(now)
+    if (largestNewly) this.detectLosses(now, earliestNewlySent, ackedSentBefore)
     // RFC 6298 5.2/5.3: stop the timer when nothing is outstanding, restart it when an ACK brings progress.
     if (this.sndUna >= this.sentUpTo) this.rtoDeadline = undefined
     else if (largestNewly || ack.cum > unaBefore) this.rtoDeadline = now + this.currentRto()
@@ -581,8 +593,14 @@ export class ReliableLink {
     }
   }
 
-  private detectLosses(now: number): void {
+  /**
+   * QUIC loss detection (RFC 9002 §6.1). `ackedFrom`..`ackedUntil`: send times between the latest frame acknowledged
+   * before this ACK and the earliest one it acknowledges; only losses inside can be persistent congestion.
+   */
+  private detectLosses(now: number, ackedUntil: number, ackedFrom = this.ackedSentAt): void {
     let congestion = false
+    let lostFrom = Infinity
+    let lostUntil = -Infinity
     this.lossDeadline = undefined
     // QUIC's time threshold as well as the packet threshold: with a small window (heavy loss) fewer than 3 frames
     // follow a lost one, and without it every loss would wait for a retransmission timeout.
@@ -601,38 +619,50 @@ export class ReliableLink {
       this.retransmitQueue.push(frame)
       this.counters.fastRetransmits++
       if (frame.tx >= this.recoveryStartTx) congestion = true
+      if (frame.sentAt > ackedFrom && frame.sentAt < ackedUntil) {
+        lostFrom = Math.min(lostFrom, frame.sentAt)
+        lostUntil = Math.max(lostUntil, frame.sentAt)
+      }
     }
     if (congestion) {
-      // One multiplicative decrease per window of losses (frames sent before recovery began do not count again).
+      // One multiplicative decrease per round trip of losses: frames sent before the last decrease do not count again.
       this.ssthresh = Math.max(this.cwnd / 2, this.tuning.minWindow)
       this.cwnd = this.ssthresh
+      this.recoveryStartTx = this.txCounter + 1
+    }
+    // Persistent congestion (RFC 9002 §7.6): every frame sent over ~3 probe timeouts was lost, and an RTT sample
+    // existed before they left. Only this shrinks the window to its floor; a timeout alone does not.
+    const period = PERSISTENT_CONGESTION_PTOS * Math.max(this.tuning.minRtoMs, this.rto)
+    if (this.firstSampleAt !== undefined && lostFrom > this.firstSampleAt && lostUntil - lostFrom > period) {
+      this.ssthresh = Math.max(Math.min(this.ssthresh, this.cwnd / 2), this.tuning.minWindow)
+      this.cwnd = this.tuning.minWindow
       this.recoveryStartTx = this.txCounter + 1
     }
     this.retransmitQueue.sort((a, b) => a.seq - b.seq)
   }
 
+  /**
+   * A probe timeout (RFC 9002 §6.2): nothing was acknowledged for a PTO. It says only that ACKs stopped (a tail
+   * loss, a slow peer or a busy loop on either side), not which frames were lost, so it changes no window: it sends up
+   * to two probes, beyond the congestion window, and the ACKs they draw let loss detection find what was lost.
+   */
   private onTimeout(now: number): void {
-    this.lossDeadline = undefined
     this.counters.timeouts++
     this.backoff++
-    let lostAny = false
-    for (let seq = this.sndUna; seq < this.sentUpTo; seq++) {
-      const frame = this.frameAt(seq)
-      if (!frame.inFlight) continue
-      frame.inFlight = false
-      frame.lost = true
-      this.retransmitQueue.push(frame)
-      lostAny = true
-    }
-    this.inFlight = 0
-    this.retransmitQueue.sort((a, b) => a.seq - b.seq)
-    if (lostAny) {
-      this.ssthresh = Math.max(this.cwnd / 2, this.tuning.minWindow)
-      this.cwnd = this.tuning.minWindow
-      this.recoveryStartTx = this.txCounter + 1
-    } else if (this.sndUna < this.sentUpTo && !this.retransmitQueue.some((frame) => frame.lost && !frame.acked)) {
-      // Everything sent was received but not yet delivered (or the ACK saying so was lost): probe the oldest.
-      this.sendData(this.frameAt(this.sndUna), now)
+    let next = this.sndUna
+    for (let probes = 0; probes < PROBE_FRAMES; probes++) {
+      // New data first, as QUIC does; else the oldest frames still unacknowledged.
+      let frame = this.nextRetransmission() ?? this.nextNewFrame()
+      while (!frame && next < this.sentUpTo) {
+        const candidate = this.frameAt(next++)
+        if (candidate.inFlight) frame = candidate
+      }
+      if (!frame) {
+        // Everything sent was received but not yet delivered (or the ACK saying so was lost): probe the oldest.
+        if (probes === 0 && this.sndUna < this.sentUpTo) this.sendData(this.frameAt(this.sndUna), now)
+        break
+      }
+      this.sendData(frame, now)
     }
     this.rtoDeadline = this.sndUna < this.sentUpTo ? now + this.currentRto() : undefined
   }
@@ -651,6 +681,7 @@ export class ReliableLink {
     // RFC 6298 plus the peer's ack delay, as QUIC's PTO adds max_ack_delay.
     this.rto = this.srtt + Math.max(GRANULARITY_MS, 4 * this.rttvar) + this.tuning.ackDelayMs
     this.backoff = 0
+    this.firstSampleAt ??= this.clock()
   }
 
   private currentRto(): number {

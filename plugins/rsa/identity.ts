@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import forge from 'node-forge'
+import { writeFileAtomic } from '../../core/profile'
 
 export interface RsaIdentity {
   privateKeyPem: string
@@ -51,7 +52,8 @@ export async function loadOrCreateIdentity(profileDir: string, options: { bits?:
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   })
-  await writeAtomically(file, privateKey)
+  // Through a temporary file: a crash never leaves a half-written key behind.
+  writeFileAtomic(file, privateKey)
   return identityFromPem(privateKey, file)
 }
 
@@ -206,24 +208,6 @@ async function tightenPermissions(file: string): Promise<void> {
   const stat = await fs.stat(file)
   if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
   if ((stat.mode & 0o077) !== 0) await fs.chmod(file, 0o600)
-}
-
-/** Writes via a temporary file and rename, so a crash never leaves a half-written key behind. */
-async function writeAtomically(file: string, contents: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.${Date.now()}.tmp`
-  const handle = await fs.open(temporary, 'wx', 0o600)
-  try {
-    await handle.writeFile(contents, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await fs.rename(temporary, file)
-  } catch (error) {
-    await fs.rm(temporary, { force: true })
-    throw error
-  }
 }
 
 function errorText(error: unknown): string {
