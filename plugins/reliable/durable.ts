@@ -3,6 +3,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Journal } from './journal'
+import { writeFileAtomic } from '../../core/profile'
 
 export const EPOCH_FILE = 'reliable-epoch.json'
 export const OUTBOX_FILE = 'reliable-outbox.log'
@@ -209,15 +210,7 @@ function raiseEpoch(file: string): number {
   }
   if (previous >= MAX_EPOCH) throw new Error(`${file}: the epoch reached ${MAX_EPOCH}; reliable delivery cannot start again with this profile`)
   const epoch = previous + 1
-  const temp = `${file}.${process.pid}.tmp`
-  const fd = fs.openSync(temp, 'w', 0o600)
-  try {
-    fs.writeFileSync(fd, JSON.stringify({ epoch }) + '\n')
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-  fs.renameSync(temp, file)
+  writeFileAtomic(file, JSON.stringify({ epoch }) + '\n')
   return epoch
 }
 

@@ -1,6 +1,7 @@
 // An append-only file of JSON lines with group commit: records appended in the same tick share one write and one
 // fdatasync, so many small records cost one disk flush. Read back at open; a torn last line (a crash mid-write) is cut off.
 import * as fs from 'node:fs'
+import { writeFileAtomic } from '../../core/profile'
 
 /** A journal that cannot be read: names the file and the line, and says what to do. */
 export class JournalCorrupt extends Error {
@@ -205,16 +206,8 @@ export class Journal {
   }
 
   private replaceWith(records: readonly unknown[]): void {
-    const temp = `${this.file}.${process.pid}.tmp`
     const text = records.map((r) => JSON.stringify(r) + '\n').join('')
-    const fd = fs.openSync(temp, 'w', 0o600)
-    try {
-      fs.writeFileSync(fd, text)
-      fs.fsyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
-    }
-    fs.renameSync(temp, this.file)
+    writeFileAtomic(this.file, text)
     fs.closeSync(this.fd)
     this.fd = fs.openSync(this.file, 'a', 0o600)
     this.bytes = Buffer.byteLength(text)

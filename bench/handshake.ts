@@ -1,8 +1,8 @@
 // Handshake CPU cost per side at 3072 bits, against one raw native RSA-PSS signature as the baseline.
-// Run: npx tsx plugins/rsa/bench/handshake.ts [rounds]
+// Run: node dist/bench/handshake.js [rounds] (npm run bench runs it)
 import { constants, createPrivateKey, sign } from 'node:crypto'
-import { SecureChannel } from '../channel'
-import { fixtureIdentity } from '../test/fixtures'
+import { SecureChannel } from '../plugins/rsa/channel'
+import { fixtureIdentity } from '../plugins/rsa/test/fixtures'
 
 const rounds = Number(process.argv[2] ?? 20)
 const warmup = 3
