@@ -190,7 +190,9 @@ describe('rsa identity', () => {
       let der: Buffer
       try {
         der = execFileSync('openssl', ['pkey', '-in', fixturePath('dave.pem'), '-pubout', '-outform', 'DER'])
-      } catch {
+      } catch (error) {
+        // .ci/run installs openssl: in CI this check never skips.
+        if (process.env.CI) throw error
         this.skip()
       }
       const expected = createHash('sha256').update(der).digest('hex').match(/.{4}/g)!.join(' ')
