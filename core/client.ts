@@ -39,7 +39,11 @@ export class Client implements Chat, Pipeline {
       throw new Error('no plugin provided an identity key')
     },
   }
-  private readonly outgoing = new Map<string, Promise<void>>()
+  /** Messages waiting to be handed to `transmit`, per peer; a peer's queue exists while one loop drains it. */
+  private readonly outgoing = new Map<string, ChatMessage[]>()
+  /** Message ids are this random prefix (new at every start) and a counter: unique per sender, no entropy per message. */
+  private readonly idPrefix = randomBytes(8).toString('hex')
+  private idCounter = 0
   private readonly profile = new Profile()
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   settings: Settings
@@ -110,13 +114,12 @@ export class Client implements Chat, Pipeline {
     if (typeof text !== 'string' || !text.trim()) throw new Error('the message is empty')
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new Error(`the message is longer than ${MAX_TEXT_BYTES} bytes`)
     if (!this.running) throw new Error('the client is not running')
-    const message = await this.hooks.compose.promise({ id: randomBytes(16).toString('hex'), from: this.me.name, to, text, ts: Date.now() })
+    const message = await this.hooks.compose.promise({ id: this.nextId(), from: this.me.name, to, text, ts: Date.now() })
     this.hooks.messageState.call({ id: message.id, to, state: 'pending' })
     // One queue per peer keeps messages to a peer in the order they were written.
-    const previous = this.outgoing.get(to) ?? Promise.resolve()
-    const next = previous.then(() => this.deliverOutgoing(message))
-    this.outgoing.set(to, next)
-    void next.finally(() => this.outgoing.get(to) === next && this.outgoing.delete(to))
+    const queue = this.outgoing.get(to)
+    if (queue) queue.push(message)
+    else void this.drainOutgoing(to, [message])
     return message
   }
 
@@ -142,6 +145,21 @@ export class Client implements Chat, Pipeline {
     if (!packet.sealed) throw new Error('no encryption plugin sealed the message, and udsu never sends plaintext')
     const delivered = await this.hooks.send.promise({ ...packet, bytes: encodeFrame(FrameKind.Data, packet.bytes) })
     if (!delivered) throw new Error(`no path to ${peer}`)
+  }
+
+  /** 32 lowercase hex: 16 of the prefix, 16 of the counter. */
+  private nextId(): string {
+    return this.idPrefix + (this.idCounter++).toString(16).padStart(16, '0')
+  }
+
+  /** Hands a peer's queued messages to delivery one after another, until the queue is empty. */
+  private async drainOutgoing(to: string, queue: ChatMessage[]): Promise<void> {
+    this.outgoing.set(to, queue)
+    try {
+      for (let message = queue.shift(); message; message = queue.shift()) await this.deliverOutgoing(message)
+    } finally {
+      this.outgoing.delete(to)
+    }
   }
 
   private async deliverOutgoing(message: ChatMessage): Promise<void> {

@@ -9,10 +9,14 @@ export const EPOCH_FILE = 'reliable-epoch.json'
 export const OUTBOX_FILE = 'reliable-outbox.log'
 export const INBOX_FILE = 'reliable-inbox.log'
 const MAX_EPOCH = 0xffffffff
+const SETTLED = Promise.resolve()
 
-type OutboxRecord = { o: 'add'; p: string; i: string; m: string } | { o: 'ack'; p: string; i: string }
+/** An envelope as it is written: `t`, its text (envelopes are UTF-8 JSON). Records written before this format carry
+ *  `m`, the envelope's bytes in base64; both are read. */
+type Carried = { t: string } | { m: string }
+type OutboxRecord = ({ o: 'add'; p: string; i: string } & Carried) | { o: 'ack'; p: string; i: string }
 /** `recv` carries the message until `shown` says the app has it; `seen` is a compacted id. */
-type InboxRecord = { o: 'recv'; p: string; i: string; m: string } | { o: 'shown'; p: string; i: string } | { o: 'seen'; p: string; i: string }
+type InboxRecord = ({ o: 'recv'; p: string; i: string } & Carried) | { o: 'shown'; p: string; i: string } | { o: 'seen'; p: string; i: string }
 
 export interface DurableLimits {
   /** Ids remembered per peer for duplicate suppression; the oldest are forgotten beyond it. */
@@ -37,6 +41,9 @@ export class DurableState {
   private readonly seenIds = new Map<string, Set<string>>()
   /** peer → id → payload: received and durable, not yet confirmed handed to the app. */
   private readonly unshown = new Map<string, Map<string, Buffer>>()
+  /** Durable once the latest `add` / `recv` record is: what frames and ACKs wait for (see wireBarrier). */
+  private lastAdd: Promise<void> = SETTLED
+  private lastRecv: Promise<void> = SETTLED
 
   /**
    * Opens the state in `dir`: raises the epoch (durably, before any link exists), reads both journals and compacts them.
@@ -56,7 +63,7 @@ export class DurableState {
     const out = Journal.open(path.join(dir, OUTBOX_FILE), parseOutbox)
     this.outbox = out.journal
     for (const r of out.records) {
-      if (r.o === 'add') this.pendingOf(r.p).set(r.i, Buffer.from(r.m, 'base64'))
+      if (r.o === 'add') this.pendingOf(r.p).set(r.i, payloadOf(r))
       else this.pending.get(r.p)?.delete(r.i)
     }
     const inb = Journal.open(path.join(dir, INBOX_FILE), parseInbox)
@@ -65,7 +72,7 @@ export class DurableState {
       if (r.o === 'shown') this.unshown.get(r.p)?.delete(r.i)
       else {
         this.markSeen(r.p, r.i)
-        if (r.o === 'recv') this.unshownOf(r.p).set(r.i, Buffer.from(r.m, 'base64'))
+        if (r.o === 'recv') this.unshownOf(r.p).set(r.i, payloadOf(r))
       }
     }
     this.outbox.rewrite(this.outboxSnapshot())
@@ -79,7 +86,7 @@ export class DurableState {
   /** Queues (peer, id, payload) for the outbox; durable once `sync()` resolves. */
   queue(peer: string, id: string, payload: Buffer): Promise<void> {
     this.pendingOf(peer).set(id, payload)
-    return this.outbox.append({ o: 'add', p: peer, i: id, m: payload.toString('base64') })
+    return (this.lastAdd = this.outbox.append({ o: 'add', p: peer, i: id, t: payload.toString() }))
   }
 
   /** The peer acknowledged `id`: it leaves the outbox. */
@@ -109,7 +116,7 @@ export class DurableState {
   received(peer: string, id: string, payload: Buffer): Promise<void> {
     this.markSeen(peer, id)
     this.unshownOf(peer).set(id, payload)
-    return this.inbox.append({ o: 'recv', p: peer, i: id, m: payload.toString('base64') })
+    return (this.lastRecv = this.inbox.append({ o: 'recv', p: peer, i: id, t: payload.toString() }))
   }
 
   /** The app has the message: after a restart it is not handed over again. */
@@ -133,6 +140,19 @@ export class DurableState {
     const out = this.outbox.sync()
     const inb = this.inbox.sync()
     return out === inb ? out : Promise.all([out, inb]).then(() => undefined)
+  }
+
+  /**
+   * Resolves once every `add` and `recv` record so far is on disk: the barrier in front of every frame that leaves (a
+   * data frame needs its message stored, an ACK the messages it covers). `ack` and `shown` records gate nothing: lost in
+   * a crash, they only repeat a message that the peer (by id) or the app deduplicates. So a frame that an ACK lets out
+   * does not wait for the fdatasync of that ACK's own record. Rejects once either journal has failed.
+   */
+  wireBarrier(): Promise<void> {
+    const failure = this.outbox.failed ?? this.inbox.failed
+    if (failure) return Promise.reject(failure)
+    if (this.lastRecv === SETTLED) return this.lastAdd
+    return Promise.all([this.lastAdd, this.lastRecv]).then(() => undefined)
   }
 
   get busy(): boolean {
@@ -180,7 +200,7 @@ export class DurableState {
   }
 
   private outboxSnapshot(): OutboxRecord[] {
-    return this.outboxEntries().map(({ peer, id, payload }) => ({ o: 'add', p: peer, i: id, m: payload.toString('base64') }))
+    return this.outboxEntries().map(({ peer, id, payload }) => ({ o: 'add', p: peer, i: id, t: payload.toString() }))
   }
 
   private inboxSnapshot(): InboxRecord[] {
@@ -189,7 +209,7 @@ export class DurableState {
       const unshown = this.unshown.get(peer)
       for (const id of ids) {
         const payload = unshown?.get(id)
-        records.push(payload ? { o: 'recv', p: peer, i: id, m: payload.toString('base64') } : { o: 'seen', p: peer, i: id })
+        records.push(payload ? { o: 'recv', p: peer, i: id, t: payload.toString() } : { o: 'seen', p: peer, i: id })
       }
     }
     return records
@@ -220,10 +240,21 @@ function field(value: Record<string, unknown>, key: string): string {
   return v
 }
 
+/** The record's envelope: `t` as UTF-8, or (the earlier format) `m` as base64. */
+function carried(r: Record<string, unknown>): Carried {
+  if (typeof r.t === 'string') return { t: r.t }
+  if (typeof r.m === 'string') return { m: r.m }
+  throw new Error('"t" (the envelope) must be a string')
+}
+
+function payloadOf(r: Carried): Buffer {
+  return 't' in r ? Buffer.from(r.t) : Buffer.from(r.m, 'base64')
+}
+
 function parseOutbox(value: unknown): OutboxRecord {
   if (typeof value !== 'object' || value === null) throw new Error('not an object')
   const r = value as Record<string, unknown>
-  if (r.o === 'add') return { o: 'add', p: field(r, 'p'), i: field(r, 'i'), m: typeof r.m === 'string' ? r.m : field(r, 'm') }
+  if (r.o === 'add') return { o: 'add', p: field(r, 'p'), i: field(r, 'i'), ...carried(r) }
   if (r.o === 'ack') return { o: 'ack', p: field(r, 'p'), i: field(r, 'i') }
   throw new Error(`unknown record kind ${JSON.stringify(r.o)}`)
 }
@@ -231,7 +262,7 @@ function parseOutbox(value: unknown): OutboxRecord {
 function parseInbox(value: unknown): InboxRecord {
   if (typeof value !== 'object' || value === null) throw new Error('not an object')
   const r = value as Record<string, unknown>
-  if (r.o === 'recv') return { o: 'recv', p: field(r, 'p'), i: field(r, 'i'), m: typeof r.m === 'string' ? r.m : field(r, 'm') }
+  if (r.o === 'recv') return { o: 'recv', p: field(r, 'p'), i: field(r, 'i'), ...carried(r) }
   if (r.o === 'shown' || r.o === 'seen') return { o: r.o, p: field(r, 'p'), i: field(r, 'i') }
   throw new Error(`unknown record kind ${JSON.stringify(r.o)}`)
 }

@@ -128,7 +128,8 @@ export default definePlugin<ReliableOptions, Deps>({
       await state?.close()
     })
 
-    hooks.transmit.tapPromise('reliable', async (peer, envelope) => {
+    // transmit and unwrap do synchronous work only: plain taps spare a promise per message (tapable allows sync taps on async hooks).
+    hooks.transmit.tap('reliable', (peer, envelope) => {
       const s = durable()
       const id = envelope.id
       if (typeof id !== 'string' || id === '') throw new Veto('reliable delivery needs an envelope with a string id')
@@ -148,7 +149,7 @@ export default definePlugin<ReliableOptions, Deps>({
       return true
     })
 
-    hooks.unwrap.tapPromise('reliable', async (packet) => {
+    hooks.unwrap.tap('reliable', (packet) => {
       const kind = packet.bytes[0]
       if (kind !== FRAME_DATA && kind !== FRAME_ACK && kind !== FRAME_BUNDLE) return undefined
       if (stopped) return true
@@ -269,16 +270,19 @@ export default definePlugin<ReliableOptions, Deps>({
     }
 
     /**
-     * Sends the link's frames, each batch only once every record written before it is durable and every message it
-     * acknowledges has been handed to the app: so an ACK never covers a message a crash could lose or repeat.
+     * Sends the link's frames, each batch only once every message record written before it is durable and every message
+     * it acknowledges has been handed to the app: so an ACK never covers a message a crash could lose or repeat.
      */
     async function flushOut(p: Peer): Promise<void> {
       p.flushing = true
       try {
         while (p.out.length > 0 && !stopped) {
           const batch = p.out.splice(0)
-          await durable().sync()
-          await p.delivering
+          // This batch's ACKs cover only what was delivered to the plugin before now: wait for that to be handed to the
+          // app, not also for messages that arrive while the barrier runs (their records are not durable yet).
+          const handedOver = p.delivering
+          await durable().wireBarrier()
+          await handedOver
           sendFrames(p, withoutStaleAcks(batch))
         }
       } catch (error) {

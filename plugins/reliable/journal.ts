@@ -102,6 +102,11 @@ export class Journal {
     return this.bytes
   }
 
+  /** Why the journal stopped taking records (a write or fdatasync failed), if it did. */
+  get failed(): Error | undefined {
+    return this.failure
+  }
+
   /** Whether records are waiting to be written or synced. */
   get busy(): boolean {
     return this.open !== undefined || this.written.length > 0 || this.syncing.length > 0
