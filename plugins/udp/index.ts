@@ -11,6 +11,10 @@ const optionsSchema = object({
   port: optional(number({ min: 0, max: 65535, integer: true }), 0),
 })
 
+/** Socket receive buffer asked for: a burst of a reliable window (hundreds of datagrams) overflows the default
+ *  (~208 KiB; each small datagram costs ~1 KiB of it). The system caps it (Linux: net.core.rmem_max). */
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024
+
 export type UdpOptions = NonNullable<ReturnType<typeof optionsSchema>>
 
 export class UdpTransport implements Transport {
@@ -29,6 +33,24 @@ export class UdpTransport implements Transport {
         resolve()
       })
     })
+  }
+
+  /**
+   * Asks for a receive buffer of `bytes` (after bind) and returns what the system granted (Linux doubles the request
+   * and caps it at 2 × rmem_max). Never lowers the default; where the request is refused (macOS past
+   * kern.ipc.maxsockbuf), tries half.
+   */
+  growRecvBuffer(bytes: number): number {
+    const before = this.socket.getRecvBufferSize()
+    for (let ask = bytes; ask * 2 > before; ask = Math.floor(ask / 2)) {
+      try {
+        this.socket.setRecvBufferSize(ask)
+        break
+      } catch {
+        // Above what the system allows to an unprivileged process here: try half.
+      }
+    }
+    return this.socket.getRecvBufferSize()
   }
 
   local(): Endpoint {
@@ -59,8 +81,9 @@ export default definePlugin<UdpOptions, Pick<CoreServices, 'hooks' | 'transports
     // Transports open before path plugins start, and close after everything else has said goodbye.
     hooks.start.tapPromise({ name: 'udp', stage: -100 }, async () => {
       await transport.bind(options.host, options.port)
+      const recvBufferBytes = transport.growRecvBuffer(RECV_BUFFER_BYTES)
       transports.register(transport)
-      logger.debug('udp bound', { local: transport.local() })
+      logger.debug('udp bound', { local: transport.local(), recvBufferBytes })
     })
     hooks.stop.tapPromise({ name: 'udp', stage: 100 }, () => transport.close().catch(() => undefined))
   },
