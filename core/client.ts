@@ -178,8 +178,9 @@ export class Client implements Chat, Pipeline {
 
   /** Every datagram of every transport comes through here. */
   async receive(datagram: Datagram): Promise<void> {
-    if (this.hooks.receive.call(datagram)) return
+    // Parsed once here, for every plugin's receive tap and for the core.
     const frame = decodeFrame(datagram.bytes)
+    if (this.hooks.receive.call({ ...datagram, frame })) return
     if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
     const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })
     if (!opened) return this.drop('DATA frame nobody could open', datagram)

@@ -8,7 +8,7 @@ import {
 } from 'tapable'
 import type {
   ChatMessage,
-  Datagram,
+  ReceivedDatagram,
   Envelope,
   Identity,
   MessageStateChange,
@@ -68,8 +68,8 @@ export function createHooks() {
     messageState: new SyncHook<[MessageStateChange]>(['change']),
 
     // ── incoming messages ──
-    /** A raw datagram from a transport; a plugin that owns its frame kind claims it by returning true. */
-    receive: new SyncBailHook<[Datagram], true | undefined>(['datagram']),
+    /** A datagram from a transport, its frame parsed; a plugin that owns the frame's kind claims it by returning true. */
+    receive: new SyncBailHook<[ReceivedDatagram], true | undefined>(['datagram']),
     /** An unclaimed DATA frame; the tap that can authenticate and decrypt it returns the opened packet. */
     decrypt: new AsyncSeriesBailHook<[SealedPacket], PeerPacket | undefined>(['packet']),
     /** An opened packet from an authenticated peer; a delivery plugin that owns its framing takes it (and passes whole envelopes to `pipeline.receiveEnvelope`), else the core reads it as one envelope. */

@@ -1,4 +1,5 @@
 // The types that plugins, frontends and the core share. This file and hooks.ts are the public API.
+import type { Frame } from './wire'
 
 /** A UDP (or other datagram) address. */
 export interface Endpoint {
@@ -14,6 +15,11 @@ export interface Datagram {
   bytes: Buffer
   from: Endpoint
   transport: Transport
+}
+
+/** A datagram as the `receive` hook sees it: its udsu frame parsed once by the core, undefined if it is not one. */
+export interface ReceivedDatagram extends Datagram {
+  frame: Frame | undefined
 }
 
 /** Sends and receives datagrams; the `udp` plugin provides one. */

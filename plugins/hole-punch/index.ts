@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
-import { decodeFrame, decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
+import { decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
 import { registrationProof } from '../../server/admission'
 import { HELLO_PAD, MAPPING_PAD, parseServerMessage, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
 import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
@@ -492,7 +492,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     hooks.receive.tap('hole-punch', (datagram) => {
-      const frame = decodeFrame(datagram.bytes)
+      const { frame } = datagram
       if (!frame) return undefined
       if (frame.kind === FrameKind.Server) {
         if (!fromServer(datagram.from)) return true // only our server speaks this kind to us

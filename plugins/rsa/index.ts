@@ -2,7 +2,7 @@
 import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, optional, validate } from '../../core/schema'
-import { decodeFrame, encodeFrame, frameHeader, FrameKind } from '../../core/wire'
+import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
 import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
@@ -135,8 +135,7 @@ export default definePlugin<RsaOptions, Deps>({
       return { ...packet, bytes: channel.seal(packet.bytes, DATA_AAD), sealed: true }
     })
 
-    hooks.receive.tap('rsa', (datagram) => {
-      const frame = decodeFrame(datagram.bytes)
+    hooks.receive.tap('rsa', ({ frame }) => {
       if (frame?.kind !== FrameKind.Handshake) return undefined
       try {
         const { from, to } = peekHandshake(frame.body)
