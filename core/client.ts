@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Hook } from 'tapable'
 import { asFunction, asValue, createContainer, InjectionMode, type AwilixContainer } from 'awilix'
 import { CommandRegistry } from './commands'
+import { Fifo } from './fifo'
 import { NAME_HINT, NAME_PATTERN, type Config } from './config'
 import { createHooks, type Hooks } from './hooks'
 import { loadPlugins, type LoadedPlugin } from './loader'
@@ -40,7 +41,7 @@ export class Client implements Chat, Pipeline {
     },
   }
   /** Messages waiting to be handed to `transmit`, per peer; a peer's queue exists while one loop drains it. */
-  private readonly outgoing = new Map<string, ChatMessage[]>()
+  private readonly outgoing = new Map<string, Fifo<ChatMessage>>()
   /** Message ids are this random prefix (new at every start) and a counter: unique per sender, no entropy per message. */
   private readonly idPrefix = randomBytes(8).toString('hex')
   private idCounter = 0
@@ -119,7 +120,7 @@ export class Client implements Chat, Pipeline {
     // One queue per peer keeps messages to a peer in the order they were written.
     const queue = this.outgoing.get(to)
     if (queue) queue.push(message)
-    else void this.drainOutgoing(to, [message])
+    else void this.drainOutgoing(to, message)
     return message
   }
 
@@ -153,7 +154,9 @@ export class Client implements Chat, Pipeline {
   }
 
   /** Hands a peer's queued messages to delivery one after another, until the queue is empty. */
-  private async drainOutgoing(to: string, queue: ChatMessage[]): Promise<void> {
+  private async drainOutgoing(to: string, first: ChatMessage): Promise<void> {
+    const queue = new Fifo<ChatMessage>()
+    queue.push(first)
     this.outgoing.set(to, queue)
     try {
       for (let message = queue.shift(); message; message = queue.shift()) await this.deliverOutgoing(message)

@@ -9,11 +9,12 @@ export const EPOCH_FILE = 'reliable-epoch.json'
 export const OUTBOX_FILE = 'reliable-outbox.log'
 export const INBOX_FILE = 'reliable-inbox.log'
 const MAX_EPOCH = 0xffffffff
-const SETTLED = Promise.resolve()
 
-/** An envelope as it is written: `t`, its text (envelopes are UTF-8 JSON). Records written before this format carry
- *  `m`, the envelope's bytes in base64; both are read. */
-type Carried = { t: string } | { m: string }
+/** An envelope as it is written: in the outbox `e`, the envelope itself (it is JSON, so it is stored as JSON, not as
+ *  an escaped string); in the inbox `t`, its text (a peer's bytes need not be JSON). Earlier records carry `t` in the
+ *  outbox too, or `m`, the envelope's bytes in base64; all three are read. */
+type Carried = { e: unknown } | { t: string } | { m: string }
+/** `ack` names the latest message acknowledged: acknowledgements come in queue order, so it covers those before it. */
 type OutboxRecord = ({ o: 'add'; p: string; i: string } & Carried) | { o: 'ack'; p: string; i: string }
 /** `recv` carries the message until `shown` says the app has it; `seen` is a compacted id. */
 type InboxRecord = ({ o: 'recv'; p: string; i: string } & Carried) | { o: 'shown'; p: string; i: string } | { o: 'seen'; p: string; i: string }
@@ -23,6 +24,12 @@ export interface DurableLimits {
   seenIdsPerPeer: number
   /** A journal larger than this is rewritten from the state in memory at its next commit. */
   compactBytes: number
+}
+
+/** Record numbers in the two journals of this run; see DurableState.mark. */
+export interface DurableMark {
+  add: number
+  recv: number
 }
 
 export interface StoredMessage {
@@ -35,15 +42,17 @@ export class DurableState {
   readonly epoch: number
   private readonly outbox: Journal
   private readonly inbox: Journal
-  /** peer → id → payload, in submission order (Map keeps insertion order). */
-  private readonly pending = new Map<string, Map<string, Buffer>>()
+  /** peer → id → envelope text, in submission order (Map keeps insertion order). */
+  private readonly pending = new Map<string, Map<string, string>>()
   /** peer → ids received, oldest first. */
   private readonly seenIds = new Map<string, Set<string>>()
   /** peer → id → payload: received and durable, not yet confirmed handed to the app. */
   private readonly unshown = new Map<string, Map<string, Buffer>>()
-  /** Durable once the latest `add` / `recv` record is: what frames and ACKs wait for (see wireBarrier). */
-  private lastAdd: Promise<void> = SETTLED
-  private lastRecv: Promise<void> = SETTLED
+  /** Numbers of the latest `add` and `recv` records (see `mark`). */
+  private lastAdd = 0
+  private lastRecv = 0
+  /** peer → latest id acknowledged and not yet recorded: one `ack` record per peer per tick. */
+  private readonly acks = new Map<string, string>()
 
   /**
    * Opens the state in `dir`: raises the epoch (durably, before any link exists), reads both journals and compacts them.
@@ -63,8 +72,8 @@ export class DurableState {
     const out = Journal.open(path.join(dir, OUTBOX_FILE), parseOutbox)
     this.outbox = out.journal
     for (const r of out.records) {
-      if (r.o === 'add') this.pendingOf(r.p).set(r.i, payloadOf(r))
-      else this.pending.get(r.p)?.delete(r.i)
+      if (r.o === 'add') this.pendingOf(r.p).set(r.i, payloadOf(r).toString())
+      else this.dropAcknowledged(r.p, r.i)
     }
     const inb = Journal.open(path.join(dir, INBOX_FILE), parseInbox)
     this.inbox = inb.journal
@@ -83,23 +92,32 @@ export class DurableState {
 
   // ── sender ──
 
-  /** Queues (peer, id, payload) for the outbox; durable once `sync()` resolves. */
-  queue(peer: string, id: string, payload: Buffer): Promise<void> {
-    this.pendingOf(peer).set(id, payload)
-    return (this.lastAdd = this.outbox.append({ o: 'add', p: peer, i: id, t: payload.toString() }))
+  /**
+   * Queues a message for the outbox; durable once the promise resolves (or `isDurable` of a later `mark()` holds).
+   * `envelopeJson` must be JSON text (the plugin's own serialisation of the envelope): it goes into the record as it is.
+   */
+  queue(peer: string, id: string, envelopeJson: string): Promise<void> {
+    this.pendingOf(peer).set(id, envelopeJson)
+    const done = this.outbox.appendJson(`{"o":"add","p":${JSON.stringify(peer)},"i":${JSON.stringify(id)},"e":${envelopeJson}}`)
+    this.lastAdd = this.outbox.appended
+    return done
   }
 
-  /** The peer acknowledged `id`: it leaves the outbox. */
-  acknowledged(peer: string, id: string): Promise<void> {
+  /**
+   * The peer acknowledged `id`: it leaves the outbox. Acknowledgements come in the order messages were queued (the link
+   * acknowledges a stream prefix), so one record per peer per tick, naming the latest, covers them all.
+   */
+  acknowledged(peer: string, id: string): void {
     const queue = this.pending.get(peer)
-    if (!queue?.delete(id)) return Promise.resolve()
+    if (!queue?.delete(id)) return
     if (queue.size === 0) this.pending.delete(peer)
-    return this.outbox.append({ o: 'ack', p: peer, i: id })
+    if (this.acks.size === 0) setImmediate(() => this.recordAcks())
+    this.acks.set(peer, id)
   }
 
   /** Messages not yet acknowledged, per peer, in the order they were queued. */
   outboxEntries(): StoredMessage[] {
-    return [...this.pending].flatMap(([peer, queue]) => [...queue].map(([id, payload]) => ({ peer, id, payload })))
+    return [...this.pending].flatMap(([peer, queue]) => [...queue].map(([id, text]) => ({ peer, id, payload: Buffer.from(text) })))
   }
 
   outboxSize(peer: string): number {
@@ -116,16 +134,21 @@ export class DurableState {
   received(peer: string, id: string, payload: Buffer): Promise<void> {
     this.markSeen(peer, id)
     this.unshownOf(peer).set(id, payload)
-    return (this.lastRecv = this.inbox.append({ o: 'recv', p: peer, i: id, t: payload.toString() }))
+    const done = this.inbox.append({ o: 'recv', p: peer, i: id, t: payload.toString() })
+    this.lastRecv = this.inbox.appended
+    return done
   }
 
-  /** The app has the message: after a restart it is not handed over again. */
-  shown(peer: string, id: string): void {
+  /**
+   * The app has these messages: after a restart they are not handed over again. Their marks go to the file in one write
+   * before returning, so a process killed afterwards repeats none of them; fdatasync follows in a group.
+   */
+  shown(peer: string, ids: readonly string[]): void {
     const unshown = this.unshown.get(peer)
-    if (!unshown?.delete(id)) return
+    if (!unshown) return
+    for (const id of ids) if (unshown.delete(id)) this.inbox.append({ o: 'shown', p: peer, i: id })
     if (unshown.size === 0) this.unshown.delete(peer)
-    // Written before returning: if the process is killed now, the message is not handed over a second time.
-    void this.inbox.appendNow({ o: 'shown', p: peer, i: id }).catch(() => undefined) // a failure surfaces through sync()
+    this.inbox.write() // a failure surfaces through sync() and `failure`
   }
 
   /** Received before a restart and never confirmed handed to the app, in order. */
@@ -137,22 +160,36 @@ export class DurableState {
 
   /** Resolves once every record so far is on disk: the barrier in front of every frame that leaves. */
   sync(): Promise<void> {
+    this.recordAcks()
     const out = this.outbox.sync()
     const inb = this.inbox.sync()
     return out === inb ? out : Promise.all([out, inb]).then(() => undefined)
   }
 
   /**
-   * Resolves once every `add` and `recv` record so far is on disk: the barrier in front of every frame that leaves (a
-   * data frame needs its message stored, an ACK the messages it covers). `ack` and `shown` records gate nothing: lost in
+   * The message records so far (the latest `add` and `recv`), to hold a frame until they are on disk (`isDurable`): a
+   * data frame needs its message stored, an ACK the messages it covers. `ack` and `shown` records gate nothing: lost in
    * a crash, they only repeat a message that the peer (by id) or the app deduplicates. So a frame that an ACK lets out
-   * does not wait for the fdatasync of that ACK's own record. Rejects once either journal has failed.
+   * does not wait for the fdatasync of that ACK's own record.
    */
-  wireBarrier(): Promise<void> {
-    const failure = this.outbox.failed ?? this.inbox.failed
-    if (failure) return Promise.reject(failure)
-    if (this.lastRecv === SETTLED) return this.lastAdd
-    return Promise.all([this.lastAdd, this.lastRecv]).then(() => undefined)
+  mark(): DurableMark {
+    return { add: this.lastAdd, recv: this.lastRecv }
+  }
+
+  /** Whether the records `mark` named are on disk. */
+  isDurable(mark: DurableMark): boolean {
+    return this.outbox.durable >= mark.add && this.inbox.durable >= mark.recv
+  }
+
+  /** Calls `listener` whenever records became durable, or a journal failed (see `failure`). */
+  onCommit(listener: () => void): void {
+    this.outbox.onCommit(listener)
+    this.inbox.onCommit(listener)
+  }
+
+  /** Why records can no longer be stored, once a journal failed: nothing becomes durable after it. */
+  get failure(): Error | undefined {
+    return this.outbox.failed ?? this.inbox.failed
   }
 
   get busy(): boolean {
@@ -169,7 +206,24 @@ export class DurableState {
   }
 
   async close(): Promise<void> {
+    this.recordAcks()
     await Promise.all([this.outbox.close(), this.inbox.close()])
+  }
+
+  private recordAcks(): void {
+    for (const [peer, id] of this.acks) void this.outbox.append({ o: 'ack', p: peer, i: id }) // a failure surfaces through `failure`
+    this.acks.clear()
+  }
+
+  /** Replays an `ack` record: `id` and everything queued for `peer` before it leave the outbox. */
+  private dropAcknowledged(peer: string, id: string): void {
+    const queue = this.pending.get(peer)
+    if (!queue?.has(id)) return
+    for (const queued of queue.keys()) {
+      queue.delete(queued)
+      if (queued === id) break
+    }
+    if (queue.size === 0) this.pending.delete(peer)
   }
 
   private markSeen(peer: string, id: string): void {
@@ -187,7 +241,7 @@ export class DurableState {
     }
   }
 
-  private pendingOf(peer: string): Map<string, Buffer> {
+  private pendingOf(peer: string): Map<string, string> {
     let queue = this.pending.get(peer)
     if (!queue) this.pending.set(peer, (queue = new Map()))
     return queue
@@ -200,7 +254,12 @@ export class DurableState {
   }
 
   private outboxSnapshot(): OutboxRecord[] {
-    return this.outboxEntries().map(({ peer, id, payload }) => ({ o: 'add', p: peer, i: id, t: payload.toString() }))
+    const records: OutboxRecord[] = []
+    for (const [peer, queue] of this.pending) {
+      // Text restored from records of the earlier formats was never checked to be JSON: kept as text unless it is.
+      for (const [id, text] of queue) records.push({ o: 'add', p: peer, i: id, ...carriedText(text) })
+    }
+    return records
   }
 
   private inboxSnapshot(): InboxRecord[] {
@@ -240,21 +299,32 @@ function field(value: Record<string, unknown>, key: string): string {
   return v
 }
 
-/** The record's envelope: `t` as UTF-8, or (the earlier format) `m` as base64. */
-function carried(r: Record<string, unknown>): Carried {
+/** The record's envelope: `e` as JSON, `t` as UTF-8 text, or (the earliest format) `m` as base64. */
+function carried(r: Record<string, unknown>, json: boolean): Carried {
+  if (json && 'e' in r && r.e !== undefined) return { e: r.e }
   if (typeof r.t === 'string') return { t: r.t }
   if (typeof r.m === 'string') return { m: r.m }
-  throw new Error('"t" (the envelope) must be a string')
+  throw new Error(json ? '"e" (the envelope) is missing' : '"t" (the envelope) must be a string')
+}
+
+/** Text as an outbox record carries it: as JSON when it is (always, since the plugin writes JSON), else as text. */
+function carriedText(text: string): Carried {
+  try {
+    return { e: JSON.parse(text) as unknown }
+  } catch {
+    return { t: text }
+  }
 }
 
 function payloadOf(r: Carried): Buffer {
+  if ('e' in r) return Buffer.from(JSON.stringify(r.e))
   return 't' in r ? Buffer.from(r.t) : Buffer.from(r.m, 'base64')
 }
 
 function parseOutbox(value: unknown): OutboxRecord {
   if (typeof value !== 'object' || value === null) throw new Error('not an object')
   const r = value as Record<string, unknown>
-  if (r.o === 'add') return { o: 'add', p: field(r, 'p'), i: field(r, 'i'), ...carried(r) }
+  if (r.o === 'add') return { o: 'add', p: field(r, 'p'), i: field(r, 'i'), ...carried(r, true) }
   if (r.o === 'ack') return { o: 'ack', p: field(r, 'p'), i: field(r, 'i') }
   throw new Error(`unknown record kind ${JSON.stringify(r.o)}`)
 }
@@ -262,7 +332,7 @@ function parseOutbox(value: unknown): OutboxRecord {
 function parseInbox(value: unknown): InboxRecord {
   if (typeof value !== 'object' || value === null) throw new Error('not an object')
   const r = value as Record<string, unknown>
-  if (r.o === 'recv') return { o: 'recv', p: field(r, 'p'), i: field(r, 'i'), ...carried(r) }
+  if (r.o === 'recv') return { o: 'recv', p: field(r, 'p'), i: field(r, 'i'), ...carried(r, false) }
   if (r.o === 'shown' || r.o === 'seen') return { o: r.o, p: field(r, 'p'), i: field(r, 'i') }
   throw new Error(`unknown record kind ${JSON.stringify(r.o)}`)
 }

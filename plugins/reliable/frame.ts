@@ -15,8 +15,10 @@ export const ACK_BLOCK_BYTES = 11
 export const SACK_RANGE_BYTES = 4
 /** seq u32, fragIndex u16, fragCount u16. */
 export const DATA_FIELDS_BYTES = 8
-/** A bundle is never larger than one full frame (the link's default maxFrameBytes), so datagrams grow no larger. */
-export const MAX_BUNDLE_BYTES = 1100
+/** The largest frame (the link's default maxFrameBytes): sealed and framed, a datagram stays within 1200 bytes. */
+export const MAX_FRAME_BYTES = 1100
+/** A bundle is never larger than one full frame, so datagrams grow no larger. */
+export const MAX_BUNDLE_BYTES = MAX_FRAME_BYTES
 /** kind u8, then per frame a u16 length. */
 const BUNDLE_HEADER_BYTES = 1
 const BUNDLE_LENGTH_BYTES = 2
@@ -112,9 +114,11 @@ export function encodeFrame(frame: Frame): Buffer {
     writeAck(out, HEADER_BYTES, frame.ack)
     return out
   }
-  const id = frame.fragIndex === 0 ? Buffer.from(frame.id ?? '', 'utf8') : undefined
-  if (id && id.length > MAX_ID_BYTES) throw new RangeError(`message id is ${id.length} bytes; at most ${MAX_ID_BYTES}`)
-  const out = Buffer.alloc(dataOverhead(id?.length, frame.ack) + frame.payload.length)
+  const id = frame.fragIndex === 0 ? (frame.id ?? '') : undefined
+  const idBytes = id === undefined ? undefined : Buffer.byteLength(id, 'utf8')
+  if (idBytes !== undefined && idBytes > MAX_ID_BYTES) throw new RangeError(`message id is ${idBytes} bytes; at most ${MAX_ID_BYTES}`)
+  // Every byte is written below, so the pooled, unzeroed allocation is safe (and a frame per message makes it count).
+  const out = Buffer.allocUnsafe(dataOverhead(idBytes, frame.ack) + frame.payload.length)
   writeHeader(out, FRAME_DATA, frame.ack ? FLAG_HAS_ACK : 0, frame)
   let at = HEADER_BYTES
   out.writeUInt32BE(frame.seq, at)
@@ -122,10 +126,10 @@ export function encodeFrame(frame: Frame): Buffer {
   out.writeUInt16BE(frame.fragCount, at + 6)
   at += DATA_FIELDS_BYTES
   if (frame.ack) at = writeAck(out, at, frame.ack)
-  if (id) {
-    out.writeUInt8(id.length, at)
-    id.copy(out, at + 1)
-    at += 1 + id.length
+  if (id !== undefined && idBytes !== undefined) {
+    out.writeUInt8(idBytes, at)
+    out.write(id, at + 1, 'utf8')
+    at += 1 + idBytes
   }
   frame.payload.copy(out, at)
   return out

@@ -4,9 +4,12 @@ import { performance } from 'node:perf_hooks'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, optional, validate } from '../../core/schema'
 import type { Logger } from '../../core/types'
-import { DurableState } from './durable'
-import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, peekFirstFragmentId, unbundle } from './frame'
+import { DurableState, type DurableMark } from './durable'
+import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from './frame'
 import { ReliableLink, type ReliableLinkStats } from './link'
+
+/** The largest receive window the option allows, and the congestion window's ceiling (a peer's window caps it). */
+const MAX_WINDOW_FRAMES = 4096
 
 const optionsSchema = object({
   /** Messages to one peer accepted and not yet acknowledged; sending more is refused until some are delivered. */
@@ -31,15 +34,19 @@ const optionsSchema = object({
    *  too few frames behind a loss to detect it without a timeout. 10 is TCP's initial window (RFC 6928). */
   minWindow: optional(number({ min: 2, max: 32, integer: true }), 10),
   maxRtoMs: optional(number({ min: 1000, max: 60_000, integer: true }), 10_000),
-  /** Receive window in frames: frames in flight per round trip are at most this, and a round trip here includes both
-   *  sides' fdatasync (measured: 256, the link's default, capped a burst at ~29,000 msg/s, 768 gave ~35,000). Bursts
-   *  this large need the udp plugin's larger socket buffer. At most 953: the link's 1 MiB receive buffer in 1100-byte frames. */
-  windowFrames: optional(number({ min: 256, max: 953, integer: true }), 768),
+  /** Receive window in frames: the peer has at most this many in flight, so a burst moves this many per round trip,
+   *  which here includes both sides' fdatasync and the receiver's queue (measured on loopback: 768 ~43,000 msg/s,
+   *  2048 ~50,000). A peer can make us buffer at most this many full frames (2048: 2.2 MB). Bursts this large need
+   *  the udp plugin's larger socket buffer; where the system refuses it, losses shrink the sender's window. */
+  windowFrames: optional(number({ min: 256, max: MAX_WINDOW_FRAMES, integer: true }), 2048),
 })
 
 export type ReliableOptions = NonNullable<ReturnType<typeof optionsSchema>>
 /** Batches of at least this many frames are bundled; measured: at 20–30 % loss smaller bundles cost timeouts. */
 const BUNDLE_FROM_FRAMES = 16
+/** Received messages are marked handed to the app in writes of at most this many: one syscall per message cost a fifth
+ *  of the receiver's time in a burst, and a process killed mid-burst hands at most this many over again (same ids). */
+export const SHOWN_MARKS_PER_WRITE = 32
 type Deps = Pick<CoreServices, 'hooks' | 'logger' | 'profile' | 'pipeline' | 'chat' | 'peers'>
 
 /** What the plugin exposes through the container (`plugin:reliable`), for tests and the benchmark. */
@@ -53,16 +60,36 @@ export interface ReliablePluginStats {
   journal: ReturnType<DurableState['stats']>
 }
 
+interface Outgoing {
+  frame: Buffer
+  /** The message records it needs on disk: for a data frame its message's, for an ACK those of the messages it covers. */
+  needs: DurableMark
+  /** How many received messages the app must have been handed first (all those the frame may acknowledge). */
+  handed: number
+}
+
+interface Inbound {
+  id: string
+  payload: Buffer
+  recorded: Promise<unknown>
+}
+
 /** One peer's link and what surrounds it. */
 interface Peer {
   name: string
   link: ReliableLink
   timer: NodeJS.Timeout | undefined
   timerAt: number
-  /** Frames from the link waiting for the durability barrier, in order. */
-  out: Buffer[]
-  flushing: boolean
-  /** Received messages go to the app one after another, each once its record is durable. */
+  /** Frames from the link, in order, each waiting until what it needs is durable and handed to the app (see release). */
+  out: Outgoing[]
+  releaseQueued: boolean
+  /** Messages the link delivered to the plugin, and those of them handed to the app: an ACK waits for the first as it
+   *  was when the ACK was made to be reached by the second. */
+  receivedCount: number
+  handedCount: number
+  /** Received messages waiting to be handed to the app, in order, with the promise that their record is durable. */
+  inbound: Inbound[]
+  /** Settles once every message received so far has been handed to the app (groups of `inbound`, one after another). */
   delivering: Promise<void>
   /** False after a send failed, until a path is back: frames are parked instead of failing one by one. */
   reachable: boolean
@@ -96,16 +123,16 @@ export default definePlugin<ReliableOptions, Deps>({
 
     hooks.init.tapPromise('reliable', async () => {
       state = DurableState.open(profile.dir, { seenIdsPerPeer: options.seenIdsPerPeer, compactBytes: options.compactBytes })
+      state.onCommit(() => {
+        for (const p of peers.values()) if (p.out.length > 0) release(p)
+      })
       log.debug('state opened', { epoch: state.epoch })
     })
 
     hooks.start.tapPromise('reliable', async () => {
       const s = durable()
       // Messages received before a restart and never handed to the app go first, once the frontends are up.
-      for (const { peer, id, payload } of s.unshownEntries()) {
-        const p = peerFor(peer)
-        p.delivering = p.delivering.then(() => ready).then(() => handOver(p, id, payload))
-      }
+      for (const { peer, id, payload } of s.unshownEntries()) enqueueInbound(peerFor(peer), { id, payload, recorded: ready })
       // The outbox of the last run goes out again, in its order, in a stream of the new epoch.
       for (const { peer, id, payload } of s.outboxEntries()) {
         const p = peerFor(peer)
@@ -137,7 +164,8 @@ export default definePlugin<ReliableOptions, Deps>({
       const s = durable()
       const id = envelope.id
       if (typeof id !== 'string' || id === '') throw new Veto('reliable delivery needs an envelope with a string id')
-      const payload = Buffer.from(JSON.stringify(envelope))
+      const json = JSON.stringify(envelope)
+      const payload = Buffer.from(json)
       if (payload.length > options.maxMessageBytes) {
         throw new Veto(`the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`)
       }
@@ -145,9 +173,9 @@ export default definePlugin<ReliableOptions, Deps>({
         throw new Veto(`the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`)
       }
       const p = peerFor(peer)
-      // Not awaited: frames leave only after the journal barrier (flushOut), so the record is durable before any
+      // Not awaited: frames leave only once the record is durable (release), so the record is on disk before any
       // frame of the message is on the wire, and a burst shares one fdatasync instead of one per message.
-      void s.queue(peer, id, payload).catch(() => undefined)
+      void s.queue(peer, id, json) // a failed record surfaces in release (DurableState.failure)
       p.unsent.add(id)
       p.link.submit(id, payload)
       return true
@@ -204,7 +232,10 @@ export default definePlugin<ReliableOptions, Deps>({
         timer: undefined,
         timerAt: Infinity,
         out: [],
-        flushing: false,
+        releaseQueued: false,
+        receivedCount: 0,
+        handedCount: 0,
+        inbound: [],
         delivering: Promise.resolve(),
         reachable: true,
         parked: [],
@@ -223,18 +254,24 @@ export default definePlugin<ReliableOptions, Deps>({
         minWindow: options.minWindow,
         maxRtoMs: options.maxRtoMs,
         windowFrames: options.windowFrames,
+        maxBufferedBytes: options.windowFrames * MAX_FRAME_BYTES,
+        maxWindow: MAX_WINDOW_FRAMES,
         output: (frame) => {
-          p.out.push(frame)
-          if (!p.flushing) void flushOut(p)
+          p.out.push({ frame, needs: s.mark(), handed: p.receivedCount })
+          // Released after the link's current call: the frames it puts out at once leave together (bundled).
+          if (!p.releaseQueued) {
+            p.releaseQueued = true
+            queueMicrotask(() => {
+              p.releaseQueued = false
+              release(p)
+            })
+          }
         },
-        deliver: (id, payload) => {
-          // Recorded now (durable before any ACK leaves, see flushOut); handed to the app once durable, in order.
-          const recorded = s.received(name, id, payload)
-          p.delivering = p.delivering.then(() => recorded).then(() => handOver(p, id, payload), (error: Error) => journalFailed(error))
-        },
+        // Recorded now (durable before any ACK leaves, see release); handed to the app once durable, in order.
+        deliver: (id, payload) => enqueueInbound(p, { id, payload, recorded: s.received(name, id, payload) }),
         store: { seen: (id) => s.seen(name, id), markDelivered: () => undefined },
         onAcked: (id) => {
-          void s.acknowledged(name, id).catch(() => undefined)
+          s.acknowledged(name, id)
           p.unsent.delete(id)
           p.failed.delete(id)
           p.retryMs = options.retryMinMs
@@ -247,13 +284,40 @@ export default definePlugin<ReliableOptions, Deps>({
       return p
     }
 
-    /** Hands one received envelope to routing and delivery; then it is not handed over again after a restart. */
-    async function handOver(p: Peer, id: string, payload: Buffer): Promise<void> {
+    /** Queues a received message for the app; a new group starts when the queue was empty, after the group before it. */
+    function enqueueInbound(p: Peer, message: Inbound): void {
+      if (p.inbound.length === 0) p.delivering = p.delivering.then(() => handOverGroup(p))
+      p.inbound.push(message)
+      p.receivedCount++
+    }
+
+    /**
+     * Hands the queued messages to routing and delivery once their records are durable (the journal makes records durable
+     * in order, so the last one's promise covers all), then marks them shown so a restart does not hand them over again.
+     */
+    async function handOverGroup(p: Peer): Promise<void> {
+      const group = p.inbound.splice(0)
       try {
-        await pipeline.receiveEnvelope(p.name, payload)
-      } finally {
-        durable().shown(p.name, id)
+        await group[group.length - 1].recorded
+      } catch (error) {
+        return journalFailed(error as Error)
       }
+      let shown: string[] = []
+      for (const { id, payload } of group) {
+        try {
+          await pipeline.receiveEnvelope(p.name, payload)
+        } catch (error) {
+          log.error(`a message from ${p.name} could not be handed to the app: ${(error as Error).message}`)
+        }
+        shown.push(id)
+        p.handedCount++
+        if (shown.length === SHOWN_MARKS_PER_WRITE) {
+          durable().shown(p.name, shown)
+          shown = []
+        }
+      }
+      durable().shown(p.name, shown)
+      release(p) // ACKs waiting for this group: one ACK per group rather than one per message
     }
 
     /** One timer per link; a later deadline lets the armed timer fire early (harmless) rather than re-arming each time. */
@@ -275,26 +339,18 @@ export default definePlugin<ReliableOptions, Deps>({
     }
 
     /**
-     * Sends the link's frames, each batch only once every message record written before it is durable and every message
-     * it acknowledges has been handed to the app: so an ACK never covers a message a crash could lose or repeat.
+     * Sends the frames at the head of `out` whose needs are met: the message records they depend on are durable, and the
+     * messages they may acknowledge were handed to the app. So an ACK never covers a message a crash could lose or repeat,
+     * and no frame of a message leaves before the message is stored. Each frame waits for its own needs only, so ACKs
+     * leave as each fdatasync completes rather than one batch after another.
      */
-    async function flushOut(p: Peer): Promise<void> {
-      p.flushing = true
-      try {
-        while (p.out.length > 0 && !stopped) {
-          const batch = p.out.splice(0)
-          // This batch's ACKs cover only what was delivered to the plugin before now: wait for that to be handed to the
-          // app, not also for messages that arrive while the barrier runs (their records are not durable yet).
-          const handedOver = p.delivering
-          await durable().wireBarrier()
-          await handedOver
-          sendFrames(p, withoutStaleAcks(batch))
-        }
-      } catch (error) {
-        journalFailed(error as Error)
-      } finally {
-        p.flushing = false
-      }
+    function release(p: Peer): void {
+      if (stopped) return
+      const s = durable()
+      if (s.failure) return journalFailed(s.failure)
+      let ready = 0
+      while (ready < p.out.length && s.isDurable(p.out[ready].needs) && p.handedCount >= p.out[ready].handed) ready++
+      if (ready > 0) sendFrames(p, withoutStaleAcks(p.out.splice(0, ready).map((entry) => entry.frame)))
     }
 
     /**

@@ -44,6 +44,10 @@ export class Journal {
   private bytes: number
   private compaction: { overBytes: number; snapshot: () => readonly unknown[] } | undefined
   readonly stats: JournalStats = { commits: 0, records: 0 }
+  /** Records appended in this run that are on disk: record number n (1-based, see `appended`) is durable once this ≥ n. */
+  private durableRecords = 0
+  /** Called after each commit and on failure, once the batches' promises are settled. */
+  private readonly listeners: Array<() => void> = []
 
   /**
    * Opens (creating) `file` and returns its records, parsed by `parse`, which throws to reject a record.
@@ -107,6 +111,21 @@ export class Journal {
     return this.failure
   }
 
+  /** Records appended in this run so far: the number of the latest one. */
+  get appended(): number {
+    return this.stats.records
+  }
+
+  /** Records of this run that are on disk (fdatasync'ed): a record numbered at most this is durable. */
+  get durable(): number {
+    return this.durableRecords
+  }
+
+  /** Calls `listener` after every commit (records became durable) and when the journal fails. */
+  onCommit(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
   /** Whether records are waiting to be written or synced. */
   get busy(): boolean {
     return this.open !== undefined || this.written.length > 0 || this.syncing.length > 0
@@ -117,9 +136,14 @@ export class Journal {
    * resolves once it is on disk (fdatasync'ed).
    */
   append(record: unknown): Promise<void> {
+    return this.appendJson(JSON.stringify(record))
+  }
+
+  /** Like append, for a record serialised by the caller: `json` must be one JSON value, without a line break. */
+  appendJson(json: string): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closed) return Promise.reject(new Error(`${this.file} is closed`))
-    const line = JSON.stringify(record) + '\n'
+    const line = json + '\n'
     this.bytes += Buffer.byteLength(line)
     this.stats.records++
     if (!this.open) this.open = newBatch()
@@ -132,13 +156,11 @@ export class Journal {
   }
 
   /**
-   * Like append, but written to the file before returning (with what is queued before it), so that a killed process
-   * keeps it: for a record whose loss would repeat something visible. The fdatasync still follows in a group.
+   * Writes the records queued so far to the file now rather than at the end of the tick, so that a killed process keeps
+   * them: for records whose loss would repeat something visible. The fdatasync still follows in a group.
    */
-  appendNow(record: unknown): Promise<void> {
-    const done = this.append(record)
+  write(): void {
     this.writeOpen()
-    return done
   }
 
   /** Resolves once every record appended so far is on disk. */
@@ -185,7 +207,7 @@ export class Journal {
         return this.fail([batch], error as Error)
       }
       this.stats.commits++
-      return batch.resolve()
+      return this.committed([batch])
     }
     try {
       // Written at once: a killed process loses nothing written; fdatasync is for a crash of the machine.
@@ -205,9 +227,17 @@ export class Journal {
       if (error) return this.fail(group, error)
       this.stats.commits++
       this.syncing = []
-      for (const batch of group) batch.resolve()
       if (this.written.length > 0) this.startSync()
+      this.committed(group)
     })
+  }
+
+  private committed(batches: Batch[]): void {
+    for (const batch of batches) {
+      this.durableRecords += batch.lines.length
+      batch.resolve()
+    }
+    for (const listener of this.listeners) listener()
   }
 
   private replaceWith(records: readonly unknown[]): void {
@@ -224,6 +254,7 @@ export class Journal {
     this.written = []
     this.syncing = []
     this.open = undefined
+    for (const listener of this.listeners) listener()
   }
 }
 

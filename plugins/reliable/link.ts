@@ -6,6 +6,7 @@ import {
   type DataFrame,
   FrameError,
   type SackRange,
+  MAX_FRAME_BYTES,
   MAX_ID_BYTES,
   MAX_SACK_RANGES,
   dataOverhead,
@@ -13,6 +14,7 @@ import {
   encodeFrame,
 } from './frame'
 import type { DeliveredStore } from './store'
+import { Fifo } from '../../core/fifo'
 
 export interface ReliableLinkOptions {
   /** This side's incarnation, 1..2^32-1; must be greater than any epoch this side used with this peer before. */
@@ -98,7 +100,7 @@ export type ReceiveOutcome =
   | 'closed'
 
 const DEFAULTS = {
-  maxFrameBytes: 1100,
+  maxFrameBytes: MAX_FRAME_BYTES,
   maxMessageBytes: 64 * 1024,
   windowFrames: 256,
   maxBufferedBytes: 1024 * 1024,
@@ -184,7 +186,7 @@ export class ReliableLink {
   private lastDeadline: number | undefined
 
   // ── send side ──
-  private readonly outbox: OutMessage[] = []
+  private readonly outbox = new Fifo<OutMessage>()
   private readonly outboxIds = new Set<string>()
   /** Frames from `sndUna` on; frames[head + k] has seq sndUna + k. */
   private frames: SendFrame[] = []
@@ -393,7 +395,7 @@ export class ReliableLink {
 
   /** Messages submitted and not yet acknowledged, in order: what the app must still hold durably. */
   unacked(): { id: string; payload: Buffer }[] {
-    return this.outbox.map(({ id, payload }) => ({ id, payload }))
+    return [...this.outbox].map(({ id, payload }) => ({ id, payload }))
   }
 
   /** Stops for good: no more output, callbacks or deadlines. A delivery in progress may still settle in the app. */
@@ -421,9 +423,10 @@ export class ReliableLink {
   // ── send side ──
 
   private fragment(message: OutMessage): void {
-    const count = fragmentCount(message.payload.length, Buffer.byteLength(message.id), this.tuning.maxFrameBytes)
+    const idBytes = Buffer.byteLength(message.id)
+    const count = fragmentCount(message.payload.length, idBytes, this.tuning.maxFrameBytes)
     if (this.nextSeq + count > U32_MAX) throw new RangeError('reliable: stream ran out of sequence numbers; restart the link')
-    const first = this.tuning.maxFrameBytes - dataOverhead(Buffer.byteLength(message.id), undefined)
+    const first = this.tuning.maxFrameBytes - dataOverhead(idBytes, undefined)
     const rest = this.tuning.maxFrameBytes - dataOverhead(undefined, undefined)
     let offset = 0
     for (let i = 0; i < count; i++) {
@@ -433,7 +436,7 @@ export class ReliableLink {
         message,
         fragIndex: i,
         fragCount: count,
-        chunk: message.payload.subarray(offset, offset + size),
+        chunk: count === 1 ? message.payload : message.payload.subarray(offset, offset + size),
         sent: false,
         sentAt: 0,
         tx: 0,
@@ -586,7 +589,7 @@ export class ReliableLink {
       this.frames = this.frames.slice(this.head)
       this.head = 0
     }
-    while (this.outbox.length > 0 && this.outbox[0].end <= cum) {
+    for (let first = this.outbox.peek(); first && first.end <= cum; first = this.outbox.peek()) {
       const message = this.outbox.shift() as OutMessage
       this.outboxIds.delete(message.id)
       this.ackedIds.push(message.id)

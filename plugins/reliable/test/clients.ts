@@ -20,8 +20,11 @@ export interface TestClient {
   client: Client
   name: string
   profile: string
+  /** Every message delivered and every state change of our own messages; empty with `record: false`. */
   delivered: ChatMessage[]
   states: MessageStateChange[]
+  /** How many there were, also with `record: false`; `receipts` and `failed` count those two states. */
+  counts: { delivered: number; states: number; receipts: number; failed: number }
   /** Resolves when `check` holds, re-checked after every delivery and state change; rejects after `timeoutMs`. */
   until(what: string, check: () => boolean, timeoutMs?: number): Promise<void>
   reliable(): ReliableHandle
@@ -44,7 +47,9 @@ export function fixtureProfile(key: string): string {
 export async function startClient(
   name: string,
   server: string,
-  options: { profile?: string; reliable?: Partial<ReliableOptions>; keepaliveMs?: number } = {},
+  /** `record: false` counts deliveries and state changes without keeping them (the benchmark's app, like a real one,
+   *  does not hold three objects per message it ever sent). */
+  options: { profile?: string; reliable?: Partial<ReliableOptions>; keepaliveMs?: number; record?: boolean } = {},
 ): Promise<TestClient> {
   const profile = options.profile ?? fixtureProfile(name)
   const config: Config = {
@@ -64,13 +69,19 @@ export async function startClient(
   const delivered: ChatMessage[] = []
   const states: MessageStateChange[] = []
   const listeners = new Set<() => void>()
+  const counts = { delivered: 0, states: 0, receipts: 0, failed: 0 }
+  const record = options.record ?? true
   const notify = () => listeners.forEach((listener) => listener())
   client.hooks.deliver.tapPromise('test', async (message) => {
-    delivered.push(message)
+    counts.delivered++
+    if (record) delivered.push(message)
     notify()
   })
   client.hooks.messageState.tap('test', (change) => {
-    states.push(change)
+    counts.states++
+    if (change.state === 'delivered') counts.receipts++
+    if (change.state === 'failed') counts.failed++
+    if (record) states.push(change)
     notify()
   })
   await client.start()
@@ -80,6 +91,7 @@ export async function startClient(
     profile,
     delivered,
     states,
+    counts,
     reliable: () => client.container.resolve('plugin:reliable' as never) as ReliableHandle,
     until(what, check, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {

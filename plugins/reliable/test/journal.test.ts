@@ -95,18 +95,44 @@ describe('reliable durable state', () => {
   it('keeps the unacknowledged outbox in order across a reopen, and compacts acknowledged entries away', async () => {
     const dir = tempDir()
     const state = DurableState.open(dir, LIMITS)
-    for (const id of ['a1', 'a2', 'a3']) void state.queue('bob', id, Buffer.from(`to bob ${id}`))
-    void state.queue('carol', 'c1', Buffer.from('to carol'))
-    void state.acknowledged('bob', 'a1')
+    const envelope = (text: string) => JSON.stringify({ text })
+    for (const id of ['a1', 'a2', 'a3']) void state.queue('bob', id, envelope(`to bob ${id}`))
+    void state.queue('carol', 'c1', envelope('to carol'))
+    state.acknowledged('bob', 'a1')
     await state.sync()
     // No close: a crash keeps only what the journal holds.
     const reopened = DurableState.open(dir, LIMITS)
     expect(reopened.outboxEntries().map(({ peer, id, payload }) => [peer, id, payload.toString()])).to.deep.equal([
-      ['bob', 'a2', 'to bob a2'],
-      ['bob', 'a3', 'to bob a3'],
-      ['carol', 'c1', 'to carol'],
+      ['bob', 'a2', envelope('to bob a2')],
+      ['bob', 'a3', envelope('to bob a3')],
+      ['carol', 'c1', envelope('to carol')],
     ])
     expect(lines(path.join(dir, OUTBOX_FILE))).to.have.length(3)
+    await reopened.close()
+    await state.close()
+  })
+
+  it('writes one ack record per peer and tick, naming the latest, and replays it as covering those queued before', async () => {
+    const dir = tempDir()
+    const state = DurableState.open(dir, LIMITS)
+    for (const id of ['a1', 'a2', 'a3', 'a4']) void state.queue('bob', id, JSON.stringify({ id }))
+    void state.queue('carol', 'c1', JSON.stringify({ id: 'c1' }))
+    await state.sync()
+    // Acknowledgements arrive in queue order (a cumulative ACK covers a prefix of the stream).
+    state.acknowledged('bob', 'a1')
+    state.acknowledged('bob', 'a2')
+    state.acknowledged('carol', 'c1')
+    await state.sync()
+    const records = lines(path.join(dir, OUTBOX_FILE)).map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(records.filter((r) => r.o === 'ack')).to.deep.equal([
+      { o: 'ack', p: 'bob', i: 'a2' },
+      { o: 'ack', p: 'carol', i: 'c1' },
+    ])
+    const reopened = DurableState.open(dir, LIMITS)
+    expect(reopened.outboxEntries().map(({ peer, id }) => [peer, id])).to.deep.equal([
+      ['bob', 'a3'],
+      ['bob', 'a4'],
+    ])
     await reopened.close()
     await state.close()
   })
@@ -116,7 +142,7 @@ describe('reliable durable state', () => {
     const state = DurableState.open(dir, LIMITS)
     await state.received('alice', 'm1', Buffer.from('one'))
     await state.received('alice', 'm2', Buffer.from('two'))
-    state.shown('alice', 'm1')
+    state.shown('alice', ['m1'])
     await state.sync()
     const reopened = DurableState.open(dir, LIMITS)
     expect(reopened.seen('alice', 'm1')).to.equal(true)
@@ -127,40 +153,59 @@ describe('reliable durable state', () => {
     await state.close()
   })
 
-  it('stores envelopes as text, reads records of the earlier base64 format, and names a record without an envelope', async () => {
+  it('stores outgoing envelopes as JSON and received ones as text, reads the earlier formats, and names a record without an envelope', async () => {
     const dir = tempDir()
-    const envelope = '{"type":"chat","id":"e1","text":"héllo \\"quoted\\"","ts":1}'
+    // As JSON.stringify writes it (U+2028 unescaped): stored as JSON, it must read back byte for byte.
+    const envelope = JSON.stringify({ type: 'chat', id: 'e1', text: 'héllo "quoted" \u2028 \n', ts: 1 })
     const old = (o: string, i: string) => JSON.stringify({ o, p: 'bob', i, m: Buffer.from(`old ${i}`).toString('base64') })
-    fs.writeFileSync(path.join(dir, OUTBOX_FILE), old('add', 'o1') + '\n')
+    const text = (o: string, i: string) => JSON.stringify({ o, p: 'bob', i, t: `text ${i}` })
+    fs.writeFileSync(path.join(dir, OUTBOX_FILE), old('add', 'o1') + '\n' + text('add', 'o2') + '\n')
     fs.writeFileSync(path.join(dir, INBOX_FILE), old('recv', 'r1') + '\n')
     const state = DurableState.open(dir, LIMITS)
-    await state.queue('bob', 'e1', Buffer.from(envelope))
+    await state.queue('bob', 'e1', envelope)
     await state.received('bob', 'r2', Buffer.from(envelope))
-    expect(JSON.parse(lines(path.join(dir, OUTBOX_FILE))[1])).to.deep.equal({ o: 'add', p: 'bob', i: 'e1', t: envelope })
+    expect(lines(path.join(dir, OUTBOX_FILE))[2]).to.equal(`{"o":"add","p":"bob","i":"e1","e":${envelope}}`)
+    expect(JSON.parse(lines(path.join(dir, INBOX_FILE))[1])).to.deep.equal({ o: 'recv', p: 'bob', i: 'r2', t: envelope })
     const reopened = DurableState.open(dir, LIMITS)
-    expect(reopened.outboxEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal([['o1', 'old o1'], ['e1', envelope]])
+    const expected = [['o1', 'old o1'], ['o2', 'text o2'], ['e1', envelope]]
+    expect(reopened.outboxEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal(expected)
     expect(reopened.unshownEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal([['r1', 'old r1'], ['r2', envelope]])
     await reopened.close()
+    // Compacted at the reopen: still the same entries (the old ones as text, the JSON one as JSON).
+    const again = DurableState.open(dir, LIMITS)
+    expect(again.outboxEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal(expected)
+    await again.close()
     await state.close()
     fs.appendFileSync(path.join(dir, OUTBOX_FILE), JSON.stringify({ o: 'add', p: 'bob', i: 'x' }) + '\n')
+    expect(() => DurableState.open(dir, LIMITS)).to.throw(JournalCorrupt, /"e" \(the envelope\) is missing/)
+    fs.writeFileSync(path.join(dir, OUTBOX_FILE), '')
+    fs.appendFileSync(path.join(dir, INBOX_FILE), JSON.stringify({ o: 'recv', p: 'bob', i: 'x', e: {} }) + '\n')
     expect(() => DurableState.open(dir, LIMITS)).to.throw(JournalCorrupt, /"t" \(the envelope\) must be a string/)
   })
 
   it('lets frames out once message records are durable, without waiting for ack and shown records', async () => {
     const dir = tempDir()
     const state = DurableState.open(dir, LIMITS)
-    await state.queue('bob', 'a1', Buffer.from('one'))
-    await state.received('bob', 'r1', Buffer.from('two'))
-    void state.acknowledged('bob', 'a1')
-    state.shown('bob', 'r1')
-    // The barrier needs no I/O: it wins against the fdatasync of the ack and shown records.
-    expect(await Promise.race([state.wireBarrier().then(() => 'barrier'), state.sync().then(() => 'all')])).to.equal('barrier')
+    let commits = 0
+    state.onCommit(() => commits++)
+    void state.queue('bob', 'a1', '"one"')
+    void state.received('bob', 'r1', Buffer.from('two'))
+    const needs = state.mark()
+    expect(state.isDurable(needs), 'before the fdatasync').to.equal(false)
+    await state.sync()
+    expect(state.isDurable(needs)).to.equal(true)
+    expect(commits).to.be.at.least(2) // one per journal
+    state.acknowledged('bob', 'a1')
+    state.shown('bob', ['r1'])
+    // The ack and shown records are not on disk yet, and the mark does not wait for them.
     expect(state.busy).to.equal(true)
-    const order: string[] = []
-    const queued = state.queue('bob', 'a2', Buffer.from('three')).then(() => order.push('record'))
-    const barrier = state.wireBarrier().then(() => order.push('barrier'))
-    await Promise.all([queued, barrier])
-    expect(order).to.deep.equal(['record', 'barrier'])
+    expect(state.isDurable(state.mark())).to.equal(true)
+    void state.queue('bob', 'a2', '"three"')
+    const later = state.mark()
+    expect(state.isDurable(later)).to.equal(false)
+    expect(state.isDurable(needs), 'an earlier mark stays durable').to.equal(true)
+    await state.sync()
+    expect(state.isDurable(later)).to.equal(true)
     await state.close()
   })
 
@@ -169,7 +214,7 @@ describe('reliable durable state', () => {
     const state = DurableState.open(dir, { ...LIMITS, seenIdsPerPeer: 100 })
     for (let i = 0; i < 250; i++) {
       void state.received('alice', `m${i}`, Buffer.from('x'))
-      state.shown('alice', `m${i}`)
+      state.shown('alice', [`m${i}`])
     }
     await state.close()
     const reopened = DurableState.open(dir, { ...LIMITS, seenIdsPerPeer: 100 })
