@@ -81,6 +81,10 @@ const AUX_ROUND_MS = 2_000
 /** Random-port probes start a little after the introduction, once the other side's sockets have opened mappings. */
 const PROBE_DELAY_MS = 50
 const PROBE_TICK_MS = 20
+/** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
+const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
+const BUSY_RETRIES = 4
+const BUSY_RETRY_MS = 250
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
@@ -161,7 +165,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     async function register(): Promise<boolean> {
-      const reply = await admit()
+      let reply = await admit()
+      for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !stopped; busy++) {
+        // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
+        // one NAT share an address, so each waits a random while and they come back spread out, not together again.
+        log.debug(`server busy (${reply.message}); registering again shortly`)
+        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS * 2 ** busy * (0.5 + Math.random())))
+        reply = await admit()
+      }
       if (reply?.t === 'registered') {
         failedPings = 0
         serverRelays = reply.relay === true
@@ -177,6 +188,10 @@ export default definePlugin<HolePunchOptions, Deps>({
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
         for (const state of states.values()) if (state.relay !== 'off') void askRelay(state, true)
         return true
+      }
+      if (reply?.t === 'error' && BUSY_CODES.has(reply.code)) {
+        setOnline(false, `the server is busy (${reply.message}); trying again`)
+        return false
       }
       if (reply?.t === 'error') {
         // A refusal is final for this attempt and the user must see it (a taken name, a rejected key).
