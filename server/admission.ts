@@ -23,6 +23,8 @@ export interface Admitted {
 interface Pending extends Admitted {
   nonce: string
   expiresAt: number
+  /** The signature that proved it: kept until the entry expires, so a retransmitted proof gets the same answer. */
+  proof?: string
 }
 
 export class Admission {
@@ -68,6 +70,13 @@ export class Admission {
     if (!entry || entry.expiresAt <= this.now()) {
       return { t: 'error', rid: message.rid, code: 'bad_request', message: 'no registration waits for a proof from here' }
     }
+    if (entry.proof !== undefined) {
+      // Our answer was lost and the client sent its proof again: the same proof is admitted again (the same name, key
+      // and endpoint, so registering it again only refreshes it), anything else is not.
+      if (entry.proof !== message.sig) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
+      const { name, key, local, nat } = entry
+      return { name, key, local, nat }
+    }
     let valid = false
     try {
       valid = verify('sha256', registrationProof(entry.nonce, entry.name), { key: createPublicKey(entry.key), ...PSS }, Buffer.from(message.sig, 'base64'))
@@ -75,7 +84,7 @@ export class Admission {
       valid = false
     }
     if (!valid) return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
-    this.pending.delete(at)
+    entry.proof = message.sig
     const { name, key, local, nat } = entry
     return { name, key, local, nat }
   }

@@ -1,10 +1,12 @@
 // The live rendezvous server on 127.0.0.1 with real UDP clients: registration, lists, introductions, expiry, junk.
 import { expect } from 'chai'
+import { sign } from 'node:crypto'
 import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
-import { admit, publicPem } from '../../core/test/support'
+import { admit, privatePemFor, publicPem } from '../../core/test/support'
+import { PSS, registrationProof } from '../admission'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
 import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage } from '../protocol'
 
@@ -134,6 +136,20 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(reply).to.deep.include({ t: 'registered', name: 'alice', public: alice.endpoint, ttlMs: 45_000 })
     expect(server.online).to.equal(1)
     expect(server.stats.registrations).to.equal(1)
+  })
+
+  it('admits a retransmitted proof (its answer was lost) again, and no other proof for the same registration', async () => {
+    const alice = await client()
+    const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
+    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
+    const proof = registrationProof(challenge.nonce as string, 'alice')
+    const sig = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64')
+    expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
+    expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
+    const other = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64') // PSS: a new salt
+    expect(other).to.not.equal(sig)
+    expect(await alice.request({ t: 'prove', sig: other })).to.deep.include({ t: 'error', code: 'bad_request' })
+    expect(server.online).to.equal(1)
   })
 
   it('answers a ping with the public endpoint', async () => {

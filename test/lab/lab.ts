@@ -70,6 +70,11 @@ export interface LabNat {
   mappings(): Promise<NatMapping[]>
   /** Packets from the internet dropped so far by the router's firewall (unsolicited or expired mappings). */
   wanDrops(): Promise<number>
+  /**
+   * Drops everything between the hosts behind this router and `remoteIp`, both ways, as a firewall rule added on the
+   * router would (`blocked` false lifts it). Traffic to every other address is untouched.
+   */
+  block(remoteIp: string, blocked?: boolean): Promise<void>
   /** Runs `file` inside the router namespace, as `LabHost.exec`. */
   exec(file: string, args?: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<string>
 }
@@ -531,6 +536,13 @@ class NatImpl implements LabNat {
   async wanDrops(): Promise<number> {
     const save = await this.exec(tool('iptables-save'), ['-c', '-t', 'filter'])
     return countPackets(save, (rule) => rule.includes(`--comment ${WAN_DROP_TAG}`))
+  }
+
+  async block(remoteIp: string, blocked = true): Promise<void> {
+    // FORWARD sees the hosts' packets before SNAT and the answers after de-NAT: the remote address is the same in both.
+    for (const match of [['-d', remoteIp], ['-s', remoteIp]]) {
+      await this.exec(tool('iptables'), [blocked ? '-I' : '-D', 'FORWARD', ...match, '-j', 'DROP'])
+    }
   }
 }
 

@@ -1,5 +1,5 @@
-// Scenarios 6-8: a path outlives the NAT's idle timeout, recovers from a NAT reboot and a new public port, and clients
-// re-register by themselves after the rendezvous server restarts.
+// Scenarios 6-9: a path outlives the NAT's idle timeout, recovers from a NAT reboot and a new public port, clients
+// re-register by themselves after the rendezvous server restarts, and a cut direct path falls back to the relay and back.
 import { expect } from 'chai'
 import { pollUntil, type LabNat } from '../lab/lab'
 import type { HeadlessClient } from '../support/processes'
@@ -86,6 +86,41 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
     } finally {
       await home().setPortRange()
     }
+  })
+
+  it('9. a firewall cuts the direct path mid-conversation: the relay carries on, and the path goes direct once it is lifted', async () => {
+    // As users run udsu: with reliable delivery, so a message sent into the dead path is not lost but resent.
+    const options = { keepaliveMs: KEEPALIVE_MS, relayAfterMs: 1_000, upgradeMs: 2_000 }
+    const [alice, bob] = await Promise.all([
+      world().client('a', 'alice', 'alice', options, { reliable: true }),
+      world().client('b', 'bob', 'bob', options, { reliable: true }),
+    ])
+    await exchange('9. before the cut', alice, bob)
+    expect(pathsTo(alice, 'bob')).to.deep.equal(['direct'])
+    const office = world().lab.nat('office').wanIp
+    const since = new Map([alice, bob].map((c) => [c, c.lines.length]))
+    const path = (c: HeadlessClient, peer: string, kind: string, what: string, timeoutMs: number) =>
+      c.waitFor((e) => e.type === 'connected' && e.peer === peer && e.path === kind, `${c.name}: ${what}`, timeoutMs, since.get(c))
+
+    await home().block(office)
+    let relayedMs: number
+    try {
+      // Sent at once, into the direct path that no longer carries anything: it arrives once the relay carries it.
+      relayedMs = await timedMessage(alice, bob, 30_000)
+      await path(alice, 'bob', 'relay', 'the relay to bob', 1_000)
+      await path(bob, 'alice', 'relay', 'the relay to alice', 10_000)
+      expect(await timedMessage(bob, alice, 5_000)).to.be.below(5_000)
+    } finally {
+      await home().block(office, false)
+    }
+    const lifted = Date.now()
+    for (const c of [alice, bob]) since.set(c, c.lines.length)
+    await Promise.all([path(alice, 'bob', 'direct', 'direct again', 20_000), path(bob, 'alice', 'direct', 'direct again', 20_000)])
+    const directMs = Date.now() - lifted
+    const after = await exchange('9. after the cut is lifted', alice, bob, 2_000)
+    record({ scenario: '9. direct path cut', path: 'direct → relay → direct', firstMessageMs: relayedMs, note: `the message sent into the cut arrived by relay; direct again ${directMs} ms after the cut was lifted` })
+    expect(after.path).to.equal('direct')
+    expect([...alice.lines, ...bob.lines].filter((e) => e.type === 'message' && e.from !== undefined).length).to.be.at.least(4)
   })
 
   it('8. the rendezvous server restarts: clients re-register by themselves and still connect', async () => {

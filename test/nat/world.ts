@@ -45,10 +45,14 @@ export class NatWorld {
     return `${this.serverIp}:${this.server.port}`
   }
 
-  /** Starts a headless client in a lab host and waits until it is ready; `holePunch` are the plugin's options. */
-  async client(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}): Promise<HeadlessClient> {
+  /**
+   * Starts a headless client in a lab host and waits until it is ready; `holePunch` are the plugin's options. Without
+   * `reliable`, a message is one datagram, so a scenario measures the path alone; with it, as users run udsu.
+   */
+  async client(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean } = {}): Promise<HeadlessClient> {
     const host = this.lab.host(hostName)
-    const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, ...holePunch } }, 'rsa'] })
+    const plugins = ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, ...holePunch } }, 'rsa', ...(options.reliable ? ['reliable'] : [])]
+    const config = writeConfig({ plugins })
     const client = HeadlessClient.spawn({ name, key, server: this.serverAddress, profile: fixtureProfile(key), config, spawner: host.spawn.bind(host) })
     this.clients.push(client)
     await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
