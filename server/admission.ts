@@ -54,6 +54,12 @@ export class Admission {
     if (badKey) return { t: 'error', rid: message.rid, code: 'bad_key', message: badKey }
     const now = this.now()
     for (const [at, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(at)
+    // A resent `register` (its answer lost or late) gets the same challenge: a new nonce would void the proof of a client
+    // that then receives the first answer after all.
+    const waiting = this.pending.get(formatEndpoint(from))
+    if (waiting && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key) {
+      return { t: 'challenge', rid: message.rid, nonce: waiting.nonce }
+    }
     if (this.pending.size >= (this.options.maxPending ?? 4096)) {
       return { t: 'error', rid: message.rid, code: 'full', message: 'too many registrations at once; try again' }
     }

@@ -138,12 +138,14 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(server.stats.registrations).to.equal(1)
   })
 
-  it('admits a retransmitted proof (its answer was lost) again, and no other proof for the same registration', async () => {
+  it('answers a resent register with the same challenge, admits a resent proof again, and no other proof', async () => {
     const alice = await client()
     const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
     const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
     const proof = registrationProof(challenge.nonce as string, 'alice')
     const sig = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64')
+    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
+    expect(again.nonce, 'a resent register gets the same challenge').to.equal(challenge.nonce)
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
     const other = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64') // PSS: a new salt
