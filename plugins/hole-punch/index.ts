@@ -62,6 +62,8 @@ interface PeerState {
   timers: Set<NodeJS.Timeout>
   aux: AuxSocket[]
   upgrade?: NodeJS.Timeout
+  /** A running check of a silent path (see checkPath). */
+  check?: NodeJS.Timeout
   /** `connect` calls waiting for a path: resolved with its kind, or undefined when none opened. */
   waiters: Array<(path: PathKind | undefined) => void>
 }
@@ -81,6 +83,15 @@ const AUX_ROUND_MS = 2_000
 /** Random-port probes start a little after the introduction, once the other side's sockets have opened mappings. */
 const PROBE_DELAY_MS = 50
 const PROBE_TICK_MS = 20
+/**
+ * Sending on a direct path that has been silent this long starts a check: punches the peer answers at once (consent
+ * freshness, as RFC 7675 does for WebRTC). No answer to CHECK_PUNCHES of them, CHECK_INTERVAL_MS apart, and the path is
+ * lost: the relay takes over, or the next connect looks for a new path. Without it a path that dies while in use (a
+ * firewall, a NAT that dropped the mapping) would carry messages into nothing until 3.5 keepalives had passed.
+ */
+const CHECK_AFTER_MS = 3_000
+const CHECK_INTERVAL_MS = 500
+const CHECK_PUNCHES = 6
 /** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
@@ -428,6 +439,26 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (!wasDirect) hooks.peerConnected.call(state.name, 'direct')
     }
 
+    /** Punches the peer on its silent path until it answers (anything heard from it counts) or CHECK_PUNCHES went unanswered. */
+    function checkPath(state: PeerState) {
+      const path = state.path
+      if (state.check || !path) return
+      const since = Date.now()
+      let punches = 0
+      const step = () => {
+        state.check = undefined
+        if (stopped || state.path !== path || state.lastHeard >= since) return
+        if (punches === CHECK_PUNCHES) {
+          log.info(`direct path to ${state.name} stopped answering`, { via: formatEndpoint(path.endpoint) })
+          return lose(state, 'the path stopped answering')
+        }
+        punches++
+        void sendProbe(path.via, path.endpoint, { t: 'punch', from: me.name, to: state.name, token: state.tokens[0] })
+        state.check = setTimeout(step, CHECK_INTERVAL_MS)
+      }
+      step()
+    }
+
     /** Asks the server to relay to and from a peer; both must ask before frames flow. `again` renews lost consent. */
     async function askRelay(state: PeerState, again = false) {
       if (!options.relay || !serverRelays || (state.relay !== 'off' && !again)) return
@@ -569,6 +600,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     hooks.send.tapPromise('hole-punch', async (packet) => {
       const state = states.get(packet.peer)
       if (state?.path) {
+        if (Date.now() - state.lastHeard > CHECK_AFTER_MS) checkPath(state)
         await state.path.via.send(packet.bytes, state.path.endpoint)
         return true
       }
@@ -593,6 +625,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       for (const state of states.values()) {
         stopAttempt(state)
         clearTimeout(state.upgrade)
+        clearTimeout(state.check)
         settle(state, undefined)
         if (state.path) await sendProbe(state.path.via, state.path.endpoint, { t: 'bye', from: me.name, to: state.name, token: state.tokens[0] })
         closeAux(state.aux)

@@ -1,6 +1,7 @@
 // Scenarios 1-3: NATs that map independently of the destination, the same LAN, and a public host: always direct.
+// Scenario 10: such a direct path dies while in use, and the relay takes over within seconds.
 import { expect } from 'chai'
-import { directPathLog, exchange, pathsTo, record, useNatWorld } from './world'
+import { directPathLog, exchange, pathsTo, record, timedMessage, useNatWorld } from './world'
 
 describe('NAT scenarios: easy NATs go direct (real clients in a namespace lab)', function () {
   this.timeout(60_000)
@@ -43,5 +44,27 @@ describe('NAT scenarios: easy NATs go direct (real clients in a namespace lab)',
     expect(pathsTo(dave, 'bob')).to.deep.equal(['direct'])
     expect((await directPathLog(bob, 'dave')).via.startsWith(`${lab().host('pub').ip}:`)).to.equal(true)
     expect(result.firstMessageMs).to.be.below(1000)
+  })
+
+  it('10. a direct path that dies in use is noticed in seconds, not after 3.5 keepalives of 15 s: the relay carries on', async () => {
+    const options = { relayAfterMs: 1_000 } // the default keepalive, 15 s
+    const [alice, bob] = await Promise.all([
+      world().client('a', 'alice', 'alice', options, { reliable: true }),
+      world().client('b', 'bob', 'bob', options, { reliable: true }),
+    ])
+    await exchange('10. before the cut', alice, bob)
+    const office = lab().nat('office').wanIp
+    await lab().nat('home').block(office)
+    try {
+      // Sent into the cut: the reliable link resends it, and sending on a path silent for 3 s makes hole-punch check it.
+      const relayedMs = await timedMessage(alice, bob, 20_000)
+      record({ scenario: '10. path cut, keepalive 15 s', path: pathsTo(alice, 'bob').join(' → '), firstMessageMs: relayedMs, note: 'the message sent into the cut, found dead by the path check' })
+      await alice.waitForLog((l) => l.includes('direct path to bob stopped answering'), 'alice to find the path dead')
+      expect(pathsTo(alice, 'bob')).to.deep.equal(['direct', 'relay'])
+      expect(relayedMs).to.be.below(15_000) // without the check: after 3.5 keepalives, 52 s
+      expect(await timedMessage(bob, alice, 15_000)).to.be.below(15_000)
+    } finally {
+      await lab().nat('home').block(office, false)
+    }
   })
 })
