@@ -41,7 +41,7 @@ export class Admission {
   private now = () => (this.options.now ?? Date.now)()
 
   /** `hello` → a cookie for this endpoint. Stores nothing. */
-  hello(message: Extract<ClientMessage, { t: 'hello' }>, from: Endpoint): ServerMessage {
+  hello(message: Extract<ClientMessage, { t: 'hello' }>, from: Endpoint): Extract<ServerMessage, { t: 'cookie' }> {
     return { t: 'cookie', rid: message.rid, cookie: this.cookies.issue(from) }
   }
 

@@ -258,7 +258,14 @@ export class RendezvousServer {
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
   private admit(message: Extract<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, from: Endpoint, now: number, size: number): void {
-    if (message.t === 'hello') return this.reply(from, this.admission.hello(message, from), size)
+    if (message.t === 'hello') {
+      // Where we see the client and our second port let it learn its NAT type before it registers; a shorter hello (an
+      // older client) gets the cookie alone, as no answer to an unverified source is larger than its request.
+      const cookie = this.admission.hello(message, from)
+      const altPort = this.altAddress()?.port
+      const full: ServerMessage = { ...cookie, public: from, ...(altPort ? { altPort } : {}) }
+      return this.reply(from, encodeJson(FrameKind.Server, full).length <= size ? full : cookie, size)
+    }
     if (!this.registrationLimiter.allow(from.address)) {
       this.stats.limited++
       return this.reply(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)

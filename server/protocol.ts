@@ -10,8 +10,10 @@ export const MAX_KEY_CHARS = 1000
 export const MAX_LOCAL_ENDPOINTS = 8
 /** Padding of a `mapping` request, so it is never shorter than the `mapped` answer (no amplification). */
 export const MAPPING_PAD = 'x'.repeat(64)
-/** Padding of a `hello`, so it is never shorter than the `cookie` answer (no amplification). */
-export const HELLO_PAD = 'x'.repeat(64)
+/** Padding of a `hello`, so it is never shorter than the `cookie` answer with where the server sees us (no amplification). */
+export const HELLO_PAD = 'x'.repeat(160)
+/** Padding of a `ping`, so a server that forgot us may answer `not_registered` (no amplification). */
+export const PING_PAD = 'x'.repeat(64)
 /** Names per `peers` reply, so that a reply fits a datagram. */
 export const NAMES_PER_REPLY = 40
 
@@ -41,7 +43,7 @@ export type ClientMessage =
   | { t: 'mapping'; rid: string; pad?: string }
   /** Asks the server to relay frames to and from `to`; frames flow once both peers asked. */
   | { t: 'relay'; rid: string; to: string }
-  /** Padded (HELLO_PAD) so that a server that forgot us may answer `not_registered` without amplifying. */
+  /** Padded (PING_PAD) so that a server that forgot us may answer `not_registered` without amplifying. */
   | { t: 'ping'; rid: string; pad?: string }
   | { t: 'list'; rid: string }
   | { t: 'connect'; rid: string; to: string }
@@ -49,7 +51,9 @@ export type ClientMessage =
 
 /** Server → client. */
 export type ServerMessage =
-  | { t: 'cookie'; rid: string; cookie: string }
+  /** With where the server sees us and its second port when the `hello` was long enough to carry them back: the client
+   *  learns its NAT type before it registers, so one registration carries it. */
+  | { t: 'cookie'; rid: string; cookie: string; public?: Endpoint; altPort?: number }
   | { t: 'challenge'; rid: string; nonce: string }
   | { t: 'registered'; rid: string; name: string; public: Endpoint; ttlMs: number; altPort?: number; relay?: boolean }
   /** From the second port: the endpoint it saw; a port other than `registered.public`'s means a symmetric NAT. */
@@ -65,6 +69,7 @@ export type ErrorCode =
   | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down'
 
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
+const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
 const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.includes(v)
 const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
@@ -105,12 +110,13 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
   if (!rid) return undefined
   switch (m.t) {
     case 'cookie':
-      return typeof m.cookie === 'string' && m.cookie.length <= 64 ? (m as ServerMessage) : undefined
+      return typeof m.cookie === 'string' && m.cookie.length <= 64 && (m.public === undefined || isEndpoint(m.public)) && (m.altPort === undefined || isPort(m.altPort))
+        ? (m as ServerMessage)
+        : undefined
     case 'challenge':
       return typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce) ? (m as ServerMessage) : undefined
     case 'registered':
-      return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' &&
-        (m.altPort === undefined || (Number.isInteger(m.altPort) && (m.altPort as number) > 0 && (m.altPort as number) < 65536))
+      return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' && (m.altPort === undefined || isPort(m.altPort))
         ? (m as ServerMessage)
         : undefined
     case 'pong':

@@ -8,7 +8,7 @@ import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
 import { decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
 import { registrationProof } from '../../server/admission'
-import { HELLO_PAD, MAPPING_PAD, parseServerMessage, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { HELLO_PAD, MAPPING_PAD, parseServerMessage, PING_PAD, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
 import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
 import { RendezvousServer } from '../../server'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
@@ -109,7 +109,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     const connecting = new Map<string, Promise<PathKind | undefined>>()
     let transport: Transport
     let server: Endpoint
-    /** The server's second port, for NAT detection; learned at registration. */
+    /** The server's second port, for NAT detection; learned from the cookie at each registration. */
     let serverAlt: Endpoint | undefined
     let serverRelays = false
     let myNat: NatType = 'unknown'
@@ -166,10 +166,19 @@ export default definePlugin<HolePunchOptions, Deps>({
       log.info(online ? `registered at ${settings.server}` : `server ${settings.server} lost: ${reason}`)
     }
 
-    /** hello → cookie, register → challenge, prove → registered: the server checks our address, then our key. */
+    /**
+     * hello → cookie, register → challenge, prove → registered: the server checks our address, then our key. The cookie
+     * says where the server sees us and where its second port is, so the NAT type is learned in between and registered.
+     */
     async function admit(): Promise<ServerMessage | undefined> {
       const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
       if (cookie?.t !== 'cookie') return cookie
+      serverAlt = cookie.altPort ? { address: server.address, port: cookie.altPort } : undefined
+      if (cookie.public) {
+        const detected = await detectNat(cookie.public)
+        if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
+        myNat = detected
+      }
       const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat }, 2)
       if (challenge?.t !== 'challenge') return challenge
       return request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
@@ -187,14 +196,6 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (reply?.t === 'registered') {
         failedPings = 0
         serverRelays = reply.relay === true
-        serverAlt = reply.altPort ? { address: server.address, port: reply.altPort } : undefined
-        const detected = await detectNat(reply.public)
-        if (detected !== myNat) {
-          log.info(`NAT type: ${detected}`, { public: formatEndpoint(reply.public) })
-          myNat = detected
-          // Register again so that introductions tell peers how we map (a refresh: same name, key and endpoint).
-          await admit()
-        }
         setOnline(true, undefined, reply.public)
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
         for (const state of states.values()) if (state.relay !== 'off') void askRelay(state, true)
@@ -247,7 +248,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (stopped) return
       if (!registered) await register()
       else {
-        const reply = await request({ t: 'ping', rid: rid(), pad: HELLO_PAD }, 1)
+        const reply = await request({ t: 'ping', rid: rid(), pad: PING_PAD }, 1)
         if (reply?.t === 'pong') failedPings = 0
         else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted, or our NAT moved us
         else if (++failedPings >= 2) {

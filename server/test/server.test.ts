@@ -8,7 +8,7 @@ import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKin
 import { admit, privatePemFor, publicPem } from '../../core/test/support'
 import { PSS, registrationProof } from '../admission'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
-import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage } from '../protocol'
+import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD } from '../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
@@ -138,6 +138,20 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(server.stats.registrations).to.equal(1)
   })
 
+  it('says in the cookie where it sees the client and where its second port is, when the hello is long enough to carry them', async () => {
+    const alice = await client()
+    const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
+    expect(cookie).to.deep.include({ t: 'cookie', public: alice.endpoint, altPort: server.altAddress()?.port })
+    // The longest cookie, address and port still fit: no reply to an unverified source is larger than its request.
+    const rid = 'f'.repeat(32)
+    const longest = { t: 'cookie', rid, cookie: 'c'.repeat(64), public: { address: '255.255.255.255', port: 65535 }, altPort: 65535 }
+    expect(encodeJson(FrameKind.Server, longest).length).to.be.at.most(encodeJson(FrameKind.Server, { t: 'hello', rid, pad: HELLO_PAD }).length)
+    // An older client's shorter hello gets the cookie alone.
+    const short = await alice.request({ t: 'hello', pad: 'x'.repeat(64) })
+    expect(short.t).to.equal('cookie')
+    expect(short).to.not.have.any.keys('public', 'altPort')
+  })
+
   it('answers a resent register with the same challenge, admits a resent proof again, and no other proof', async () => {
     const alice = await client()
     const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
@@ -156,7 +170,7 @@ describe('server RendezvousServer (live UDP)', function () {
 
   it('answers a ping with the public endpoint', async () => {
     const alice = await registered('alice')
-    expect(await alice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'pong', public: alice.endpoint })
+    expect(await alice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'pong', public: alice.endpoint })
   })
 
   it('lists the other names online, sorted, not the asker', async () => {
@@ -217,7 +231,7 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
     expect((await newAlice.next()).t).to.equal('intro')
     // The old socket's endpoint is no longer registered.
-    expect(await oldAlice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await oldAlice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
   })
 
   it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
@@ -230,14 +244,14 @@ describe('server RendezvousServer (live UDP)', function () {
   it('answers requests from an unregistered endpoint with not_registered, and ignores its bye', async () => {
     await registered('bob')
     const stranger = await client()
-    for (const message of [{ t: 'ping', pad: HELLO_PAD }, { t: 'list', pad: HELLO_PAD }, { t: 'connect', to: 'bob', pad: HELLO_PAD }]) {
+    for (const message of [{ t: 'ping', pad: PING_PAD }, { t: 'list', pad: PING_PAD }, { t: 'connect', to: 'bob', pad: PING_PAD }]) {
       expect(await stranger.request(message), message.t).to.deep.include({ t: 'error', code: 'not_registered', message: 'register first' })
     }
     // To an unverified source the server never sends more than it got: a short request gets no answer at all.
     await stranger.send({ t: 'list', rid: 'a' })
     await stranger.send({ t: 'bye' })
     // The next message is the ping's reply: nothing was sent for the short list nor for the bye.
-    expect(await stranger.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ code: 'not_registered' })
+    expect(await stranger.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ code: 'not_registered' })
     expect(server.stats.unregistered).to.equal(6)
     expect(server.stats.unsent).to.equal(1)
   })
@@ -246,7 +260,7 @@ describe('server RendezvousServer (live UDP)', function () {
     const alice = await registered('alice')
     const bob = await registered('bob')
     await alice.send({ t: 'bye' })
-    expect(await alice.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await alice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
     expect(await bob.peers()).to.deep.equal([])
     expect(await bob.request({ t: 'connect', to: 'alice' })).to.deep.include({ code: 'unknown_peer' })
   })
@@ -300,7 +314,7 @@ describe('server RendezvousServer (live UDP)', function () {
     }
     expect(peers).to.deep.equal([])
     expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
-    expect(await bob.request({ t: 'ping', pad: HELLO_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await bob.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
     // The name is free for another key now.
     const impostor = await client()
     expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')

@@ -3,7 +3,7 @@ import { expect } from 'chai'
 import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { encodeJson, FrameKind } from '../../core/wire'
-import { HELLO_PAD } from '../../server/protocol'
+import { HELLO_PAD, PING_PAD } from '../../server/protocol'
 import { makeClient, startServer } from '../support/inprocess'
 import { cleanupTemp, fixtureProfile } from '../support/processes'
 
@@ -25,7 +25,7 @@ describe('a flood against the rendezvous server', function () {
     const messages = [
       () => encodeJson(FrameKind.Server, { t: 'hello', rid: randomBytes(4).toString('hex'), pad: HELLO_PAD }),
       () => encodeJson(FrameKind.Server, { t: 'register', rid: '1', cookie: randomBytes(16).toString('hex'), name: 'mallory', key: 'x', local: [] }),
-      () => encodeJson(FrameKind.Server, { t: 'ping', rid: '2', pad: HELLO_PAD }),
+      () => encodeJson(FrameKind.Server, { t: 'ping', rid: '2', pad: PING_PAD }),
       () => encodeJson(FrameKind.Server, { t: 'prove', rid: '3', sig: randomBytes(384).toString('base64') }),
     ]
     const flood = (async () => {

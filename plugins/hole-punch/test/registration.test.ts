@@ -28,6 +28,8 @@ describe('hole-punch: registering with a busy server', function () {
       expect(server.stats.limited, 'the limit was reached, so the retries were needed').to.be.above(0)
       expect(clients.flatMap((c) => c.problems.map((p) => p.message))).to.deep.equal([]) // busy is not shown as a refusal
       expect(server.online).to.equal(4)
+      // One registration each: the NAT type was learned between cookie and register, not registered a second time.
+      expect(server.stats.registrations).to.equal(4)
     } finally {
       await Promise.all(clients.map((c) => c.client.stop()))
       await server.close()
