@@ -1,6 +1,7 @@
 // Scenarios 4-5: symmetric NATs. Symmetric ↔ EIM goes direct by birthday-paradox probing; two symmetric NATs use the relay.
 import { expect } from 'chai'
 import { directPathLog, exchange, median, pathsTo, record, timedMessage, useNatWorld } from './world'
+import type { HeadlessClient } from '../support/processes'
 
 /** Attempts at symmetric ↔ EIM; the target is direct in at least 9 of 10 within 10 s. */
 const ATTEMPTS = Number(process.env.UDSU_NAT_ATTEMPTS ?? 10)
@@ -49,6 +50,9 @@ describe('NAT scenarios: symmetric NATs (real clients in a namespace lab)', func
         await directPathLog(sym, eim.name)
       } else {
         expect(pathsTo(from, to.name)).to.deep.equal(['relay'])
+        // Rare (3 of 180 attempts once); say what each side did, for whoever looks into it.
+        const birthday = (c: HeadlessClient) => c.stderr.filter((l) => /birthday|direct path|relay/.test(l)).map((l) => `        ${c.name}: ${l}`)
+        console.log(`      attempt ${i} (${from.name} → ${to.name}): no direct path within ${DIRECT_WITHIN_MS} ms\n${[...birthday(sym), ...birthday(eim)].join('\n')}`)
       }
       await timedMessage(to, from, DIRECT_WITHIN_MS)
       world().killClients()
