@@ -1,7 +1,7 @@
 // Birthday-paradox punching for a symmetric NAT facing an endpoint-independent one: many sockets on the symmetric
 // side, random ports probed from the other, until one probe lands on one of the sockets' mappings.
-import * as dgram from 'node:dgram'
 import type { Endpoint, Transport } from '../../core/types'
+import { UdpSocket } from '../../core/udp-socket'
 
 /** Ports a NAT picks from when it randomises (Linux `--random-fully` uses 1024-65535 for unprivileged sources). */
 export const NAT_PORT_MIN = 1024
@@ -10,52 +10,18 @@ export const NAT_PORT_MAX = 65535
 export const MAX_AUX_SOCKETS = 1024
 
 /** An extra UDP socket the hole-punch plugin opens for probing; a path may keep one as its socket. */
-export class AuxSocket implements Transport {
-  readonly name = 'hole-punch-aux'
-  private readonly socket = dgram.createSocket({ type: 'udp4' })
-  private closed = false
-
-  constructor(onMessage: (bytes: Buffer, from: Endpoint, via: AuxSocket) => void) {
-    this.socket.on('message', (bytes, rinfo) => onMessage(bytes, { address: rinfo.address, port: rinfo.port }, this))
+export class AuxSocket extends UdpSocket {
+  constructor(onMessage: (bytes: Buffer, from: Endpoint, via: Transport) => void) {
+    super('hole-punch-aux', onMessage)
     // An error on one probe socket (e.g. ICMP unreachable) must not take the client down; the socket just stays quiet.
-    this.socket.on('error', () => undefined)
-  }
-
-  bind(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.socket.once('error', reject)
-      this.socket.bind(0, '0.0.0.0', () => {
-        this.socket.off('error', reject)
-        resolve()
-      })
-    })
-  }
-
-  local(): Endpoint {
-    const { address, port } = this.socket.address()
-    return { address, port }
-  }
-
-  send(bytes: Uint8Array, to: Endpoint): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('aux socket closed'))
-    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())))
-  }
-
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.socket.close()
-  }
-
-  get isClosed(): boolean {
-    return this.closed
+    this.onError(() => undefined)
   }
 }
 
 /** Opens up to `count` aux sockets; a socket that fails to bind is skipped (the attempt just has fewer). */
-export async function openAuxSockets(count: number, onMessage: (bytes: Buffer, from: Endpoint, via: AuxSocket) => void): Promise<AuxSocket[]> {
+export async function openAuxSockets(count: number, onMessage: (bytes: Buffer, from: Endpoint, via: Transport) => void): Promise<AuxSocket[]> {
   const sockets = Array.from({ length: count }, () => new AuxSocket(onMessage))
-  const bound = await Promise.all(sockets.map((s) => s.bind().then(() => true, () => (s.close(), false))))
+  const bound = await Promise.all(sockets.map((s) => s.bind().then(() => true, () => (void s.close(), false))))
   return sockets.filter((_, i) => bound[i])
 }
 

@@ -407,7 +407,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     function closeAux(sockets: AuxSocket[]) {
       for (const socket of sockets) {
         if (socket.isClosed) continue
-        socket.close()
+        void socket.close()
         auxOpen--
       }
     }

@@ -1,8 +1,8 @@
 // The UDP transport: one socket per client, shared by the rendezvous protocol and every peer.
-import * as dgram from 'node:dgram'
 import { definePlugin, type CoreServices } from '../../core/plugin'
 import { number, object, optional, string, validate } from '../../core/schema'
-import type { Endpoint, Transport } from '../../core/types'
+import type { Endpoint } from '../../core/types'
+import { UdpSocket } from '../../core/udp-socket'
 
 const optionsSchema = object({
   /** Address to bind; 0.0.0.0 listens on every interface. */
@@ -17,22 +17,10 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024
 
 export type UdpOptions = NonNullable<ReturnType<typeof optionsSchema>>
 
-export class UdpTransport implements Transport {
-  readonly name = 'udp'
-  private readonly socket = dgram.createSocket({ type: 'udp4' })
-
+/** The client's one UDP socket, shared by the rendezvous protocol and every peer. */
+export class UdpTransport extends UdpSocket {
   constructor(onMessage: (bytes: Buffer, from: Endpoint) => void) {
-    this.socket.on('message', (bytes, rinfo) => onMessage(bytes, { address: rinfo.address, port: rinfo.port }))
-  }
-
-  async bind(host: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.socket.once('error', reject)
-      this.socket.bind(port, host, () => {
-        this.socket.off('error', reject)
-        resolve()
-      })
-    })
+    super('udp', (bytes, from) => onMessage(bytes, from))
   }
 
   /**
@@ -51,23 +39,6 @@ export class UdpTransport implements Transport {
       }
     }
     return this.socket.getRecvBufferSize()
-  }
-
-  local(): Endpoint {
-    const { address, port } = this.socket.address()
-    return { address, port }
-  }
-
-  send(bytes: Uint8Array, to: Endpoint): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())))
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()))
-  }
-
-  onError(handler: (error: Error) => void): void {
-    this.socket.on('error', handler)
   }
 }
 
