@@ -1,7 +1,7 @@
 // The chat screen's widgets: header, contact list, conversation, status bar and input line, drawn from the model.
 import * as blessed from 'blessed'
 import { LineEditor } from './editor'
-import { formatContact, formatEntry, formatStatus, type Theme } from './format'
+import { formatContact, formatConversation, formatStatus, type Theme } from './format'
 import type { ChatModel } from './model'
 import { displayWidth, fit, plainLine } from './sanitize'
 import type { Terminal } from './terminal'
@@ -109,7 +109,7 @@ export class ChatView {
       this.shownConversation = current
       this.following = true
     }
-    const lines = model.entries(current).flatMap((entry) => formatEntry(entry, this.theme, entry.kind === 'message' ? model.delivery(entry.id) : undefined))
+    const lines = formatConversation(model.entries(current), this.theme, (id) => model.delivery(id))
     if (current === undefined) lines.unshift(...this.welcome())
     this.conversation.setContent(lines.join('\n'))
     if (this.following) this.conversation.setScrollPerc(100)

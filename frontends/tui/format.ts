@@ -37,6 +37,27 @@ export function formatTime(ts: number): string {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
 }
 
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/** Local calendar day as `Wed 25 Nov 2026`: the same in every locale, and never stale (no "today"). */
+export function formatDay(ts: number): string {
+  const d = new Date(ts)
+  return `${WEEKDAYS[d.getDay()]} ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()}`
+}
+
+/** A conversation's lines: its entries, with a date line before the first entry of each local day. */
+export function formatConversation(entries: readonly Entry[], theme: Theme, delivery: (id: string) => Delivery | undefined): string[] {
+  const lines: string[] = []
+  let day: string | undefined
+  for (const entry of entries) {
+    const label = formatDay(entry.ts)
+    if (label !== day) lines.push(paint(`── ${(day = label)} ──`, 'gray', theme))
+    lines.push(...formatEntry(entry, theme, entry.kind === 'message' ? delivery(entry.id) : undefined))
+  }
+  return lines
+}
+
 export const STATE_MARKS = { pending: '○', sent: '✓', delivered: '✓✓', failed: '✗' } as const
 
 export function deliveryMark(delivery: Delivery | undefined, theme: Theme): string {

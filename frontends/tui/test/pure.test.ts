@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { DEFAULT_CONFIG } from '../../../core/config'
 import { Profile } from '../../../core/profile'
 import { LineEditor, NEWLINE_MARK } from '../editor'
-import { formatContact, formatEntry, formatStatus, senderColour, themeFromEnv } from '../format'
+import { formatContact, formatConversation, formatEntry, formatStatus, senderColour, themeFromEnv } from '../format'
 import { ChatModel } from '../model'
 import { displayWidth, fit, safe, safeLine, stripControls } from '../sanitize'
 import { loadRemembered, prefill, REMEMBERED_FILE, saveRemembered, validateSettings } from '../settings'
@@ -188,6 +188,20 @@ describe('tui: formatting', () => {
     expect(formatEntry(entry, plain, { state: 'delivered' })[0]).to.match(/✓✓$/)
     expect(formatEntry(entry, plain, undefined)[0]).to.match(/○$/)
     expect(formatEntry(entry, plain, { state: 'failed', reason: 'no path' })[0]).to.match(/✗ no path$/)
+  })
+
+  it('puts a date line before the first entry of each local day', () => {
+    const at = (day: number, hour: number, minute: number) => new Date(2026, 10, day, hour, minute).getTime()
+    const message = (id: string, ts: number) => ({ kind: 'message' as const, id, from: 'bob', text: id, ts, own: false })
+    const entries = [message('late', at(24, 23, 58)), message('later', at(24, 23, 59)), message('next', at(25, 0, 1))]
+    expect(formatConversation(entries, plain, () => undefined)).to.deep.equal([
+      '── Tue 24 Nov 2026 ──',
+      '23:58 bob: late',
+      '23:59 bob: later',
+      '── Wed 25 Nov 2026 ──',
+      '00:01 bob: next',
+    ])
+    expect(formatConversation([], plain, () => undefined)).to.deep.equal([])
   })
 
   it('indents the continuation lines of a multi-line message and escapes peer text', () => {
