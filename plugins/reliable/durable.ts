@@ -158,7 +158,7 @@ export class DurableState {
 
   // ── both ──
 
-  /** Resolves once every record so far is on disk: the barrier in front of every frame that leaves. */
+  /** Resolves once every record so far is on disk, the acknowledgements of this tick included. */
   sync(): Promise<void> {
     this.recordAcks()
     const out = this.outbox.sync()

@@ -150,17 +150,9 @@ export class Journal {
     this.open.lines.push(line)
     if (!this.scheduled) {
       this.scheduled = true
-      setImmediate(() => this.writeOpen())
+      setImmediate(() => this.write())
     }
     return this.open.done
-  }
-
-  /**
-   * Writes the records queued so far to the file now rather than at the end of the tick, so that a killed process keeps
-   * them: for records whose loss would repeat something visible. The fdatasync still follows in a group.
-   */
-  write(): void {
-    this.writeOpen()
   }
 
   /** Resolves once every record appended so far is on disk. */
@@ -189,13 +181,17 @@ export class Journal {
   /** Writes and syncs what is queued, and closes the file. */
   async close(): Promise<void> {
     if (this.closed) return
-    this.writeOpen()
+    this.write()
     await this.sync().catch(() => undefined)
     this.closed = true
     fs.closeSync(this.fd)
   }
 
-  private writeOpen(): void {
+  /**
+   * Writes the records queued so far (the end of the tick does it anyway); call it to have them in the file now, so that
+   * a killed process keeps them: for records whose loss would repeat something visible. The fdatasync follows in a group.
+   */
+  write(): void {
     this.scheduled = false
     const batch = this.open
     if (!batch || this.closed || this.failure) return
