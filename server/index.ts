@@ -8,6 +8,7 @@ import { Admission } from './admission'
 import { RateLimiter } from './guard'
 import { NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
 import { Registry, type Registration } from './registry'
+import { Watches } from './watches'
 import { decodeRelay, DEFAULT_RELAY_LIMITS, encodeRelay, RelayPolicy, type RelayLimits } from './relay'
 
 export interface ServerOptions {
@@ -59,6 +60,8 @@ export class RendezvousServer {
   private readonly altSocket?: dgram.Socket
   private readonly relayPolicy?: RelayPolicy
   private readonly registry: Registry
+  /** Who asked for an offline name: introduced to it as soon as it registers. 10 min, 32 names per asker. */
+  private readonly watches = new Watches(10 * 60_000, 32, 100_000)
   private readonly admission = new Admission()
   private readonly limiter: RateLimiter
   private readonly registrationLimiter: RateLimiter
@@ -96,6 +99,7 @@ export class RendezvousServer {
     this.sweeper = setInterval(() => {
       const now = Date.now()
       for (const name of this.registry.expire(now)) this.logger.info(`${name} expired`)
+      this.watches.expire(now)
       this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
     }, Math.max(1000, this.ttlMs / 3))
     this.sweeper.unref()
@@ -240,20 +244,25 @@ export class RendezvousServer {
       case 'connect': {
         const peer = this.registry.get(message.to, now)
         if (!peer || peer.name === me.name) {
+          if (message.to !== me.name) this.watches.add(me.name, message.to, now)
           return this.reply(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
         }
-        // Both sides get the same token; their punches must carry it, so a stranger cannot steer the path.
-        const token = randomBytes(16).toString('hex')
-        const intro = (r: typeof me) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown' })
-        this.stats.introductions++
-        this.reply(peer.endpoint, { t: 'intro', peer: intro(me), token })
-        return this.reply(from, { t: 'intro', rid: message.rid, peer: intro(peer), token })
+        return this.introduce(me, peer, message.rid)
       }
       case 'relay':
         return this.askRelay(message, me, now)
       case 'mapping':
         return // answered on the second port only
     }
+  }
+
+  /** Introduces two registrations to each other: both get the same token, which their punches must carry, so a stranger cannot steer the path. */
+  private introduce(asker: Registration, peer: Registration, rid?: string): void {
+    const token = randomBytes(16).toString('hex')
+    const intro = (r: Registration) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown' })
+    this.stats.introductions++
+    this.reply(peer.endpoint, { t: 'intro', peer: intro(asker), token })
+    this.reply(asker.endpoint, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
   }
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
@@ -280,6 +289,11 @@ export class RendezvousServer {
     this.logger.info(`${admitted.name} registered`, { from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
     this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    // Whoever asked for this name while it was offline meets it now (after `registered`, so its client knows it is online).
+    for (const watcher of this.watches.take(admitted.name, now)) {
+      const asker = this.registry.get(watcher, now)
+      if (asker) this.introduce(asker, result.registration)
+    }
   }
 
   /** Sends a reply; with a `budget` (the size of an unverified request), only if it is no larger, so the server never amplifies. */

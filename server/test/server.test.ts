@@ -222,6 +222,21 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(again.token).to.not.equal(toAlice.token)
   })
 
+  it('introduces a client that asked for an offline name to it as soon as it registers, once', async () => {
+    const alice = await registered('alice')
+    expect(await alice.request({ t: 'connect', to: 'bob' })).to.deep.include({ t: 'error', code: 'unknown_peer' })
+    const bob = await registered('bob')
+    const [toAlice, toBob] = [await alice.next(), await bob.next()]
+    expect(toAlice).to.deep.include({ t: 'intro' })
+    expect(toAlice.rid, 'unasked, as the intro the peer of a connect gets').to.equal(undefined)
+    expect(toAlice.peer).to.deep.include({ name: 'bob', public: bob.endpoint })
+    expect(toBob.peer).to.deep.include({ name: 'alice', public: alice.endpoint })
+    expect(toBob.token).to.equal(toAlice.token)
+    // The watch is used up: bob registering again (a refresh) introduces nobody.
+    expect((await bob.register('bob', KEYS.bob)).t).to.equal('registered')
+    expect(server.stats.introductions).to.equal(1)
+  })
+
   it('introduces a restarted client at its new endpoint', async () => {
     const bob = await registered('bob')
     const oldAlice = await registered('alice')

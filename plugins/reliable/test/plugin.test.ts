@@ -95,6 +95,18 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     await state.close()
   })
 
+  it('sends what waits for an offline peer as soon as it comes online, not at the next retry', async () => {
+    // Retries 10 s apart: only the server's introduction on bob's registration can bring the message sooner.
+    const alice = await start('alice', { reliable: { retryMinMs: 10_000, retryMaxMs: 10_000 } })
+    const sent = await alice.client.send('bob', 'waiting for you')
+    await alice.until('the message pending', () => states(alice, 'pending').some((s) => s.id === sent.id))
+    const bobStarted = Date.now()
+    const bob = await start('bob')
+    await bob.until('the waiting message', () => bob.delivered.some((m) => m.id === sent.id), 5_000)
+    expect(Date.now() - bobStarted).to.be.below(5_000)
+    await alice.until('its receipt', () => states(alice, 'delivered').some((s) => s.id === sent.id), 5_000)
+  })
+
   it('refuses a message when the outbox for a peer is full, saying why', async () => {
     const alice = await start('alice', { reliable: { maxOutboxMessages: 3 } })
     const bobProfile = fixtureProfile('bob')
