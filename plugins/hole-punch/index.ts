@@ -111,6 +111,9 @@ export default definePlugin<HolePunchOptions, Deps>({
     let server: Endpoint
     /** The server's second port, for NAT detection; learned from the cookie at each registration. */
     let serverAlt: Endpoint | undefined
+    /** A second port that never answered (a firewall lets only the main one through): not asked again, so that each
+     *  registration does not wait for it. */
+    let silentAlt: Endpoint | undefined
     let serverRelays = false
     let myNat: NatType = 'unknown'
     let auxOpen = 0
@@ -224,9 +227,13 @@ export default definePlugin<HolePunchOptions, Deps>({
      * means our NAT maps independently of the destination (or there is none); another port means a symmetric NAT.
      */
     async function detectNat(seenByMain: Endpoint): Promise<NatType> {
-      if (!serverAlt) return 'unknown'
+      if (!serverAlt || (silentAlt && sameEndpoint(serverAlt, silentAlt))) return 'unknown'
       const reply = await request({ t: 'mapping', rid: rid(), pad: MAPPING_PAD }, 2, serverAlt)
-      if (reply?.t !== 'mapped') return 'unknown'
+      if (reply?.t !== 'mapped') {
+        log.info('the server\'s second port does not answer: NAT type unknown', { port: serverAlt.port })
+        silentAlt = serverAlt
+        return 'unknown'
+      }
       return sameEndpoint(reply.public, seenByMain) ? 'eim' : 'symmetric'
     }
 

@@ -1,11 +1,12 @@
 // Registering with a busy server: clients behind one address (as behind one NAT) that start together run into the
 // server's registration limit per address; "busy" is not a refusal, so each retries on its own and all get online.
+// And with a server whose second port cannot be reached: NAT type unknown, and later registrations do not wait for it.
 import { expect } from 'chai'
 import { DEFAULT_LIMITS } from '../../../server/index'
 import { makeClient, startServer } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
 
-describe('hole-punch: registering with a busy server', function () {
+describe('hole-punch: registering with a busy or half-reachable server', function () {
   this.timeout(30_000)
   after(cleanupTemp)
 
@@ -33,6 +34,41 @@ describe('hole-punch: registering with a busy server', function () {
     } finally {
       await Promise.all(clients.map((c) => c.client.stop()))
       await server.close()
+    }
+  })
+
+  it('registers without the NAT type when the second port never answers, and does not wait for it again', async () => {
+    const first = await startServer()
+    const { port } = first.address()
+    const altPort = first.altAddress()?.port
+    const alice = makeClient('alice', `127.0.0.1:${port}`, {
+      plugins: [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { keepaliveMs: 200 } }, { resolve: 'rsa', options: {} }],
+    })
+    // A firewall in front of the second port: its answers never reach alice.
+    alice.client.hooks.receive.tap({ name: 'firewall', stage: -1000 }, (datagram) => (datagram.from.port === altPort ? true : undefined))
+    const registrations: boolean[] = []
+    const waiters: Array<() => void> = []
+    const serverState = (count: number) => new Promise<void>((resolve) => waiters.push(() => registrations.length >= count && resolve()))
+    alice.client.hooks.server.tap('test', (state) => {
+      registrations.push(state.online)
+      for (const waiter of waiters) waiter()
+    })
+    let second: Awaited<ReturnType<typeof startServer>> | undefined
+    try {
+      await alice.client.start()
+      expect(registrations).to.deep.equal([true])
+      expect(first.stats.mappings, 'asked (and answered, but the answers were dropped)').to.be.above(0)
+      // The server goes away and comes back on the same ports: alice registers again, without asking the silent port.
+      await first.close()
+      await serverState(2)
+      second = await startServer({ port, altPort })
+      expect(second.altAddress()?.port).to.equal(altPort)
+      await serverState(3)
+      expect(registrations).to.deep.equal([true, false, true])
+      expect(second.stats.mappings).to.equal(0)
+    } finally {
+      await alice.client.stop()
+      await second?.close()
     }
   })
 })
