@@ -12,6 +12,7 @@ import { PeerDirectory } from './peers'
 import { Veto, type CoreServices } from './plugin'
 import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
+import { ServiceRegistry } from './services'
 import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Pipeline, Settings } from './types'
 import { decodeFrame, encodeFrame, FrameKind } from './wire'
 
@@ -244,6 +245,7 @@ export class Client implements Chat, Pipeline {
       commands: asValue(new CommandRegistry()),
       chat: asValue(this as Chat),
       pipeline: asValue(this as Pipeline),
+      services: asValue(new ServiceRegistry()),
     })
     for (const { definition, options } of this.plugins) {
       const key = `plugin:${definition.name}`

@@ -5,6 +5,7 @@ import type { CommandRegistry } from './commands'
 import type { Profile } from './profile'
 import type { PeerDirectory } from './peers'
 import type { TransportRegistry } from './transports'
+import type { ServiceRegistry } from './services'
 
 /** Everything the core registers in each client's container. A plugin declares the part it uses. */
 export interface CoreServices {
@@ -18,6 +19,8 @@ export interface CoreServices {
   commands: CommandRegistry
   chat: Chat
   pipeline: Pipeline
+  /** Services plugins offer each other (e.g. `history`): `provide` in create, `get` from init on. */
+  services: ServiceRegistry
 }
 
 export interface PluginDefinition<Options = Record<string, never>, Deps = Partial<CoreServices>> {

@@ -1,0 +1,61 @@
+// Services that plugins offer each other, by name: a plugin provides one in `create`, others get it from `init` on.
+import type { ChatMessage, MessageState } from './types'
+
+/** A message as history keeps it: one's own (`out`) with its delivery state, or one received. */
+export interface StoredMessage extends ChatMessage {
+  /** The other side of the conversation. */
+  peer: string
+  /** True for a message this user wrote. */
+  out: boolean
+  /** Delivery state of one's own message. */
+  state?: MessageState
+  /** When this client stored it (ms); `ts` is the sender's clock. */
+  storedAt: number
+}
+
+/** One conversation as a contact list shows it. */
+export interface ConversationSummary {
+  peer: string
+  last?: StoredMessage
+  unread: number
+}
+
+/** A search result: the message, and the text with each match between `«` and `»` markers given as ranges. */
+export interface SearchHit {
+  message: StoredMessage
+  /** [start, end) UTF-16 offsets of each match in `message.text`. */
+  matches: Array<[number, number]>
+}
+
+/** What the history plugin offers: conversations kept on disk, searchable. */
+export interface HistoryService {
+  /** Up to `limit` messages of a conversation, oldest first: the latest, or those just before the message `before`. */
+  page(peer: string, options?: { limit?: number; before?: string }): Promise<StoredMessage[]>
+  /** Messages matching the words of `query`, best first, in one conversation or all. */
+  search(query: string, options?: { peer?: string; limit?: number }): Promise<SearchHit[]>
+  /** Every conversation with its last message and unread count, most recent first. */
+  conversations(): Promise<ConversationSummary[]>
+  /** The user has seen every message of a conversation: its unread count drops to 0. */
+  markRead(peer: string): Promise<void>
+}
+
+/** Every service by name; a third-party plugin adds its own by declaration merging (`declare module 'udsu'`). */
+export interface ServiceMap {
+  history: HistoryService
+}
+
+export class ServiceRegistry {
+  private readonly services = new Map<string, { service: unknown; by: string }>()
+
+  /** Offers a service under its name; a second provider of the same name is a configuration error naming both. */
+  provide<K extends keyof ServiceMap>(name: K, service: ServiceMap[K], by: string): void {
+    const existing = this.services.get(name)
+    if (existing) throw new Error(`plugins "${existing.by}" and "${by}" both provide the service "${name}"`)
+    this.services.set(name, { service, by })
+  }
+
+  /** The service of that name, or undefined when no configured plugin provides it. */
+  get<K extends keyof ServiceMap>(name: K): ServiceMap[K] | undefined {
+    return this.services.get(name)?.service as ServiceMap[K] | undefined
+  }
+}
