@@ -70,6 +70,8 @@ export interface PeerInfo {
   fingerprint?: string
   online: boolean
   path?: PathKind
+  /** The peer's running process as the server introduced it: a new one means it restarted (and lost its sessions). */
+  instance?: string
 }
 
 export interface PeerSummary {

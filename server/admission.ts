@@ -18,6 +18,7 @@ export interface Admitted {
   key: string
   local: Endpoint[]
   nat: NatType
+  instance?: string
 }
 
 interface Pending extends Admitted {
@@ -64,8 +65,8 @@ export class Admission {
       return { t: 'error', rid: message.rid, code: 'full', message: 'too many registrations at once; try again' }
     }
     const nonce = randomBytes(16).toString('hex')
-    const { name, key, local, nat = 'unknown' } = message
-    this.pending.set(formatEndpoint(from), { name, key, local, nat, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000) })
+    const { name, key, local, nat = 'unknown', instance } = message
+    this.pending.set(formatEndpoint(from), { name, key, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000) })
     return { t: 'challenge', rid: message.rid, nonce }
   }
 
@@ -80,8 +81,8 @@ export class Admission {
       // Our answer was lost and the client sent its proof again: the same proof is admitted again (the same name, key
       // and endpoint, so registering it again only refreshes it), anything else is not.
       if (entry.proof !== message.sig) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
-      const { name, key, local, nat } = entry
-      return { name, key, local, nat }
+      const { name, key, local, nat, instance } = entry
+      return { name, key, local, nat, instance }
     }
     let valid = false
     try {
@@ -91,8 +92,8 @@ export class Admission {
     }
     if (!valid) return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
     entry.proof = message.sig
-    const { name, key, local, nat } = entry
-    return { name, key, local, nat }
+    const { name, key, local, nat, instance } = entry
+    return { name, key, local, nat, instance }
   }
 
   get waiting(): number {

@@ -60,8 +60,8 @@ export class RendezvousServer {
   private readonly altSocket?: dgram.Socket
   private readonly relayPolicy?: RelayPolicy
   private readonly registry: Registry
-  /** Who asked for an offline name: introduced to it as soon as it registers. 10 min, 32 names per asker. */
-  private readonly watches = new Watches(10 * 60_000, 32, 100_000)
+  /** Who asked for an offline name, or was introduced to a name: introduced to it again as soon as it registers. An hour, 32 names per asker. */
+  private readonly watches = new Watches(60 * 60_000, 32, 100_000)
   private readonly admission = new Admission()
   private readonly limiter: RateLimiter
   private readonly registrationLimiter: RateLimiter
@@ -247,7 +247,7 @@ export class RendezvousServer {
           if (message.to !== me.name) this.watches.add(me.name, message.to, now)
           return this.reply(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
         }
-        return this.introduce(me, peer, message.rid)
+        return this.introduce(me, peer, now, message.rid)
       }
       case 'relay':
         return this.askRelay(message, me, now)
@@ -257,10 +257,13 @@ export class RendezvousServer {
   }
 
   /** Introduces two registrations to each other: both get the same token, which their punches must carry, so a stranger cannot steer the path. */
-  private introduce(asker: Registration, peer: Registration, rid?: string): void {
+  private introduce(asker: Registration, peer: Registration, now: number, rid?: string): void {
     const token = randomBytes(16).toString('hex')
-    const intro = (r: Registration) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown' })
+    const intro = (r: Registration) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) })
     this.stats.introductions++
+    // Each now waits for the other: if either comes back (a restart, a new port, a new key), both meet again at once.
+    this.watches.add(asker.name, peer.name, now)
+    this.watches.add(peer.name, asker.name, now)
     this.reply(peer.endpoint, { t: 'intro', peer: intro(asker), token })
     this.reply(asker.endpoint, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
   }
@@ -285,14 +288,16 @@ export class RendezvousServer {
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
     if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
     result.registration.nat = admitted.nat
+    result.registration.instance = admitted.instance
     this.stats.registrations++
     this.logger.info(`${admitted.name} registered`, { from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
     this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
-    // Whoever asked for this name while it was offline meets it now (after `registered`, so its client knows it is online).
+    // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
+    // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
     for (const watcher of this.watches.take(admitted.name, now)) {
       const asker = this.registry.get(watcher, now)
-      if (asker) this.introduce(asker, result.registration)
+      if (asker) this.introduce(asker, result.registration, now)
     }
   }
 

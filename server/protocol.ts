@@ -28,6 +28,8 @@ export interface PeerIntro {
   local: Endpoint[]
   /** The peer's NAT as it detected it (absent from servers that predate detection: treat as `unknown`). */
   nat?: NatType
+  /** The peer's process, new at each start: another instance than before means it restarted and lost its sessions. */
+  instance?: string
 }
 
 /** Client → server. `rid` is echoed in the reply so the client can match it. */
@@ -35,7 +37,7 @@ export type ClientMessage =
   /** The first step of a registration: asks for a cookie that proves we receive at our address. Padded with HELLO_PAD. */
   | { t: 'hello'; rid: string; pad?: string }
   /** The second: name and key, with the cookie; answered by a challenge to sign. */
-  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType }
+  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType; instance?: string }
   /** The third: the challenge signed with the identity key (RSA-PSS-SHA256, base64), see `registrationProof`. */
   | { t: 'prove'; rid: string; sig: string }
   /** Sent to the server's second port only: asks which public endpoint that port sees (NAT detection). `pad` makes the
@@ -72,6 +74,7 @@ const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
 const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.includes(v)
+const isInstance = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v)
 const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
 
 /** Checks a client message's shape; undefined if it is not one we accept. */
@@ -81,8 +84,8 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
       return isRid(m.rid) ? { t: 'hello', rid: m.rid } : undefined
     case 'register':
       return isRid(m.rid) && typeof m.cookie === 'string' && m.cookie.length <= 64 && isName(m.name) && typeof m.key === 'string' &&
-        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat))
-        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown' }
+        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat)) && (m.instance === undefined || isInstance(m.instance))
+        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown', ...(m.instance ? { instance: m.instance } : {}) }
         : undefined
     case 'prove':
       return isRid(m.rid) && typeof m.sig === 'string' && m.sig.length <= 1400 && /^[A-Za-z0-9+/=]+$/.test(m.sig)
@@ -131,7 +134,8 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
       const ok =
         typeof m.token === 'string' && /^[0-9a-f]{32}$/.test(m.token) && typeof peer === 'object' && peer !== null &&
         isName(peer.name) && typeof peer.key === 'string' && peer.key.length <= MAX_KEY_CHARS &&
-        isEndpoint(peer.public) && isEndpointList(peer.local) && (peer.nat === undefined || isNat(peer.nat))
+        isEndpoint(peer.public) && isEndpointList(peer.local) && (peer.nat === undefined || isNat(peer.nat)) &&
+        (peer.instance === undefined || isInstance(peer.instance))
       return ok ? (m as ServerMessage) : undefined
     }
     case 'error':

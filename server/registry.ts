@@ -13,6 +13,8 @@ export interface Registration {
   local: Endpoint[]
   /** The NAT type the client detected and reported; set by the server after `register`. */
   nat?: NatType
+  /** The client process that registered (see PeerIntro.instance). */
+  instance?: string
   expiresAt: number
 }
 

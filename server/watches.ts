@@ -1,6 +1,7 @@
-// Who asked to be introduced to a name that was offline. When that name registers, the server introduces the two at
-// once, so what the asker queued goes out the moment the peer is back, not at the asker's next retry. Bounded, and
-// forgotten after `ttlMs`; a watcher that asks again renews its watch.
+// Who waits for a name: asked to be introduced to it while it was offline, or was introduced to it lately. When that
+// name registers, the server introduces the two at once, so what the asker queued goes out the moment the peer is back,
+// and a peer that restarted, moved or changed its key is found without waiting for a retry or a keepalive. Bounded,
+// and forgotten after `ttlMs`; a watcher that asks again (or is introduced again) renews its watch.
 
 export class Watches {
   /** target → watcher → expiresAt */

@@ -51,6 +51,8 @@ interface PeerState {
   public: Endpoint
   candidates: Endpoint[]
   nat: NatType
+  /** The peer's process at the latest introduction (see PeerIntro.instance). */
+  instance?: string
   path?: Path
   /** The path went quiet: the first answer of a new introduction may move it. */
   stale: boolean
@@ -124,6 +126,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     let embedded: RendezvousServer | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
+    /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
+    const instance = randomBytes(8).toString('hex')
 
     const sendServer = (message: ClientMessage, to: Endpoint = server) =>
       transport.send(encodeJson(FrameKind.Server, message), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
@@ -182,7 +186,7 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
         myNat = detected
       }
-      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat }, 2)
+      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, 2)
       if (challenge?.t !== 'challenge') return challenge
       return request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
     }
@@ -293,6 +297,10 @@ export default definePlugin<HolePunchOptions, Deps>({
       state.lastIntroRequest = Date.now()
       const reply = await request({ t: 'connect', rid: rid(), to: state.name })
       if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
+      else if (reply?.t === 'error' && reply.code === 'not_registered' && registered) {
+        setOnline(false, 'the server forgot us (it restarted)')
+        if (await register()) void reintroduce(state)
+      }
     }
 
     function lose(state: PeerState, reason: string) {
@@ -321,14 +329,19 @@ export default definePlugin<HolePunchOptions, Deps>({
         name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
         relay: 'off', attempt: 0, timers: new Set(), aux: [], waiters: [],
       }
+      // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
+      // candidates moves it (until then the old one is kept, in case it still works).
+      if (existing?.path && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))) state.stale = true
       state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
       state.public = intro.public
       state.candidates = candidates
       state.nat = intro.nat ?? 'unknown'
+      state.instance = intro.instance
       states.set(intro.name, state)
-      const info = peers.update(intro.name, { publicKey: intro.key, online: true })
+      const info = peers.update(intro.name, { publicKey: intro.key, online: true, instance: intro.instance })
       hooks.peerDiscovered.call(info)
-      punch(state)
+      // A path that works to the same process needs no punching; a fresh one, or one in doubt, does.
+      if (!state.path || state.stale) punch(state)
       return state
     }
 
@@ -459,6 +472,12 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (punches === CHECK_PUNCHES) {
           log.info(`direct path to ${state.name} stopped answering`, { via: formatEndpoint(path.endpoint) })
           return lose(state, 'the path stopped answering')
+        }
+        // One punch unanswered: ask the server where the peer is now, in case it restarted or moved (its answer, and the
+        // peer's, move the path); the punches go on meanwhile, in case the old path was only slow.
+        if (punches === 1 && registered) {
+          state.stale = true
+          void reintroduce(state)
         }
         punches++
         void sendProbe(path.via, path.endpoint, { t: 'punch', from: me.name, to: state.name, token: state.tokens[0] })

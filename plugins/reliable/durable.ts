@@ -39,7 +39,8 @@ export interface StoredMessage {
 }
 
 export class DurableState {
-  readonly epoch: number
+  /** The highest epoch used so far: raised at every start, and for a link that starts over (see nextEpoch). */
+  epoch: number
   private readonly outbox: Journal
   private readonly inbox: Journal
   /** peer → id → envelope text, in submission order (Map keeps insertion order). */
@@ -122,6 +123,12 @@ export class DurableState {
 
   outboxSize(peer: string): number {
     return this.pending.get(peer)?.size ?? 0
+  }
+
+  /** Raises the epoch durably, for a link that starts its streams over while this process runs (a peer's new key). */
+  nextEpoch(): number {
+    this.epoch = raiseEpoch(path.join(this.dir, EPOCH_FILE))
+    return this.epoch
   }
 
   // ── receiver ──

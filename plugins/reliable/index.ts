@@ -101,6 +101,8 @@ interface Peer {
   /** Ids reported `failed` (still queued: they are delivered if the refusal lifts). */
   failed: Set<string>
   sendFailures: number
+  /** The peer's identity key the link's streams belong to; another key is another device, whose streams start over. */
+  key: string | undefined
 }
 
 export default definePlugin<ReliableOptions, Deps>({
@@ -178,6 +180,9 @@ export default definePlugin<ReliableOptions, Deps>({
       void s.queue(peer, id, json) // a failed record surfaces in release (DurableState.failure)
       p.unsent.add(id)
       p.link.submit(id, payload)
+      // The peer was lost (it left, or could not be reached): a message the user writes now looks for it at once,
+      // rather than at the next retry of an earlier one, or never when nothing else was waiting.
+      if (!p.reachable) retryNow(p)
       return true
     })
 
@@ -203,6 +208,13 @@ export default definePlugin<ReliableOptions, Deps>({
       // Hearing the peer means a path works: what was parked goes now.
       if (!p.reachable) pathBack(p)
       return true
+    })
+
+    hooks.peerDiscovered.tap('reliable', ({ name, publicKey }) => {
+      const p = peers.get(name)
+      if (!p || !publicKey || stopped) return
+      if (p.key === undefined) p.key = publicKey
+      else if (p.key !== publicKey) startOver(p, publicKey)
     })
 
     hooks.peerConnected.tap('reliable', (peer) => {
@@ -244,9 +256,18 @@ export default definePlugin<ReliableOptions, Deps>({
         unsent: new Set(),
         failed: new Set(),
         sendFailures: 0,
+        key: directory.get(name)?.publicKey,
       }
-      p.link = new ReliableLink({
-        epoch: s.epoch,
+      p.link = createLink(p, s.epoch)
+      peers.set(name, p)
+      return p
+    }
+
+    function createLink(p: Peer, epoch: number): ReliableLink {
+      const s = durable()
+      const name = p.name
+      return new ReliableLink({
+        epoch,
         clock,
         maxMessageBytes: options.maxMessageBytes,
         ackDelayMs: options.ackDelayMs,
@@ -280,8 +301,24 @@ export default definePlugin<ReliableOptions, Deps>({
         onError: (error) => log.debug(`${name}: ${error.message}`),
         onDeadline: (deadline) => arm(p, deadline),
       })
-      peers.set(name, p)
-      return p
+    }
+
+    /**
+     * The peer's name now has another key (a new device, a reinstalled profile): that device knows nothing of our streams
+     * and may use any epoch, so the link starts over in a new epoch of ours, with what is not yet acknowledged in order.
+     */
+    function startOver(p: Peer, key: string): void {
+      const unacked = p.link.unacked()
+      p.link.close()
+      clearTimeout(p.timer)
+      p.timer = undefined
+      p.timerAt = Infinity
+      p.out = []
+      p.parked = []
+      p.key = key
+      p.link = createLink(p, durable().nextEpoch())
+      for (const { id, payload } of unacked) p.link.submit(id, payload)
+      log.info(`${p.name} has a new key: delivery to it starts over`, { waiting: unacked.length })
     }
 
     /** Queues a received message for the app; a new group starts when the queue was empty, after the group before it. */
@@ -414,10 +451,10 @@ export default definePlugin<ReliableOptions, Deps>({
     }
 
     /** Tries to reach the peer again, backing off, while something for it is queued. */
-    function scheduleRetry(p: Peer): void {
+    function scheduleRetry(p: Peer, now = false): void {
       if (p.retry || stopped) return
-      const delay = p.retryMs
-      p.retryMs = Math.min(options.retryMaxMs, p.retryMs * 2)
+      const delay = now ? 0 : p.retryMs
+      if (!now) p.retryMs = Math.min(options.retryMaxMs, p.retryMs * 2)
       p.retry = setTimeout(() => {
         p.retry = undefined
         if (stopped || p.reachable || !hasWork(p)) return
@@ -429,6 +466,14 @@ export default definePlugin<ReliableOptions, Deps>({
           },
         )
       }, delay)
+    }
+
+    /** Looks for the peer now, with the backoff reset: the next retry, if this fails, is the shortest. */
+    function retryNow(p: Peer): void {
+      clearTimeout(p.retry)
+      p.retry = undefined
+      p.retryMs = options.retryMinMs
+      scheduleRetry(p, true)
     }
 
     /** A path to the peer exists again: resend what was parked at once, rather than at the next retransmission timeout. */

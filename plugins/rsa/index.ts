@@ -38,6 +38,8 @@ export default definePlugin<RsaOptions, Deps>({
     const waiting = new Map<string, Array<() => void>>()
     /** Peers introduced again since their session was agreed: peer → the session id that must be replaced. */
     const renewing = new Map<string, string>()
+    /** The peer's process each session was agreed with (PeerInfo.instance). */
+    const sessionInstances = new Map<string, string | undefined>()
     /** Peers whose introduced key differs from the one we met first: name → the new key's fingerprint. */
     const changedKeys = new Map<string, string>()
     const stats: RsaStats = { handshakesRejected: 0, openFailed: 0 }
@@ -53,13 +55,17 @@ export default definePlugin<RsaOptions, Deps>({
       known = profile.readJson<Record<string, string>>(KNOWN_PEERS_FILE) ?? {}
     })
 
-    hooks.peerDiscovered.tap('rsa', ({ name, publicKey }) => {
+    hooks.peerDiscovered.tap('rsa', ({ name, publicKey, instance }) => {
       if (!publicKey) return
       const { fingerprint } = checkPublicKey(publicKey)
       if (!known[name]) {
         known[name] = fingerprint
         profile.writeJson(KNOWN_PEERS_FILE, known)
-      } else if (known[name] !== fingerprint) {
+      } else if (known[name] === fingerprint) {
+        // The key we trust came back (the other one was an impostor's, or a device given up): nothing to accept any more.
+        changedKeys.delete(name)
+      } else if (changedKeys.get(name) !== fingerprint) {
+        // Said once per new key, however often it is introduced.
         changedKeys.set(name, fingerprint)
         hooks.problem.call({
           source: 'rsa',
@@ -67,9 +73,10 @@ export default definePlugin<RsaOptions, Deps>({
           message: `the key of ${name} has changed (was ${known[name]}, now ${fingerprint}). Messages with ${name} are blocked until you accept the new key with /trust ${name}`,
         })
       }
-      // A new introduction means the peer may have restarted and lost our session: agree a fresh one before sealing again.
+      // Another process of the peer (or a server that does not say which) means it restarted and lost our session:
+      // agree a fresh one before sealing again. The same process introduced again keeps its session.
       const channel = channels.get(name)
-      if (channel?.established) renewing.set(name, channel.sessionIds()[0])
+      if (channel?.established && (instance === undefined || instance !== sessionInstances.get(name))) renewing.set(name, channel.sessionIds()[0])
     })
 
     function forget(peer: string) {
@@ -78,6 +85,7 @@ export default definePlugin<RsaOptions, Deps>({
       for (const id of channel.sessionIds()) sessionOwner.delete(id)
       channels.delete(peer)
       renewing.delete(peer)
+      sessionInstances.delete(peer)
     }
 
     /** The channel with a peer whose key is known and trusted; undefined otherwise. */
@@ -98,6 +106,8 @@ export default definePlugin<RsaOptions, Deps>({
     }
 
     function established(peer: string, channel: SecureChannel) {
+      log.debug(`secure session with ${peer}`, { session: channel.sessionIds()[0] })
+      sessionInstances.set(peer, peers.get(peer)?.instance)
       for (const id of channel.sessionIds()) sessionOwner.set(id, peer)
       if (renewing.get(peer) !== channel.sessionIds()[0]) renewing.delete(peer)
       for (const wake of waiting.get(peer)?.splice(0) ?? []) wake()
