@@ -3,7 +3,7 @@ import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint } from '../core/wire'
+import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint, sameEndpoint } from '../core/wire'
 import { Admission } from './admission'
 import { RateLimiter } from './guard'
 import { NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
@@ -285,6 +285,7 @@ export class RendezvousServer {
     if (message.t === 'register') return this.reply(from, this.admission.register(message, from), size)
     const admitted = this.admission.prove(message, from)
     if ('t' in admitted) return this.reply(from, admitted)
+    const before = this.registry.get(admitted.name, now)
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
     if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
     result.registration.nat = admitted.nat
@@ -295,7 +296,9 @@ export class RendezvousServer {
     this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
     // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
     // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
-    for (const watcher of this.watches.take(admitted.name, now)) {
+    // A refresh (the same process at the same endpoint with the same key) changes nothing its contacts must learn.
+    const refresh = before?.key === admitted.key && before.instance === admitted.instance && sameEndpoint(before.endpoint, from)
+    for (const watcher of refresh ? [] : this.watches.take(admitted.name, now)) {
       const asker = this.registry.get(watcher, now)
       if (asker) this.introduce(asker, result.registration, now)
     }

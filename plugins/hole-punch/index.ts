@@ -505,7 +505,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       const first = state.relay !== 'on'
       state.relay = 'on'
       if (state.path && !state.stale) return
-      if (first) {
+      // While a direct path is in doubt it is still the path: losing it announces the relay (see lose).
+      if (first && !state.path) {
         peers.update(state.name, { path: 'relay', online: true })
         log.info(`relayed path to ${state.name}`)
         hooks.peerConnected.call(state.name, 'relay')
@@ -560,7 +561,9 @@ export default definePlugin<HolePunchOptions, Deps>({
         const state = states.get(message.peer)
         if (!state) return
         if (message.ready) relayReady(state)
-        else void askRelay(state) // the peer asked: consent, so that frames can flow as soon as it needs them
+        // The peer asked: consent, so that frames can flow as soon as it needs them, even while our own direct path
+        // to it looks fine (the peer asking means it cannot reach us on it).
+        else void askRelay(state, true)
       }
     }
 

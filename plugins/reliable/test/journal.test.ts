@@ -209,6 +209,17 @@ describe('reliable durable state', () => {
     await state.close()
   })
 
+  it('holds a received message alone as not durable until its fdatasync, and durable after', async () => {
+    const state = DurableState.open(tempDir(), LIMITS)
+    // Only the inbox has a record: an ACK for this message must wait for the inbox, whatever the outbox holds.
+    void state.received('bob', 'r1', Buffer.from('hello'))
+    const needs = state.mark()
+    expect(state.isDurable(needs), 'before the fdatasync').to.equal(false)
+    await state.sync()
+    expect(state.isDurable(needs), 'after the fdatasync').to.equal(true)
+    await state.close()
+  })
+
   it('bounds the remembered ids per peer, forgetting the oldest', async () => {
     const dir = tempDir()
     const state = DurableState.open(dir, { ...LIMITS, seenIdsPerPeer: 100 })
