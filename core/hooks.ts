@@ -16,6 +16,7 @@ import type {
   PeerInfo,
   PeerPacket,
   PeerSummary,
+  Notice,
   Problem,
   SealedPacket,
   ServerState,
@@ -85,6 +86,8 @@ export function createHooks() {
     // ── problems ──
     /** Something went wrong that the user should see (a plugin failed, a peer's key changed). Observe only. */
     problem: new SyncHook<[Problem]>(['problem']),
+    /** Called by a plugin with news for the user that is not a problem (a key being generated, during init); frontends show it. Observe only. */
+    notice: new SyncHook<[Notice]>(['notice']),
   })
 }
 
