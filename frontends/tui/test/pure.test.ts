@@ -106,7 +106,7 @@ describe('tui: line editor', () => {
     expect(view.text).to.equal(`${NEWLINE_MARK}line two`)
     expect(view.cursor).to.equal(9)
     e.home()
-    expect(e.view(10)).to.deep.equal({ text: 'line one⏎l', cursor: 0 })
+    expect(e.view(10)).to.deep.equal({ text: 'line one⏎l', cursor: 0, selected: false })
   })
 })
 

@@ -60,7 +60,7 @@ describe('rsa identity', () => {
       expect((await fs.stat(profile)).mode & 0o777).to.equal(0o700)
       expect((await fs.stat(path.join(profile, 'identity.pem'))).mode & 0o777).to.equal(0o600)
       expect(await fs.readdir(profile)).to.deep.equal(['identity.pem'])
-      const again = await loadOrCreateIdentity(profile, { bits: 4096 })
+      const again = await loadOrCreateIdentity(profile, { bits: 3072 })
       expect(again.fingerprint).to.equal(created.fingerprint)
       expect(again.bits).to.equal(2048)
     })
