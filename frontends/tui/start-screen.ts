@@ -32,9 +32,10 @@ export function askSettings(terminal: Terminal, initial: Settings, theme: Theme,
       const shown = safe(view.text)
       lines.push(`  ${i === focus ? '{bold}' : ''}${field.label}${i === focus ? '{/bold}' : ''}`)
       if (i === focus) cursor = { row: lines.length, col: 3 + view.cursor }
-      // The selection shows in reverse video where the cursor is, as in a browser's field.
-      const text = (i === focus && view.selected ? `{inverse}${shown}{/inverse}` : shown) + pad
-      lines.push(`  [${i === focus ? `{underline}${text}{/underline}` : text}]`)
+      // The selection shows in reverse video, as in a browser's field. Not nested in {underline}: blessed's closing tag
+      // of a nested flag restores only the outer one and leaves reverse on; {/} resets both.
+      const drawn = i !== focus ? shown + pad : view.selected ? `{underline}{inverse}${shown}{/}{underline}${pad}{/underline}` : `{underline}${shown}${pad}{/underline}`
+      lines.push(`  [${drawn}]`)
       const problem = problems[field.key]
       lines.push(problem ? `  ${paint(`✗ ${safe(problem)}`, 'red', theme)}` : `  ${paint(field.hint, 'gray', theme)}`)
       lines.push('')
