@@ -57,7 +57,7 @@ export function createHooks() {
     peerLost: new SyncHook<[string, string]>(['peer', 'reason']),
 
     // ── outgoing messages ──
-    /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it. */
+    /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it (any other failure stops it too). */
     compose: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
     /** An envelope leaving for a peer; a delivery plugin that takes charge (queue, fragment, retransmit) returns true, else the core sends it as one datagram. */
     transmit: new AsyncSeriesBailHook<[string, Envelope], true | undefined>(['peer', 'envelope']),
