@@ -311,11 +311,14 @@ export class Client implements Chat, Pipeline {
               withTimeout(finished, timeoutMs, () => hungTap(timeoutMs)).then(
                 (result) => callback(undefined, result),
                 (error) => {
+                  // fail() either reports (the tap counts as passed) or throws what must go on up: call back once, either way.
+                  let passOn: unknown
                   try {
-                    callback(undefined, fail(error))
+                    fail(error)
                   } catch (rethrown) {
-                    callback(rethrown)
+                    passOn = rethrown
                   }
+                  callback(passOn)
                 },
               )
             }

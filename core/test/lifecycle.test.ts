@@ -148,6 +148,25 @@ describe('core/client: plugin failures', () => {
     })
   })
 
+  it('treats callback-style taps alike: a refusal stops the message, a callback never called times out', async () => {
+    const callbacks = `${THEIR_VETO}module.exports = { name: 'callbacks', create({ hooks }) {
+      hooks.compose.tapAsync('callbacks', (m, done) => done(m.text.includes('darn') ? new Veto('no swearing') : null, m))
+      hooks.listPeers.tapAsync('callbacks', () => undefined)
+    } }\n`
+    const { client, problems } = clientOf({ 'fake-identity': FAKE_IDENTITY, callbacks }, { hookTimeoutMs: 100 })
+    await client.start()
+    try {
+      const error = await rejection(client.send('bob', 'darn'))
+      expect(error).to.include({ message: 'no swearing', to: 'bob' })
+      expect(await client.peers()).to.deep.equal([])
+      expect(problems.map((p) => p.message)).to.deep.equal([
+        'plugin "callbacks" failed in hook listPeers: did not finish within 100 ms (hookTimeoutMs); the client went on without it',
+      ])
+    } finally {
+      await client.stop()
+    }
+  })
+
   it('recognises a refusal by its brand, not by its class', () => {
     expect(isVeto(new Veto('no'))).to.equal(true)
     expect(isVeto(new Cancelled())).to.equal(true)
