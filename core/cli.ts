@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import { Client } from './client'
 import { ConfigError, loadConfig } from './config'
 import { createLogger, LOG_LEVELS, type LogLevel } from './log'
-import { Cancelled } from './plugin'
+import { isCancelled, PluginFailure } from './plugin'
 import { RendezvousServer } from '../server'
 
 const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
@@ -29,6 +29,9 @@ Server options:
   --alt-port PORT      second UDP port for NAT detection (default PORT+1; 0: any)
   --relay              relay end-to-end sealed frames for peers that cannot connect directly
   --log-level LEVEL
+
+Exit status: 0 after a clean stop, 1 on another failure, 2 for a bad config or command line,
+  3 when a plugin failed at start (stderr names it: udsu: plugin "udp" failed at start: …)
 
 Headless frontend (one JSON object per line):
   in:  {"type":"send","to":"bob","text":"hi"}  {"type":"peers"}  {"type":"quit"}
@@ -94,6 +97,14 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
+/** Exit codes, as --help lists them: 1 any other failure, 2 a bad config or command line, 3 a plugin failed at start. */
+function exitCodeFor(error: Error): number {
+  if (error instanceof ConfigError || error instanceof UsageError) return 2
+  if (error instanceof PluginFailure) return EXIT_PLUGIN_FAILED
+  return 1
+}
+const EXIT_PLUGIN_FAILED = 3
+
 function onSignal(handler: () => void) {
   process.once('SIGINT', handler)
   process.once('SIGTERM', handler)
@@ -102,11 +113,11 @@ function onSignal(handler: () => void) {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
-    if (error instanceof Cancelled) process.exit(0)
+    if (isCancelled(error)) process.exit(0)
     if (error instanceof ConfigError) process.stderr.write(`udsu: ${error.message}\n`)
     else if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`udsu: ${error.message}\nRun udsu --help for usage.\n`)
     } else process.stderr.write(`udsu: ${error.message}\n`)
-    process.exit(error instanceof ConfigError || error instanceof UsageError ? 2 : 1)
+    process.exit(exitCodeFor(error))
   },
 )

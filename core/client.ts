@@ -4,12 +4,12 @@ import type { Hook } from 'tapable'
 import { asFunction, asValue, createContainer, InjectionMode, type AwilixContainer } from 'awilix'
 import { CommandRegistry } from './commands'
 import { Fifo } from './fifo'
-import { NAME_HINT, NAME_PATTERN, type Config } from './config'
+import { DEFAULT_HOOK_TIMEOUT_MS, NAME_HINT, NAME_PATTERN, type Config } from './config'
 import { createHooks, type Hooks } from './hooks'
 import { loadPlugins, type LoadedPlugin } from './loader'
 import { createLogger, DeferredFileSink, fileSink } from './log'
 import { PeerDirectory } from './peers'
-import { Veto, type CoreServices } from './plugin'
+import { describeThrown, isVeto, MessageRefused, PluginFailure, Veto, type CoreServices } from './plugin'
 import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
 import { ServiceRegistry } from './services'
@@ -83,7 +83,7 @@ export class Client implements Chat, Pipeline {
       this.me.name = this.settings.name
       this.openProfile()
       await this.hooks.init.promise()
-      if (!this.me.publicKey) throw new Error('no plugin provided an identity key: add "rsa" to the plugins in the config')
+      if (!this.me.publicKey) throw new Error(this.missingIdentityHint())
       await this.hooks.start.promise()
       this.state = 'running'
       this.hooks.ready.call(this.identity)
@@ -91,6 +91,13 @@ export class Client implements Chat, Pipeline {
       await this.stop().catch(() => undefined)
       throw error
     }
+  }
+
+  /** Why no identity key is set after init; "add rsa" only when no plugin that could set one is configured. */
+  private missingIdentityHint(): string {
+    const encryption = this.plugins.filter((p) => p.definition.provides?.includes('encryption')).map((p) => `"${p.definition.name}"`)
+    if (!encryption.length) return 'no plugin provided an identity key: add "rsa" to the plugins in the config'
+    return `no identity key was set at init, although ${encryption.join(', ')} provides encryption`
   }
 
   async stop(): Promise<void> {
@@ -116,7 +123,14 @@ export class Client implements Chat, Pipeline {
     if (typeof text !== 'string' || !text.trim()) throw new Error('the message is empty')
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new Error(`the message is longer than ${MAX_TEXT_BYTES} bytes`)
     if (!this.running) throw new Error('the client is not running')
-    const message = await this.hooks.compose.promise({ id: this.nextId(), from: this.me.name, to, text, ts: Date.now() })
+    const draft: ChatMessage = { id: this.nextId(), from: this.me.name, to, text, ts: Date.now() }
+    let message: ChatMessage
+    try {
+      message = await this.hooks.compose.promise(draft)
+    } catch (error) {
+      // Any failure in compose refuses the message; the error names it, so a frontend can show which one was not sent.
+      throw new MessageRefused(describeThrown(error), draft.id, to)
+    }
     this.hooks.messageState.call({ id: message.id, to, state: 'pending' })
     // One queue per peer keeps messages to a peer in the order they were written.
     const queue = this.outgoing.get(to)
@@ -250,55 +264,63 @@ export class Client implements Chat, Pipeline {
     for (const { definition, options } of this.plugins) {
       const key = `plugin:${definition.name}`
       this.container.register(key, asFunction((cradle: CoreServices) => definition.create(cradle, options) ?? {}).singleton())
-      this.container.resolve(key)
+      try {
+        this.container.resolve(key)
+      } catch (error) {
+        // A plugin that cannot be built (a command name already taken, bad wiring) stops the start, named.
+        throw error instanceof PluginFailure ? error : new PluginFailure(definition.name, 'create', describeThrown(error))
+      }
     }
   }
 
-  /** Wraps every tap so that a plugin that throws is reported by name and the client stays up. Veto passes through. */
+  /**
+   * Wraps every tap by what its hook is for. On `configure`, `init` and `start` a failure fails the start, naming the
+   * plugin (PluginFailure). Elsewhere a tap that throws, rejects or hangs past `hookTimeoutMs` is reported by name and
+   * the client goes on as if it had passed; except on `compose`, where any failure stops the message (never fail open).
+   * A refusal (Veto, from any copy of udsu) always passes through as it is.
+   */
   private isolateTaps(): void {
-    for (const [hookName, hook] of Object.entries(this.hooks) as Array<[string, Hook<unknown[], unknown>]>) {
+    for (const [hookName, hook] of Object.entries(this.hooks) as Array<[keyof Hooks, Hook<unknown[], unknown>]>) {
       hook.intercept({
         register: (tap) => {
-          const report = (error: unknown) => {
-            const message = `plugin "${tap.name}" failed in hook ${hookName}: ${(error as Error)?.message ?? String(error)}`
-            this.logger.error(message)
-            if (hookName !== 'problem') this.hooks.problem.call({ source: tap.name, message })
-          }
+          const plugin = tap.name
+          const fail = this.tapFailureHandler(hookName, plugin)
+          // configure waits for a person at a start screen, init may generate a key: only taps that should be quick are timed.
+          const timeoutMs = LIFECYCLE_STEPS.has(hookName) ? undefined : (this.config.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS)
           const fn = tap.fn as (...args: unknown[]) => unknown
-          if (tap.type === 'promise') {
-            tap.fn = async (...args: unknown[]) => {
-              try {
-                return await fn(...args)
-              } catch (error) {
-                if (error instanceof Veto) throw error
-                report(error)
-              }
-            }
-          } else if (tap.type === 'sync') {
+          if (tap.type === 'sync') {
             tap.fn = (...args: unknown[]) => {
               try {
                 return fn(...args)
               } catch (error) {
-                if (error instanceof Veto) throw error
-                report(error)
+                return fail(error)
+              }
+            }
+          } else if (tap.type === 'promise') {
+            tap.fn = async (...args: unknown[]) => {
+              try {
+                return await withTimeout(Promise.resolve(fn(...args)), timeoutMs, () => hungTap(timeoutMs))
+              } catch (error) {
+                return fail(error)
               }
             }
           } else {
             tap.fn = (...args: unknown[]) => {
               const callback = args.pop() as (error?: unknown, result?: unknown) => void
-              try {
-                fn(...args, (error: unknown, result: unknown) => {
-                  if (error && !(error instanceof Veto)) {
-                    report(error)
-                    return callback()
+              const finished = new Promise<unknown>((resolve, reject) => fn(...args, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result))))
+              withTimeout(finished, timeoutMs, () => hungTap(timeoutMs)).then(
+                (result) => callback(undefined, result),
+                (error) => {
+                  // fail() either reports (the tap counts as passed) or throws what must go on up: call back once, either way.
+                  let passOn: unknown
+                  try {
+                    fail(error)
+                  } catch (rethrown) {
+                    passOn = rethrown
                   }
-                  callback(error, result)
-                })
-              } catch (error) {
-                if (error instanceof Veto) return callback(error)
-                report(error)
-                callback()
-              }
+                  callback(passOn)
+                },
+              )
             }
           }
           return tap
@@ -306,4 +328,35 @@ export class Client implements Chat, Pipeline {
       })
     }
   }
+
+  /** What a failed tap leads to: a refusal goes on up; on a lifecycle step the start fails; on compose the message stops; else a report. */
+  private tapFailureHandler(hookName: keyof Hooks, plugin: string): (error: unknown) => undefined {
+    return (error) => {
+      if (isVeto(error) || error instanceof PluginFailure) throw error
+      if (LIFECYCLE_STEPS.has(hookName)) throw new PluginFailure(plugin, hookName as 'configure' | 'init' | 'start', describeThrown(error))
+      const message = `plugin "${plugin}" failed in hook ${hookName}: ${describeThrown(error)}`
+      this.logger.error(message)
+      if (hookName !== 'problem') this.hooks.problem.call({ source: plugin, message })
+      // A filter that crashed has not approved the message: it is refused, not sent as if the filter had passed.
+      if (hookName === 'compose') throw new Veto(`not sent: the plugin "${plugin}" failed while checking it`)
+      return undefined
+    }
+  }
+}
+
+/** The hooks of the start: a failure in one of their taps stops the client (see PluginFailure). */
+const LIFECYCLE_STEPS: ReadonlySet<keyof Hooks> = new Set(['configure', 'init', 'start'])
+
+function hungTap(timeoutMs: number | undefined): Error {
+  return new Error(`did not finish within ${timeoutMs} ms (hookTimeoutMs); the client went on without it`)
+}
+
+/** Settles as `work` does, or rejects with `timeoutError()` after `ms` (never, when `ms` is undefined). */
+function withTimeout<T>(work: Promise<T>, ms: number | undefined, timeoutError: () => Error): Promise<T> {
+  if (ms === undefined) return work
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeoutError()), ms)
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }

@@ -4,7 +4,7 @@ import { cosmiconfig } from 'cosmiconfig'
 import { ConfigError } from './errors'
 import { loadPlugins } from './loader'
 import { LOG_LEVELS, type LogLevel } from './log'
-import { either, list, object, oneOf, optional, string, validate, type Check } from './schema'
+import { either, list, number, object, oneOf, optional, string, validate, type Check } from './schema'
 import { parseHostPort } from './wire'
 
 /** A plugin named in the config, with its options; `resolve` is a built-in short name, a package or a path. */
@@ -24,6 +24,8 @@ export interface Config {
   frontend: string
   plugins: PluginEntry[]
   log: { level: LogLevel; file?: string }
+  /** How long a tap on a message hook (or `stop`) may run before it is reported as hung and the client goes on without it. */
+  hookTimeoutMs?: number
   /** Where the config came from, for error messages and relative plugin paths. */
   source?: string
 }
@@ -51,6 +53,9 @@ export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
   ],
   log: { level: 'info' },
 }
+
+/** Longer than any built-in tap may wait on purpose (a handshake or a punch: at most 60 s each, by their options). */
+export const DEFAULT_HOOK_TIMEOUT_MS = 120_000
 
 export { ConfigError }
 
@@ -90,6 +95,7 @@ const configSchema = object({
     object({ level: optional(oneOf(LOG_LEVELS), 'info' as LogLevel), file: optional(string()) }),
     DEFAULT_CONFIG.log,
   ),
+  hookTimeoutMs: optional(number({ min: 50, max: 3_600_000, integer: true }), DEFAULT_HOOK_TIMEOUT_MS),
 })
 
 /** Finds and reads the config file (or the one named by --config), applies flags, validates; throws ConfigError. */

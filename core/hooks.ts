@@ -16,6 +16,7 @@ import type {
   PeerInfo,
   PeerPacket,
   PeerSummary,
+  Notice,
   Problem,
   SealedPacket,
   ServerState,
@@ -56,7 +57,7 @@ export function createHooks() {
     peerLost: new SyncHook<[string, string]>(['peer', 'reason']),
 
     // ── outgoing messages ──
-    /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it. */
+    /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it (any other failure stops it too). */
     compose: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
     /** An envelope leaving for a peer; a delivery plugin that takes charge (queue, fragment, retransmit) returns true, else the core sends it as one datagram. */
     transmit: new AsyncSeriesBailHook<[string, Envelope], true | undefined>(['peer', 'envelope']),
@@ -85,6 +86,8 @@ export function createHooks() {
     // ── problems ──
     /** Something went wrong that the user should see (a plugin failed, a peer's key changed). Observe only. */
     problem: new SyncHook<[Problem]>(['problem']),
+    /** Called by a plugin with news for the user that is not a problem (a key being generated, during init); frontends show it. Observe only. */
+    notice: new SyncHook<[Notice]>(['notice']),
   })
 }
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Config, PluginEntry } from './config'
 import { ConfigError } from './errors'
-import type { PluginDefinition } from './plugin'
+import { PLUGIN_API_VERSION, type PluginDefinition } from './plugin'
 
 export interface LoadedPlugin {
   definition: PluginDefinition<unknown, unknown>
@@ -71,6 +71,12 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
     const definition = (exported as { default?: unknown }).default ?? exported
     if (!isDefinition(definition)) {
       problems.push(`${at}: "${entry.resolve}" does not export a plugin (an object with name and create)`)
+      continue
+    }
+    if (definition.apiVersion !== undefined && definition.apiVersion !== PLUGIN_API_VERSION) {
+      problems.push(
+        `${at}: plugin "${definition.name}" was built for udsu plugin API ${JSON.stringify(definition.apiVersion)}, and this udsu has API ${PLUGIN_API_VERSION}: install a version of the plugin made for this udsu`,
+      )
       continue
     }
     if (loaded.some((p) => p.definition.name === definition.name)) {

@@ -23,9 +23,17 @@ export interface CoreServices {
   services: ServiceRegistry
 }
 
+/**
+ * The plugin API this udsu offers. A plugin records the version it was built for (definePlugin fills it in from the
+ * copy of udsu it imports); the loader refuses a plugin built for another. Raised when a change breaks plugins.
+ */
+export const PLUGIN_API_VERSION = 1
+
 export interface PluginDefinition<Options = Record<string, never>, Deps = Partial<CoreServices>> {
   /** The short name taps are registered under, so traces and errors name the plugin. */
   name: string
+  /** The plugin API it was built for (`PLUGIN_API_VERSION` of its udsu); set by definePlugin. Absent: the current one. */
+  apiVersion?: number
   /** Checks raw options from the config; returns the typed options, or the problems found, each naming its key. */
   options?(raw: unknown): { value: Options } | { problems: string[] }
   /** Capabilities this plugin needs from others (e.g. `transport`); loading fails early if no plugin provides one. */
@@ -42,23 +50,75 @@ export interface PluginDefinition<Options = Record<string, never>, Deps = Partia
 export function definePlugin<Options = Record<string, never>, Deps = Partial<CoreServices>>(
   definition: PluginDefinition<Options, Deps>,
 ): PluginDefinition<Options, Deps> {
-  return definition
+  return { ...definition, apiVersion: definition.apiVersion ?? PLUGIN_API_VERSION }
 }
+
+/**
+ * Brands that mark a refusal. `instanceof` fails across two copies of udsu (a plugin installed with its own copy has
+ * its own Veto class), so the core recognises a refusal by a registered symbol, which every copy shares.
+ */
+export const VETO_BRAND: unique symbol = Symbol.for('udsu.veto')
+export const CANCELLED_BRAND: unique symbol = Symbol.for('udsu.cancelled')
 
 /** Thrown by a tap to refuse deliberately (stop a message, no path, no session): it is not a plugin failure, and the user sees the reason. */
 export class Veto extends Error {
+  readonly [VETO_BRAND] = true
   constructor(reason: string) {
     super(reason)
     this.name = 'Veto'
   }
 }
 
+/** Whether `error` is a Veto from any copy of udsu: it carries the `Symbol.for('udsu.veto')` brand. */
+export function isVeto(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[VETO_BRAND] === true
+}
+
+/** Whether `error` is a Cancelled from any copy of udsu. */
+export function isCancelled(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[CANCELLED_BRAND] === true
+}
+
 export type { Transport }
 
 /** Thrown by a `configure` tap when the user backs out (e.g. Esc on a start screen): nothing starts, and the CLI exits with 0. */
 export class Cancelled extends Veto {
+  readonly [CANCELLED_BRAND] = true
   constructor(reason = 'cancelled') {
     super(reason)
     this.name = 'Cancelled'
   }
+}
+
+/** A message a `compose` tap refused (or failed on, which refuses too): it was not sent. Carries its `id` and `to`. */
+export class MessageRefused extends Veto {
+  constructor(
+    reason: string,
+    readonly id: string,
+    readonly to: string,
+  ) {
+    super(reason)
+    this.name = 'MessageRefused'
+  }
+}
+
+/**
+ * A plugin failed while the client was starting: in its `create`, or a tap on `configure`, `init` or `start`. The start
+ * stops (what had started is stopped) and the CLI prints the message, one line naming the plugin, the step and the cause.
+ */
+export class PluginFailure extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly step: 'create' | 'configure' | 'init' | 'start',
+    readonly reason: string,
+  ) {
+    super(`plugin "${plugin}" failed at ${step}: ${reason}`)
+    this.name = 'PluginFailure'
+  }
+}
+
+/** The text of anything thrown, on one line: a plugin may throw a string, or an error whose message spans lines. */
+export function describeThrown(thrown: unknown): string {
+  const text = thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown) ? String((thrown as Error).message) : String(thrown)
+  return text.replace(/\s*\n\s*/g, ' ').trim() || '(no message)'
 }

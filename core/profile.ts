@@ -44,6 +44,18 @@ export class Profile {
     }
   }
 
+  /** The live process that holds this profile's lock, if any: a client is running on it right now. */
+  holder(): number | undefined {
+    let text: string
+    try {
+      text = fs.readFileSync(this.path('lock'), 'utf8')
+    } catch {
+      return undefined
+    }
+    const pid = Number(text)
+    return isAlive(pid) ? pid : undefined
+  }
+
   unlock(): void {
     const file = this.path('lock')
     try {

@@ -35,11 +35,14 @@ export function boolean(): Check<boolean> {
     typeof value === 'boolean' ? value : void problems.push(`${path} must be true or false, not ${describe(value)}`)
 }
 
-export function oneOf<T extends string>(values: readonly T[]): Check<T> {
+export function oneOf<T extends string | number>(values: readonly T[]): Check<T> {
   return (value, path, problems) => {
-    if (typeof value === 'string' && (values as readonly string[]).includes(value)) return value as T
-    const near = typeof value === 'string' ? nearest(value, values) : undefined
-    problems.push(`${path} must be one of ${values.join(', ')}, not ${describe(value)}${near ? ` (did you mean "${near}"?)` : ''}`)
+    if ((typeof value === 'string' || typeof value === 'number') && (values as readonly unknown[]).includes(value)) return value as T
+    const words = values.filter((v): v is T & string => typeof v === 'string')
+    const near = typeof value === 'string' ? nearest(value, words) : undefined
+    // A wrong number is shown as itself: "not 8192" says more than "not number".
+    const given = typeof value === 'number' && values.some((v) => typeof v === 'number') ? String(value) : describe(value)
+    problems.push(`${path} must be one of ${values.join(', ')}, not ${given}${near ? ` (did you mean "${near}"?)` : ''}`)
   }
 }
 

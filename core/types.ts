@@ -182,6 +182,12 @@ export interface ServerState {
 }
 
 /** A problem to show the user; `source` names the plugin or part it came from. */
+/** Something the user should know that is neither a problem nor a message, e.g. "generating a 3072-bit key…". */
+export interface Notice {
+  source: string
+  message: string
+}
+
 export interface Problem {
   source: string
   message: string

@@ -86,6 +86,13 @@ describe('core/schema', () => {
       expect(run(level, 3).problems).to.deep.equal(['opt must be one of debug, info, warn, not number'])
     })
 
+    it('takes numbers too, and shows a wrong one as itself', () => {
+      const bits = oneOf([2048, 3072] as const)
+      expect(run(bits, 3072).value).to.equal(3072)
+      expect(run(bits, 8192).problems).to.deep.equal(['opt must be one of 2048, 3072, not 8192'])
+      expect(run(bits, '3072').problems).to.deep.equal(['opt must be one of 2048, 3072, not "3072"'])
+    })
+
     it('suggests the nearest value for a typo', () => {
       expect(run(level, 'wran').problems).to.deep.equal(['opt must be one of debug, info, warn, not "wran" (did you mean "warn"?)'])
     })

@@ -49,7 +49,13 @@ interface Services {
   commands: CommandRegistry
 }
 
-function readCommands(services: Services, emit: (event: Output) => void, fail: (message: string) => void) {
+/** What a refused message's error says about it (MessageRefused carries `id` and `to`), for the error event. */
+function messageOf(error: Error): Record<string, unknown> {
+  const { id, to } = error as Error & { id?: unknown; to?: unknown }
+  return typeof id === 'string' && typeof to === 'string' ? { id, to } : {}
+}
+
+function readCommands(services: Services, emit: (event: Output) => void, fail: (message: string, extra?: Record<string, unknown>) => void) {
   const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
   lines.on('line', (line) => {
     if (!line.trim()) return
@@ -61,7 +67,7 @@ function readCommands(services: Services, emit: (event: Output) => void, fail: (
     } catch {
       return fail(`not a JSON object: ${line.slice(0, 80)}`)
     }
-    run(services, command, emit).catch((error: Error) => fail(error.message))
+    run(services, command, emit).catch((error: Error) => fail(error.message, messageOf(error)))
   })
   lines.on('close', () => void services.chat.stop())
 }

@@ -5,6 +5,8 @@ import { displayWidth, splitGraphemes } from './sanitize'
 export interface EditorView {
   text: string
   cursor: number
+  /** The whole text is selected: the next typed character replaces it. */
+  selected: boolean
 }
 
 /** Shown in place of a newline inside the one-line field (a pasted multi-line message). */
@@ -18,6 +20,8 @@ export class LineEditor {
   /** Position while walking the history with Up/Down; `history.length` means the draft. */
   private browsing = 0
   private draft = ''
+  /** A prefilled value is selected, as browsers and most TUIs do: typing replaces it instead of appending to it. */
+  private allSelected = false
 
   constructor(initial = '', private readonly historyLimit = 100) {
     this.set(initial)
@@ -26,15 +30,41 @@ export class LineEditor {
   set(text: string): void {
     this.text = text
     this.cursor = text.length
+    this.allSelected = false
+  }
+
+  /** Selects the whole text (nothing when it is empty); any key then acts on the selection, or ends it. */
+  selectAll(): void {
+    this.allSelected = this.text.length > 0
+  }
+
+  get selected(): boolean {
+    return this.allSelected
+  }
+
+  /** Removes the selected text, if any; true when it did. Editing keys start with it, as a selection is replaced. */
+  private replaceSelection(): boolean {
+    if (!this.allSelected) return false
+    this.set('')
+    return true
+  }
+
+  /** Ends the selection where a moving key puts the cursor, the text kept. */
+  private collapse(): boolean {
+    const was = this.allSelected
+    this.allSelected = false
+    return was
   }
 
   /** Inserts typed or pasted text at the cursor; a terminal may deliver an emoji as two halves, in order. */
   insert(text: string): void {
+    this.replaceSelection()
     this.text = this.text.slice(0, this.cursor) + text + this.text.slice(this.cursor)
     this.cursor += text.length
   }
 
   backspace(): void {
+    if (this.replaceSelection()) return
     const before = splitGraphemes(this.text.slice(0, this.cursor))
     const removed = before.pop() ?? ''
     this.text = before.join('') + this.text.slice(this.cursor)
@@ -42,35 +72,42 @@ export class LineEditor {
   }
 
   delete(): void {
+    if (this.replaceSelection()) return
     const after = splitGraphemes(this.text.slice(this.cursor))
     after.shift()
     this.text = this.text.slice(0, this.cursor) + after.join('')
   }
 
   left(): void {
+    if (this.collapse()) return this.home()
     this.cursor -= splitGraphemes(this.text.slice(0, this.cursor)).pop()?.length ?? 0
   }
 
   right(): void {
+    if (this.collapse()) return this.end()
     this.cursor += splitGraphemes(this.text.slice(this.cursor))[0]?.length ?? 0
   }
 
   home(): void {
+    this.allSelected = false
     this.cursor = 0
   }
 
   end(): void {
+    this.allSelected = false
     this.cursor = this.text.length
   }
 
   /** Ctrl+U: deletes from the start of the line to the cursor. */
   killToStart(): void {
+    if (this.replaceSelection()) return
     this.text = this.text.slice(this.cursor)
     this.cursor = 0
   }
 
   /** Ctrl+W: deletes the word before the cursor. */
   killWord(): void {
+    if (this.replaceSelection()) return
     const before = this.text.slice(0, this.cursor).replace(/\S+\s*$|\s+$/u, '')
     this.text = before + this.text.slice(this.cursor)
     this.cursor = before.length
@@ -124,6 +161,6 @@ export class LineEditor {
       tail += g
       total += w
     }
-    return { text: head + tail, cursor: used }
+    return { text: head + tail, cursor: used, selected: this.allSelected }
   }
 }

@@ -163,6 +163,7 @@ function createTui({ hooks, chat, commands, me, settings }: Deps): void {
   hooks.messageState.tap('tui', (change) => model.setDelivery(change))
   hooks.deliver.tapPromise('tui', async (message) => model.addIncoming(message))
   hooks.problem.tap('tui', ({ source, message, peer }) => model.problem(`${source}: ${message}`, peer))
+  hooks.notice.tap('tui', ({ message }) => model.notice(message))
   hooks.stop.tap({ name: 'tui', stage: 1000 }, () => {
     clearInterval(refreshTimer)
     clearTimeout(refreshSoon)

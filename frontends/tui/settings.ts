@@ -30,13 +30,20 @@ export function saveRemembered(settings: Settings, folder: Profile = dataFolder(
   folder.writeJson(REMEMBERED_FILE, { name: settings.name, server: settings.server })
 }
 
+/** Whether a client runs on this name's default profile right now (the README's second terminal, while the first runs). */
+export function profileInUse(name: string): boolean {
+  return new Profile(defaultProfileDir(name)).holder() !== undefined
+}
+
 /**
  * What the start screen shows first. A name from the config or --name wins over the remembered one;
  * the server too, unless it is only the built-in default (a flag and the default look the same here).
+ * A remembered name whose profile is in use is not offered: that user is running in another terminal.
  */
-export function prefill(given: Settings, remembered: Partial<Settings>): Settings {
+export function prefill(given: Settings, remembered: Partial<Settings>, inUse: (name: string) => boolean = profileInUse): Settings {
+  const rememberedName = remembered.name && !inUse(remembered.name) ? remembered.name : ''
   return {
-    name: given.name || remembered.name || '',
+    name: given.name || rememberedName,
     server: given.server && (given.server !== DEFAULT_CONFIG.server || !remembered.server) ? given.server : (remembered.server ?? DEFAULT_CONFIG.server),
   }
 }

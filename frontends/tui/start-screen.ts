@@ -15,6 +15,9 @@ const FIELDS = [
 /** Asks for the settings; resolves with what the user accepted, or undefined when they quit (Esc, Ctrl+C). */
 export function askSettings(terminal: Terminal, initial: Settings, theme: Theme, note?: string): Promise<Settings | undefined> {
   const editors = { name: new LineEditor(initial.name), server: new LineEditor(initial.server) }
+  // Prefilled values are selected: typing a new name replaces the remembered one ("bob", not "alicebob").
+  editors.name.selectAll()
+  editors.server.selectAll()
   let focus = 0
   let problems: SettingsProblems = {}
   const box = blessed.box({ parent: terminal.screen, top: 0, left: 0, width: '100%', height: '100%', tags: true })
@@ -26,10 +29,13 @@ export function askSettings(terminal: Terminal, initial: Settings, theme: Theme,
     FIELDS.forEach((field, i) => {
       const view = editors[field.key].view(width)
       const pad = ' '.repeat(Math.max(0, width - displayWidth(view.text)))
-      const text = safe(view.text) + pad
+      const shown = safe(view.text)
       lines.push(`  ${i === focus ? '{bold}' : ''}${field.label}${i === focus ? '{/bold}' : ''}`)
       if (i === focus) cursor = { row: lines.length, col: 3 + view.cursor }
-      lines.push(`  [${i === focus ? `{underline}${text}{/underline}` : text}]`)
+      // The selection shows in reverse video, as in a browser's field. Not nested in {underline}: blessed's closing tag
+      // of a nested flag restores only the outer one and leaves reverse on; {/} resets both.
+      const drawn = i !== focus ? shown + pad : view.selected ? `{underline}{inverse}${shown}{/}{underline}${pad}{/underline}` : `{underline}${shown}${pad}{/underline}`
+      lines.push(`  [${drawn}]`)
       const problem = problems[field.key]
       lines.push(problem ? `  ${paint(`✗ ${safe(problem)}`, 'red', theme)}` : `  ${paint(field.hint, 'gray', theme)}`)
       lines.push('')

@@ -10,8 +10,9 @@ import { decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHos
 import { registrationProof } from '../../server/admission'
 import { HELLO_PAD, MAPPING_PAD, parseServerMessage, PING_PAD, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
 import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
-import { RendezvousServer } from '../../server'
+import type { RendezvousServer } from '../../server'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
+import { EmbeddedServerStarter } from './embedded'
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -124,6 +125,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     let reported: boolean | undefined
     let stopped = false
     let embedded: RendezvousServer | undefined
+    let embeddedStarter: EmbeddedServerStarter | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
@@ -219,8 +221,14 @@ export default definePlugin<HolePunchOptions, Deps>({
         return false
       }
       if (options.embeddedServer && (await isThisMachine(parseHostPort(settings.server).host)) && !embedded) {
-        embedded = await startEmbeddedServer()
-        if (embedded) return register()
+        const attempt = await (embeddedStarter ??= new EmbeddedServerStarter(settings.server, log)).start()
+        if (attempt.kind === 'started') embedded = attempt.server
+        if (attempt.kind === 'started' || attempt.kind === 'ask-again') return register()
+        if (attempt.kind === 'held') {
+          if (attempt.tell) hooks.problem.call({ source: 'hole-punch', message: attempt.tell })
+          setOnline(false, attempt.reason)
+          return false
+        }
       }
       setOnline(false, 'no answer')
       return false
@@ -239,20 +247,6 @@ export default definePlugin<HolePunchOptions, Deps>({
         return 'unknown'
       }
       return sameEndpoint(reply.public, seenByMain) ? 'eim' : 'symmetric'
-    }
-
-    async function startEmbeddedServer(): Promise<RendezvousServer | undefined> {
-      const { host, port } = parseHostPort(settings.server)
-      const candidate = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger: logger.child('server') })
-      try {
-        await candidate.listen()
-        log.info(`no server answered at ${settings.server}: started one in this client`)
-        return candidate
-      } catch (error) {
-        // Another process holds the port (perhaps a server starting right now): keep using it.
-        log.debug(`embedded server not started: ${(error as Error).message}`)
-        return undefined
-      }
     }
 
     async function tick() {

@@ -1,7 +1,7 @@
 // Reliable delivery: every chat envelope goes through a ReliableLink per peer (ids, acks, retransmission, order,
 // fragments), with the outbox and the received ids kept in the profile so that a restart loses and repeats nothing.
 import { performance } from 'node:perf_hooks'
-import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
+import { definePlugin, isVeto, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, optional, validate } from '../../core/schema'
 import type { Logger } from '../../core/types'
 import { DurableState, type DurableMark } from './durable'
@@ -414,14 +414,14 @@ export default definePlugin<ReliableOptions, Deps>({
       p.sendFailures++
       const path = directory.get(p.name)?.path
       // With a path, a failed send (a full socket buffer, a firewall's EPERM) is one lost datagram: the link repairs it.
-      if (path && !(error instanceof Veto)) return
+      if (path && !isVeto(error)) return
       park(p, frames)
       if (p.reachable) log.debug(`cannot send to ${p.name}: ${error.message}`)
       p.reachable = false
       scheduleRetry(p)
       // A plugin refusing while a path exists (the peer's key changed) will not pass by itself: say so. The messages
       // stay queued and go if the refusal is lifted (e.g. /trust); an offline peer only keeps them pending.
-      if (error instanceof Veto && path) {
+      if (isVeto(error) && path) {
         for (const { id } of p.link.unacked()) {
           if (p.failed.has(id)) continue
           p.failed.add(id)

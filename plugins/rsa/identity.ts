@@ -24,15 +24,24 @@ export const IDENTITY_FILE = 'identity.pem'
 export const MIN_RSA_BITS = 2048
 export const MAX_RSA_BITS = 8192
 export const DEFAULT_RSA_BITS = 3072
+/**
+ * Sizes of our own key that work: the registration carries the public key in one datagram of at most 1200 bytes
+ * (MAX_DATAGRAM_BYTES). Measured at the worst case (a 32-character name, 7 local addresses): 960 bytes at 2048 bits,
+ * 1136 at 3072, 1314 at 4096. Peers' keys up to MAX_RSA_BITS are still accepted.
+ */
+export const IDENTITY_RSA_BITS = [2048, 3072] as const
 const REQUIRED_EXPONENT = 0x10001
 
 const generateRsaKeyPair = promisify(generateKeyPair)
 
-/** Loads `identity.pem` from the profile directory, creating a new key there if there is none. */
-export async function loadOrCreateIdentity(profileDir: string, options: { bits?: number } = {}): Promise<RsaIdentity> {
+/**
+ * Loads `identity.pem` from the profile directory, creating a new key there if there is none; `onGenerate` is told
+ * first, since a new key takes a moment (seconds on a slow machine).
+ */
+export async function loadOrCreateIdentity(profileDir: string, options: { bits?: number; onGenerate?: (bits: number) => void } = {}): Promise<RsaIdentity> {
   const bits = options.bits ?? DEFAULT_RSA_BITS
-  if (!Number.isInteger(bits) || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
-    throw new RangeError(`RSA identity size must be an integer from ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, got ${bits}`)
+  if (!(IDENTITY_RSA_BITS as readonly number[]).includes(bits)) {
+    throw new RangeError(`RSA identity size must be one of ${IDENTITY_RSA_BITS.join(', ')} bits, got ${bits}`)
   }
   await fs.mkdir(profileDir, { recursive: true, mode: 0o700 })
   const file = path.join(profileDir, IDENTITY_FILE)
@@ -40,8 +49,13 @@ export async function loadOrCreateIdentity(profileDir: string, options: { bits?:
   const existing = await readIfPresent(file)
   if (existing !== undefined) {
     await tightenPermissions(file)
-    return identityFromPem(existing, file)
+    const identity = identityFromPem(existing, file)
+    if (!(IDENTITY_RSA_BITS as readonly number[]).includes(identity.bits)) {
+      throw new Error(`${file} holds a ${identity.bits}-bit key, and udsu's registration fits only ${IDENTITY_RSA_BITS.join(' or ')} bits; move it away to create a new identity`)
+    }
+    return identity
   }
+  options.onGenerate?.(bits)
 
   // Node's generateKeyPair runs in libuv's thread pool, so the event loop keeps going while it searches
   // for primes. forge's async generateKeyPair delegates to this same call under Node, and otherwise falls

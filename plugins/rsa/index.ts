@@ -1,14 +1,14 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
 import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { number, object, optional, validate } from '../../core/schema'
+import { number, object, oneOf, optional, validate } from '../../core/schema'
 import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
 import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
-import { checkPublicKey, DEFAULT_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
+import { checkPublicKey, DEFAULT_RSA_BITS, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
 const optionsSchema = object({
-  /** Size of a newly created identity key. */
-  bits: optional(number({ min: 2048, max: 8192, integer: true }), DEFAULT_RSA_BITS),
+  /** Size of a newly created identity key: only the sizes whose public key fits the registration datagram. */
+  bits: optional(oneOf(IDENTITY_RSA_BITS), DEFAULT_RSA_BITS),
   /** How long sending waits for a secure session before the message fails. */
   handshakeTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
   /** How often an unanswered handshake message is sent again. */
@@ -47,7 +47,15 @@ export default definePlugin<RsaOptions, Deps>({
     let identity: RsaIdentity
 
     hooks.init.tapPromise('rsa', async () => {
-      identity = await loadOrCreateIdentity(profile.dir, { bits: options.bits })
+      identity = await loadOrCreateIdentity(profile.dir, {
+        bits: options.bits,
+        onGenerate: (bits) => {
+          // Seconds of silence would look like a hang: say what is happening, in the log and on a terminal frontend.
+          const message = `generating a ${bits}-bit key…`
+          log.info(message)
+          hooks.notice.call({ source: 'rsa', message })
+        },
+      })
       me.publicKey = identity.publicKeyPem
       me.fingerprint = identity.fingerprint
       const privateKey = createPrivateKey(identity.privateKeyPem)

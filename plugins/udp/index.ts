@@ -48,10 +48,13 @@ export default definePlugin<UdpOptions, Pick<CoreServices, 'hooks' | 'transports
   options: (raw) => validate(optionsSchema, raw),
   create({ hooks, transports, logger }, options) {
     const transport = new UdpTransport((bytes, from) => transports.receive({ bytes, from, transport }))
-    transport.onError((error) => logger.warn(`udp socket error: ${error.message}`))
     // Transports open before path plugins start, and close after everything else has said goodbye.
     hooks.start.tapPromise({ name: 'udp', stage: -100 }, async () => {
-      await transport.bind(options.host, options.port)
+      await transport.bind(options.host, options.port).catch((error: NodeJS.ErrnoException) => {
+        throw new Error(bindProblem(error, options))
+      })
+      // Only now: a failed bind is the start's failure, told once, not also a socket error in the log.
+      transport.onError((error) => logger.warn(`udp socket error: ${error.message}`))
       const recvBufferBytes = transport.growRecvBuffer(RECV_BUFFER_BYTES)
       transports.register(transport)
       logger.debug('udp bound', { local: transport.local(), recvBufferBytes })
@@ -59,3 +62,11 @@ export default definePlugin<UdpOptions, Pick<CoreServices, 'hooks' | 'transports
     hooks.stop.tapPromise({ name: 'udp', stage: 100 }, () => transport.close().catch(() => undefined))
   },
 })
+
+/** The bind failure in words a person can act on: which port, and what to change. */
+function bindProblem(error: NodeJS.ErrnoException, { host, port }: UdpOptions): string {
+  if (error.code === 'EADDRINUSE') return `port ${port} is in use by another program: set udp's port option to a free port, or to 0 for any`
+  if (error.code === 'EACCES') return `no permission to bind port ${port}: choose a port above 1023, or 0 for any`
+  if (error.code === 'EADDRNOTAVAIL') return `${host} is not an address of this machine: set udp's host option to one, or to 0.0.0.0`
+  return `cannot bind ${host}:${port}: ${error.message}`
+}

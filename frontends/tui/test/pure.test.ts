@@ -100,13 +100,41 @@ describe('tui: line editor', () => {
     expect(e.text).to.equal('draft')
   })
 
+  it('replaces a selected prefilled value with what is typed, as a browser field does', () => {
+    const typed = new LineEditor('alice')
+    typed.selectAll()
+    expect(typed.view(20)).to.deep.include({ text: 'alice', selected: true })
+    typed.insert('b')
+    typed.insert('ob')
+    expect(typed.text).to.equal('bob')
+    expect(typed.selected).to.equal(false)
+
+    const erased = new LineEditor('alice')
+    erased.selectAll()
+    erased.backspace()
+    expect(erased.text).to.equal('')
+
+    // A moving key ends the selection and keeps the text: typing then edits it.
+    const kept = new LineEditor('127.0.0.1:7777')
+    kept.selectAll()
+    kept.left()
+    expect(kept.cursor).to.equal(0)
+    kept.end()
+    kept.insert('8')
+    expect(kept.text).to.equal('127.0.0.1:77778')
+
+    const empty = new LineEditor('')
+    empty.selectAll()
+    expect(empty.selected).to.equal(false)
+  })
+
   it('shows a window around the cursor, newlines as a mark', () => {
     const e = new LineEditor('line one\nline two')
     const view = e.view(10)
     expect(view.text).to.equal(`${NEWLINE_MARK}line two`)
     expect(view.cursor).to.equal(9)
     e.home()
-    expect(e.view(10)).to.deep.equal({ text: 'line one⏎l', cursor: 0 })
+    expect(e.view(10)).to.deep.equal({ text: 'line one⏎l', cursor: 0, selected: false })
   })
 })
 
@@ -259,6 +287,29 @@ describe('tui: remembered settings', () => {
     expect(prefill({ name: 'new', server: '1.2.3.4:5' }, remembered)).to.deep.equal({ name: 'new', server: '1.2.3.4:5' })
     expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered)).to.deep.equal(remembered)
     expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, {})).to.deep.equal({ name: '', server: DEFAULT_CONFIG.server })
+  })
+
+  it('does not offer a remembered name whose profile is in use right now', () => {
+    const remembered = { name: 'alice', server: '10.0.0.1:9000' }
+    const aliceRuns = (name: string) => name === 'alice'
+    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered, aliceRuns)).to.deep.equal({ name: '', server: '10.0.0.1:9000' })
+    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered, () => false)).to.deep.equal(remembered)
+    // A name asked for with --name is kept: the profile lock then says plainly that it is in use.
+    expect(prefill({ name: 'alice', server: DEFAULT_CONFIG.server }, remembered, aliceRuns).name).to.equal('alice')
+  })
+
+  it("knows a profile is in use from its lock's live holder", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-holder-'))
+    try {
+      const profile = new Profile(dir)
+      expect(profile.holder()).to.equal(undefined)
+      profile.lock()
+      expect(profile.holder()).to.equal(process.pid)
+      profile.unlock()
+      expect(profile.holder()).to.equal(undefined)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('validates the name and the server address', () => {

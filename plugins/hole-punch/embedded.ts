@@ -1,0 +1,60 @@
+// The server a client starts inside itself when the configured one is on this machine and none answers; and what to
+// tell the user when another program holds that port, so nothing can answer there and nothing can be started.
+import { RendezvousServer } from '../../server'
+import type { Logger } from '../../core/types'
+import { parseHostPort } from '../../core/wire'
+
+/** What one attempt to start the embedded server came to. */
+export type EmbeddedAttempt =
+  /** Listening in this client: register with it. */
+  | { kind: 'started'; server: RendezvousServer }
+  /** The port is taken, for the first time: perhaps by a udsu server starting this very moment, so ask it once more. */
+  | { kind: 'ask-again' }
+  /** Taken again, and nothing there answered as a udsu server: `reason` for the server state; `tell` once, for the user. */
+  | { kind: 'held'; reason: string; tell?: string }
+  /** It could not start for another reason (logged): carry on as when no server answers. */
+  | { kind: 'failed' }
+
+export class EmbeddedServerStarter {
+  private takenBefore = false
+  private told = false
+
+  constructor(
+    /** `host:port` of the configured server, known to be on this machine. */
+    private readonly address: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<EmbeddedAttempt> {
+    const { host, port } = parseHostPort(this.address)
+    // The server logs socket errors, a failed bind among them: that one is ours to tell (once), not an error every retry.
+    let listening = false
+    const serverLog = this.logger.child('server')
+    const logger: Logger = { ...serverLog, error: (message, fields) => listening && serverLog.error(message, fields) }
+    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger })
+    try {
+      await server.listen()
+      listening = true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+        this.logger.debug(`embedded server not started: ${(error as Error).message}`)
+        return { kind: 'failed' }
+      }
+      if (!this.takenBefore) {
+        this.takenBefore = true
+        return { kind: 'ask-again' }
+      }
+      const reason = `another program holds ${this.address}`
+      if (this.told) return { kind: 'held', reason }
+      this.told = true
+      const tell =
+        `${this.address} is held by another program that does not answer as a udsu server, so no server can start there: ` +
+        `stop that program, or choose another server with --server HOST:PORT (a free port on this machine starts one here)`
+      this.logger.warn(tell)
+      return { kind: 'held', reason, tell }
+    }
+    this.takenBefore = false
+    this.logger.info(`no server answered at ${this.address}: started one in this client`)
+    return { kind: 'started', server }
+  }
+}
