@@ -307,6 +307,8 @@ export class Client implements Chat, Pipeline {
           } else {
             tap.fn = (...args: unknown[]) => {
               const callback = args.pop() as (error?: unknown, result?: unknown) => void
+              // The tap's error is passed on as it came, so that fail() can recognise a refusal from any copy of udsu.
+              // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
               const finished = new Promise<unknown>((resolve, reject) => fn(...args, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result))))
               withTimeout(finished, timeoutMs, () => hungTap(timeoutMs)).then(
                 (result) => callback(undefined, result),

@@ -3,7 +3,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Config, PluginEntry } from './config'
 import { ConfigError } from './errors'
-import { PLUGIN_API_VERSION, type PluginDefinition } from './plugin'
+import { PLUGIN_API_VERSION, type OptionsCheck, type PluginDefinition } from './plugin'
+import { isStandardSchema, validateStandard } from './standard-schema'
 
 export interface LoadedPlugin {
   definition: PluginDefinition<unknown, unknown>
@@ -42,6 +43,14 @@ function isDefinition(value: unknown): value is PluginDefinition<unknown, unknow
 function underOptions(prefix: string, problem: string): string {
   if (problem.startsWith('the value ')) return `${prefix} ${problem.slice('the value '.length)}`
   return `${prefix}${problem.startsWith('[') ? '' : '.'}${problem}`
+}
+
+/** A plugin's options through its check, whichever form it has; no check passes them on as they are. */
+function checkOptions(check: OptionsCheck<unknown> | undefined, raw: unknown): { value: unknown } | { problems: string[] } {
+  if (check === undefined) return { value: raw }
+  if (isStandardSchema(check)) return validateStandard(check, raw)
+  if (typeof check === 'function') return check(raw)
+  return { problems: ['the value cannot be checked: the plugin\'s `options` is neither a function nor a Standard Schema'] }
 }
 
 /** Loads the plugins and the frontend the config names; every problem is reported at once, naming its entry. */
@@ -83,7 +92,7 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
       problems.push(`${at}: plugin "${definition.name}" is listed twice`)
       continue
     }
-    const checked = definition.options ? definition.options(entry.options ?? {}) : { value: entry.options }
+    const checked = checkOptions(definition.options, entry.options ?? {})
     if ('problems' in checked) {
       problems.push(...checked.problems.map((p) => underOptions(`${at} (${definition.name}).options`, p)))
       continue

@@ -6,6 +6,7 @@ import type { Profile } from './profile'
 import type { PeerDirectory } from './peers'
 import type { TransportRegistry } from './transports'
 import type { ServiceRegistry } from './services'
+import type { StandardSchemaV1 } from './standard-schema'
 
 /** Everything the core registers in each client's container. A plugin declares the part it uses. */
 export interface CoreServices {
@@ -34,8 +35,11 @@ export interface PluginDefinition<Options = Record<string, never>, Deps = Partia
   name: string
   /** The plugin API it was built for (`PLUGIN_API_VERSION` of its udsu); set by definePlugin. Absent: the current one. */
   apiVersion?: number
-  /** Checks raw options from the config; returns the typed options, or the problems found, each naming its key. */
-  options?(raw: unknown): { value: Options } | { problems: string[] }
+  /**
+   * Checks raw options from the config: a function returning the typed options or the problems found, each naming its
+   * key (`core/schema.ts`'s `validate`), or a Standard Schema such as a zod or valibot schema, checked synchronously.
+   */
+  options?: OptionsCheck<Options>
   /** Capabilities this plugin needs from others (e.g. `transport`); loading fails early if no plugin provides one. */
   needs?: string[]
   /** Capabilities this plugin provides (e.g. `transport`, `encryption`, `frontend`). */
@@ -45,6 +49,9 @@ export interface PluginDefinition<Options = Record<string, never>, Deps = Partia
   /** Builds the plugin, which does all its work by tapping `deps.hooks`; `deps` resolves core services by name. */
   create(deps: Deps, options: Options): void
 }
+
+/** What checks a plugin's options: udsu's own function form, or any Standard Schema v1 object (zod ≥ 3.24, valibot ≥ 1). */
+export type OptionsCheck<Options> = ((raw: unknown) => { value: Options } | { problems: string[] }) | StandardSchemaV1<unknown, Options>
 
 /** Identity function that gives a plugin definition its types. */
 export function definePlugin<Options = Record<string, never>, Deps = Partial<CoreServices>>(

@@ -119,7 +119,10 @@ function createTui({ hooks, chat, commands, me, settings }: Deps): void {
     stopping = true
     model.notice('Leaving…')
     // The stop hook below gives the terminal back; the CLI exits once the client has stopped.
-    chat.stop().finally(() => terminal?.destroy())
+    chat
+      .stop()
+      .finally(() => terminal?.destroy())
+      .catch((error: Error) => process.stderr.write(`udsu: stopping failed: ${error.message}\n`))
   }
 
   registerCommands(commands, { chat, model, send, quit })

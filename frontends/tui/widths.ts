@@ -3,7 +3,8 @@
 // module teaches blessed's width table the emoji, in this process only.
 
 interface BlessedUnicode {
-  charWidth(str: string | number, i?: number): number
+  // Plain functions that never read `this` (blessed calls them unbound too), so they are typed as properties.
+  charWidth: (str: string | number, i?: number) => number
   strWidth(str: string): number
   codePointAt(str: string, i: number): number
   chars: { all: RegExp }

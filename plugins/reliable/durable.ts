@@ -153,7 +153,8 @@ export class DurableState {
   shown(peer: string, ids: readonly string[]): void {
     const unshown = this.unshown.get(peer)
     if (!unshown) return
-    for (const id of ids) if (unshown.delete(id)) this.inbox.append({ o: 'shown', p: peer, i: id })
+    // A failure (or a mark after close) surfaces through sync() and `failure`; unobserved it must not crash the process.
+    for (const id of ids) if (unshown.delete(id)) this.inbox.append({ o: 'shown', p: peer, i: id }).catch(() => undefined)
     if (unshown.size === 0) this.unshown.delete(peer)
     this.inbox.write() // a failure surfaces through sync() and `failure`
   }
@@ -218,7 +219,8 @@ export class DurableState {
   }
 
   private recordAcks(): void {
-    for (const [peer, id] of this.acks) void this.outbox.append({ o: 'ack', p: peer, i: id }) // a failure surfaces through `failure`
+    // A failure surfaces through `failure`; `void` alone would leave a rejection after close unhandled, crashing the process.
+    for (const [peer, id] of this.acks) this.outbox.append({ o: 'ack', p: peer, i: id }).catch(() => undefined)
     this.acks.clear()
   }
 

@@ -844,6 +844,7 @@ export class ReliableLink {
             this.delivered(message)
           } else {
             this.retryAt = this.clock() + this.tuning.deliveryRetryMs
+            // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a tap may throw a non-Error; its text is all there is
             const reason = error instanceof Error ? error.message : String(error)
             this.report(new Error(`reliable: delivering message "${message.id}" failed, retrying: ${reason}`, { cause: error }))
           }

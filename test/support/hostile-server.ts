@@ -53,6 +53,8 @@ export class HostileServer {
         if (toAsker) this.send(from, { t: 'intro', rid: message.rid, peer: toAsker, token })
         return
       }
+      default: // bye, mapping, relay: this liar has no use for them
+        return
     }
   }
 

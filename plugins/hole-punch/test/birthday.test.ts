@@ -23,7 +23,7 @@ describe('hole-punch: birthday punching', () => {
   it('opens auxiliary sockets on distinct ports and closes them', async () => {
     const sockets = await openAuxSockets(8, () => undefined)
     expect(new Set(sockets.map((s) => s.local().port)).size).to.equal(8)
-    for (const socket of sockets) socket.close()
+    await Promise.all(sockets.map((socket) => socket.close()))
     expect(sockets.every((s) => s.isClosed)).to.equal(true)
   })
 })

@@ -112,6 +112,27 @@ describe('reliable durable state', () => {
     await state.close()
   })
 
+  it('takes marks that arrive after close (a frontend showing messages as the client stops) without an unhandled rejection', async () => {
+    const dir = tempDir()
+    const state = DurableState.open(dir, LIMITS)
+    await state.received('bob', 'm1', Buffer.from('hi'))
+    void state.queue('bob', 'a1', JSON.stringify({ id: 'a1' }))
+    await state.sync()
+    await state.close()
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      state.shown('bob', ['m1'])
+      state.acknowledged('bob', 'a1')
+      // Node reports an unhandled rejection once the microtasks have run; acks are written at the next tick.
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+    expect(unhandled).to.deep.equal([])
+  })
+
   it('writes one ack record per peer and tick, naming the latest, and replays it as covering those queued before', async () => {
     const dir = tempDir()
     const state = DurableState.open(dir, LIMITS)
