@@ -1,3 +1,22 @@
 // The ES module face of 'udsu': the CommonJS build's exports, re-exported, so `import` and `require` share one copy of
-// every class (a `Veto` thrown by an ESM plugin is the core's `Veto`). Named exports only, as Node gives for CommonJS.
-export * from './index.js'
+// every class (a `Veto` thrown by an ESM plugin is the core's `Veto`). The values are named one by one, so the module
+// has exactly these on every Node line (`export *` from CommonJS also passes on `__esModule`, and on Node 23+
+// `module.exports`); the pack test checks they match index.ts's. Types come through whole.
+export {
+  API_VERSION,
+  Cancelled,
+  definePlugin,
+  Veto,
+  FrameKind,
+  MAX_DATAGRAM_BYTES,
+  boolean,
+  either,
+  list,
+  number,
+  object,
+  oneOf,
+  optional,
+  string,
+  validate,
+} from './index.js'
+export type * from './index.js'

@@ -101,7 +101,7 @@ describe('the npm package, installed from its tarball', function () {
       console.log(JSON.stringify({
         plugin: plugin.name,
         sameVeto: Veto === cjs.Veto,
-        exports: Object.keys(esm).filter((key) => key !== '__esModule').sort(),
+        exports: Object.keys(esm).sort(),
         cjsExports: Object.keys(cjs).sort(),
       }))
     `)
