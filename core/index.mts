@@ -6,6 +6,8 @@ export {
   API_VERSION,
   Cancelled,
   definePlugin,
+  isCancelled,
+  isVeto,
   Veto,
   FrameKind,
   MAX_DATAGRAM_BYTES,

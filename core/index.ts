@@ -1,13 +1,7 @@
 // udsu's public API: what a plugin or frontend author imports from 'udsu'. Everything else in dist/ is internal and
 // may change without notice; add a name here only when a plugin outside this repository needs it.
 
-/**
- * The version of the plugin API this package implements: it grows by one whenever a change to what is exported here
- * (hooks, types, services) breaks an existing plugin. A plugin may check it to refuse a udsu it was not written for.
- */
-export const API_VERSION = 1
-
-export { definePlugin, Veto, Cancelled } from './plugin'
+export { API_VERSION, definePlugin, Veto, Cancelled, isVeto, isCancelled } from './plugin'
 export type { CoreServices, OptionsCheck, PluginDefinition } from './plugin'
 
 export type { Hooks } from './hooks'

@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Config, PluginEntry } from './config'
 import { ConfigError } from './errors'
-import { PLUGIN_API_VERSION, type OptionsCheck, type PluginDefinition } from './plugin'
+import { API_VERSION, type OptionsCheck, type PluginDefinition } from './plugin'
 import { isStandardSchema, validateStandard } from './standard-schema'
 
 export interface LoadedPlugin {
@@ -82,9 +82,9 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
       problems.push(`${at}: "${entry.resolve}" does not export a plugin (an object with name and create)`)
       continue
     }
-    if (definition.apiVersion !== undefined && definition.apiVersion !== PLUGIN_API_VERSION) {
+    if (definition.apiVersion !== undefined && definition.apiVersion !== API_VERSION) {
       problems.push(
-        `${at}: plugin "${definition.name}" was built for udsu plugin API ${JSON.stringify(definition.apiVersion)}, and this udsu has API ${PLUGIN_API_VERSION}: install a version of the plugin made for this udsu`,
+        `${at}: plugin "${definition.name}" was built for udsu plugin API ${JSON.stringify(definition.apiVersion)}, and this udsu has API ${API_VERSION}: install a version of the plugin made for this udsu`,
       )
       continue
     }

@@ -28,12 +28,12 @@ export interface CoreServices {
  * The plugin API this udsu offers. A plugin records the version it was built for (definePlugin fills it in from the
  * copy of udsu it imports); the loader refuses a plugin built for another. Raised when a change breaks plugins.
  */
-export const PLUGIN_API_VERSION = 1
+export const API_VERSION = 1
 
 export interface PluginDefinition<Options = Record<string, never>, Deps = Partial<CoreServices>> {
   /** The short name taps are registered under, so traces and errors name the plugin. */
   name: string
-  /** The plugin API it was built for (`PLUGIN_API_VERSION` of its udsu); set by definePlugin. Absent: the current one. */
+  /** The plugin API it was built for (`API_VERSION` of its udsu); set by definePlugin. Absent: the current one. */
   apiVersion?: number
   /**
    * Checks raw options from the config: a function returning the typed options or the problems found, each naming its
@@ -57,7 +57,7 @@ export type OptionsCheck<Options> = ((raw: unknown) => { value: Options } | { pr
 export function definePlugin<Options = Record<string, never>, Deps = Partial<CoreServices>>(
   definition: PluginDefinition<Options, Deps>,
 ): PluginDefinition<Options, Deps> {
-  return { ...definition, apiVersion: definition.apiVersion ?? PLUGIN_API_VERSION }
+  return { ...definition, apiVersion: definition.apiVersion ?? API_VERSION }
 }
 
 /**

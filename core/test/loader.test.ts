@@ -3,7 +3,7 @@ import { expect } from 'chai'
 import * as path from 'node:path'
 import { ConfigError, DEFAULT_CONFIG, loadConfig, type Config, type PluginEntry } from '../config'
 import { loadPlugins } from '../loader'
-import { definePlugin, PLUGIN_API_VERSION } from '../plugin'
+import { definePlugin, API_VERSION } from '../plugin'
 import { removeTempDirs, ROOT, tempDir, thrown, writeFiles } from './support'
 
 const config = (plugins: Array<string | PluginEntry>, extra: Partial<Config> = {}): Config => ({
@@ -122,16 +122,16 @@ describe('core/loader loadPlugins', () => {
     const dir = tempDir('udsu-loader-test-')
     writeFiles(dir, {
       'old.js': `module.exports = { name: 'old', apiVersion: 0, create() {} }\n`,
-      'current.js': `module.exports = { name: 'current', apiVersion: ${PLUGIN_API_VERSION}, create() {} }\n`,
+      'current.js': `module.exports = { name: 'current', apiVersion: ${API_VERSION}, create() {} }\n`,
       'plain.js': `module.exports = { name: 'plain', create() {} }\n`,
     })
     expect(problemsOf(config([path.join(dir, 'old.js')]))).to.deep.equal([
-      `plugins[0]: plugin "old" was built for udsu plugin API 0, and this udsu has API ${PLUGIN_API_VERSION}: install a version of the plugin made for this udsu`,
+      `plugins[0]: plugin "old" was built for udsu plugin API 0, and this udsu has API ${API_VERSION}: install a version of the plugin made for this udsu`,
     ])
     const loaded = loadPlugins(config([path.join(dir, 'current.js'), path.join(dir, 'plain.js')]))
     expect(loaded.map((p) => p.definition.name)).to.deep.equal(['current', 'plain', 'headless'])
     // definePlugin records the API of the udsu it came from.
-    expect(definePlugin({ name: 'x', create() {} }).apiVersion).to.equal(PLUGIN_API_VERSION)
+    expect(definePlugin({ name: 'x', create() {} }).apiVersion).to.equal(API_VERSION)
   })
 
   it('reports a plugin listed twice', () => {
