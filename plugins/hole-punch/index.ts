@@ -94,6 +94,10 @@ const PROBE_TICK_MS = 20
 const CHECK_AFTER_MS = 3_000
 const CHECK_INTERVAL_MS = 500
 const CHECK_PUNCHES = 6
+/** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
+const INTRO_ASK_MS = 1_000
+const INTRO_GRACE_MS = 100
+const MAX_INTRO_ASKS = 64
 /** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
@@ -109,6 +113,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     const states = new Map<string, PeerState>()
     const pending = new Map<string, (message: ServerMessage) => void>()
     const connecting = new Map<string, Promise<PathKind | undefined>>()
+    /** Names we asked the server about because they punched us under an introduction we missed: name → when. */
+    const introAsked = new Map<string, number>()
     let transport: Transport
     let server: Endpoint
     /** The server's second port, for NAT detection; learned from the cookie at each registration. */
@@ -524,8 +530,34 @@ export default definePlugin<HolePunchOptions, Deps>({
       }, options.upgradeMs)
     }
 
+    /**
+     * A punch from a name we hold no introduction for (or for an older or newer one): the server introduced us both, and
+     * our copy was lost (a datagram like any other). Ask for a fresh one, which both sides get with a new token; without
+     * this the peer punches into nothing until its attempt ends, and the pair waits for its next retry (seconds).
+     * Our copy may only be late (the peer's first punch can overtake it): asked after INTRO_GRACE_MS if still missing.
+     * At most once per INTRO_ASK_MS per name, and only while registered: a stranger's punches cost one request a second.
+     */
+    function missedIntro(name: string, to: unknown, token: string) {
+      if (to !== me.name || !registered || name === me.name) return
+      const now = Date.now()
+      if (now - (introAsked.get(name) ?? -Infinity) < INTRO_ASK_MS) return
+      if (introAsked.size >= MAX_INTRO_ASKS) for (const [n, at] of introAsked) if (now - at >= INTRO_ASK_MS) introAsked.delete(n)
+      if (introAsked.size >= MAX_INTRO_ASKS) return
+      introAsked.set(name, now)
+      setTimeout(() => {
+        if (stopped || !registered || states.get(name)?.tokens.includes(token)) return
+        log.debug(`punched by ${name} under an introduction we did not get: asking for a new one`)
+        void request({ t: 'connect', rid: rid(), to: name }).then((reply) => {
+          if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
+        })
+      }, INTRO_GRACE_MS)
+    }
+
     function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
       const state = typeof message.from === 'string' ? states.get(message.from) : undefined
+      if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
+        return missedIntro(message.from, message.to, message.token)
+      }
       if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
       const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
       const open = !state.path || state.stale

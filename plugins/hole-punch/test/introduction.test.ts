@@ -1,0 +1,39 @@
+// An introduction is one datagram to each side, and a datagram can be lost: the side whose copy was lost learns of it
+// from the other side's punches and asks for a new one, rather than leaving its peer to punch into nothing.
+import { expect } from 'chai'
+import { decodeJson, FrameKind } from '../../../core/wire'
+import { makeClient, startServer } from '../../../test/support/inprocess'
+import { cleanupTemp } from '../../../test/support/processes'
+
+describe('hole-punch: a lost introduction', function () {
+  this.timeout(30_000)
+  after(cleanupTemp)
+
+  it('is asked for again when the peer punches under it: the path opens at once, not when the attempt gives up', async () => {
+    const server = await startServer() // no relay: only a direct path can join them
+    const address = `127.0.0.1:${server.address().port}`
+    // Punching outlasts the test's bound, so only a new introduction can open the path in time.
+    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } }, { resolve: 'rsa', options: {} }]
+    const alice = makeClient('alice', address, { plugins })
+    const bob = makeClient('bob', address, { plugins })
+    let dropped = 0
+    // Loses bob's copy of the first introduction, as a lossy link would.
+    bob.client.hooks.receive.tap({ name: 'lossy-link', stage: -1000 }, ({ frame }) => {
+      if (dropped > 0 || frame?.kind !== FrameKind.Server || decodeJson(frame.body)?.t !== 'intro') return undefined
+      dropped++
+      return true
+    })
+    try {
+      await Promise.all([alice.client.start(), bob.client.start()])
+      const started = Date.now()
+      expect(await alice.client.connect('bob')).to.equal('direct')
+      const ms = Date.now() - started
+      expect(dropped, 'bob lost the first introduction').to.equal(1)
+      expect(ms, `direct after ${ms} ms`).to.be.below(1_000)
+      expect(server.stats.introductions).to.equal(2)
+    } finally {
+      await Promise.all([alice.client.stop(), bob.client.stop()])
+      await server.close()
+    }
+  })
+})
