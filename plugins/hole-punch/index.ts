@@ -310,7 +310,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     function lose(state: PeerState, reason: string) {
-      if (!state.path) return
+      if (!state.path) {
+        // Relayed only, and the peer left (the server tells us, as no bye crosses the relay): the relay leads nowhere now.
+        if (reason !== 'left' || state.relay === 'off') return
+        state.relay = 'off'
+        clearTimeout(state.upgrade)
+        peers.update(state.name, { path: undefined, online: false })
+        return hooks.peerLost.call(state.name, reason)
+      }
       const { via } = state.path
       state.path = undefined
       state.stale = false
@@ -588,6 +595,10 @@ export default definePlugin<HolePunchOptions, Deps>({
     function handleServer(message: ServerMessage) {
       if (message.rid && pending.has(message.rid)) return pending.get(message.rid)!(message)
       if (message.t === 'intro') return void handleIntro(message.peer, message.token)
+      if (message.t === 'left') {
+        const state = states.get(message.peer)
+        return state && lose(state, 'left')
+      }
       if (message.t === 'relay') {
         const state = states.get(message.peer)
         if (!state) return
