@@ -185,7 +185,7 @@ export default definePlugin<HolePunchOptions, Deps>({
      */
     async function admit(): Promise<ServerMessage | undefined> {
       const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
-      if (cookie?.t !== 'cookie') return cookie
+      if (cookie?.t !== 'cookie') return log.debug('hello unanswered'), cookie
       serverAlt = cookie.altPort ? { address: server.address, port: cookie.altPort } : undefined
       if (cookie.public) {
         const detected = await detectNat(cookie.public)
@@ -193,8 +193,10 @@ export default definePlugin<HolePunchOptions, Deps>({
         myNat = detected
       }
       const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, 2)
-      if (challenge?.t !== 'challenge') return challenge
-      return request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+      if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
+      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+      if (proven?.t !== 'registered') log.debug('prove unanswered', { reply: proven })
+      return proven
     }
 
     async function register(): Promise<boolean> {
