@@ -95,6 +95,11 @@ const CHECK_AFTER_MS = 3_000
 const CHECK_INTERVAL_MS = 500
 const CHECK_PUNCHES = 6
 /** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
+/** A registration whose hello was answered but a later step was not starts over at once, this many times. */
+const LOST_STEP_RETRIES = 2
+/** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
+const FIRST_OFFLINE_RETRY_MS = 500
+const OFFLINE_RETRY_MS = 2_000
 const INTRO_ASK_MS = 1_000
 const INTRO_GRACE_MS = 100
 const MAX_INTRO_ASKS = 64
@@ -132,6 +137,10 @@ export default definePlugin<HolePunchOptions, Deps>({
     let embedded: RendezvousServer | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
+    /** Whether the latest admit() had its hello answered (see register). */
+    let helloAnswered = false
+    /** Registrations tried since we were last online: the first retries come sooner (see schedule). */
+    let offlineTries = 0
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
     const instance = randomBytes(8).toString('hex')
 
@@ -184,8 +193,10 @@ export default definePlugin<HolePunchOptions, Deps>({
      * says where the server sees us and where its second port is, so the NAT type is learned in between and registered.
      */
     async function admit(): Promise<ServerMessage | undefined> {
+      helloAnswered = false
       const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
       if (cookie?.t !== 'cookie') return log.debug('hello unanswered'), cookie
+      helloAnswered = true
       serverAlt = cookie.altPort ? { address: server.address, port: cookie.altPort } : undefined
       if (cookie.public) {
         const detected = await detectNat(cookie.public)
@@ -201,6 +212,10 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     async function register(): Promise<boolean> {
       let reply = await admit()
+      // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
+      // (four round trips in a row: under 20 % loss one registration in three loses a step twice): start over at
+      // once instead of at the next offline retry.
+      for (let lost = 0; reply === undefined && helloAnswered && lost < LOST_STEP_RETRIES && !stopped; lost++) reply = await admit()
       for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !stopped; busy++) {
         // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
         // one NAT share an address, so each waits a random while and they come back spread out, not together again.
@@ -210,6 +225,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (reply?.t === 'registered') {
         failedPings = 0
+        offlineTries = 0
         serverRelays = reply.relay === true
         setOnline(true, undefined, reply.public)
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
@@ -295,8 +311,9 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     function schedule() {
       if (stopped) return
-      // While offline, try the server more often than the steady keepalive.
-      const delay = registered ? options.keepaliveMs : Math.min(options.keepaliveMs, 2000)
+      // While offline, try the server more often than the steady keepalive: soon at first (a lost hello is more likely
+      // than a server gone), then every OFFLINE_RETRY_MS.
+      const delay = registered ? options.keepaliveMs : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
       keepalive = setTimeout(() => void tick().finally(schedule), delay)
     }
 
