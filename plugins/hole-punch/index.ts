@@ -61,6 +61,10 @@ interface PeerState {
   relay: 'off' | 'asked' | 'on'
   /** The running direct attempt: its timers and birthday sockets; bumped to cancel it. */
   attempt: number
+  /** Introductions asked again because the peer stayed silent (see punch); reset when a path opens or an attempt ends. */
+  introRetries: number
+  /** When punching began, before any such new introduction: the relay is asked `relayAfterMs` after it. */
+  punchingSince: number
   timers: Set<NodeJS.Timeout>
   aux: AuxSocket[]
   upgrade?: NodeJS.Timeout
@@ -95,6 +99,9 @@ const CHECK_AFTER_MS = 3_000
 const CHECK_INTERVAL_MS = 500
 const CHECK_PUNCHES = 6
 /** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
+/** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times per attempt. */
+const INTRO_RETRY_MS = 1_000
+const INTRO_RETRIES = 2
 /** A registration whose hello was answered but a later step was not starts over at once, this many times. */
 const LOST_STEP_RETRIES = 2
 /** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
@@ -359,7 +366,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       const candidates = dedupe([intro.public, ...intro.local].filter((e) => !sameEndpoint(e, transport.local())))
       const state: PeerState = existing ?? {
         name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
-        relay: 'off', attempt: 0, timers: new Set(), aux: [], waiters: [],
+        relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, timers: new Set(), aux: [], waiters: [],
       }
       // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
       // candidates moves it (until then the old one is kept, in case it still works).
@@ -398,14 +405,26 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
 
+      if (state.introRetries === 0) state.punchingSince = Date.now()
       const iAmSymmetric = myNat === 'symmetric'
       const peerSymmetric = state.nat === 'symmetric'
+      if (!iAmSymmetric && !peerSymmetric && state.introRetries < INTRO_RETRIES) {
+        // Between easy NATs a path opens in tens of ms. Silence means the peer's copy of the introduction was probably
+        // lost, and our punches stop at its NAT, which has sent nothing our way: ask again, both sides get it anew.
+        // (Not with a symmetric NAT: birthday probing takes seconds, and a new introduction would start it over.)
+        later(state, attempt, INTRO_RETRY_MS, () => {
+          if ((state.path && !state.stale) || !registered) return
+          state.introRetries++
+          log.debug(`${state.name} silent ${INTRO_RETRY_MS} ms into punching: asking for a new introduction`)
+          void reintroduce(state)
+        })
+      }
       if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
       if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)
       // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
       // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
       if (iAmSymmetric || peerSymmetric) void askRelay(state)
-      else later(state, attempt, options.relayAfterMs, () => void askRelay(state))
+      else later(state, attempt, Math.max(0, options.relayAfterMs - (Date.now() - state.punchingSince)), () => void askRelay(state))
       log.debug(`punching ${state.name}`, { candidates: state.candidates.map(formatEndpoint), me: myNat, peer: state.nat })
     }
 
@@ -466,6 +485,7 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     function finishAttempt(state: PeerState) {
       stopAttempt(state)
+      state.introRetries = 0
       if (state.path && !state.stale) return
       if (state.relay === 'on') scheduleUpgrade(state)
       else settle(state, undefined)
@@ -482,6 +502,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       const old = state.path?.via
       state.path = { endpoint, via }
       state.stale = false
+      state.introRetries = 0
       if (old instanceof AuxSocket && old !== via) closeAux([old])
       // The winner is known: the other birthday sockets and the remaining punches go at once.
       stopAttempt(state)
@@ -557,13 +578,13 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     /**
-     * A punch from a name we hold no introduction for (or for an older or newer one): the server introduced us both, and
-     * our copy was lost (a datagram like any other). Ask for a fresh one, which both sides get with a new token; without
+     * A punch from a name we hold no introduction for (or for an older or newer one), or the server saying that name asked
+     * for the relay with us: the server introduced us both, and our copy was lost (a datagram like any other). Ask for a fresh one, which both sides get with a new token; without
      * this the peer punches into nothing until its attempt ends, and the pair waits for its next retry (seconds).
      * Our copy may only be late (the peer's first punch can overtake it): asked after INTRO_GRACE_MS if still missing.
      * At most once per INTRO_ASK_MS per name, and only while registered: a stranger's punches cost one request a second.
      */
-    function missedIntro(name: string, to: unknown, token: string) {
+    function missedIntro(name: string, to: unknown, known: () => boolean) {
       if (to !== me.name || !registered || name === me.name) return
       const now = Date.now()
       if (now - (introAsked.get(name) ?? -Infinity) < INTRO_ASK_MS) return
@@ -571,8 +592,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (introAsked.size >= MAX_INTRO_ASKS) return
       introAsked.set(name, now)
       setTimeout(() => {
-        if (stopped || !registered || states.get(name)?.tokens.includes(token)) return
-        log.debug(`punched by ${name} under an introduction we did not get: asking for a new one`)
+        if (stopped || !registered || known()) return
+        log.debug(`heard from ${name} under an introduction we did not get: asking for a new one`)
         void request({ t: 'connect', rid: rid(), to: name }).then((reply) => {
           if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
         })
@@ -582,7 +603,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
       const state = typeof message.from === 'string' ? states.get(message.from) : undefined
       if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
-        return missedIntro(message.from, message.to, message.token)
+        const [from, token] = [message.from, message.token]
+        return missedIntro(from, message.to, () => Boolean(states.get(from)?.tokens.includes(token)))
       }
       if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
       const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
@@ -620,7 +642,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (message.t === 'relay') {
         const state = states.get(message.peer)
-        if (!state) return
+        // The peer asked for the relay after an introduction whose copy we did not get: ask for it again.
+        if (!state) return missedIntro(message.peer, me.name, () => states.has(message.peer))
         if (message.ready) relayReady(state)
         else void askRelay(state) // the peer asked: consent, so that frames can flow as soon as it needs them
       }

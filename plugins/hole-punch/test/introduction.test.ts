@@ -1,5 +1,6 @@
 // An introduction is one datagram to each side, and a datagram can be lost: the side whose copy was lost learns of it
-// from the other side's punches and asks for a new one, rather than leaving its peer to punch into nothing.
+// from the other side's punches and asks for a new one; when those punches cannot reach it (its NAT lets in only
+// answers), the other side, hearing nothing, asks again. Neither leaves its peer punching into nothing.
 import { expect } from 'chai'
 import { decodeJson, FrameKind } from '../../../core/wire'
 import { makeClient, startServer } from '../../../test/support/inprocess'
@@ -31,6 +32,32 @@ describe('hole-punch: a lost introduction', function () {
       expect(dropped, 'bob lost the first introduction').to.equal(1)
       expect(ms, `direct after ${ms} ms`).to.be.below(1_000)
       expect(server.stats.introductions).to.equal(2)
+    } finally {
+      await Promise.all([alice.client.stop(), bob.client.stop()])
+      await server.close()
+    }
+  })
+
+  it('is asked for again when the peer stays silent, its NAT dropping our punches: the path opens a second in', async () => {
+    const server = await startServer()
+    const address = `127.0.0.1:${server.address().port}`
+    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } }, { resolve: 'rsa', options: {} }]
+    const alice = makeClient('alice', address, { plugins })
+    const bob = makeClient('bob', address, { plugins })
+    let intros = 0
+    bob.client.hooks.receive.tap({ name: 'lossy-link-and-nat', stage: -1000 }, ({ frame }) => {
+      // bob loses his copy of the first introduction; and, as behind a NAT that lets in only answers, nothing from
+      // alice gets through before bob has punched her, which he does once introduced.
+      if (frame?.kind === FrameKind.Server && decodeJson(frame.body)?.t === 'intro') return ++intros === 1 ? true : undefined
+      return frame?.kind === FrameKind.Probe && intros < 2 ? true : undefined
+    })
+    try {
+      await Promise.all([alice.client.start(), bob.client.start()])
+      const started = Date.now()
+      expect(await alice.client.connect('bob')).to.equal('direct')
+      const ms = Date.now() - started
+      expect(intros, 'bob lost the first introduction and got the second').to.equal(2)
+      expect(ms, `direct after ${ms} ms`).to.be.within(1_000, 2_000)
     } finally {
       await Promise.all([alice.client.stop(), bob.client.stop()])
       await server.close()
