@@ -102,7 +102,7 @@ const CHECK_PUNCHES = 6
 /** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times per attempt. */
 const INTRO_RETRY_MS = 1_000
 const INTRO_RETRIES = 2
-/** A registration whose hello was answered but a later step was not starts over at once, this many times. */
+/** A registration whose hello was answered but a later step was not is followed at once by another, this many times. */
 const LOST_STEP_RETRIES = 2
 /** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
 const FIRST_OFFLINE_RETRY_MS = 500
@@ -148,6 +148,9 @@ export default definePlugin<HolePunchOptions, Deps>({
     let helloAnswered = false
     /** Registrations tried since we were last online: the first retries come sooner (see schedule). */
     let offlineTries = 0
+    /** Registrations since we were last online that lost a step after the hello was answered; whether the latest did. */
+    let lostSteps = 0
+    let lostStep = false
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
     const instance = randomBytes(8).toString('hex')
 
@@ -220,9 +223,11 @@ export default definePlugin<HolePunchOptions, Deps>({
     async function register(): Promise<boolean> {
       let reply = await admit()
       // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
-      // (four round trips in a row: under 20 % loss one registration in three loses a step twice): start over at
-      // once instead of at the next offline retry.
-      for (let lost = 0; reply === undefined && helloAnswered && lost < LOST_STEP_RETRIES && !stopped; lost++) reply = await admit()
+      // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
+      // registration starts at once (see schedule), not at the next offline retry. Not here: the client's start
+      // waits for this call, and what peers send us meanwhile is shown only once it is over.
+      lostStep = reply === undefined && helloAnswered
+      if (lostStep) lostSteps++
       for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !stopped; busy++) {
         // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
         // one NAT share an address, so each waits a random while and they come back spread out, not together again.
@@ -233,6 +238,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (reply?.t === 'registered') {
         failedPings = 0
         offlineTries = 0
+        lostSteps = 0
         serverRelays = reply.relay === true
         setOnline(true, undefined, reply.public)
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
@@ -320,7 +326,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (stopped) return
       // While offline, try the server more often than the steady keepalive: soon at first (a lost hello is more likely
       // than a server gone), then every OFFLINE_RETRY_MS.
-      const delay = registered ? options.keepaliveMs : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
+      const lost = lostStep && lostSteps <= LOST_STEP_RETRIES
+      const delay = registered ? options.keepaliveMs : lost ? 0 : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
       keepalive = setTimeout(() => void tick().finally(schedule), delay)
     }
 
