@@ -342,12 +342,20 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
     }
 
+    /** The peer's process is gone: its relay and the probes still scheduled for it (random ports of its NAT, which would
+     *  only reach whoever comes next) go too, and whoever waits for a path to it is answered. */
+    function leave(state: PeerState) {
+      stopAttempt(state)
+      clearTimeout(state.upgrade)
+      state.relay = 'off'
+      settle(state, undefined)
+    }
+
     function lose(state: PeerState, reason: string) {
       if (!state.path) {
         // Relayed only, and the peer left (the server tells us, as no bye crosses the relay): the relay leads nowhere now.
         if (reason !== 'left' || state.relay === 'off') return
-        state.relay = 'off'
-        clearTimeout(state.upgrade)
+        leave(state)
         peers.update(state.name, { path: undefined, online: false })
         return hooks.peerLost.call(state.name, reason)
       }
@@ -355,7 +363,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       state.path = undefined
       state.stale = false
       if (via instanceof AuxSocket) closeAux([via])
-      if (reason === 'left') state.relay = 'off'
+      if (reason === 'left') leave(state)
       if (state.relay === 'on') {
         // The relay still joins us: fall back to it rather than lose the peer, and keep trying for direct.
         peers.update(state.name, { path: 'relay', online: true })
@@ -611,6 +619,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       const state = typeof message.from === 'string' ? states.get(message.from) : undefined
       if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
         const [from, token] = [message.from, message.token]
+        // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
+        if (state && (state.path || state.timers.size > 0)) return
         return missedIntro(from, message.to, () => Boolean(states.get(from)?.tokens.includes(token)))
       }
       if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return

@@ -2,7 +2,7 @@
 // from the other side's punches and asks for a new one; when those punches cannot reach it (its NAT lets in only
 // answers), the other side, hearing nothing, asks again. Neither leaves its peer punching into nothing.
 import { expect } from 'chai'
-import { decodeJson, FrameKind } from '../../../core/wire'
+import { decodeJson, encodeJson, FrameKind } from '../../../core/wire'
 import { makeClient, startServer } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
 
@@ -58,6 +58,28 @@ describe('hole-punch: a lost introduction', function () {
       const ms = Date.now() - started
       expect(intros, 'bob lost the first introduction and got the second').to.equal(2)
       expect(ms, `direct after ${ms} ms`).to.be.within(1_000, 2_000)
+    } finally {
+      await Promise.all([alice.client.stop(), bob.client.stop()])
+      await server.close()
+    }
+  })
+
+  it('is not asked for because of a late punch under an older token while a path to that peer exists', async () => {
+    const server = await startServer()
+    const address = `127.0.0.1:${server.address().port}`
+    const alice = makeClient('alice', address)
+    const bob = makeClient('bob', address)
+    try {
+      await Promise.all([alice.client.start(), bob.client.start()])
+      expect(await alice.client.connect('bob')).to.equal('direct')
+      expect(server.stats.introductions).to.equal(1)
+      // A punch from alice's last attempt, or one before, arriving now (birthday probes go on for seconds).
+      const bytes = encodeJson(FrameKind.Probe, { t: 'punch', from: 'alice', to: 'bob', token: '0'.repeat(32) })
+      const transport = { name: 'test', local: () => ({ address: '127.0.0.1', port: 1 }), send: async () => undefined }
+      bob.client.hooks.receive.call({ bytes, from: { address: '127.0.0.1', port: 2 }, transport, frame: { kind: FrameKind.Probe, body: bytes.subarray(3) } })
+      // A missed introduction is asked for 100 ms after such a punch (INTRO_GRACE_MS): nothing is asked after three times that.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(server.stats.introductions).to.equal(1)
     } finally {
       await Promise.all([alice.client.stop(), bob.client.stop()])
       await server.close()
