@@ -54,6 +54,12 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
     return client
   }
   const again = (client: HeadlessClient, host: string, key: FixtureKey) => start(host, client.name, key, client.profile)
+  /** Restarts a client without waiting for `ready`, so that what reaches it is timed from its start. */
+  const spawnAgain = (client: HeadlessClient, host: string, key: FixtureKey) => {
+    const restarted = world().spawn(host, client.name, key, {}, { reliable: true, profile: client.profile })
+    running.push(restarted)
+    return restarted
+  }
   /** The paths `client` reported to `peer` since `before` of them, or that it kept the one it had. */
   const via = (client: HeadlessClient, peer: string, before = 0) => pathsTo(client, peer).slice(before).join(' → ') || `kept ${pathsTo(client, peer).at(-1) ?? 'none'}`
 
@@ -87,7 +93,7 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         alice.send({ type: 'send', to: bob.name, text: 'when you are back' })
         const pending = await alice.waitFor((e) => e.type === 'pending', 'the message to wait for bob', 15_000, mark)
         const started = Date.now()
-        const bobAgain = await again(bob, t.bob, 'bob')
+        const bobAgain = spawnAgain(bob, t.bob, 'bob')
         await bobAgain.message('when you are back')
         expectDelivered(figure(`1 ${t.title}: written while away, from the receiver's start (${via(alice, bob.name, before)})`, Date.now() - started), 2000)
         await alice.waitFor((e) => e.type === 'delivered' && e.id === pending.id, 'the receipt', 15_000, mark)
@@ -157,8 +163,11 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const ids = queued().map((e) => String(e.id))
         expect(await alice.quit()).to.equal(0)
         const aliceAgain = await again(alice, 'a', 'alice')
+        // Restarted in between: back online before the receiver returns (its own registration under loss is not the
+        // receiver's return; 'ready' comes after a first registration attempt, which loss may have cut short).
+        await aliceAgain.waitFor((e) => e.type === 'server' && e.online === true, 'the restarted sender to be online', 30_000)
         const started = Date.now()
-        const bobAgain = await again(bob, 'b', 'bob')
+        const bobAgain = spawnAgain(bob, 'b', 'bob')
         await bobAgain.message(texts[QUEUED - 1], 60_000)
         const ms = Date.now() - started
         const drops = (await Promise.all(hosts().map(inputLossDrops))).reduce((x, y) => x + y, 0)
