@@ -236,6 +236,10 @@ export class RendezvousServer {
         return this.reply(from, { t: 'pong', rid: message.rid, public: from })
       case 'bye':
         this.registry.remove(me.name)
+        // Those relayed with it hear of it from us: its own bye goes only down direct paths.
+        for (const asker of this.relayPolicy?.askers(me.name) ?? []) {
+          if (this.registry.get(asker.name, now) === asker) this.reply(asker.endpoint, { t: 'left', peer: me.name })
+        }
         return this.logger.info(`${me.name} left`)
       case 'list': {
         const names = this.registry.names(now).filter((name) => name !== me.name)

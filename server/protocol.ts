@@ -65,6 +65,8 @@ export type ServerMessage =
   | { t: 'pong'; rid: string; public: Endpoint }
   | { t: 'peers'; rid: string; peers: string[]; more: boolean }
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
+  /** The peer said bye to the server: told to those it was relayed with, since a peer's own bye does not cross the relay. */
+  | { t: 'left'; rid?: string; peer: string }
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
 export type ErrorCode =
@@ -127,6 +129,8 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
       return isEndpoint(m.public) ? (m as ServerMessage) : undefined
     case 'relay':
       return isName(m.peer) && typeof m.ready === 'boolean' ? (m as ServerMessage) : undefined
+    case 'left':
+      return isName(m.peer) ? (m as ServerMessage) : undefined
     case 'peers':
       return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName) ? (m as ServerMessage) : undefined
     case 'intro': {

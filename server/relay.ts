@@ -88,6 +88,11 @@ export class RelayPolicy {
     return Boolean(this.asked.get(from)?.has(to.name) && this.asked.get(to)?.has(from.name))
   }
 
+  /** The registrations that asked to be relayed with `name`. */
+  askers(name: string): Registration[] {
+    return [...this.asked].filter(([, names]) => names.has(name)).map(([registration]) => registration)
+  }
+
   /** Spends from the sender's budget; false when the frame is over its rate. */
   spend(from: Registration, bytes: number, now: number): boolean {
     let bucket = this.buckets.get(from)

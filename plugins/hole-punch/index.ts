@@ -62,6 +62,10 @@ interface PeerState {
   relay: 'off' | 'asked' | 'on'
   /** The running direct attempt: its timers and birthday sockets; bumped to cancel it. */
   attempt: number
+  /** Introductions asked again because the peer stayed silent (see punch); reset when a path opens or an attempt ends. */
+  introRetries: number
+  /** When punching began, before any such new introduction: the relay is asked `relayAfterMs` after it. */
+  punchingSince: number
   timers: Set<NodeJS.Timeout>
   aux: AuxSocket[]
   upgrade?: NodeJS.Timeout
@@ -95,6 +99,18 @@ const PROBE_TICK_MS = 20
 const CHECK_AFTER_MS = 3_000
 const CHECK_INTERVAL_MS = 500
 const CHECK_PUNCHES = 6
+/** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
+/** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times per attempt. */
+const INTRO_RETRY_MS = 1_000
+const INTRO_RETRIES = 2
+/** A registration whose hello was answered but a later step was not is followed at once by another, this many times. */
+const LOST_STEP_RETRIES = 2
+/** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
+const FIRST_OFFLINE_RETRY_MS = 500
+const OFFLINE_RETRY_MS = 2_000
+const INTRO_ASK_MS = 1_000
+const INTRO_GRACE_MS = 100
+const MAX_INTRO_ASKS = 64
 /** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
@@ -110,6 +126,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     const states = new Map<string, PeerState>()
     const pending = new Map<string, (message: ServerMessage) => void>()
     const connecting = new Map<string, Promise<PathKind | undefined>>()
+    /** Names we asked the server about because they punched us under an introduction we missed: name → when. */
+    const introAsked = new Map<string, number>()
     let transport: Transport
     let server: Endpoint
     /** The server's second port, for NAT detection; learned from the cookie at each registration. */
@@ -128,6 +146,13 @@ export default definePlugin<HolePunchOptions, Deps>({
     let embeddedStarter: EmbeddedServerStarter | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
+    /** Whether the latest admit() had its hello answered (see register). */
+    let helloAnswered = false
+    /** Registrations tried since we were last online: the first retries come sooner (see schedule). */
+    let offlineTries = 0
+    /** Registrations since we were last online that lost a step after the hello was answered; whether the latest did. */
+    let lostSteps = 0
+    let lostStep = false
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
     const instance = randomBytes(8).toString('hex')
 
@@ -180,8 +205,10 @@ export default definePlugin<HolePunchOptions, Deps>({
      * says where the server sees us and where its second port is, so the NAT type is learned in between and registered.
      */
     async function admit(): Promise<ServerMessage | undefined> {
+      helloAnswered = false
       const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
-      if (cookie?.t !== 'cookie') return cookie
+      if (cookie?.t !== 'cookie') return log.debug('hello unanswered'), cookie
+      helloAnswered = true
       serverAlt = cookie.altPort ? { address: server.address, port: cookie.altPort } : undefined
       if (cookie.public) {
         const detected = await detectNat(cookie.public)
@@ -189,12 +216,20 @@ export default definePlugin<HolePunchOptions, Deps>({
         myNat = detected
       }
       const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, 2)
-      if (challenge?.t !== 'challenge') return challenge
-      return request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+      if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
+      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+      if (proven?.t !== 'registered') log.debug('prove unanswered', { reply: proven })
+      return proven
     }
 
     async function register(): Promise<boolean> {
       let reply = await admit()
+      // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
+      // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
+      // registration starts at once (see schedule), not at the next offline retry. Not here: the client's start
+      // waits for this call, and what peers send us meanwhile is shown only once it is over.
+      lostStep = reply === undefined && helloAnswered
+      if (lostStep) lostSteps++
       for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !stopped; busy++) {
         // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
         // one NAT share an address, so each waits a random while and they come back spread out, not together again.
@@ -204,6 +239,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (reply?.t === 'registered') {
         failedPings = 0
+        offlineTries = 0
+        lostSteps = 0
         serverRelays = reply.relay === true
         setOnline(true, undefined, reply.public)
         // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
@@ -281,8 +318,10 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     function schedule() {
       if (stopped) return
-      // While offline, try the server more often than the steady keepalive.
-      const delay = registered ? options.keepaliveMs : Math.min(options.keepaliveMs, 2000)
+      // While offline, try the server more often than the steady keepalive: soon at first (a lost hello is more likely
+      // than a server gone), then every OFFLINE_RETRY_MS.
+      const lost = lostStep && lostSteps <= LOST_STEP_RETRIES
+      const delay = registered ? options.keepaliveMs : lost ? 0 : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
       keepalive = setTimeout(() => void tick().finally(schedule), delay)
     }
 
@@ -297,13 +336,28 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
     }
 
+    /** The peer's process is gone: its relay and the probes still scheduled for it (random ports of its NAT, which would
+     *  only reach whoever comes next) go too, and whoever waits for a path to it is answered. */
+    function leave(state: PeerState) {
+      stopAttempt(state)
+      clearTimeout(state.upgrade)
+      state.relay = 'off'
+      settle(state, undefined)
+    }
+
     function lose(state: PeerState, reason: string) {
-      if (!state.path) return
+      if (!state.path) {
+        // Relayed only, and the peer left (the server tells us, as no bye crosses the relay): the relay leads nowhere now.
+        if (reason !== 'left' || state.relay === 'off') return
+        leave(state)
+        peers.update(state.name, { path: undefined, online: false })
+        return hooks.peerLost.call(state.name, reason)
+      }
       const { via } = state.path
       state.path = undefined
       state.stale = false
       if (via instanceof AuxSocket) closeAux([via])
-      if (reason === 'left') state.relay = 'off'
+      if (reason === 'left') leave(state)
       if (state.relay === 'on') {
         // The relay still joins us: fall back to it rather than lose the peer, and keep trying for direct.
         peers.update(state.name, { path: 'relay', online: true })
@@ -321,7 +375,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       const candidates = dedupe([intro.public, ...intro.local].filter((e) => !sameEndpoint(e, transport.local())))
       const state: PeerState = existing ?? {
         name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
-        relay: 'off', attempt: 0, timers: new Set(), aux: [], waiters: [],
+        relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, timers: new Set(), aux: [], waiters: [],
       }
       // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
       // candidates moves it (until then the old one is kept, in case it still works).
@@ -360,14 +414,26 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
 
+      if (state.introRetries === 0) state.punchingSince = Date.now()
       const iAmSymmetric = myNat === 'symmetric'
       const peerSymmetric = state.nat === 'symmetric'
+      if (!iAmSymmetric && !peerSymmetric && state.introRetries < INTRO_RETRIES) {
+        // Between easy NATs a path opens in tens of ms. Silence means the peer's copy of the introduction was probably
+        // lost, and our punches stop at its NAT, which has sent nothing our way: ask again, both sides get it anew.
+        // (Not with a symmetric NAT: birthday probing takes seconds, and a new introduction would start it over.)
+        later(state, attempt, INTRO_RETRY_MS, () => {
+          if ((state.path && !state.stale) || !registered) return
+          state.introRetries++
+          log.debug(`${state.name} silent ${INTRO_RETRY_MS} ms into punching: asking for a new introduction`)
+          void reintroduce(state)
+        })
+      }
       if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
       if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)
       // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
       // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
       if (iAmSymmetric || peerSymmetric) void askRelay(state)
-      else later(state, attempt, options.relayAfterMs, () => void askRelay(state))
+      else later(state, attempt, Math.max(0, options.relayAfterMs - (Date.now() - state.punchingSince)), () => void askRelay(state))
       log.debug(`punching ${state.name}`, { candidates: state.candidates.map(formatEndpoint), me: myNat, peer: state.nat })
     }
 
@@ -428,6 +494,7 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     function finishAttempt(state: PeerState) {
       stopAttempt(state)
+      state.introRetries = 0
       if (state.path && !state.stale) return
       if (state.relay === 'on') scheduleUpgrade(state)
       else settle(state, undefined)
@@ -444,6 +511,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       const old = state.path?.via
       state.path = { endpoint, via }
       state.stale = false
+      state.introRetries = 0
       if (old instanceof AuxSocket && old !== via) closeAux([old])
       // The winner is known: the other birthday sockets and the remaining punches go at once.
       stopAttempt(state)
@@ -519,8 +587,37 @@ export default definePlugin<HolePunchOptions, Deps>({
       }, options.upgradeMs)
     }
 
+    /**
+     * A punch from a name we hold no introduction for (or for an older or newer one), or the server saying that name asked
+     * for the relay with us: the server introduced us both, and our copy was lost (a datagram like any other). Ask for a fresh one, which both sides get with a new token; without
+     * this the peer punches into nothing until its attempt ends, and the pair waits for its next retry (seconds).
+     * Our copy may only be late (the peer's first punch can overtake it): asked after INTRO_GRACE_MS if still missing.
+     * At most once per INTRO_ASK_MS per name, and only while registered: a stranger's punches cost one request a second.
+     */
+    function missedIntro(name: string, to: unknown, known: () => boolean) {
+      if (to !== me.name || !registered || name === me.name) return
+      const now = Date.now()
+      if (now - (introAsked.get(name) ?? -Infinity) < INTRO_ASK_MS) return
+      if (introAsked.size >= MAX_INTRO_ASKS) for (const [n, at] of introAsked) if (now - at >= INTRO_ASK_MS) introAsked.delete(n)
+      if (introAsked.size >= MAX_INTRO_ASKS) return
+      introAsked.set(name, now)
+      setTimeout(() => {
+        if (stopped || !registered || known()) return
+        log.debug(`heard from ${name} under an introduction we did not get: asking for a new one`)
+        void request({ t: 'connect', rid: rid(), to: name }).then((reply) => {
+          if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
+        })
+      }, INTRO_GRACE_MS)
+    }
+
     function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
       const state = typeof message.from === 'string' ? states.get(message.from) : undefined
+      if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
+        const [from, token] = [message.from, message.token]
+        // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
+        if (state && (state.path || state.timers.size > 0)) return
+        return missedIntro(from, message.to, () => Boolean(states.get(from)?.tokens.includes(token)))
+      }
       if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
       const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
       const open = !state.path || state.stale
@@ -551,9 +648,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     function handleServer(message: ServerMessage) {
       if (message.rid && pending.has(message.rid)) return pending.get(message.rid)!(message)
       if (message.t === 'intro') return void handleIntro(message.peer, message.token)
+      if (message.t === 'left') {
+        const state = states.get(message.peer)
+        return state && lose(state, 'left')
+      }
       if (message.t === 'relay') {
         const state = states.get(message.peer)
-        if (!state) return
+        // The peer asked for the relay after an introduction whose copy we did not get: ask for it again.
+        if (!state) return missedIntro(message.peer, me.name, () => states.has(message.peer))
         if (message.ready) relayReady(state)
         // The peer asked: consent, so that frames can flow as soon as it needs them, even while our own direct path
         // to it looks fine (the peer asking means it cannot reach us on it).

@@ -482,6 +482,7 @@ export default definePlugin<ReliableOptions, Deps>({
       clearTimeout(p.retry)
       p.retry = undefined
       p.reachable = true
+      p.link.pathRestored()
       sendFrames(p, p.parked.splice(0))
     }
 

@@ -393,6 +393,20 @@ export class ReliableLink {
     return deadline
   }
 
+  /**
+   * A path to the peer exists again after none did. The timeouts that backed off meanwhile (hellos and probes doubling
+   * up to maxRtoMs) measured the missing path, not the network: they start afresh, so a frame or hello lost after the
+   * return is resent within one RTO instead of the backed-off one (seconds). Nothing is sent here.
+   */
+  pathRestored(): void {
+    if (this.closed || this.backoff === 0) return
+    this.backoff = 0
+    const next = this.clock() + this.currentRto()
+    if (this.rtoDeadline !== undefined) this.rtoDeadline = Math.min(this.rtoDeadline, next)
+    if (this.helloDeadline !== undefined) this.helloDeadline = Math.min(this.helloDeadline, next)
+    this.finish()
+  }
+
   /** Messages submitted and not yet acknowledged, in order: what the app must still hold durably. */
   unacked(): { id: string; payload: Buffer }[] {
     return [...this.outbox].map(({ id, payload }) => ({ id, payload }))

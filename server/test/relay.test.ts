@@ -149,6 +149,22 @@ describe('rendezvous server: NAT detection and relay', function () {
     expect(alice.relayed()).to.deep.equal([])
   })
 
+  it('tells those relayed with a peer that it left: its own bye does not cross the relay', async () => {
+    const { at } = await start({ relay: true })
+    const { peer: alice } = await registered(at, 'alice')
+    const { peer: bob } = await registered(at, 'bob')
+    const { peer: carol } = await registered(at, 'carol')
+    await alice.request({ t: 'relay', to: 'bob' }, at)
+    await bob.request({ t: 'relay', to: 'alice' }, at)
+    await carol.request({ t: 'relay', to: 'alice' }, at) // carol asked for alice, not bob
+    await bob.send(encodeJson(FrameKind.Server, { t: 'bye' }), at)
+    expect(await alice.json((m) => m.t === 'left')).to.deep.equal({ t: 'left', peer: 'bob' })
+    // alice leaves too: carol, who asked for alice, hears it; nobody told carol of bob.
+    await alice.send(encodeJson(FrameKind.Server, { t: 'bye' }), at)
+    expect(await carol.json((m) => m.t === 'left')).to.deep.equal({ t: 'left', peer: 'alice' })
+    expect(carol.frames.filter((f) => f.kind === FrameKind.Server).map((f) => decodeJson(f.body)).filter((m) => m?.t === 'left')).to.have.length(1)
+  })
+
   it('limits each sender to its rate', async () => {
     const { server, at } = await start({ relay: true, relayLimits: { framesPerSec: 5, bytesPerSec: 100_000 } })
     const { peer: alice } = await registered(at, 'alice')

@@ -47,15 +47,23 @@ export class NatWorld {
 
   /**
    * Starts a headless client in a lab host and waits until it is ready; `holePunch` are the plugin's options. Without
-   * `reliable`, a message is one datagram, so a scenario measures the path alone; with it, as users run udsu.
+   * `reliable`, a message is one datagram, so a scenario measures the path alone; with it, as users run udsu. `profile`
+   * restarts a user with what it kept (its key, known peers, outbox); without it the client gets a fresh one holding `key`.
    */
-  async client(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean } = {}): Promise<HeadlessClient> {
+  async client(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean; profile?: string } = {}): Promise<HeadlessClient> {
+    const client = this.spawn(hostName, name, key, holePunch, options)
+    await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
+    return client
+  }
+
+  /** As `client`, without waiting for `ready`: to time what arrives from the process's start. */
+  spawn(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean; profile?: string } = {}): HeadlessClient {
     const host = this.lab.host(hostName)
     const plugins = ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, ...holePunch } }, 'rsa', ...(options.reliable ? ['reliable'] : [])]
     const config = writeConfig({ plugins })
-    const client = HeadlessClient.spawn({ name, key, server: this.serverAddress, profile: fixtureProfile(key), config, spawner: host.spawn.bind(host) })
+    const profile = options.profile ?? fixtureProfile(key)
+    const client = HeadlessClient.spawn({ name, key, server: this.serverAddress, profile, config, spawner: host.spawn.bind(host) })
     this.clients.push(client)
-    await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
     return client
   }
 

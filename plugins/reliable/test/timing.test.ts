@@ -185,3 +185,31 @@ describe('reliable link: delivery to the app', () => {
     expect(message).to.match(/allow 10 frames; a 65536-byte message needs \d+/)
   })
 })
+
+describe('reliable link: a path that comes back', () => {
+  // The peer cannot be reached for 20 s (no path), and the hellos back off meanwhile: 1, 2, 4, 8, 10 s apart, the
+  // last one at 15 s. The path returns at 20.5 s (what was parked meanwhile is lost, as a datagram may be).
+  function unreachable(restored: boolean) {
+    let back = false
+    const { net, a, b } = pair({ seed: 9, delayMs: 5, dropIf: () => !back })
+    a.submit('m0', payloadOf(0, 100))
+    net.schedule(20_500, () => {
+      back = true
+      if (restored) a.link.pathRestored()
+    })
+    net.run(() => complete(a, b), 120_000)
+    return { net, b }
+  }
+
+  it('starts its backed-off timeouts afresh: the next hello goes one RTO after the return, not at the backed-off deadline', () => {
+    const { net, b } = unreachable(true)
+    expect(b.received.map((m) => m.id)).to.deep.equal(['m0'])
+    expect(net.now).to.be.below(20_500 + 1_000 + 100)
+  })
+
+  it('(without pathRestored the next hello waits for the backed-off deadline, 25 s)', () => {
+    const { net, b } = unreachable(false)
+    expect(b.received.map((m) => m.id)).to.deep.equal(['m0'])
+    expect(net.now).to.be.above(25_000)
+  })
+})
