@@ -185,4 +185,6 @@ export interface Problem {
   message: string
   /** The peer it concerns, if any. */
   peer?: string
+  /** Set when a frontend can offer an action for it: `key-changed`, the peer's key changed and `/trust PEER` accepts it. */
+  code?: 'key-changed'
 }
