@@ -60,14 +60,17 @@ describe('web frontend in Chromium: a real server, two real clients', function (
   let alicePage: Page
   let bobPage: Page
   let bobProfile: string
+  /** alice's $XDG_DATA_HOME, where her start window remembers what she typed. */
+  let aliceData: string
   const refused = { dialogs: [] as string[], requests: [] as string[] }
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true })
     bobProfile = fixtureProfile('bob')
+    aliceData = tempDir('udsu-web-data-')
     server = await ServerProcess.start()
     ;[alice, bob] = await Promise.all([
-      WebClient.start({ server: server.address, profile: fixtureProfile('alice') }),
+      WebClient.start({ server: server.address, profile: fixtureProfile('alice'), dataHome: aliceData }),
       WebClient.start({ server: server.address, profile: bobProfile }),
     ])
     browser = await launchChromium()
@@ -286,5 +289,23 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await send(alicePage, 'after accepting')
     await expect(own(alicePage, 'after accepting').locator('.state')).toHaveText('delivered', { timeout: 30_000 })
     await expect(theirs(bobPage, 'after accepting')).toBeVisible()
+  })
+
+  it('remembers name and server, and shows a name taken on the server in the start window', async () => {
+    // Another user (dave's key) on alice's machine account: the start window offers what alice typed last.
+    const impostor = await WebClient.start({ server: '127.0.0.1:7777', profile: fixtureProfile('dave'), dataHome: aliceData })
+    try {
+      const page = await openPage(browser, impostor, refused)
+      await expect(page.getByLabel('Name')).toHaveValue('alice')
+      await expect(page.getByLabel('Server')).toHaveValue(server.address)
+      await page.getByRole('button', { name: 'Start' }).click()
+      await expect(page.locator('#start-name-problem')).toContainText('the name "alice" is online under another key', { timeout: 20_000 })
+      await expect(page.getByRole('button', { name: 'Start' })).toBeVisible()
+      await expect(page.getByRole('log', { name: 'Messages' })).toBeHidden()
+      await page.screenshot({ path: path.join(ARTIFACTS, 'start-window-name-taken.png') })
+      await page.close()
+    } finally {
+      await impostor.stop()
+    }
   })
 })
