@@ -3,7 +3,7 @@
 import * as path from 'node:path'
 import { DEFAULT_CONFIG, NAME_PATTERN } from '../../core/config'
 import { observeFrontendEvents, type FrontendEvent } from '../../core/frontend'
-import { Cancelled, definePlugin, type CoreServices } from '../../core/plugin'
+import { Cancelled, definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { defaultProfileDir, Profile } from '../../core/profile'
 import { number, object, optional, validate } from '../../core/schema'
 import type { HistoryService, StoredMessage } from '../../core/services'
@@ -64,8 +64,14 @@ export interface Launcher {
   launched(url: string, server: WebServer): Promise<void>
 }
 
+export interface WebFrontend {
+  server: WebServer
+  /** Leaves: cancels the start window, or stops the client. */
+  quit(): void
+}
+
 /** The frontend behind the bridge: the start window's flow, the chat's state and every request. */
-export function createWebFrontend({ hooks, chat, commands, settings, services, logger }: WebDeps, options: WebOptions, launcher: Launcher): WebServer {
+export function createWebFrontend({ hooks, chat, commands, settings, services, logger }: WebDeps, options: WebOptions, launcher: Launcher): WebFrontend {
   const log = logger.child(launcher.name)
   let phase: Phase = 'start'
   let startProblems: StartProblems | undefined
@@ -104,13 +110,18 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   }
 
   hooks.configure.tapPromise(launcher.name, async (given) => {
-    await web.listen()
+    // Without its page the frontend cannot ask anything: a Veto stops the start with the reason, instead of going on.
+    await web.listen().catch((error: Error) => {
+      throw new Veto(`the ${launcher.name} frontend cannot listen on 127.0.0.1:${options.port}: ${error.message}`)
+    })
     const remembered = loadRemembered()
     prefill = {
       name: given.name || remembered.name || '',
       server: given.server !== DEFAULT_CONFIG.server || !remembered.server ? given.server : remembered.server,
     }
-    await launcher.launched(web.url, web)
+    await launcher.launched(web.url, web).catch((error: Error) => {
+      throw error instanceof Veto ? error : new Veto(error.message)
+    })
     const chosen = await new Promise<Settings>((resolve, reject) => {
       acceptStart = resolve
       cancelStart = reject
@@ -400,13 +411,17 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       return { imported: importFile(text) }
     },
     async quit() {
-      if (cancelStart) cancelStart(new Cancelled('left at the start window'))
-      else void chat.stop()
+      quit()
       return null
     },
   }
 
-  return web
+  function quit(): void {
+    if (cancelStart) cancelStart(new Cancelled('left at the start window'))
+    else void chat.stop()
+  }
+
+  return { server: web, quit }
 }
 
 const STATES: readonly string[] = ['pending', 'sent', 'delivered', 'failed']

@@ -3,7 +3,8 @@ import { expect } from 'chai'
 import * as http from 'node:http'
 import WebSocket from 'ws'
 import { parseRequestEnvelope } from '../bridge'
-import { CONTENT_SECURITY_POLICY, WebServer, type BridgeConnection } from '../server'
+import { CONTENT_SECURITY_POLICY } from '../assets'
+import { WebServer, type BridgeConnection } from '../server'
 
 interface Answer {
   status: number
