@@ -23,6 +23,18 @@ async function openPage(browser: Browser, client: WebClient, refused: { dialogs:
   page.on('requestfinished', (request) => {
     if (!request.url().startsWith(origin) && !request.url().startsWith('blob:')) refused.requests.push(request.url())
   })
+  // A stand-in for the browser's Notification that records what would be shown (headless Chromium shows nothing).
+  await page.addInitScript(() => {
+    const shown: Array<{ title: string; body?: string }> = ((window as unknown as { notificationsShown: unknown[] }).notificationsShown = [])
+    class RecordedNotification {
+      static permission = 'granted'
+      static requestPermission = async () => 'granted'
+      constructor(title: string, options?: { body?: string }) {
+        shown.push({ title, body: options?.body })
+      }
+    }
+    Object.defineProperty(window, 'Notification', { value: RecordedNotification })
+  })
   await page.goto(client.url)
   return page
 }
@@ -162,16 +174,12 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await expect(own(bobPage, 'line one').locator('.state')).toHaveText('delivered', { timeout: 20_000 })
     await expect(theirs(alicePage, 'line one')).toHaveText('line one\nline two')
 
-    // A pasted multi-line text is sent as it was pasted.
+    // A pasted multi-line text is sent as it was pasted: through the real clipboard and Ctrl+V.
+    await bobPage.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(bob.url).origin })
+    await bobPage.evaluate(() => navigator.clipboard.writeText('pasted one\npasted two\n\npasted four'))
     await composer.click()
-    await bobPage.evaluate(() => {
-      const data = new DataTransfer()
-      data.setData('text/plain', 'pasted one\npasted two\n\npasted four')
-      const field = document.getElementById('message') as HTMLTextAreaElement
-      field.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }))
-    })
-    // Chromium applies a synthetic paste only when trusted; insertText is how the browser inserts what was pasted.
-    await composer.evaluate((field: HTMLTextAreaElement) => field.value || document.execCommand('insertText', false, 'pasted one\npasted two\n\npasted four'))
+    await composer.press('Control+V')
+    await expect(composer).toHaveValue('pasted one\npasted two\n\npasted four')
     await composer.press('Enter')
     await expect(theirs(alicePage, 'pasted one')).toHaveText('pasted one\npasted two\n\npasted four', { timeout: 20_000 })
   })
@@ -262,6 +270,36 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     fs.writeFileSync(bad, '{"messages": "<script>"}')
     await alicePage.locator('#import-file').setInputFiles(bad)
     await expect(alicePage.getByRole('log', { name: 'Messages' })).toContainText('Import failed: the file is not a udsu history export')
+  })
+
+  it('notifies of a message in a background conversation, as text', async () => {
+    // alice has carol's (imported) conversation open: bob's is in the background.
+    await expect(alicePage.getByRole('heading', { name: 'carol' })).toBeVisible()
+    await send(bobPage, '<i>ping</i> from the background')
+    await expect(alicePage.getByRole('listitem', { name: /^bob, online.*1 unread/ })).toBeVisible({ timeout: 20_000 })
+    const shown = await alicePage.evaluate(() => (window as unknown as { notificationsShown: unknown[] }).notificationsShown)
+    expectChai(shown).to.deep.include({ title: 'bob', body: '<i>ping</i> from the background' })
+  })
+
+  it('works from the keyboard: search, the contact list, the composer, switching conversations', async () => {
+    const page = alicePage
+    await page.keyboard.press('Control+f')
+    expectChai(await page.evaluate(() => document.activeElement?.id)).to.equal('search')
+    await page.keyboard.press('Tab')
+    expectChai(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).to.match(/^carol/)
+    await page.keyboard.press('ArrowUp')
+    expectChai(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).to.match(/^bob/)
+    await page.keyboard.press('Enter')
+    await expect(page.getByRole('heading', { name: 'bob' })).toBeVisible()
+    await expect(theirs(page, 'from the background')).toBeVisible()
+    await page.waitForFunction(() => document.activeElement?.id === 'message')
+    await page.keyboard.type('typed from the keyboard')
+    await page.keyboard.press('Enter')
+    await expect(own(page, 'typed from the keyboard').locator('.state')).toHaveText('delivered', { timeout: 20_000 })
+    await page.keyboard.press('Alt+ArrowDown')
+    await expect(page.getByRole('heading', { name: 'carol' })).toBeVisible()
+    await page.keyboard.press('Alt+ArrowUp')
+    await expect(page.getByRole('heading', { name: 'bob' })).toBeVisible()
   })
 
   it('warns with an alert when a key changes, and "Accept new key" lets messages through again', async () => {
