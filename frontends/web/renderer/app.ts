@@ -285,6 +285,7 @@ type SearchResult = import('../bridge').SearchResult
     more = page.more
     renderMessages()
     ui.messages.scrollTop = ui.messages.scrollHeight
+    fillView()
   }
 
   function onMessage(message: MessageView): void {
@@ -357,7 +358,12 @@ type SearchResult = import('../bridge').SearchResult
   }
 
   ui.messages.addEventListener('scroll', () => {
-    if (ui.messages.scrollTop > 40 || !more || loadingOlder || !current || !shown.length) return
+    if (ui.messages.scrollTop <= 40) loadOlder()
+  })
+
+  /** Loads the page before the oldest message shown, keeping the view where it was; again while nothing overflows. */
+  function loadOlder(): void {
+    if (!more || loadingOlder || !current || !shown.length) return
     loadingOlder = true
     const peer = current
     const height = ui.messages.scrollHeight
@@ -372,8 +378,16 @@ type SearchResult = import('../bridge').SearchResult
         ui.messages.scrollTop += ui.messages.scrollHeight - height
       })
       .catch((error: Error) => notice(`could not load older messages: ${error.message}`, peer))
-      .finally(() => (loadingOlder = false))
-  })
+      .finally(() => {
+        loadingOlder = false
+        fillView()
+      })
+  }
+
+  /** A first page that does not fill the view cannot be scrolled up: load older ones until it does. */
+  function fillView(): void {
+    if (ui.messages.scrollHeight <= ui.messages.clientHeight) loadOlder()
+  }
 
   function notice(text: string, peer?: string): void {
     notices.push({ peer: peer ?? current, text })

@@ -302,6 +302,25 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await expect(page.getByRole('heading', { name: 'bob' })).toBeVisible()
   })
 
+  it('loads older messages when scrolling up, with a separator for each day', async () => {
+    const start = Date.UTC(2026, 0, 10, 9)
+    const messages = Array.from({ length: 120 }, (_, i) => ({ id: `old${i}`, peer: 'dave', from: i % 2 ? 'dave' : 'alice', text: `old message ${i}`, ts: start + i * 30 * 60_000, out: i % 2 === 0, ...(i % 2 === 0 ? { state: 'delivered' } : {}) }))
+    const file = path.join(tempDir('udsu-import-'), 'dave.json')
+    fs.writeFileSync(file, JSON.stringify({ format: 'udsu-history', version: 1, messages }))
+    await alicePage.locator('#import-file').setInputFiles(file)
+    await alicePage.getByRole('listitem', { name: /^dave, offline/ }).click()
+    const log = alicePage.getByRole('log', { name: 'Messages' })
+    await expect(log.locator('article')).toHaveCount(50)
+    await expect(log.locator('article').last()).toContainText('old message 119')
+    await log.evaluate((element) => (element.scrollTop = 0))
+    await expect(log.locator('article')).toHaveCount(100)
+    await log.evaluate((element) => (element.scrollTop = 0))
+    await expect(log.locator('article')).toHaveCount(120)
+    await expect(log.locator('article').first()).toContainText('old message 0')
+    // 120 half-hours from 09:00 UTC span three or four days, depending on the browser's time zone.
+    expectChai(await log.getByRole('separator').count()).to.be.within(3, 4)
+  })
+
   it('warns with an alert when a key changes, and "Accept new key" lets messages through again', async () => {
     await bob.stop()
     // Bob again, with a new identity key in the same profile (carol's fixture): to alice, bob's key has changed.
