@@ -138,7 +138,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       case 'ready': {
         me = event.identity
         broadcast({ type: 'ready', me })
-        if (refusal) return setPhase('start', { name: `${refusal}. Choose another name and start udsu again.` })
+        if (refusal) return setPhase('start', { name: `${refusal.charAt(0).toUpperCase()}${refusal.slice(1)}. Choose another name and start udsu again.` })
         setPhase('chat')
         void loadConversations()
         refreshPeers()
@@ -175,7 +175,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       case 'problem': {
         const { source, message, peer, code } = event.problem
         // While starting, a refused registration (a taken name) belongs in the start window.
-        if (phase === 'starting' && source === 'hole-punch' && !peer && message.startsWith('the server refused')) refusal = message
+        if (phase === 'starting' && code === 'registration-refused') refusal = message
         return broadcast({ type: 'problem', source, message, peer, keyChanged: code === 'key-changed' })
       }
     }

@@ -356,7 +356,7 @@ describe('web frontend in Chromium: a real server, two real clients', function (
       await expect(page.getByLabel('Name')).toHaveValue('alice')
       await expect(page.getByLabel('Server')).toHaveValue(server.address)
       await page.getByRole('button', { name: 'Start' }).click()
-      await expect(page.locator('#start-name-problem')).toContainText('the name "alice" is online under another key', { timeout: 20_000 })
+      await expect(page.locator('#start-name-problem')).toContainText('The server refused the registration: the name "alice" is online under another key', { timeout: 20_000 })
       await expect(page.getByRole('button', { name: 'Start' })).toBeVisible()
       await expect(page.getByRole('log', { name: 'Messages' })).toBeHidden()
       await page.screenshot({ path: path.join(ARTIFACTS, 'start-window-name-taken.png') })
