@@ -16,12 +16,9 @@ export default definePlugin<Record<string, never>, WebDeps>({
       name: 'gui',
       async launched(_url, server) {
         electron = launchElectron({ UDSU_BRIDGE_URL: server.socketUrl, UDSU_BRIDGE_ORIGIN: server.origin })
-        // Closing the window leaves udsu, at the start window or in the chat.
-        electron.once('exit', () => frontend.quit())
-        electron.once('error', (error) => {
-          process.stderr.write(`udsu: could not start Electron: ${error.message}\n`)
-          frontend.quit()
-        })
+        // Closing the window leaves udsu, at the start window or in the chat; Electron failing says why.
+        electron.once('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? frontend.quit() : frontend.fail(`Electron exited with ${signal ?? `code ${code}`}`)))
+        electron.once('error', (error) => frontend.fail(`could not start Electron: ${error.message}`))
       },
     })
     deps.hooks.stop.tap({ name: 'gui', stage: 1001 }, () => {

@@ -68,6 +68,8 @@ export interface WebFrontend {
   server: WebServer
   /** Leaves: cancels the start window, or stops the client. */
   quit(): void
+  /** Gives up for a reason the user must see: at the start window the start fails with it, later the client stops. */
+  fail(reason: string): void
 }
 
 /** The frontend behind the bridge: the start window's flow, the chat's state and every request. */
@@ -81,7 +83,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   /** The refusal of our registration seen while starting (a taken name): the start window shows it. */
   let refusal: string | undefined
   let acceptStart: ((settings: Settings) => void) | undefined
-  let cancelStart: ((reason: Cancelled) => void) | undefined
+  let cancelStart: ((reason: Veto) => void) | undefined
   let refreshTimer: NodeJS.Timeout | undefined
   const contacts = new Map<string, ContactView>()
   /** This session's messages and imported ones, per peer, oldest first. */
@@ -421,7 +423,13 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     else void chat.stop()
   }
 
-  return { server: web, quit }
+  function fail(reason: string): void {
+    if (cancelStart) return cancelStart(new Veto(reason))
+    log.error(reason)
+    void chat.stop()
+  }
+
+  return { server: web, quit, fail }
 }
 
 const STATES: readonly string[] = ['pending', 'sent', 'delivered', 'failed']
