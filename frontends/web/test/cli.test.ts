@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
-import { cleanupTemp, CLI, fixtureProfile, tempDir } from '../../../test/support/processes'
+import { cleanupTemp, CLI, fixtureProfile, ROOT, ServerProcess, tempDir } from '../../../test/support/processes'
 import { WebClient } from './support'
 
 function freePort(): Promise<number> {
@@ -89,5 +89,38 @@ describe('udsu chat --frontend web / gui (processes)', function () {
     const crashing = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], { UDSU_ELECTRON: fakeElectron(3).binary })
     expect(crashing.code).to.equal(1)
     expect(crashing.stderr).to.include('udsu: Electron exited with code 3')
+  })
+})
+
+describe('udsu chat --frontend gui with a scripted fake Electron (real server, real main process)', function () {
+  this.timeout(40_000)
+  let server: ServerProcess
+  before(async () => (server = await ServerProcess.start()))
+  after(() => {
+    server?.kill()
+    cleanupTemp()
+  })
+
+  it('relays the start window and the chat between the main process and the core', async () => {
+    const dir = tempDir('udsu-fake-electron-')
+    const record = path.join(dir, 'record.json')
+    const runtime = path.join(ROOT, 'dist', 'frontends', 'gui', 'test', 'fake-electron-runtime.js')
+    const binary = path.join(dir, 'electron')
+    // The "Electron binary": Node with the fake preloaded, running main.js as Electron would.
+    fs.writeFileSync(binary, `#!/bin/sh\nexec '${process.execPath}' -r '${runtime}' "$@"\n`, { mode: 0o700 })
+    const result = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], {
+      UDSU_ELECTRON: binary,
+      UDSU_FAKE_RECORD: record,
+      UDSU_FAKE_NAME: 'alice',
+      UDSU_FAKE_SERVER: server.address,
+    })
+    const seen = JSON.parse(fs.readFileSync(record, 'utf8')) as { seen: string[]; loaded: string; pageStatus: number; csp: string; error?: string }
+    expect(seen.error, result.stderr).to.equal(undefined)
+    expect(result.code, result.stderr).to.equal(0)
+    expect(seen.loaded).to.equal('udsu://app/')
+    expect(seen.pageStatus).to.equal(200)
+    expect(seen.csp).to.include("default-src 'self'")
+    expect(seen.seen.slice(0, 3)).to.deep.equal(['hello', 'reply:true', 'phase:starting'])
+    expect(seen.seen).to.include.members(['ready', 'server', 'phase:chat'])
   })
 })
