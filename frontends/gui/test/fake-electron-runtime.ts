@@ -1,4 +1,4 @@
-// Preloaded with `node -r` in place of the Electron binary: `require('electron')` gets the fake, and a scripted "page"
+// Preloaded with `node -r` in place of the Electron binary: requiring electron gets the fake, and a scripted "page"
 // drives the real main process (main.js) through IPC: it answers the start window, waits for the chat, and records what it
 // saw in $UDSU_FAKE_RECORD. So the gui's whole path — plugin, bridge server, main process, WebSocket with its Origin, IPC —
 // runs with real processes and no Electron.
