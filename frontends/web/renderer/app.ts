@@ -148,9 +148,13 @@ type SearchResult = import('../bridge').SearchResult
       case 'server':
         server = { online: event.online, server: event.server, reason: event.reason }
         return renderStatus()
-      case 'contacts':
+      case 'contacts': {
         contacts = event.contacts
+        // The tab's (or window's) title counts what is unread, so it shows from elsewhere too.
+        const unread = contacts.reduce((sum, c) => sum + c.unread, 0)
+        document.title = unread ? `(${unread}) udsu` : 'udsu'
         return renderContacts()
+      }
       case 'path':
         if (event.path) paths.set(event.peer, event.path)
         else paths.delete(event.peer)

@@ -157,6 +157,7 @@ describe('web frontend in Chromium: a real server, two real clients', function (
 
     // Bob has not opened the conversation: an unread badge on alice.
     await expect(bobPage.getByRole('listitem', { name: /^alice, online.*1 unread/ })).toBeVisible({ timeout: 20_000 })
+    expectChai(await bobPage.title()).to.equal('(1) udsu')
     await bobPage.getByRole('listitem', { name: /^alice/ }).click()
     await expect(theirs(bobPage, 'Hello bob')).toBeVisible()
     await expect(bobPage.getByRole('listitem', { name: /^alice/ })).toHaveAttribute('aria-label', /^alice, online(?!.*unread)/)
