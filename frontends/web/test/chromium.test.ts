@@ -286,6 +286,8 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await expect(alicePage.getByRole('heading', { name: 'carol' })).toBeVisible()
     await send(bobPage, '<i>ping</i> from the background')
     await expect(alicePage.getByRole('listitem', { name: /^bob, online.*1 unread/ })).toBeVisible({ timeout: 20_000 })
+    // The contacts' update and the message are two events: wait for the notification the message brings.
+    await alicePage.waitForFunction(() => (window as unknown as { notificationsShown: unknown[] }).notificationsShown.length > 0, undefined, { timeout: 10_000 })
     const shown = await alicePage.evaluate(() => (window as unknown as { notificationsShown: unknown[] }).notificationsShown)
     expectChai(shown).to.deep.include({ title: 'bob', body: '<i>ping</i> from the background' })
   })
@@ -346,14 +348,16 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     const alert = alicePage.getByRole('alert').filter({ hasText: 'The key of bob has changed' }).or(alicePage.getByRole('alert').filter({ hasText: 'the key of bob has changed' }))
     await expect(alert).toBeVisible({ timeout: 20_000 })
     await alicePage.screenshot({ path: path.join(ARTIFACTS, 'key-change-alert.png') })
-    // Blocked until accepted: alice's message to bob waits, pending.
+    // Blocked until accepted: alice's message to bob fails with the reason (and stays queued in case the key is accepted).
     await send(alicePage, 'before accepting')
-    await expect(own(alicePage, 'before accepting').locator('.state')).toHaveText('pending')
+    await expect(own(alicePage, 'before accepting').locator('.state')).toHaveText('failed', { timeout: 20_000 })
+    await expect(own(alicePage, 'before accepting').locator('.state')).toHaveAttribute('title', /^failed: the key of bob has changed/)
+    await expect(theirs(bobPage, 'before accepting')).toHaveCount(0)
     await alert.getByRole('button', { name: 'Accept new key of bob' }).click()
     await expect(alert).toBeHidden()
     await send(alicePage, 'after accepting')
     await expect(own(alicePage, 'after accepting').locator('.state')).toHaveText('delivered', { timeout: 30_000 })
-    // What was written while blocked waited, and goes out once the key is accepted.
+    // What failed while blocked was kept, and goes out once the key is accepted.
     await expect(own(alicePage, 'before accepting').locator('.state')).toHaveText('delivered', { timeout: 30_000 })
     await expect(theirs(bobPage, 'before accepting')).toBeVisible()
     await expect(theirs(bobPage, 'after accepting')).toBeVisible()
