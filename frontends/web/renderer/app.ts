@@ -4,17 +4,18 @@
 // the web frontend, or Electron's preload), and shows peer text only through textContent: nothing a peer sends is HTML.
 // This file is a script, not a module (a browser loads it as is): it imports only types, with import('…') type expressions.
 
-type CoreEvent = import('../bridge').CoreEvent
-type CoreRequest = import('../bridge').CoreRequest
-type RequestResults = import('../bridge').RequestResults
-type RequestEnvelope = import('../bridge').RequestEnvelope
-type DesktopBridge = import('../bridge').DesktopBridge
-type MessageView = import('../bridge').MessageView
-type ContactView = import('../bridge').ContactView
-type StartProblems = import('../bridge').StartProblems
-type SearchResult = import('../bridge').SearchResult
-
 ;(() => {
+  // Type aliases live inside the function: a script's top-level names would be global to the whole program.
+  type CoreEvent = import('../bridge').CoreEvent
+  type CoreRequest = import('../bridge').CoreRequest
+  type RequestResults = import('../bridge').RequestResults
+  type RequestEnvelope = import('../bridge').RequestEnvelope
+  type DesktopBridge = import('../bridge').DesktopBridge
+  type MessageView = import('../bridge').MessageView
+  type ContactView = import('../bridge').ContactView
+  type StartProblems = import('../bridge').StartProblems
+  type SearchResult = import('../bridge').SearchResult
+
   /** The two ways to the core: Electron's preload, or the web frontend's WebSocket (the secret is in this page's path). */
   interface Channel {
     send(envelope: RequestEnvelope): void
