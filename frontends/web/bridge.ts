@@ -67,8 +67,9 @@ export const EXPORT_FORMAT = 'udsu-history'
 
 /** Core → renderer. */
 export type CoreEvent =
-  | { type: 'hello'; phase: Phase; prefill: Settings; me?: Identity; history: boolean; problems?: StartProblems }
-  | { type: 'phase'; phase: Phase; problems?: StartProblems }
+  | { type: 'hello'; phase: Phase; prefill: Settings; me?: Identity; history: boolean; problems?: StartProblems; final?: boolean }
+  /** `final`: this start window cannot start the client any more (a taken name): udsu must be started again. */
+  | { type: 'phase'; phase: Phase; problems?: StartProblems; final?: boolean }
   | { type: 'ready'; me: Identity }
   | { type: 'server'; online: boolean; server: string; reason?: string }
   | { type: 'contacts'; contacts: ContactView[] }

@@ -97,7 +97,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   const web = new WebServer({
     port: options.port,
     onConnection: (connection) => {
-      const hello: CoreEvent = { type: 'hello', phase, prefill, me, history: history() !== undefined, problems: startProblems }
+      const hello: CoreEvent = { type: 'hello', phase, prefill, me, history: history() !== undefined, problems: startProblems, final: refusal !== undefined }
       connection.send(JSON.stringify(hello))
       if (server) connection.send(JSON.stringify({ type: 'server', ...server } satisfies CoreEvent))
       if (phase === 'chat') connection.send(JSON.stringify({ type: 'contacts', contacts: contactList() } satisfies CoreEvent))
@@ -108,7 +108,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   const setPhase = (next: Phase, problems?: StartProblems) => {
     phase = next
     startProblems = problems
-    broadcast({ type: 'phase', phase, problems })
+    broadcast({ type: 'phase', phase, problems, final: refusal !== undefined })
   }
 
   hooks.configure.tapPromise(launcher.name, async (given) => {

@@ -138,9 +138,9 @@
         ui.startName.value = event.prefill.name
         ui.startServer.value = event.prefill.server
         if (event.me) me = event.me.name
-        return showPhase(event.phase, event.problems)
+        return showPhase(event.phase, event.problems, event.final)
       case 'phase':
-        return showPhase(event.phase, event.problems)
+        return showPhase(event.phase, event.problems, event.final)
       case 'ready':
         me = event.me.name
         ui.me.textContent = `You are ${me}`
@@ -186,7 +186,7 @@
 
   // ── start window ──
 
-  function showPhase(phase: 'start' | 'starting' | 'chat', problems?: StartProblems): void {
+  function showPhase(phase: 'start' | 'starting' | 'chat', problems?: StartProblems, final = false): void {
     ui.start.hidden = phase === 'chat'
     ui.chat.hidden = phase !== 'chat'
     byId('start-name-problem').textContent = problems?.name ?? ''
@@ -194,7 +194,8 @@
     byId('start-form-problem').textContent = problems?.form ?? ''
     ui.startName.setAttribute('aria-invalid', String(Boolean(problems?.name)))
     ui.startServer.setAttribute('aria-invalid', String(Boolean(problems?.server)))
-    ui.startButton.disabled = phase !== 'start'
+    ui.startButton.disabled = phase !== 'start' || final
+    ui.startName.readOnly = ui.startServer.readOnly = final
     ui.startProgress.textContent = phase === 'starting' ? 'Starting…' : ''
     if (phase === 'start') (problems?.server && !problems.name ? ui.startServer : ui.startName).focus()
     if (phase === 'chat') {

@@ -372,7 +372,10 @@ describe('web frontend in Chromium: a real server, two real clients', function (
       await expect(page.getByLabel('Server')).toHaveValue(server.address)
       await page.getByRole('button', { name: 'Start' }).click()
       await expect(page.locator('#start-name-problem')).toContainText('The server refused the registration: the name "alice" is online under another key', { timeout: 20_000 })
+      // This process cannot register under another name: Start is disabled, and the message says to start again.
       await expect(page.getByRole('button', { name: 'Start' })).toBeVisible()
+      expectChai(await page.getByRole('button', { name: 'Start' }).isDisabled()).to.equal(true)
+      await expect(page.locator('#start-name-problem')).toContainText('Choose another name and start udsu again.')
       await expect(page.getByRole('log', { name: 'Messages' })).toBeHidden()
       await page.screenshot({ path: path.join(ARTIFACTS, 'start-window-name-taken.png') })
       await page.close()
