@@ -90,6 +90,8 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   const memory = new Map<string, MessageView[]>()
   /** States reported before the message was in memory (the core reports `pending` before send returns). */
   const earlyStates = new Map<string, { state: MessageState; reason?: string }>()
+  /** Where the page older than a served page's first message starts: the oldest history id served, and that message's time. */
+  const cursors = new Map<string, { storedBefore?: string; ts: number }>()
   /** The conversation the user has open, so messages there do not count as unread. */
   let openPeer: string | undefined
   const history = (): HistoryService | undefined => services.get('history')
@@ -252,14 +254,23 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       const start = Math.max(0, upTo - PAGE_SIZE)
       return { messages: inMemory.slice(start, upTo), more: start > 0 }
     }
-    const stored = (await kept.page(peer, { limit: PAGE_SIZE, ...(before === undefined ? {} : { before }) })).map(fromStored)
-    const oldest = stored[0]?.ts ?? -Infinity
+    const cursor = before === undefined ? undefined : cursors.get(before)
+    if (before !== undefined && !cursor) throw new Error('no page was served before that message: open the conversation again')
+    // The history service pages by its own ids: an imported message shown first is not one of them.
+    const stored =
+      cursor && cursor.storedBefore === undefined
+        ? []
+        : (await kept.page(peer, { limit: PAGE_SIZE, ...(cursor?.storedBefore ? { before: cursor.storedBefore } : {}) })).map(fromStored)
+    const more = stored.length === PAGE_SIZE
     // Imported messages and this session's are merged in by time, within the span this page covers.
-    const newest = before === undefined ? Infinity : (inMemory.find((m) => m.id === before)?.ts ?? stored[stored.length - 1]?.ts ?? Infinity)
+    const newest = cursor?.ts ?? Infinity
+    const oldest = more ? stored[0].ts : -Infinity
     const ids = new Set(stored.map((m) => m.id))
-    const extra = inMemory.filter((m) => !ids.has(m.id) && m.ts >= oldest && m.ts < newest && (before === undefined || m.id !== before))
+    const extra = inMemory.filter((m) => !ids.has(m.id) && m.ts >= oldest && m.ts < newest)
     const messages = [...stored, ...extra].sort((a, b) => a.ts - b.ts)
-    return { messages, more: stored.length === PAGE_SIZE }
+    if (messages.length) cursors.set(messages[0].id, { storedBefore: stored[0]?.id, ts: messages[0].ts })
+    if (cursors.size > 10_000) cursors.delete(cursors.keys().next().value as string)
+    return { messages, more }
   }
 
   /** Every message of a conversation (or all), for export. */

@@ -187,6 +187,24 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(third.messages[0].id).to.equal('m0')
   })
 
+  it('merges imported messages into the history service\'s pages by time, down to the oldest', async () => {
+    await startChat()
+    const older = [0, 1].map((i) => ({ id: `imp${i}`, peer: 'bob', from: 'bob', text: `imported ${i}`, ts: 1_600_000_000_000 + i, out: false }))
+    const between = { id: 'imp-mid', peer: 'bob', from: 'bob', text: 'imported between', ts: 1_700_000_000_000 + 30 * 60_000 + 1, out: false }
+    expect(await renderer.request({ type: 'import', text: JSON.stringify({ format: 'udsu-history', messages: [...older, between] }) })).to.deep.equal({ imported: 3 })
+    const ids: string[] = []
+    let page = await renderer.request({ type: 'open', peer: 'bob' })
+    ids.unshift(...page.messages.map((m) => m.id))
+    while (page.more) {
+      page = await renderer.request({ type: 'history', peer: 'bob', before: page.messages[0].id })
+      ids.unshift(...page.messages.map((m) => m.id))
+    }
+    const expected = [...history.stored.map((m) => ({ id: m.id, ts: m.ts })), ...older, between].sort((a, b) => a.ts - b.ts).map((m) => m.id)
+    expect(ids).to.deep.equal(expected)
+    const exported = JSON.parse((await renderer.request({ type: 'export', peer: 'bob' })).text) as { messages: Array<{ id: string }> }
+    expect(exported.messages.map((m) => m.id)).to.deep.equal(expected)
+  })
+
   it('searches through the history service', async () => {
     await startChat()
     const results = await renderer.request({ type: 'search', query: 'café' })
