@@ -164,17 +164,22 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         const { id, to, state, reason } = event.change
         const known = memory.get(to)?.find((m) => m.id === id)
         if (known) Object.assign(known, { state, reason })
-        else earlyStates.set(id, { state, reason })
+        else {
+          // Also states of messages from an earlier run (an outbox delivered now): bounded, as nothing may claim them.
+          earlyStates.set(id, { state, reason })
+          if (earlyStates.size > 1000) earlyStates.delete(earlyStates.keys().next().value as string)
+        }
         return broadcast({ type: 'messageState', id, peer: to, state, reason })
       }
       case 'deliver': {
         const { id, from, text, ts } = event.message
         const message: MessageView = { id, peer: from, from, text, ts, out: false }
         remember(message)
+        broadcast({ type: 'message', message })
         const contact = contacts.get(from)
         updateContact(from, { online: true, unread: (contact?.unread ?? 0) + (openPeer === from ? 0 : 1) })
         if (openPeer === from) void history()?.markRead(from).catch(() => undefined)
-        return broadcast({ type: 'message', message })
+        return
       }
       case 'problem': {
         const { source, message, peer, code } = event.problem
