@@ -19,7 +19,8 @@ Chat options:
   --server HOST:PORT   the rendezvous server (default 127.0.0.1:7777; when it is on
                        this machine and none answers, the client starts one itself)
   --profile DIR        where keys and state live (default ~/.local/share/udsu/NAME)
-  --frontend NAME      headless (JSON lines on stdin/stdout) or tui
+  --frontend NAME      tui, headless (JSON lines on stdin/stdout), web (a local web page) or gui (Electron)
+  --web-port PORT      the web frontend's port on 127.0.0.1 (default 0: any free one)
   --config FILE        a config file (default: udsu.config.js, .udsurc, package.json "udsu", …)
   --log-level LEVEL    debug, info, warn, error or silent (logs go to stderr)
 
@@ -51,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       server: { type: 'string' },
       profile: { type: 'string' },
       frontend: { type: 'string' },
+      'web-port': { type: 'string' },
       'log-level': { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
@@ -80,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
 
+  const webPort = values['web-port'] === undefined ? undefined : Number(values['web-port'])
+  if (webPort !== undefined && (!Number.isInteger(webPort) || webPort < 0 || webPort > 65535)) throw new UsageError('--web-port must be a number from 0 to 65535')
   const config = await loadConfig({
     config: values.config,
     name: values.name,
@@ -87,7 +91,9 @@ async function main(argv: string[]): Promise<number> {
     profile: values.profile,
     frontend: values.frontend,
     logLevel,
+    webPort,
   })
+  if (webPort !== undefined && config.frontend !== 'web') throw new UsageError('--web-port is for the web frontend: add --frontend web')
   const client = new Client(config)
   onSignal(() => void client.stop())
   await client.start()

@@ -22,6 +22,8 @@ export interface Config {
   profile?: string
   /** The frontend plugin: `headless`, `tui`, a package or path, or `none` for a program that taps the hooks itself. */
   frontend: string
+  /** Options for the frontend plugin (e.g. the web frontend's `port`, from --web-port). */
+  frontendOptions?: Record<string, unknown>
   plugins: PluginEntry[]
   log: { level: LogLevel; file?: string }
   /** How long a tap on a message hook (or `stop`) may run before it is reported as hung and the client goes on without it. */
@@ -37,6 +39,8 @@ export interface CliFlags {
   profile?: string
   frontend?: string
   logLevel?: string
+  /** --web-port: the port the web frontend listens on. */
+  webPort?: number
 }
 
 export const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u
@@ -90,6 +94,8 @@ const configSchema = object({
   server: optional(serverAddress, DEFAULT_CONFIG.server),
   profile: optional(string({ pattern: /\S/, hint: 'must be a directory path' })),
   frontend: frontendSchema,
+  // Checked by the frontend plugin itself, like a plugin entry's options.
+  frontendOptions: optional((value) => value as Record<string, unknown>),
   plugins: pluginsSchema,
   log: optional(
     object({ level: optional(oneOf(LOG_LEVELS), 'info' as LogLevel), file: optional(string()) }),
@@ -143,6 +149,10 @@ function mergeFlags(raw: unknown, flags: CliFlags): unknown {
   if (flags.server !== undefined) merged.server = flags.server
   if (flags.profile !== undefined) merged.profile = flags.profile
   if (flags.frontend !== undefined) merged.frontend = flags.frontend
+  if (flags.webPort !== undefined) {
+    const options = typeof merged.frontendOptions === 'object' && merged.frontendOptions !== null ? merged.frontendOptions : {}
+    merged.frontendOptions = { ...options, port: flags.webPort }
+  }
   if (flags.logLevel !== undefined) {
     const log = typeof merged.log === 'object' && merged.log !== null ? merged.log : {}
     merged.log = { ...log, level: flags.logLevel }

@@ -61,7 +61,7 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
   const loaded: LoadedPlugin[] = []
   const entries: Array<[string, PluginEntry]> = config.plugins.map((entry, i) => [`plugins[${i}]`, entry])
   // `none`: a program that embeds the client and taps the hooks itself needs no frontend.
-  if (config.frontend !== 'none') entries.push(['frontend', { resolve: config.frontend, options: {} }])
+  if (config.frontend !== 'none') entries.push(['frontend', { resolve: config.frontend, options: config.frontendOptions ?? {} }])
 
   for (const [at, entry] of entries) {
     let exported: unknown

@@ -193,4 +193,9 @@ export interface Problem {
   message: string
   /** The peer it concerns, if any. */
   peer?: string
+  /**
+   * Set when a frontend acts on it: `key-changed`, the peer's key changed and `/trust PEER` accepts it;
+   * `registration-refused`, the server refused our name (taken under another key) or key.
+   */
+  code?: 'key-changed' | 'registration-refused'
 }

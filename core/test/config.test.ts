@@ -3,6 +3,7 @@ import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../config'
+import { loadPlugins } from '../loader'
 import { rejection, removeTempDirs, ROOT, tempDir, writeFiles } from './support'
 
 /** The problems of a ConfigError; fails on any other outcome. */
@@ -138,6 +139,20 @@ describe('core/config loadConfig', () => {
       )
       expect(config).to.include({ name: 'bob', server: '127.0.0.1:9999', profile: '/profiles/bob', frontend: 'headless' })
       expect(config.log).to.deep.equal({ level: 'debug', file: '/tmp/a.log' })
+    })
+
+    it('--web-port sets the frontend\'s port over frontendOptions from the file, keeping its other options', async () => {
+      const dir = tempDir()
+      writeFiles(dir, { '.udsurc.json': JSON.stringify({ frontend: 'web', frontendOptions: { port: 8080, theme: 'dark' } }) })
+      expect((await loadConfig({}, dir)).frontendOptions).to.deep.equal({ port: 8080, theme: 'dark' })
+      expect((await loadConfig({ webPort: 0 }, dir)).frontendOptions).to.deep.equal({ port: 0, theme: 'dark' })
+    })
+
+    it('reports a bad frontend option with the frontend\'s own check, naming the key', async () => {
+      const dir = tempDir()
+      writeFiles(dir, { '.udsurc.json': JSON.stringify({ frontend: 'web', frontendOptions: { port: 'soon' } }) })
+      const { problems } = await problemsOf(loadConfig({}, dir).then(loadPlugins))
+      expect(problems).to.deep.equal(['frontend (web).options.port must be a number, not "soon"'])
     })
 
     it('apply over the defaults when there is no file', async () => {

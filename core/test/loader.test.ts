@@ -80,9 +80,9 @@ describe('core/loader loadPlugins', () => {
   })
 
   it('reports an unknown frontend', () => {
-    const problems = problemsOf(config(['udp'], { frontend: 'gui' }))
+    const problems = problemsOf(config(['udp'], { frontend: 'curses' }))
     expect(problems).to.have.length(1)
-    expect(problems[0]).to.match(/^frontend: no plugin "gui"/)
+    expect(problems[0]).to.match(/^frontend: no plugin "curses"/)
   })
 
   it('reports a relative path that does not exist', async () => {

@@ -253,7 +253,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (reply?.t === 'error') {
         // A refusal is final for this attempt and the user must see it (a taken name, a rejected key).
-        hooks.problem.call({ source: 'hole-punch', message: `the server refused the registration: ${reply.message}` })
+        hooks.problem.call({ source: 'hole-punch', code: 'registration-refused', message: `the server refused the registration: ${reply.message}` })
         setOnline(false, reply.message)
         return false
       }

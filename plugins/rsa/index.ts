@@ -78,6 +78,7 @@ export default definePlugin<RsaOptions, Deps>({
         hooks.problem.call({
           source: 'rsa',
           peer: name,
+          code: 'key-changed',
           message: `the key of ${name} has changed (was ${known[name]}, now ${fingerprint}). Messages with ${name} are blocked until you accept the new key with /trust ${name}`,
         })
       }

@@ -12,6 +12,8 @@ import { median, pathsTo, useNatWorld, type FixtureKey } from './world'
 /** Loss for journey 7: each datagram between any two lab hosts (clients and server) is dropped with this probability. */
 const LOSS = 0.2
 const RUNS = Number(process.env.UDSU_JOURNEY_RUNS ?? 5)
+/** Journey 7 under loss: all must arrive within this of the receiver's start (see the comment at the assertion). */
+const LOSSY_BOUND_MS = 15_000
 /** Journey 7: this many messages written in the QUEUE_MS after the receiver stopped. */
 const QUEUED = 20
 const QUEUE_MS = 3_000
@@ -144,7 +146,7 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
     const hosts = (): LabHost[] => ['a', 'b', 'srv'].map((name) => world().lab.host(name))
 
     for (let run = 1; run <= RUNS; run++) {
-      it(`7. ${QUEUED} written in the ${QUEUE_MS / 1000} s after the receiver stopped, the sender restarted in between: all arrive, in order, once, within 2 s of the receiver's start (run ${run})`, async () => {
+      it(`7. ${QUEUED} written in the ${QUEUE_MS / 1000} s after the receiver stopped, the sender restarted in between: all arrive, in order, once, within ${LOSSY_BOUND_MS / 1000} s of the receiver's start (run ${run})`, async () => {
         journey++
         const [alice, bob] = await Promise.all([start('a', `alice7${journey}`, 'alice'), start('b', `bob7${journey}`, 'bob')])
         await quiet(alice, bob)
@@ -177,7 +179,11 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         // The restarted sender still knows them as its own: their receipts reach it.
         for (const id of ids) await aliceAgain.waitFor((e) => e.type === 'delivered' && e.id === id, `the receipt of ${id}`, 30_000)
         expect(drops).to.be.greaterThan(0)
-        expectDelivered(ms, 2000)
+        // Without loss the receiver's start is followed by its message within 2 s (loopback, and journey 1 here). At 20 %
+        // loss some ten round trips in a row (registration, introduction, punch, handshake, the link's first exchange)
+        // each fail a third of the time and wait for a retry timer: median 2.5 s, worst seen 8.4 s (docs/NAT.md).
+        // Before issue 10 it took up to 17.6 s and, in 1 run of 5, never. The bound is the worst case with margin.
+        expectDelivered(ms, LOSSY_BOUND_MS)
       })
     }
   })

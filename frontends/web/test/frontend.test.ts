@@ -1,0 +1,259 @@
+// The web frontend's logic behind the bridge, in process: the start flow, history from the history service (on open,
+// on scrolling up, search, export), unread counts, key changes; a real WebSocket, fake core services.
+import { expect } from 'chai'
+import WebSocket from 'ws'
+import { CommandRegistry } from '../../../core/commands'
+import { createHooks } from '../../../core/hooks'
+import { createLogger } from '../../../core/log'
+import type { CoreServices } from '../../../core/plugin'
+import { ServiceRegistry, type HistoryService, type StoredMessage } from '../../../core/services'
+import type { Chat, ChatMessage, Settings } from '../../../core/types'
+import type { CoreEvent, CoreRequest, RequestResults } from '../bridge'
+import { createWebFrontend, PAGE_SIZE, type WebDeps } from '../index'
+import type { WebServer } from '../server'
+import { wsText } from '../ws-text'
+
+/** 120 stored messages with bob, one a minute, every third one ours. */
+function storedConversation(): StoredMessage[] {
+  return Array.from({ length: 120 }, (_, i) => ({
+    id: `m${i}`,
+    peer: 'bob',
+    from: i % 3 === 0 ? 'alice' : 'bob',
+    to: i % 3 === 0 ? 'bob' : 'alice',
+    text: i === 7 ? 'the café at noon' : `message ${i}`,
+    ts: 1_700_000_000_000 + i * 60_000,
+    out: i % 3 === 0,
+    ...(i % 3 === 0 ? { state: 'delivered' as const } : {}),
+    storedAt: 1_700_000_000_000 + i * 60_000,
+  }))
+}
+
+class FakeHistory implements HistoryService {
+  readonly stored = storedConversation()
+  readonly markedRead: string[] = []
+  readonly searched: Array<{ query: string; peer?: string }> = []
+  async page(peer: string, options: { limit?: number; before?: string } = {}): Promise<StoredMessage[]> {
+    const mine = this.stored.filter((m) => m.peer === peer)
+    const end = options.before === undefined ? mine.length : mine.findIndex((m) => m.id === options.before)
+    return mine.slice(Math.max(0, end - (options.limit ?? 50)), end)
+  }
+  async search(query: string, options: { peer?: string } = {}) {
+    this.searched.push({ query, peer: options.peer })
+    return this.stored.filter((m) => m.text.includes(query)).map((message) => ({ message, matches: [[message.text.indexOf(query), message.text.indexOf(query) + query.length]] as Array<[number, number]> }))
+  }
+  async conversations() {
+    return [{ peer: 'bob', last: this.stored[this.stored.length - 1], unread: 3 }]
+  }
+  async markRead(peer: string) {
+    this.markedRead.push(peer)
+  }
+}
+
+/** The renderer's side: requests with ids, and every event kept. */
+class Renderer {
+  readonly events: CoreEvent[] = []
+  private nextId = 1
+  private readonly listeners = new Set<() => void>()
+  constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.events.push(JSON.parse(wsText(data)) as CoreEvent)
+      for (const listener of this.listeners) listener()
+    })
+  }
+  static async open(server: WebServer): Promise<Renderer> {
+    const ws = new WebSocket(server.socketUrl, { headers: { Origin: server.origin } })
+    const renderer = new Renderer(ws)
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    return renderer
+  }
+  event<T extends CoreEvent['type']>(type: T, match: (event: Extract<CoreEvent, { type: T }>) => boolean = () => true): Promise<Extract<CoreEvent, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.events.find((e): e is Extract<CoreEvent, { type: T }> => e.type === type && match(e as Extract<CoreEvent, { type: T }>))
+        if (!found) return
+        this.listeners.delete(check)
+        clearTimeout(timer)
+        resolve(found)
+      }
+      const timer = setTimeout(() => {
+        this.listeners.delete(check)
+        reject(new Error(`no ${type} event; saw ${JSON.stringify(this.events)}`))
+      }, 5000)
+      this.listeners.add(check)
+      check()
+    })
+  }
+  async request<K extends CoreRequest['type']>(body: Extract<CoreRequest, { type: K }>): Promise<RequestResults[K]> {
+    const id = this.nextId++
+    this.ws.send(JSON.stringify({ id, request: body }))
+    const reply = await this.event('reply', (e) => e.id === id)
+    if (!reply.ok) throw new Error(reply.error)
+    return reply.result as RequestResults[K]
+  }
+  close() {
+    this.ws.close()
+  }
+}
+
+describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
+  let hooks: CoreServices['hooks']
+  let history: FakeHistory
+  let server: WebServer
+  let renderer: Renderer
+  let configured: Promise<Settings>
+  const sent: ChatMessage[] = []
+  const trusted: string[] = []
+
+  beforeEach(async () => {
+    hooks = createHooks()
+    history = new FakeHistory()
+    const services = new ServiceRegistry()
+    services.provide('history', history, 'fake-history')
+    const commands = new CommandRegistry()
+    commands.register({ name: 'trust', usage: '/trust NAME', description: 'accept a key', run: (args, out) => (trusted.push(args), out.info(`you now trust the new key of ${args}`)) })
+    let counter = 0
+    const chat: Chat = {
+      settings: { name: 'alice', server: '127.0.0.1:7777' },
+      identity: { name: 'alice', fingerprint: 'f' },
+      async send(to, text) {
+        const message = { id: `out${counter++}`, from: 'alice', to, text, ts: Date.now() }
+        hooks.messageState.call({ id: message.id, to, state: 'pending' })
+        sent.push(message)
+        return message
+      },
+      peers: async () => [{ name: 'bob', online: true }, { name: 'carol', online: true }],
+      connect: async () => 'direct',
+      fingerprintOf: (peer) => (peer === 'bob' ? '12345 67890' : undefined),
+      stop: async () => undefined,
+    }
+    let launchedServer: WebServer | undefined
+    const deps: WebDeps = { hooks, chat, commands, services, settings: { name: '', server: '127.0.0.1:7777' }, logger: createLogger('silent') }
+    createWebFrontend(deps, { port: 0 }, { name: 'web-test', launched: async (_url, web) => void (launchedServer = web) })
+    configured = hooks.configure.promise({ name: '', server: '127.0.0.1:7777' })
+    // A test that never starts leaves the start window open; stopping cancels it.
+    configured.catch(() => undefined)
+    while (!launchedServer) await new Promise((resolve) => setImmediate(resolve))
+    server = launchedServer
+    renderer = await Renderer.open(server)
+  })
+
+  afterEach(async () => {
+    renderer.close()
+    await hooks.stop.promise()
+  })
+
+  async function startChat() {
+    await renderer.event('hello')
+    await renderer.request({ type: 'start', name: 'alice', server: '127.0.0.1:7777' })
+    expect(await configured).to.deep.equal({ name: 'alice', server: '127.0.0.1:7777' })
+    hooks.ready.call({ name: 'alice', fingerprint: 'f' })
+    await renderer.event('phase', (e) => e.phase === 'chat')
+  }
+
+  it('says hello with the start window, and refuses chat requests until started', async () => {
+    const hello = await renderer.event('hello')
+    expect(hello).to.include({ phase: 'start', history: true })
+    await renderer.request({ type: 'open', peer: 'bob' }).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/not started/))
+  })
+
+  it('keeps the start window with the problems of what was typed', async () => {
+    await renderer.request({ type: 'start', name: 'no spaces', server: 'nowhere' })
+    const phase = await renderer.event('phase', (e) => e.problems !== undefined)
+    expect(phase.phase).to.equal('start')
+    expect(phase.problems?.name).to.match(/The name must be/)
+    expect(phase.problems?.server).to.match(/Bad address/)
+  })
+
+  it('lists the history service\'s conversations with their unread counts, and marks read on open', async () => {
+    await startChat()
+    const contacts = await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'bob' && c.unread === 3))
+    expect(contacts.contacts.map((c) => c.name)).to.include('bob')
+    const page = await renderer.request({ type: 'open', peer: 'bob' })
+    expect(history.markedRead).to.deep.equal(['bob'])
+    expect(page.messages).to.have.length(PAGE_SIZE)
+    expect(page.more).to.equal(true)
+    expect(page.messages[page.messages.length - 1].id).to.equal('m119')
+    expect(page.messages[0]).to.include({ id: 'm70', out: false, from: 'bob' })
+    expect(page.messages.find((m) => m.id === 'm72')).to.include({ out: true, state: 'delivered' })
+    await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'bob' && c.unread === 0))
+  })
+
+  it('loads older pages when scrolling up, until the first message', async () => {
+    await startChat()
+    const first = await renderer.request({ type: 'open', peer: 'bob' })
+    const second = await renderer.request({ type: 'history', peer: 'bob', before: first.messages[0].id })
+    expect(second.messages.map((m) => m.id)).to.deep.equal(Array.from({ length: 50 }, (_, i) => `m${20 + i}`))
+    const third = await renderer.request({ type: 'history', peer: 'bob', before: second.messages[0].id })
+    expect(third.messages).to.have.length(20)
+    expect(third.messages[0].id).to.equal('m0')
+  })
+
+  it('merges imported messages into the history service\'s pages by time, down to the oldest', async () => {
+    await startChat()
+    const older = [0, 1].map((i) => ({ id: `imp${i}`, peer: 'bob', from: 'bob', text: `imported ${i}`, ts: 1_600_000_000_000 + i, out: false }))
+    const between = { id: 'imp-mid', peer: 'bob', from: 'bob', text: 'imported between', ts: 1_700_000_000_000 + 30 * 60_000 + 1, out: false }
+    expect(await renderer.request({ type: 'import', text: JSON.stringify({ format: 'udsu-history', messages: [...older, between] }) })).to.deep.equal({ imported: 3 })
+    const ids: string[] = []
+    let page = await renderer.request({ type: 'open', peer: 'bob' })
+    ids.unshift(...page.messages.map((m) => m.id))
+    while (page.more) {
+      page = await renderer.request({ type: 'history', peer: 'bob', before: page.messages[0].id })
+      ids.unshift(...page.messages.map((m) => m.id))
+    }
+    const expected = [...history.stored.map((m) => ({ id: m.id, ts: m.ts })), ...older, between].sort((a, b) => a.ts - b.ts).map((m) => m.id)
+    expect(ids).to.deep.equal(expected)
+    const exported = JSON.parse((await renderer.request({ type: 'export', peer: 'bob' })).text) as { messages: Array<{ id: string }> }
+    expect(exported.messages.map((m) => m.id)).to.deep.equal(expected)
+  })
+
+  it('searches through the history service', async () => {
+    await startChat()
+    const results = await renderer.request({ type: 'search', query: 'café' })
+    expect(history.searched).to.deep.equal([{ query: 'café', peer: undefined }])
+    expect(results).to.have.length(1)
+    expect(results[0].message.id).to.equal('m7')
+    expect(results[0].matches).to.deep.equal([[4, 8]])
+  })
+
+  it('exports every page of a conversation, oldest first', async () => {
+    await startChat()
+    const file = await renderer.request({ type: 'export', peer: 'bob' })
+    const parsed = JSON.parse(file.text) as { format: string; exportedBy: string; messages: Array<{ id: string }> }
+    expect(parsed.format).to.equal('udsu-history')
+    expect(parsed.exportedBy).to.equal('alice')
+    expect(parsed.messages.map((m) => m.id)).to.deep.equal(history.stored.map((m) => m.id))
+  })
+
+  it('counts a message in a background conversation as unread, and gives own messages their states', async () => {
+    await startChat()
+    await renderer.request({ type: 'open', peer: 'carol' })
+    await hooks.deliver.promise({ id: 'x1', from: 'bob', to: 'alice', text: '<b>hi</b>', ts: 1 })
+    const message = await renderer.event('message', (e) => e.message.id === 'x1')
+    expect(message.message).to.include({ peer: 'bob', text: '<b>hi</b>', out: false })
+    await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'bob' && c.unread === 4))
+    const own = await renderer.request({ type: 'send', to: 'carol', text: 'hello' })
+    expect(own).to.include({ peer: 'carol', out: true, state: 'pending' })
+    hooks.messageState.call({ id: own.id, to: 'carol', state: 'failed', reason: 'no path' })
+    expect(await renderer.event('messageState', (e) => e.id === own.id && e.state !== 'pending')).to.include({ state: 'failed', reason: 'no path' })
+  })
+
+  it('passes a key change on as such, and accepts the new key with /trust', async () => {
+    await startChat()
+    hooks.problem.call({ source: 'rsa', peer: 'bob', code: 'key-changed', message: 'the key of bob has changed' })
+    hooks.problem.call({ source: 'udp', message: 'something else' })
+    expect(await renderer.event('problem', (e) => e.peer === 'bob')).to.include({ keyChanged: true })
+    expect(await renderer.event('problem', (e) => e.source === 'udp')).to.include({ keyChanged: false })
+    expect(await renderer.request({ type: 'acceptKey', peer: 'bob' })).to.equal('you now trust the new key of bob')
+    expect(trusted).to.deep.equal(['bob'])
+    await renderer.event('keyAccepted', (e) => e.peer === 'bob')
+    expect(await renderer.request({ type: 'safetyNumber', peer: 'bob' })).to.equal('12345 67890')
+    expect(await renderer.request({ type: 'safetyNumber', peer: 'dave' })).to.equal(null)
+  })
+
+  it('answers a malformed request with an error and goes on', async () => {
+    await startChat()
+    await renderer.request({ type: 'send', to: '<script>', text: 'x' } as never).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/peer name/))
+    expect(sent.filter((m) => m.to === '<script>')).to.deep.equal([])
+    expect(await renderer.request({ type: 'safetyNumber', peer: 'bob' })).to.equal('12345 67890')
+  })
+})
