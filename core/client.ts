@@ -117,6 +117,7 @@ export class Client implements Chat, Pipeline {
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new Error(`the message is longer than ${MAX_TEXT_BYTES} bytes`)
     if (!this.running) throw new Error('the client is not running')
     const message = await this.hooks.compose.promise({ id: this.nextId(), from: this.me.name, to, text, ts: Date.now() })
+    this.hooks.accepted.call(message)
     this.hooks.messageState.call({ id: message.id, to, state: 'pending' })
     // One queue per peer keeps messages to a peer in the order they were written.
     const queue = this.outgoing.get(to)

@@ -1,0 +1,82 @@
+// Full-text search over any script: what is indexed, how a user's words become an FTS5 query, where the matches are.
+// unicode61 finds words by spaces and punctuation, which Chinese and Japanese do not use, and it drops emoji as
+// punctuation. So every Han, kana and pictographic character is indexed as a token of its own (the table's tokenizer
+// also counts symbols, category So, as token characters), and a query's CJK word becomes a phrase of its characters.
+
+/** Characters that are words on their own: Han, Hiragana, Katakana, and emoji. */
+const SINGLE = /([\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u30fc\p{Extended_Pictographic}])/gu
+const HAS_SINGLE = new RegExp(SINGLE.source, 'u')
+const WORD_CHAR = /[\p{L}\p{N}\p{So}]/u
+
+/** The form of a message's text that goes into the index: folded as `fold` does (unicode61 folds only Latin diacritics, so
+ *  Cyrillic ё/е would differ), and with each Han, kana and emoji character standing alone. */
+export function ftsText(text: string): string {
+  return text.normalize('NFD').replace(MARKS, '').replace(SINGLE, ' $1 ')
+}
+const MARKS = /\p{M}/gu
+
+/** Words shorter than this are matched whole: a prefix query of one or two letters touches most of a large index. */
+const PREFIX_FROM = 3
+
+/** The FTS5 MATCH expression for what a user typed: every word must occur (a word as a prefix), or undefined when no word. */
+export function ftsQuery(query: string): string | undefined {
+  const terms: string[] = []
+  for (const word of query.split(/\s+/u)) {
+    if (!WORD_CHAR.test(word)) continue
+    const tokens = ftsText(word).trim()
+    // A phrase in double quotes is taken literally by FTS5 (no operators); a quote inside is doubled.
+    const phrase = `"${tokens.replace(/"/g, '""')}"`
+    const single = !/\s/.test(tokens) && !HAS_SINGLE.test(tokens)
+    terms.push(single && [...tokens].length >= PREFIX_FROM ? `${phrase}*` : phrase)
+  }
+  return terms.length ? terms.join(' ') : undefined
+}
+
+/** One character folded as the index folds it: lower case, diacritics removed (е and ё, e and é match). */
+function fold(char: string): string {
+  return char.normalize('NFD').replace(MARKS, '').toLowerCase()
+}
+
+/** The folded text, with for each of its UTF-16 units the [start, end) of the original character it came from. */
+function folded(text: string): { text: string; from: number[]; to: number[] } {
+  let out = ''
+  const from: number[] = []
+  const to: number[] = []
+  let at = 0
+  for (const char of text) {
+    const f = fold(char)
+    for (let i = 0; i < f.length; i++) {
+      from.push(at)
+      to.push(at + char.length)
+    }
+    out += f
+    at += char.length
+  }
+  return { text: out, from, to }
+}
+
+/** Where the words of `query` occur in `text`, as sorted, non-overlapping [start, end) UTF-16 ranges of `text`. */
+export function matchRanges(text: string, query: string): Array<[number, number]> {
+  const haystack = folded(text)
+  const ranges: Array<[number, number]> = []
+  for (const word of query.split(/\s+/u)) {
+    for (const token of ftsText(word).split(/[^\p{L}\p{N}\p{So}]+/u)) {
+      if (!token) continue
+      const needle = [...token].map(fold).join('')
+      for (let at = haystack.text.indexOf(needle); at >= 0; at = haystack.text.indexOf(needle, at + 1)) {
+        // A match starts a word (the index matches words and prefixes), except for characters that are words alone.
+        const before = at === 0 ? '' : haystack.text[at - 1]
+        if (before && WORD_CHAR.test(before) && !HAS_SINGLE.test(token)) continue
+        ranges.push([haystack.from[at], haystack.to[at + needle.length - 1]])
+      }
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const merged: Array<[number, number]> = []
+  for (const range of ranges) {
+    const last = merged[merged.length - 1]
+    if (last && range[0] <= last[1]) last[1] = Math.max(last[1], range[1])
+    else merged.push([range[0], range[1]])
+  }
+  return merged
+}
