@@ -56,7 +56,7 @@ const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024
 export async function importBytes(store: HistoryStore, file: string, bytes: Buffer, options: ImportOptions): Promise<ImportReport> {
   const { text, document } = parse(file, bytes)
   if (isSealed(document)) {
-    if (!options.passphrase) throw new ImportError(file, ['it is sealed with a passphrase: give one (--passphrase-env or the prompt)'])
+    if (!options.passphrase) throw new ImportError(file, ['it is sealed with a passphrase: give one (--UDSU_PASSPHRASE or the prompt)'])
     let plain: Buffer
     try {
       plain = unseal(document, await options.passphrase())
