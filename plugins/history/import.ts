@@ -91,10 +91,11 @@ function parse(file: string, bytes: Buffer): { text: string; document: unknown }
   } catch (error) {
     const message = (error as Error).message
     const position = /position (\d+)/.exec(message)
-    if (!position && /end of JSON input/i.test(message)) {
+    const at = position ? Number(position[1]) : text.length
+    // V8 says "Unexpected end of JSON input", or names the very end ("Unterminated string … at position <length>").
+    if (at >= text.trimEnd().length) {
       throw new ImportError(file, [`it ends in the middle of the JSON at ${lineColumn(text, text.length)}: cut short (truncated)?`])
     }
-    const at = position ? Number(position[1]) : 0
     throw new ImportError(file, [`it is not valid JSON at ${lineColumn(text, at)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`])
   }
 }
