@@ -24,12 +24,16 @@ export function ftsQuery(query: string): string | undefined {
   for (const word of query.split(/\s+/u)) {
     if (!WORD_CHAR.test(word)) continue
     const tokens = ftsText(word).trim()
-    // A phrase in double quotes is taken literally by FTS5 (no operators); a quote inside is doubled.
-    const phrase = `"${tokens.replace(/"/g, '""')}"`
+    const phrase = ftsPhrase(word)
     const single = !/\s/.test(tokens) && !HAS_SINGLE.test(tokens)
     terms.push(single && [...tokens].length >= PREFIX_FROM ? `${phrase}*` : phrase)
   }
   return terms.length ? terms.join(' ') : undefined
+}
+
+/** Text as one FTS5 phrase, taken literally (no operators): in double quotes, a quote inside doubled. */
+export function ftsPhrase(text: string): string {
+  return `"${ftsText(text).trim().replace(/"/g, '""')}"`
 }
 
 /** One character folded as the index folds it: lower case, diacritics removed (е and ё, e and é match). */

@@ -3,13 +3,15 @@ import * as fs from 'node:fs'
 import Database from 'better-sqlite3'
 import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
 import type { MessageState } from '../../core/types'
-import { ftsQuery, ftsText, matchRanges } from './search'
+import { ftsPhrase, ftsQuery, ftsText, matchRanges } from './search'
 
 /** The file in the profile. */
 export const HISTORY_FILE = 'history.sqlite'
 /** Messages on a page when the caller gives no limit, and the most it may ask for. */
 export const DEFAULT_PAGE = 50
 export const MAX_PAGE = 1000
+/** Search ranks the newest this many matches of a query (see the search statements). */
+export const RANKED_MATCHES = 5_000
 
 /** What an import did with each message of a file. */
 export interface MergeReport {
@@ -72,12 +74,15 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       );
       CREATE INDEX messages_by_peer ON messages (peer, received_at, seq);
       CREATE INDEX messages_by_time ON messages (received_at, seq);
+      CREATE INDEX messages_by_id ON messages (id);
       CREATE TABLE conversations (peer TEXT PRIMARY KEY, unread INTEGER NOT NULL DEFAULT 0, last_seq INTEGER NOT NULL);
       -- Contentless: the text is read from messages; the indexed form splits CJK and emoji into tokens (search.ts).
+      -- peer is indexed too, so that a search in one conversation intersects two index lists instead of joining.
       CREATE VIRTUAL TABLE messages_fts USING fts5(
-        text, content='', contentless_delete=1,
+        text, peer, content='', contentless_delete=1,
         tokenize="unicode61 remove_diacritics 0 categories 'L* N* Co So'"
       );
+      INSERT INTO messages_fts (messages_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
     `),
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -141,7 +146,7 @@ export class SqliteHistoryStore implements HistoryStore {
          VALUES (@id, @peer, @sender, @recipient, @out, @text, @sent_at, @received_at, @state)
          ON CONFLICT (sender, id) DO NOTHING`,
       ),
-      insertFts: db.prepare('INSERT INTO messages_fts (rowid, text) VALUES (?, ?)'),
+      insertFts: db.prepare('INSERT INTO messages_fts (rowid, text, peer) VALUES (?, ?, ?)'),
       conversation: db.prepare(
         `INSERT INTO conversations (peer, unread, last_seq) VALUES (?, ?, ?)
          ON CONFLICT (peer) DO UPDATE SET unread = unread + excluded.unread,
@@ -159,9 +164,16 @@ export class SqliteHistoryStore implements HistoryStore {
       markRead: db.prepare('UPDATE conversations SET unread = 0 WHERE peer = ?'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-      searchAll: db.prepare('SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid WHERE messages_fts MATCH ? ORDER BY f.rank LIMIT ?'),
-      searchPeer: db.prepare(
-        'SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid WHERE messages_fts MATCH ? AND m.peer = ? ORDER BY f.rank LIMIT ?',
+      // Ranked (bm25) among the newest RANKED_MATCHES matches: FTS5 scores every row it orders by rank, and a word in a
+      // tenth of a million messages would cost a tenth of a second; newest first it stops early (docs/DECISIONS.md).
+      // MATERIALIZED: flattened into the join, SQLite would score the matches again.
+      search: db.prepare(
+        `WITH f AS MATERIALIZED (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ${RANKED_MATCHES})
+         SELECT m.* FROM f JOIN messages m ON m.seq = f.rowid WHERE ? IS NULL OR m.peer = ? ORDER BY f.rank, f.rowid DESC LIMIT ?`,
+      ),
+      lastOf: db.prepare(
+        `INSERT INTO conversations (peer, unread, last_seq) VALUES (@peer, 0, (SELECT seq FROM messages WHERE peer = @peer ORDER BY received_at DESC, seq DESC LIMIT 1))
+         ON CONFLICT (peer) DO UPDATE SET last_seq = excluded.last_seq`,
       ),
     }
   }
@@ -193,8 +205,9 @@ export class SqliteHistoryStore implements HistoryStore {
     return this.db.transaction(() => this.insert(message, !message.out))()
   }
 
-  /** Inserts one message and indexes it; `unread` counts it for its conversation. Runs inside a transaction. */
-  private insert(message: StoredMessage, unread: boolean): boolean {
+  /** Inserts one message and indexes it; `unread` counts it for its conversation, unless `conversation` is false (the
+   *  caller updates conversations once for a batch). Runs inside a transaction. */
+  private insert(message: StoredMessage, unread: boolean, conversation = true): boolean {
     const result = this.statements.insert.run({
       id: message.id,
       peer: message.peer,
@@ -208,8 +221,8 @@ export class SqliteHistoryStore implements HistoryStore {
     })
     if (result.changes === 0) return false
     const seq = Number(result.lastInsertRowid)
-    this.statements.insertFts.run(seq, ftsText(message.text))
-    this.statements.conversation.run(message.peer, unread ? 1 : 0, seq)
+    this.statements.insertFts.run(seq, ftsText(message.text), ftsText(message.peer))
+    if (conversation) this.statements.conversation.run(message.peer, unread ? 1 : 0, seq)
     return true
   }
 
@@ -243,10 +256,13 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   search(query: string, options: { peer?: string; limit?: number } = {}): SearchHit[] {
-    const match = ftsQuery(query)
-    if (!match) return []
-    const limit = clampLimit(options.limit)
-    const rows = (options.peer === undefined ? this.statements.searchAll.all(match, limit) : this.statements.searchPeer.all(match, options.peer, limit)) as Row[]
+    const words = ftsQuery(query)
+    if (!words) return []
+    // The words in the text only (a name is not a word of every message); the peer's name as a phrase in its column,
+    // and checked exactly after (the index splits "bob.s" into two words).
+    const match = options.peer === undefined ? `text : (${words})` : `text : (${words}) AND peer : ${ftsPhrase(options.peer)}`
+    const peer = options.peer ?? null
+    const rows = this.statements.search.all(match, peer, peer, clampLimit(options.limit)) as Row[]
     return rows.map((row) => ({ message: toMessage(row), matches: matchRanges(row.text, query) }))
   }
 
@@ -282,15 +298,18 @@ export class SqliteHistoryStore implements HistoryStore {
     this.db.transaction(() => {
       this.setOwner(owner)
       let done = 0
+      const touched = new Set<string>()
       for (const { at, message } of messages) {
         const existing = this.get(message.from, message.id)
         if (!existing) {
-          this.insert(message, false)
+          this.insert(message, false, false)
+          touched.add(message.peer)
           report.added++
         } else if (existing.text === message.text && existing.peer === message.peer) report.skipped++
         else report.refused.push({ at, reason: `a message from ${message.from} with id "${message.id}" is already stored with a different text or conversation` })
         if (onProgress && ++done % 1000 === 0) onProgress(done)
       }
+      for (const peer of touched) this.statements.lastOf.run({ peer })
     })()
     return report
   }
