@@ -115,7 +115,13 @@ export default definePlugin<HistoryOptions, Deps>({
       async run(args, out) {
         const file = args.trim()
         if (!file) return out.error('usage: /import FILE')
-        const report = await importFile(openStore(), path.resolve(profile.dir, file), { peer: out.current, maxBytes: options.maxImportMiB * 1024 * 1024 })
+        // A sealed file opens with UDSU_PASSPHRASE: a terminal frontend cannot ask for it without showing it.
+        const passphrase = process.env.UDSU_PASSPHRASE
+        const report = await importFile(openStore(), path.resolve(profile.dir, file), {
+          peer: out.current,
+          maxBytes: options.maxImportMiB * 1024 * 1024,
+          passphrase: passphrase ? async () => passphrase : undefined,
+        })
         reportImport(report, out)
       },
     })

@@ -63,6 +63,17 @@ describe('history with real clients (processes on loopback)', function () {
     alice.send({ type: 'search', query: '東京' })
     const search = await alice.waitFor((e) => e.type === 'search', 'search results')
     expect((search.results as Event[]).map((r) => [r.peer, r.text, r.matches])).to.deep.equal([['bob', 'Привет, Боб! 東京 🎉', [[13, 15]]]])
+
+    // The slash commands, through the headless frontend: relative files are in the profile.
+    const command = async (line: string) => {
+      const from = alice.lines.length
+      alice.send({ type: 'command', line })
+      return alice.waitFor((e) => e.type === 'info' || e.type === 'error', line, 15_000, from)
+    }
+    expect(String((await command('/search боб')).text)).to.match(/^bob · \d{4}-\d{2}-\d{2} \d{2}:\d{2} alice: Привет, «Боб»! 東京 🎉$/)
+    expect(await command('/export backup.json')).to.deep.equal({ type: 'info', text: `exported 2 message(s) to ${path.join(aliceProfile, 'backup.json')}` })
+    expect(await command('/import backup.json')).to.deep.equal({ type: 'info', text: 'imported: 0 added, 2 already there, 0 refused' })
+    expect((await command('/import missing.json')).type).to.equal('error')
   })
 
   it('receiver killed (SIGKILL) mid-burst and restarted: history has every message once, in order; none is shown twice', async () => {
