@@ -178,7 +178,8 @@ async function main(): Promise<void> {
   // Search: ours ranks, joins and finds the match ranges; the baseline is a LIKE scan, what a store without FTS does.
   const queries = [VOCABULARY[0], VOCABULARY[400], VOCABULARY[2000], VOCABULARY[4000], '東京', '🎉', `${VOCABULARY[10]} ${VOCABULARY[20]}`, VOCABULARY[5].slice(0, 4)]
   const searchOurs: number[] = []
-  for (let round = 0; round < 5; round++) for (const q of queries) searchOurs.push(time(() => big.search(q, { limit: 20 }))[1])
+  const cold: number[] = []
+  for (let round = 0; round < 6; round++) for (const q of queries) (round === 0 ? cold : searchOurs).push(time(() => big.search(q, { limit: 20 }))[1])
   const perPeer: number[] = []
   for (const q of queries) perPeer.push(time(() => big.search(q, { peer: busiest, limit: 20 }))[1])
   const like = plainRead.prepare("SELECT * FROM m WHERE text LIKE ? ESCAPE '\\' LIMIT 20")
@@ -186,6 +187,7 @@ async function main(): Promise<void> {
   for (const q of queries.slice(0, 4)) searchPlain.push(time(() => like.all(`%${q.split(' ')[0]}%`))[1])
   row(`search, p50 (${TOTAL.toLocaleString('en')})`, percentile(searchOurs, 50), percentile(searchPlain, 50), 'ms', '< 50 ms')
   row(`search, p95 (${TOTAL.toLocaleString('en')})`, percentile(searchOurs, 95), percentile(searchPlain, 95), 'ms', '< 50 ms')
+  row('search, first round after open, max', Math.max(...cold), percentile(searchPlain, 95), 'ms')
   row('search in one conversation, p95', percentile(perPeer, 95), percentile(searchPlain, 95), 'ms', '< 50 ms')
   big.close()
   plainRead.close()

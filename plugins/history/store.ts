@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import Database from 'better-sqlite3'
 import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
 import type { MessageState } from '../../core/types'
-import { ftsPhrase, ftsQuery, ftsText, matchRanges } from './search'
+import { ftsPhrase, ftsQuery, ftsText, matchRanges, queryTerms, rankByBm25 } from './search'
 
 /** The file in the profile. */
 export const HISTORY_FILE = 'history.sqlite'
@@ -11,7 +11,9 @@ export const HISTORY_FILE = 'history.sqlite'
 export const DEFAULT_PAGE = 50
 export const MAX_PAGE = 1000
 /** Search ranks the newest this many matches of a query (see the search statements). */
-export const RANKED_MATCHES = 5_000
+export const RANKED_MATCHES = 500
+/** Messages holding a term are counted up to this many for its weight: past it a word is simply common. */
+const DF_CAP = 1000
 
 /** What an import did with each message of a file. */
 export interface MergeReport {
@@ -82,7 +84,6 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
         text, peer, content='', contentless_delete=1,
         tokenize="unicode61 remove_diacritics 0 categories 'L* N* Co So'"
       );
-      INSERT INTO messages_fts (messages_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
     `),
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -164,13 +165,13 @@ export class SqliteHistoryStore implements HistoryStore {
       markRead: db.prepare('UPDATE conversations SET unread = 0 WHERE peer = ?'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-      // Ranked (bm25) among the newest RANKED_MATCHES matches: FTS5 scores every row it orders by rank, and a word in a
-      // tenth of a million messages would cost a tenth of a second; newest first it stops early (docs/DECISIONS.md).
-      // MATERIALIZED: flattened into the join, SQLite would score the matches again.
-      search: db.prepare(
-        `WITH f AS MATERIALIZED (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ${RANKED_MATCHES})
-         SELECT m.* FROM f JOIN messages m ON m.seq = f.rowid WHERE ? IS NULL OR m.peer = ? ORDER BY f.rank, f.rowid DESC LIMIT ?`,
-      ),
+      // The newest matches, by rowid alone: FTS5 walks its index lists and stops at the limit. (Its bm25() first counts
+      // every message holding each term, 60 ms for a common word in a million messages; ranking is done in rankByBm25.)
+      candidates: db.prepare(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ${RANKED_MATCHES}`).pluck(),
+      /** How many messages hold a term, counted up to DF_CAP: enough to tell a rare word from a common one. */
+      documentFrequency: db.prepare(`SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ${DF_CAP})`).pluck(),
+      bySeqs: db.prepare('SELECT * FROM messages WHERE seq IN (SELECT value FROM json_each(?))'),
+      total: db.prepare('SELECT max(seq) FROM messages').pluck(),
       lastOf: db.prepare(
         `INSERT INTO conversations (peer, unread, last_seq) VALUES (@peer, 0, (SELECT seq FROM messages WHERE peer = @peer ORDER BY received_at DESC, seq DESC LIMIT 1))
          ON CONFLICT (peer) DO UPDATE SET last_seq = excluded.last_seq`,
@@ -256,14 +257,31 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   search(query: string, options: { peer?: string; limit?: number } = {}): SearchHit[] {
-    const words = ftsQuery(query)
-    if (!words) return []
+    const exact = ftsQuery(query, { prefixes: false })
+    if (!exact) return []
+    const limit = clampLimit(options.limit)
     // The words in the text only (a name is not a word of every message); the peer's name as a phrase in its column,
     // and checked exactly after (the index splits "bob.s" into two words).
-    const match = options.peer === undefined ? `text : (${words})` : `text : (${words}) AND peer : ${ftsPhrase(options.peer)}`
-    const peer = options.peer ?? null
-    const rows = this.statements.search.all(match, peer, peer, clampLimit(options.limit)) as Row[]
-    return rows.map((row) => ({ message: toMessage(row), matches: matchRanges(row.text, query) }))
+    const match = (words: string) => (options.peer === undefined ? `text : (${words})` : `text : (${words}) AND peer : ${ftsPhrase(options.peer)}`)
+    let seqs = this.statements.candidates.all(match(exact)) as number[]
+    // Words as prefixes only when the words alone are not enough: a prefix merges the lists of every longer word,
+    // which for a common one costs tens of ms over a million messages.
+    const prefixed = ftsQuery(query) as string
+    if (prefixed !== exact && seqs.length < RANKED_MATCHES) seqs = this.statements.candidates.all(match(prefixed)) as number[]
+    if (!seqs.length) return []
+    let rows = this.statements.bySeqs.all(JSON.stringify(seqs)) as Row[]
+    if (options.peer !== undefined) rows = rows.filter((row) => row.peer === options.peer)
+    rows.sort((a, b) => b.seq - a.seq)
+    const terms = queryTerms(query)
+    const total = (this.statements.total.get() as number | null) ?? 0
+    const idf = terms.map(({ token }) => {
+      // Counted for the word itself, also for a prefix: the longer words only add to its weight's cost.
+      const df = this.statements.documentFrequency.get(`text : ${ftsPhrase(token)}`) as number
+      return Math.log(1 + (total - df + 0.5) / (df + 0.5))
+    })
+    return rankByBm25(rows.map((row) => row.text), terms, idf)
+      .slice(0, limit)
+      .map((i) => ({ message: toMessage(rows[i]), matches: matchRanges(rows[i].text, query) }))
   }
 
   conversations(): ConversationSummary[] {
