@@ -32,23 +32,23 @@ export default definePlugin<HistoryOptions, Deps>({
     // Service calls made before init (a frontend loading early) wait for the store instead of failing.
     const opened = new Promise<void>((resolve, reject) => ((markOpened = resolve), (failOpen = reject)))
     opened.catch(() => undefined) // a failed open is reported by init; callers that wait get the same error
-    const open = async (): Promise<SqliteHistoryStore> => {
+    const whenOpen = async (): Promise<SqliteHistoryStore> => {
       await opened
       if (!store) throw new Error('history is closed')
       return store
     }
-    const openStore = () => {
+    const currentStore = () => {
       if (!store) throw new Error('history is not open: it opens at init')
       return store
     }
 
     const service: HistoryService = {
-      page: async (peer, options) => (await open()).page(peer, options),
-      search: async (query, options) => (await open()).search(query, options),
-      conversations: async () => (await open()).conversations(),
-      markRead: async (peer) => (await open()).markRead(peer),
-      append: async (message) => (await open()).append(message),
-      count: async (peer) => (await open()).count(peer === undefined ? {} : { peer }),
+      page: async (peer, options) => (await whenOpen()).page(peer, options),
+      search: async (query, options) => (await whenOpen()).search(query, options),
+      conversations: async () => (await whenOpen()).conversations(),
+      markRead: async (peer) => (await whenOpen()).markRead(peer),
+      append: async (message) => (await whenOpen()).append(message),
+      count: async (peer) => (await whenOpen()).count(peer === undefined ? {} : { peer }),
     }
     services.provide('history', service, 'history')
 
@@ -68,13 +68,13 @@ export default definePlugin<HistoryOptions, Deps>({
     // Stored (and fsync'ed) before the frontends' taps run: a message shown was stored, and one stored was shown before
     // (or is shown from history after a restart), so it stops here instead of being shown twice.
     hooks.deliver.tapPromise({ name: 'history', stage: -100 }, async (message) => {
-      const stored = openStore().append({ ...message, peer: message.from, out: false, storedAt: Date.now() })
+      const stored = currentStore().append({ ...message, peer: message.from, out: false, storedAt: Date.now() })
       if (!stored) log.debug('a message already in history was delivered again; not shown twice', { from: message.from, id: message.id })
       return stored ? undefined : true
     })
 
     hooks.accepted.tap('history', (message) => {
-      openStore().append({ ...message, peer: message.to, out: true, state: 'pending', storedAt: Date.now() })
+      currentStore().append({ ...message, peer: message.to, out: true, state: 'pending', storedAt: Date.now() })
     })
 
     hooks.messageState.tap('history', ({ id, state }) => store?.setState(id, state))
@@ -104,7 +104,7 @@ export default definePlugin<HistoryOptions, Deps>({
         const file = args.trim()
         if (!file) return out.error('usage: /export FILE (.json, .txt or .html)')
         const target = path.resolve(profile.dir, file)
-        const written = await exportHistory(openStore(), { peer: out.current, format: formatFromFile(target), out: target })
+        const written = await exportHistory(currentStore(), { peer: out.current, format: formatFromFile(target), out: target })
         out.info(`exported ${written} message(s)${out.current ? ` with ${out.current}` : ''} to ${target}`)
       },
     })
@@ -117,7 +117,7 @@ export default definePlugin<HistoryOptions, Deps>({
         if (!file) return out.error('usage: /import FILE')
         // A sealed file opens with UDSU_PASSPHRASE: a terminal frontend cannot ask for it without showing it.
         const passphrase = process.env.UDSU_PASSPHRASE
-        const report = await importFile(openStore(), path.resolve(profile.dir, file), {
+        const report = await importFile(currentStore(), path.resolve(profile.dir, file), {
           peer: out.current,
           maxBytes: options.maxImportMiB * 1024 * 1024,
           passphrase: passphrase ? async () => passphrase : undefined,
@@ -126,7 +126,7 @@ export default definePlugin<HistoryOptions, Deps>({
       },
     })
 
-    return { store: openStore }
+    return { store: currentStore }
   },
 })
 

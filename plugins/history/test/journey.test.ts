@@ -108,6 +108,32 @@ describe('history with real clients (processes on loopback)', function () {
     expect(shownTexts).to.deep.equal(texts.filter((t) => shownTexts.includes(t)))
   })
 
+  it("sender killed (SIGKILL) mid-burst: every message it reported pending is in its history, once, and ends delivered", async () => {
+    const aliceProfile = fixtureProfile('alice')
+    const alice1 = await start('alice', aliceProfile)
+    const bob = await start('bob', fixtureProfile('bob'))
+    const texts = Array.from({ length: BURST }, (_, i) => `own ${i}`)
+    alice1.child.stdin.write(texts.map((text) => JSON.stringify({ type: 'send', to: 'bob', text })).join('\n') + '\n')
+    await bob.message('own 49')
+    alice1.kill()
+    await alice1.exited
+    const accepted = alice1.lines.filter((e) => e.type === 'pending').map((e) => String(e.id))
+    expect(accepted.length, 'the kill came mid-burst').to.be.above(49)
+
+    const alice2 = await start('alice', aliceProfile)
+    const restored = alice2.lines.filter((e) => e.type === 'pending').map((e) => String(e.id))
+    if (restored.length) await alice2.waitFor((e) => e.type === 'delivered' && e.id === restored[restored.length - 1], 'the restored outbox delivered', 60_000)
+    const stored = await historyOf(alice2, 'bob')
+    // Reported pending means stored (the kill may also have come between storing one and printing its line): in order, once.
+    expect(stored.slice(0, accepted.length).map((m) => m.id)).to.deep.equal(accepted)
+    expect(stored.map((m) => m.text)).to.deep.equal(texts.slice(0, stored.length))
+    expect(new Set(stored.map((m) => m.id)).size).to.equal(stored.length)
+    // What bob received is delivered in alice's history (a message stored but not yet in the outbox when the kill came
+    // stays pending: honest, as it never left).
+    const states = new Map(stored.map((m) => [String(m.id), m.state]))
+    for (const received of bob.messages()) expect(states.get(String(received.id)), String(received.text)).to.equal('delivered')
+  })
+
   it('an import killed (SIGKILL) halfway changes nothing; run again it adds everything, while the client runs', async () => {
     const aliceProfile = fixtureProfile('alice')
     const alice = await start('alice', aliceProfile)
