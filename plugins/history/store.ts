@@ -120,7 +120,7 @@ function toMessage(row: Row): StoredMessage {
 
 export class SqliteHistoryStore implements HistoryStore {
   private readonly db: Database.Database
-  private readonly statements
+  private readonly statements: ReturnType<SqliteHistoryStore['prepare']>
 
   /** Opens (creating, migrating) the database; a newer schema than this code knows is refused, not touched. */
   constructor(readonly file: string, options: { readonly?: boolean } = {}) {
@@ -140,8 +140,17 @@ export class SqliteHistoryStore implements HistoryStore {
       this.db.close()
       throw error
     }
+    try {
+      this.statements = this.prepare()
+    } catch (error) {
+      this.db.close()
+      throw error
+    }
+  }
+
+  private prepare() {
     const db = this.db
-    this.statements = {
+    return {
       insert: db.prepare(
         `INSERT INTO messages (id, peer, sender, recipient, out, text, sent_at, received_at, state)
          VALUES (@id, @peer, @sender, @recipient, @out, @text, @sent_at, @received_at, @state)
