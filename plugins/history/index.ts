@@ -77,7 +77,22 @@ export default definePlugin<HistoryOptions, Deps>({
       currentStore().append({ ...message, peer: message.to, out: true, state: 'pending', storedAt: Date.now() })
     })
 
-    hooks.messageState.tap('history', ({ id, state }) => store?.setState(id, state))
+    // Own messages left `pending` by an earlier run: a delivery plugin with an outbox reports those it still holds as
+    // `pending` by `ready`; the others died with that process before they left, and are marked failed so they do not
+    // look queued for ever.
+    let leftPending = new Map<string, string>()
+    hooks.init.tapPromise({ name: 'history', stage: -499 }, async () => {
+      leftPending = new Map(store?.pendingOwn().map(({ id, to }) => [id, to]))
+    })
+    hooks.messageState.tap('history', ({ id, state }) => {
+      if (state === 'pending') leftPending.delete(id)
+      store?.setState(id, state)
+    })
+    hooks.ready.tap({ name: 'history', stage: 100 }, () => {
+      const lost = leftPending
+      leftPending = new Map()
+      for (const [id, to] of lost) hooks.messageState.call({ id, to, state: 'failed', reason: 'it had not left when udsu last stopped; send it again' })
+    })
 
     // After the delivery plugins' stop (default stage), which may still hand over messages; before the profile unlocks.
     hooks.stop.tapPromise({ name: 'history', stage: 150 }, async () => {

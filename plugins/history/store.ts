@@ -37,6 +37,8 @@ export interface HistoryStore {
   has(sender: string, id: string): boolean
   /** One's own message changed state; `delivered` is final, anything else may follow `failed`. */
   setState(id: string, state: MessageState): void
+  /** One's own messages still `pending`, with their recipient (at start: those of earlier runs). */
+  pendingOwn(): Array<{ id: string; to: string }>
   page(peer: string, options?: { limit?: number; before?: string }): StoredMessage[]
   search(query: string, options?: { peer?: string; limit?: number }): SearchHit[]
   conversations(): ConversationSummary[]
@@ -166,6 +168,7 @@ export class SqliteHistoryStore implements HistoryStore {
       byPeerId: db.prepare('SELECT received_at, seq FROM messages WHERE peer = ? AND id = ? ORDER BY seq LIMIT 1'),
       own: db.prepare('SELECT seq, state FROM messages WHERE out = 1 AND id = ?'),
       setState: db.prepare('UPDATE messages SET state = ? WHERE seq = ?'),
+      pendingOwn: db.prepare("SELECT id, recipient AS \"to\" FROM messages WHERE out = 1 AND state = 'pending' ORDER BY seq"),
       latest: db.prepare('SELECT * FROM messages WHERE peer = ? ORDER BY received_at DESC, seq DESC LIMIT ?'),
       before: db.prepare('SELECT * FROM messages WHERE peer = ? AND (received_at, seq) < (?, ?) ORDER BY received_at DESC, seq DESC LIMIT ?'),
       conversations: db.prepare(
@@ -251,6 +254,10 @@ export class SqliteHistoryStore implements HistoryStore {
     if (!row) return
     if (row.state && STATE_ORDER[row.state] > STATE_ORDER[state]) return
     this.statements.setState.run(state, row.seq)
+  }
+
+  pendingOwn(): Array<{ id: string; to: string }> {
+    return this.statements.pendingOwn.all() as Array<{ id: string; to: string }>
   }
 
   page(peer: string, options: { limit?: number; before?: string } = {}): StoredMessage[] {
