@@ -16,6 +16,8 @@ module.exports = {
     { resolve: 'rsa', options: { bits: 3072 } },
     // Exactly-once, in-order delivery with receipts and an outbox in the profile (see plugins/reliable/README.md).
     { resolve: 'reliable', options: {} },
+    // Every conversation in SQLite in the profile, searchable, exportable (see plugins/history/README.md).
+    { resolve: 'history', options: {} },
   ],
 
   log: { level: 'info' },

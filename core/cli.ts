@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `udsu` command: `udsu [chat]` runs a client, `udsu server` runs a rendezvous server.
+// The `udsu` command: `udsu [chat]` runs a client, `udsu server` runs a rendezvous server, `udsu history` exports and imports.
 import { parseArgs } from 'node:util'
 import { Client } from './client'
 import { ConfigError, loadConfig } from './config'
@@ -12,6 +12,7 @@ const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encry
 Usage:
   udsu [chat] [options]      start a chat client
   udsu server [options]      run a rendezvous server
+  udsu history export|import export or import conversations (udsu history --help)
   udsu --help | --version
 
 Chat options:
@@ -36,10 +37,18 @@ Exit status: 0 after a clean stop, 1 on another failure, 2 for a bad config or c
 
 Headless frontend (one JSON object per line):
   in:  {"type":"send","to":"bob","text":"hi"}  {"type":"peers"}  {"type":"quit"}
-  out: ready, peers, pending, sent, connected, lost, message, server, error
+       {"type":"history","peer":"bob","limit":50,"before":"ID"}  {"type":"search","query":"words","peer":"bob"}
+  out: ready, peers, pending, sent, connected, lost, message, server, error, history, search
 `
 
 async function main(argv: string[]): Promise<number> {
+  // Its own options and help: the history module parses them (loaded only when asked for).
+  if (argv[0] === 'history') {
+    const { runHistoryCommand, HistoryUsageError } = await import('../plugins/history/cli')
+    return runHistoryCommand(argv.slice(1)).catch((error: Error) => {
+      throw error instanceof HistoryUsageError ? new UsageError(error.message, 'udsu history --help') : error
+    })
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -101,7 +110,11 @@ async function main(argv: string[]): Promise<number> {
   return 0
 }
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  constructor(message: string, readonly help = 'udsu --help') {
+    super(message)
+  }
+}
 
 /** Exit codes, as --help lists them: 1 any other failure, 2 a bad config or command line, 3 a plugin failed at start. */
 function exitCodeFor(error: Error): number {
@@ -122,7 +135,7 @@ main(process.argv.slice(2)).then(
     if (isCancelled(error)) process.exit(0)
     if (error instanceof ConfigError) process.stderr.write(`udsu: ${error.message}\n`)
     else if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`udsu: ${error.message}\nRun udsu --help for usage.\n`)
+      process.stderr.write(`udsu: ${error.message}\nRun ${error instanceof UsageError ? error.help : 'udsu --help'} for usage.\n`)
     } else process.stderr.write(`udsu: ${error.message}\n`)
     process.exit(exitCodeFor(error))
   },

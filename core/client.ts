@@ -131,6 +131,7 @@ export class Client implements Chat, Pipeline {
       // Any failure in compose refuses the message; the error names it, so a frontend can show which one was not sent.
       throw new MessageRefused(describeThrown(error), draft.id, to)
     }
+    this.hooks.accepted.call(message)
     this.hooks.messageState.call({ id: message.id, to, state: 'pending' })
     // One queue per peer keeps messages to a peer in the order they were written.
     const queue = this.outgoing.get(to)

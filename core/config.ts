@@ -54,6 +54,7 @@ export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
     { resolve: 'hole-punch', options: {} },
     { resolve: 'rsa', options: {} },
     { resolve: 'reliable', options: {} },
+    { resolve: 'history', options: {} },
   ],
   log: { level: 'info' },
 }

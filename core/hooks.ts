@@ -59,6 +59,8 @@ export function createHooks() {
     // ── outgoing messages ──
     /** A message the user wrote, before it is encoded; a tap may return a rewritten message, or throw Veto to stop it (any other failure stops it too). */
     compose: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
+    /** Fired by `chat.send` right after compose, before `pending`: the message as it will go out; history stores it. Observe only. */
+    accepted: new SyncHook<[ChatMessage]>(['message']),
     /** An envelope leaving for a peer; a delivery plugin that takes charge (queue, fragment, retransmit) returns true, else the core sends it as one datagram. */
     transmit: new AsyncSeriesBailHook<[string, Envelope], true | undefined>(['peer', 'envelope']),
     /** Plaintext on its way to one peer; an encryption tap seals it and sets `sealed`. */
@@ -77,8 +79,9 @@ export function createHooks() {
     unwrap: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
     /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
     route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),
-    /** A chat message for the user: frontends show it, history stores it. May not change it. */
-    deliver: new AsyncSeriesHook<[ChatMessage]>(['message']),
+    /** A chat message for the user, fired by the core once per received envelope: history stores it (stage -100), then frontends
+     *  show it. May not change it; a tap returns true to stop it for the taps after it (history: already stored, so shown before). */
+    deliver: new AsyncSeriesBailHook<[ChatMessage], true | void>(['message']),
 
     /** A frontend asks for the safety number of a conversation; the encryption plugin answers. */
     safetyNumber: new SyncBailHook<[string], string | undefined>(['peer']),

@@ -37,6 +37,10 @@ export interface HistoryService {
   conversations(): Promise<ConversationSummary[]>
   /** The user has seen every message of a conversation: its unread count drops to 0. */
   markRead(peer: string): Promise<void>
+  /** Stores a message (e.g. one a plugin made or fetched); false if one with the same sender and id is already there. */
+  append(message: StoredMessage): Promise<boolean>
+  /** How many messages are stored, in one conversation or all. */
+  count(peer?: string): Promise<number>
 }
 
 /** Every service by name; a third-party plugin adds its own by declaration merging (`declare module 'udsu'`). */

@@ -1,5 +1,6 @@
 // The types that plugins, frontends and the core share. This file and hooks.ts are the public API.
 import type { Frame } from './wire'
+import type { SearchHit } from './services'
 
 /** A UDP (or other datagram) address. */
 export interface Endpoint {
@@ -129,6 +130,8 @@ export interface CommandOutput {
   error(text: string): void
   /** The conversation the user is looking at, if any. */
   readonly current?: string
+  /** Shows search results with their matches highlighted; a frontend without it gets them as info lines. */
+  showHits?(query: string, hits: SearchHit[]): void
 }
 
 export interface Logger {

@@ -2,18 +2,19 @@
 import * as readline from 'node:readline'
 import { definePlugin, type CoreServices } from '../../core/plugin'
 import type { CommandRegistry } from '../../core/commands'
+import type { ServiceRegistry, StoredMessage } from '../../core/services'
 import type { Chat } from '../../core/types'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
 export const MAX_LINE_BYTES = 256 * 1024
 
-type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands'>
+type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands' | 'services'>
 type Output = Record<string, unknown> & { type: string }
 
 export default definePlugin<Record<string, never>, Deps>({
   name: 'headless',
   provides: ['frontend'],
-  create({ hooks, chat, commands }) {
+  create({ hooks, chat, commands, services }) {
     commands.register({
       name: 'help',
       usage: '/help',
@@ -25,7 +26,7 @@ export default definePlugin<Record<string, never>, Deps>({
 
     hooks.ready.tap('headless', ({ name, fingerprint }) => {
       emit({ type: 'ready', name, fingerprint })
-      readCommands({ chat, commands }, emit, fail)
+      readCommands({ chat, commands, services }, emit, fail)
     })
     hooks.server.tap('headless', ({ online, server, reason }) => emit({ type: 'server', online, server, ...(reason ? { reason } : {}) }))
     hooks.peerConnected.tap('headless', (peer, path) => emit({ type: 'connected', peer, path }))
@@ -47,6 +48,12 @@ export default definePlugin<Record<string, never>, Deps>({
 interface Services {
   chat: Chat
   commands: CommandRegistry
+  services: ServiceRegistry
+}
+
+/** A stored message as a `message` event, with `out` and, for one's own, its delivery `state`. */
+function messageEvent(m: StoredMessage): Output {
+  return { type: 'message', from: m.from, text: m.text, id: m.id, ts: m.ts, out: m.out, ...(m.out && m.state ? { state: m.state } : {}) }
 }
 
 /** What a refused message's error says about it (MessageRefused carries `id` and `to`), for the error event. */
@@ -72,7 +79,7 @@ function readCommands(services: Services, emit: (event: Output) => void, fail: (
   lines.on('close', () => void services.chat.stop())
 }
 
-async function run({ chat, commands }: Services, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
+async function run({ chat, commands, services }: Services, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
   switch (command.type) {
     case 'send': {
       if (typeof command.to !== 'string' || typeof command.text !== 'string') throw new Error('send needs "to" and "text" strings')
@@ -99,9 +106,29 @@ async function run({ chat, commands }: Services, command: Record<string, unknown
         error: (message) => emit({ type: 'error', message }),
       })
     }
+    case 'history': {
+      const history = services.get('history')
+      if (!history) throw new Error('history is off: add "history" to the plugins in the config')
+      const { peer, limit, before } = command
+      if (typeof peer !== 'string') throw new Error('history needs a "peer" string')
+      if (limit !== undefined && typeof limit !== 'number') throw new Error('history\'s "limit" must be a number')
+      if (before !== undefined && typeof before !== 'string') throw new Error('history\'s "before" must be a message id')
+      const messages = await history.page(peer, { limit, before })
+      return emit({ type: 'history', peer, messages: messages.map(messageEvent) })
+    }
+    case 'search': {
+      const history = services.get('history')
+      if (!history) throw new Error('history is off: add "history" to the plugins in the config')
+      const { query, peer, limit } = command
+      if (typeof query !== 'string') throw new Error('search needs a "query" string')
+      if (peer !== undefined && typeof peer !== 'string') throw new Error('search\'s "peer" must be a string')
+      if (limit !== undefined && typeof limit !== 'number') throw new Error('search\'s "limit" must be a number')
+      const hits = await history.search(query, { peer, limit })
+      return emit({ type: 'search', query, results: hits.map(({ message, matches }) => ({ ...messageEvent(message), peer: message.peer, matches })) })
+    }
     case 'quit':
       return chat.stop()
     default:
-      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint, command or quit`)
+      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint, history, search, command or quit`)
   }
 }

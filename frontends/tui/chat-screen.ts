@@ -20,6 +20,8 @@ export class ChatView {
   /** Keeps the view at the newest line until the user scrolls up. */
   private following = true
   private shownConversation?: string
+  /** Set before older lines are put on top: the distance from the old top to the end, to show the page just above it. */
+  private prependAnchor?: number
   private drawQueued = false
 
   constructor(private readonly terminal: Terminal, private readonly model: ChatModel, private readonly theme: Theme) {
@@ -56,6 +58,21 @@ export class ChatView {
     this.conversation.scroll(direction * page)
     this.following = this.atBottom()
     this.draw()
+  }
+
+  /** Back to the newest line (e.g. to show search results just added). */
+  follow(): void {
+    this.following = true
+    this.requestDraw()
+  }
+
+  atTop(): boolean {
+    return this.conversation.getScroll() === 0 || (this.conversation.getScrollHeight() as number) <= (this.conversation.height as number)
+  }
+
+  /** Older lines are about to go on top (PgUp past the top): the next draw shows the page that ends where the view began. */
+  keepPlaceOnPrepend(): void {
+    this.prependAnchor = this.conversation.getScrollHeight() - this.conversation.getScroll()
   }
 
   private atBottom(): boolean {
@@ -112,7 +129,12 @@ export class ChatView {
     const lines = formatConversation(model.entries(current), this.theme, (id) => model.delivery(id))
     if (current === undefined) lines.unshift(...this.welcome())
     this.conversation.setContent(lines.join('\n'))
-    if (this.following) this.conversation.setScrollPerc(100)
+    if (this.prependAnchor !== undefined && this.shownConversation === current) {
+      const page = Math.max(1, (this.conversation.height as number) - 1)
+      this.conversation.setScroll(Math.max(0, this.conversation.getScrollHeight() - this.prependAnchor - page))
+      this.prependAnchor = undefined
+      this.following = false
+    } else if (this.following) this.conversation.setScrollPerc(100)
 
     this.status.setContent(formatStatus(model.status, current === undefined ? undefined : model.contact(current), width))
 

@@ -52,7 +52,8 @@ export function formatConversation(entries: readonly Entry[], theme: Theme, deli
   let day: string | undefined
   for (const entry of entries) {
     const label = formatDay(entry.ts)
-    if (label !== day) lines.push(paint(`── ${(day = label)} ──`, 'gray', theme))
+    // A search result carries its own date: it does not start a day of the conversation.
+    if (entry.kind !== 'hit' && label !== day) lines.push(paint(`── ${(day = label)} ──`, 'gray', theme))
     lines.push(...formatEntry(entry, theme, entry.kind === 'message' ? delivery(entry.id) : undefined))
   }
   return lines
@@ -84,6 +85,7 @@ export function formatEntry(entry: Entry, theme: Theme, delivery?: Delivery): st
     const mark = entry.level === 'error' ? paint('✗', 'red', theme) : '·'
     return text.map((line, i) => (i === 0 ? `${time} ${mark} ${entry.level === 'error' ? paint(line, 'red', theme) : line}` : `        ${line}`))
   }
+  if (entry.kind === 'hit') return formatHit(entry, theme, paint(`${formatDay(entry.ts)} ${formatTime(entry.ts)}`, 'gray', theme))
   const name = plainLine(entry.from)
   const who = paint(entry.own ? bold(blessed.escape(name)) : blessed.escape(name), senderColour(entry.from), theme)
   const indent = ' '.repeat(displayWidth(`00:00 ${name}: `))
@@ -91,6 +93,21 @@ export function formatEntry(entry: Entry, theme: Theme, delivery?: Delivery): st
   const out = lines.map((line, i) => (i === 0 ? `${time} ${who}: ${line}` : `${indent}${line}`))
   if (entry.own) out[out.length - 1] += ` ${deliveryMark(delivery, theme)}`
   return out
+}
+
+/** A search result: `HH:MM peer · from: text`, each matched part inverse (or yellow), every piece sanitized on its own. */
+function formatHit(entry: Extract<Entry, { kind: 'hit' }>, theme: Theme, time: string): string[] {
+  let text = ''
+  let at = 0
+  for (const [start, end] of entry.matches) {
+    const matched = safe(entry.text.slice(start, end))
+    text += safe(entry.text.slice(at, start)) + (theme.colour ? `{black-fg}{yellow-bg}${matched}{/yellow-bg}{/black-fg}` : `{inverse}${matched}{/inverse}`)
+    at = end
+  }
+  text += safe(entry.text.slice(at))
+  const where = `${blessed.escape(plainLine(entry.peer))} · ${blessed.escape(plainLine(entry.from))}`
+  const [first, ...rest] = text.split('\n')
+  return [`${time} ${paint('⌕', 'gray', theme)} ${where}: ${first}`, ...rest.map((line) => `        ${line}`)]
 }
 
 /** One row of the contact list, `width` columns: position for Alt+N, online dot, name, unread count. */

@@ -9,10 +9,12 @@ import { askSettings, editKey } from './start-screen'
 import { loadRemembered, prefill, REMEMBERED_FILE, saveRemembered } from './settings'
 import { Terminal, type Key } from './terminal'
 
-type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands' | 'me' | 'settings'>
+type Deps = Pick<CoreServices, 'hooks' | 'chat' | 'commands' | 'me' | 'settings' | 'services'>
 
 /** How often the contact list asks who is online, besides peer events. */
 const REFRESH_MS = 5000
+/** Messages of each conversation loaded from history at start, and per PgUp past the top. */
+const HISTORY_PAGE = 50
 
 export default definePlugin<Record<string, never>, Deps>({
   name: 'tui',
@@ -23,7 +25,7 @@ export default definePlugin<Record<string, never>, Deps>({
   },
 })
 
-function createTui({ hooks, chat, commands, me, settings }: Deps): void {
+function createTui({ hooks, chat, commands, me, settings, services }: Deps): void {
   const theme = themeFromEnv()
   const model = new ChatModel(me.name)
   let terminal: Terminal | undefined
@@ -40,6 +42,10 @@ function createTui({ hooks, chat, commands, me, settings }: Deps): void {
     error: (text) => model.notice(text, 'error'),
     get current() {
       return model.current
+    },
+    showHits: (query, hits) => {
+      model.showHits(query, hits)
+      view?.follow()
     },
   }
 
@@ -63,6 +69,36 @@ function createTui({ hooks, chat, commands, me, settings }: Deps): void {
     model.me = me.name
     showChat()
   })
+
+  // After history's own init (stage -500): conversations, unread counts and the last page of each come back after a restart.
+  hooks.init.tapPromise('tui', async () => {
+    const history = services.get('history')
+    if (!history) return
+    model.onRead = (peer) => void history.markRead(peer).catch((error: Error) => model.problem(`history: ${error.message}`))
+    const conversations = await history.conversations()
+    model.restoreConversations(conversations)
+    for (const { peer } of conversations) {
+      const page = await history.page(peer, { limit: HISTORY_PAGE })
+      model.prependHistory(peer, page, page.length < HISTORY_PAGE)
+    }
+  })
+
+  /** PgUp at the top of a conversation: the page of history before the oldest message shown. */
+  let loadingOlder = false
+  function loadOlder(peer: string): void {
+    const history = services.get('history')
+    const before = model.oldestMessage(peer)
+    if (!history || before === undefined || !model.mayHaveOlder(peer) || loadingOlder) return
+    loadingOlder = true
+    history
+      .page(peer, { before, limit: HISTORY_PAGE })
+      .then((page) => {
+        if (page.length && model.current === peer) view?.keepPlaceOnPrepend()
+        model.prependHistory(peer, page, page.length < HISTORY_PAGE)
+      })
+      .catch((error: Error) => model.problem(`history: ${error.message}`))
+      .finally(() => (loadingOlder = false))
+  }
 
   function showChat(): void {
     const screen = new ChatView(term(), model, theme)
@@ -90,7 +126,10 @@ function createTui({ hooks, chat, commands, me, settings }: Deps): void {
     else if (key.full === 'down') editor.next()
     else if (key.full === 'tab') model.cycle(1)
     else if (key.full === 'S-tab') model.cycle(-1)
-    else if (key.full === 'pageup') view.scrollPage(-1)
+    else if (key.full === 'pageup') {
+      if (view.atTop() && model.current !== undefined) loadOlder(model.current)
+      else view.scrollPage(-1)
+    }
     else if (key.full === 'pagedown') view.scrollPage(1)
     else if (/^M-[1-9]$/.test(key.full)) model.select(Number(key.full.slice(2)))
     else editKey(editor, key)

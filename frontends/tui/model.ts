@@ -1,9 +1,12 @@
 // What the chat screen shows, as data: contacts, conversations, unread counts, delivery states, status.
+import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
 import type { ChatMessage, MessageState, MessageStateChange, PathKind, PeerSummary, ServerState } from '../../core/types'
 
 export type Entry =
   | { kind: 'message'; id: string; from: string; text: string; ts: number; own: boolean }
   | { kind: 'notice'; text: string; ts: number; level: 'info' | 'error' }
+  /** A search result: the message, where it was, and the [start, end) ranges of `text` that matched. */
+  | { kind: 'hit'; id: string; peer: string; from: string; text: string; ts: number; matches: Array<[number, number]> }
 
 export interface Contact {
   name: string
@@ -37,6 +40,10 @@ export class ChatModel {
   /** Delivery states by message id; a state may arrive before `send` has returned the message. */
   private readonly deliveries = new Map<string, Delivery>()
   private readonly listeners: Array<() => void> = []
+  /** Called when the user has seen a conversation (opened it, or a message came while it was open): history marks it read. */
+  onRead?: (peer: string) => void
+  /** Conversations whose oldest stored message is on screen: PgUp at the top has nothing more to load. */
+  private readonly historyComplete = new Set<string>()
 
   constructor(public me: string, private readonly limit = DEFAULT_LIMIT, private readonly now = () => Date.now()) {}
 
@@ -96,6 +103,7 @@ export class ChatModel {
   /** Shows the conversation with `name`, creating it; its unread count drops to zero. */
   open(name: string): void {
     this.ensureContact(name).unread = 0
+    this.onRead?.(name)
     if (!this.conversations.has(name)) this.conversations.set(name, [])
     this.current = name
     this.changed()
@@ -125,6 +133,7 @@ export class ChatModel {
     const contact = this.ensureContact(message.from)
     contact.online = true
     if (message.from !== this.current) contact.unread++
+    else this.onRead?.(message.from)
     this.push(message.from, { kind: 'message', id: message.id, from: message.from, text: message.text, ts: message.ts, own: false })
   }
 
@@ -145,6 +154,55 @@ export class ChatModel {
   problem(text: string, conversation?: string): void {
     this.status.lastError = text
     this.notice(text, 'error', conversation)
+  }
+
+  /** Conversations kept in history, after a restart: contacts with their unread counts survive it. */
+  restoreConversations(conversations: ConversationSummary[]): void {
+    for (const { peer, unread } of conversations) {
+      if (peer === this.me) continue
+      this.ensureContact(peer).unread = peer === this.current ? 0 : unread
+    }
+    this.changed()
+  }
+
+  /**
+   * Stored messages older than those shown, oldest first, go on top of the conversation; `complete` says there are
+   * no older ones. Not cut to the limit: the user scrolled back to read them.
+   */
+  prependHistory(peer: string, messages: StoredMessage[], complete: boolean): void {
+    const list = this.conversations.get(peer) ?? []
+    this.conversations.set(peer, list)
+    const shown = new Set(list.flatMap((e) => (e.kind === 'message' ? [e.id] : [])))
+    const older: Entry[] = []
+    for (const m of messages) {
+      if (shown.has(m.id)) continue
+      older.push({ kind: 'message', id: m.id, from: m.from, text: m.text, ts: m.ts, own: m.out })
+      if (m.out && m.state && !this.deliveries.has(m.id)) this.deliveries.set(m.id, { state: m.state })
+    }
+    list.unshift(...older)
+    if (complete) this.historyComplete.add(peer)
+    this.changed()
+  }
+
+  /** The id of the oldest message shown in a conversation, to ask history for the page before it. */
+  oldestMessage(peer: string): string | undefined {
+    return this.conversations.get(peer)?.find((e) => e.kind === 'message')?.id
+  }
+
+  /** True when older messages of the conversation may still be in history. */
+  mayHaveOlder(peer: string): boolean {
+    return !this.historyComplete.has(peer)
+  }
+
+  /** Search results in the view on screen, each message with its matched words highlighted. */
+  showHits(query: string, hits: SearchHit[]): void {
+    this.notice(hits.length ? `${hits.length} message(s) contain ${query}:` : `no message contains ${query}`)
+    const target = this.current
+    for (const { message: m, matches } of hits) {
+      const entry: Entry = { kind: 'hit', id: m.id, peer: m.peer, from: m.from, text: m.text, ts: m.storedAt, matches }
+      if (target === undefined) this.pushHome(entry)
+      else this.push(target, entry)
+    }
   }
 
   hasConversation(name: string): boolean {

@@ -172,9 +172,13 @@ describe('tui in a real terminal (tmux)', function () {
   it('lists the commands with /help', async () => {
     tmux.type('alice', '/help')
     tmux.keys('alice', 'Enter')
-    const screen = await tmux.waitFor('alice', /\/trust NAME/, 'the help')
-    for (const usage of ['/clear', '/fingerprint [NAME]', '/help', '/msg NAME TEXT', '/open NAME', '/peers', '/quit']) {
-      expect(screen).to.include(usage)
+    const bottom = await tmux.waitFor('alice', /\/trust NAME/, 'the help')
+    // Longer than the conversation's 21 rows (history adds /export, /import, /search): its top is one PgUp up.
+    tmux.keys('alice', 'PPage')
+    const top = await tmux.waitFor('alice', /Commands:/, 'the top of the help')
+    tmux.keys('alice', 'NPage')
+    for (const usage of ['/clear', '/export FILE', '/fingerprint [NAME]', '/help', '/import FILE', '/msg NAME TEXT', '/open NAME', '/peers', '/quit', '/search WORDS']) {
+      expect(top + bottom).to.include(usage)
     }
   })
 

@@ -47,6 +47,14 @@ class FakeHistory implements HistoryService {
   async markRead(peer: string) {
     this.markedRead.push(peer)
   }
+  async append(message: StoredMessage) {
+    if (this.stored.some((m) => m.id === message.id && m.from === message.from)) return false
+    this.stored.push(message)
+    return true
+  }
+  async count(peer?: string) {
+    return this.stored.filter((m) => peer === undefined || m.peer === peer).length
+  }
 }
 
 /** The renderer's side: requests with ids, and every event kept. */
