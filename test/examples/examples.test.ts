@@ -12,6 +12,12 @@ import { ROOT } from '../support/processes'
 
 const EXAMPLES = ['echo-bot', 'banned-words', 'notifier']
 
+/** The files of docs/PLUGINS.md's walkthrough: each code block right after a `<!-- file: NAME -->` line. */
+function walkthroughFiles(): Map<string, string> {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'PLUGINS.md'), 'utf8')
+  return new Map([...doc.matchAll(/^<!-- file: (\S+) -->\n```\w*\n([\s\S]*?)^```$/gm)].map((m) => [m[1], m[2]]))
+}
+
 /** Runs a command to its end (no shell) and resolves with its exit code and output; never rejects. */
 function run(command: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<{ code: number; stdout: string; output: string }> {
   return new Promise((resolve) => {
@@ -36,14 +42,22 @@ describe('the example plugins, installed by package name beside the packed udsu'
   this.timeout(300_000)
   let work: string
   let app: string
+  let docPlugin: string
+  let packed: Array<{ name: string; filename: string; files: Array<{ path: string }> }>
 
   before(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-examples-test-'))
     app = path.join(work, 'app')
     fs.mkdirSync(app)
+    // The plugin a reader of docs/PLUGINS.md builds, inside the project, so its tests find the installed udsu.
+    docPlugin = path.join(app, 'udsu-plugin-signature')
+    for (const [file, text] of walkthroughFiles()) {
+      fs.mkdirSync(path.dirname(path.join(docPlugin, file)), { recursive: true })
+      fs.writeFileSync(path.join(docPlugin, file), text)
+    }
     // One pack of udsu (the dist/ `npm test` just built; --ignore-scripts keeps `prepare` from rebuilding it) and the examples.
-    const specs = ['.', ...EXAMPLES.map((name) => `./examples/${name}`)]
-    const packed = JSON.parse(await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...specs], ROOT)) as Array<{ filename: string }>
+    const specs = ['.', ...EXAMPLES.map((name) => `./examples/${name}`), docPlugin]
+    packed = JSON.parse(await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...specs], ROOT)) as typeof packed
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'udsu-examples-project', private: true }))
     const tarballs = packed.map((p) => path.join(work, p.filename))
     await ok('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...tarballs, `mocha@${versionOf('mocha')}`, `chai@${versionOf('chai')}`], app)
@@ -64,6 +78,21 @@ describe('the example plugins, installed by package name beside the packed udsu'
       expect(output).not.to.match(/\d+ failing/)
     })
   }
+
+  it('docs/PLUGINS.md\'s walkthrough builds a plugin whose tests pass, that packs, and that udsu loads by name', async () => {
+    expect([...walkthroughFiles().keys()].sort()).to.deep.equal(['index.js', 'package.json', 'test/signature.test.js'])
+    const { code, output } = await run('npm', ['test'], docPlugin)
+    expect(code, output).to.equal(0)
+    expect(output).to.match(/2 passing/)
+    expect(packed.find((p) => p.name === 'udsu-plugin-signature')?.files.map((f) => f.path).sort()).to.deep.equal(['index.js', 'package.json'])
+    // The docs promise this exact refusal for a bad option, from the udsu command, naming the entry and the key.
+    const plugins = ['udp', 'hole-punch', 'rsa', 'reliable', { resolve: 'udsu-plugin-signature', options: { signature: 42 } }]
+    fs.writeFileSync(path.join(app, 'bad-signature.json'), JSON.stringify({ plugins, frontend: 'none' }))
+    const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'core', 'cli.js')
+    const bad = await run(process.execPath, [cli, '--config', 'bad-signature.json', '--name', 'ann'], app)
+    expect(bad.code, bad.output).to.equal(2)
+    expect(bad.output).to.contain('plugins[4] (signature).options.signature must be a string, not number')
+  })
 
   describe('a client process whose udsu.config.js names all three by package name', () => {
     let net: TestNetwork
