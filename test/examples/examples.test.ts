@@ -79,6 +79,18 @@ describe('the example plugins, installed by package name beside the packed udsu'
     })
   }
 
+  it('udsu/testing loads with import as the same functions require() gives', async () => {
+    const script = `
+      import { createRequire } from 'node:module'
+      import * as esm from 'udsu/testing'
+      const cjs = createRequire(import.meta.url)('udsu/testing')
+      console.log(JSON.stringify({ esm: Object.keys(esm).sort(), cjs: Object.keys(cjs).sort(), same: esm.createTestNetwork === cjs.createTestNetwork }))`
+    const out = JSON.parse(await ok(process.execPath, ['--input-type=module', '-e', script], app))
+    expect(out.esm).to.deep.equal(out.cjs)
+    expect(out.esm).to.include.members(['createTestNetwork', 'describeTransportCompliance'])
+    expect(out.same).to.equal(true)
+  })
+
   it('docs/PLUGINS.md\'s walkthrough builds a plugin whose tests pass, that packs, and that udsu loads by name', async () => {
     expect([...walkthroughFiles().keys()].sort()).to.deep.equal(['index.js', 'package.json', 'test/signature.test.js'])
     const { code, output } = await run('npm', ['test'], docPlugin)
