@@ -79,6 +79,19 @@ describe('the example plugins, installed by package name beside the packed udsu'
     })
   }
 
+  it('type-checks each example (// @ts-check JavaScript) against the installed udsu\'s types', async () => {
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        allowJs: true, checkJs: true, noEmit: true, strict: true, skipLibCheck: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022',
+        // The project brings its own @types/node, as every Node project does; here the repository's. The package's own
+        // declarations are checked by test/package/pack.test.ts: skipLibCheck keeps this one quick.
+        typeRoots: [path.join(ROOT, 'node_modules', '@types')], types: ['node'],
+      },
+      files: [...EXAMPLES.map((name) => `node_modules/udsu-plugin-${name}/index.js`), 'udsu-plugin-signature/index.js'],
+    }))
+    await ok(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app)
+  })
+
   it('udsu/testing loads with import as the same functions require() gives', async () => {
     const script = `
       import { createRequire } from 'node:module'
