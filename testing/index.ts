@@ -145,9 +145,12 @@ export async function createTestNetwork(options: TestNetworkOptions = {}): Promi
     },
     async close() {
       closed = true
-      await Promise.all(clients.splice(0).map((client) => client.stop()))
+      // Every client and the server are stopped even when one fails to; the first failure is then reported.
+      const stopped = await Promise.allSettled(clients.splice(0).map((client) => client.stop()))
       await server.close()
       fs.rmSync(dir, { recursive: true, force: true })
+      const failed = stopped.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+      if (failed) throw failed.reason
     },
   }
 }
