@@ -15,6 +15,7 @@ import { RendezvousServer } from '../server'
 
 export type { PluginEntry }
 export { describeTransportCompliance, type TransportComplianceOptions, type TransportUnderTest } from './compliance'
+export { MEMORY_ADDRESS, MemorySwitch, memoryTransport } from './memory'
 
 /** How long `next` waits by default: generous for a loaded CI machine, short enough that a lost event fails fast. */
 export const DEFAULT_WAIT_MS = 10_000
