@@ -79,8 +79,7 @@ export function createHooks() {
     unwrap: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
     /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
     route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),
-    /** A chat message for the user, fired by the core once per received envelope: history stores it (stage -100), then frontends
-     *  show it. May not change it; a tap returns true to stop it for the taps after it (history: already stored, so shown before). */
+    /** A chat message for the user, fired by the core once per received envelope: history stores it (stage -100), then frontends show it. May not change it; a tap returns true to stop it for the taps after it (history: already stored, so shown before). */
     deliver: new AsyncSeriesBailHook<[ChatMessage], true | void>(['message']),
 
     /** A frontend asks for the safety number of a conversation; the encryption plugin answers. */

@@ -63,7 +63,7 @@ describe('the npm package, installed from its tarball', function () {
   it('ships the runtime build, its types and the docs, and nothing of the repository\'s own', () => {
     for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'docs/PLUGINS.md', 'dist/core/index.js', 'dist/core/index.mjs',
       'dist/core/index.d.ts', 'dist/core/index.d.mts', 'dist/core/cli.js', 'dist/server/index.js', 'dist/plugins/udp/index.js',
-      'dist/plugins/hole-punch/index.js', 'dist/plugins/rsa/index.js', 'dist/plugins/reliable/index.js',
+      'dist/testing/index.js', 'dist/testing/index.mjs', 'dist/testing/index.d.ts', 'dist/plugins/hole-punch/index.js', 'dist/plugins/rsa/index.js', 'dist/plugins/reliable/index.js',
       'dist/frontends/headless/index.js', 'dist/frontends/tui/index.js']) {
       expect(files, file).to.include(file)
     }
