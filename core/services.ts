@@ -41,6 +41,11 @@ export interface HistoryService {
   append(message: StoredMessage): Promise<boolean>
   /** How many messages are stored, in one conversation or all. */
   count(peer?: string): Promise<number>
+  /** History as udsu's JSON export (docs/history-export.schema.json), or as txt or html for people: the file the CLI writes. */
+  exportText(options: { peer?: string; format: 'json' | 'txt' | 'html' }): Promise<string>
+  /** Merges an export (ours, or a Telegram chat whose partner becomes `peer`) by message id, in one transaction; throws
+   *  naming every problem, with nothing changed, for a bad file. */
+  importText(text: string, options?: { peer?: string; file?: string }): Promise<{ added: number; skipped: number; refused: number }>
 }
 
 /** Every service by name; a third-party plugin adds its own by declaration merging (`declare module 'udsu'`). */

@@ -59,6 +59,14 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 /** Writes the export and returns how many messages it holds. */
 export async function exportHistory(store: HistoryStore, options: ExportOptions): Promise<number> {
+  const { data, count } = renderExport(store, options)
+  if (options.out) writeFileAtomic(options.out, data)
+  else await new Promise<void>((resolve, reject) => process.stdout.write(data, (error) => (error ? reject(error) : resolve())))
+  return count
+}
+
+/** The export's bytes (sealed with a passphrase, else text) and how many messages it holds. */
+export function renderExport(store: HistoryStore, options: ExportOptions): { data: string; count: number } {
   const filter: ExportFilter = { peer: options.peer, since: options.since, until: options.until }
   const owner = store.owner() ?? 'unknown'
   const total = store.count(filter)
@@ -70,11 +78,9 @@ export async function exportHistory(store: HistoryStore, options: ExportOptions)
   }
   if (options.format === 'json') writeJson(store, filter, owner, chunks, progress)
   else writeForPeople(store, filter, owner, options.format, chunks, progress)
-  let data: string | Buffer = chunks.join('')
+  let data = chunks.join('')
   if (options.passphrase !== undefined) data = seal(Buffer.from(data, 'utf8'), options.passphrase)
-  if (options.out) writeFileAtomic(options.out, data)
-  else await new Promise<void>((resolve, reject) => process.stdout.write(data, (error) => (error ? reject(error) : resolve())))
-  return done
+  return { data, count: done }
 }
 
 function writeJson(store: HistoryStore, filter: ExportFilter, owner: string, chunks: string[], progress: (n: number) => void): void {

@@ -5,8 +5,8 @@ import { definePlugin, type CoreServices } from '../../core/plugin'
 import { number, object, optional, validate } from '../../core/schema'
 import type { HistoryService, SearchHit } from '../../core/services'
 import type { CommandOutput } from '../../core/types'
-import { exportHistory, formatFromFile } from './export'
-import { importFile } from './import'
+import { exportHistory, formatFromFile, renderExport } from './export'
+import { importBytes, importFile } from './import'
 import { HISTORY_FILE, SqliteHistoryStore, type HistoryStore } from './store'
 
 const optionsSchema = object({
@@ -49,6 +49,11 @@ export default definePlugin<HistoryOptions, Deps>({
       markRead: async (peer) => (await whenOpen()).markRead(peer),
       append: async (message) => (await whenOpen()).append(message),
       count: async (peer) => (await whenOpen()).count(peer === undefined ? {} : { peer }),
+      exportText: async ({ peer, format }) => renderExport(await whenOpen(), { format, ...(peer === undefined ? {} : { peer }) }).data,
+      importText: async (text, { peer, file = 'the file' } = {}) => {
+        const report = await importBytes(await whenOpen(), file, Buffer.from(text, 'utf8'), { ...(peer === undefined ? {} : { peer }), maxBytes: options.maxImportMiB * 1024 * 1024 })
+        return { added: report.added, skipped: report.skipped, refused: report.refused.length }
+      },
     }
     services.provide('history', service, 'history')
 

@@ -55,6 +55,12 @@ class FakeHistory implements HistoryService {
   async count(peer?: string) {
     return this.stored.filter((m) => peer === undefined || m.peer === peer).length
   }
+  async exportText(): Promise<string> {
+    throw new Error('not used by the web frontend yet')
+  }
+  async importText(): Promise<{ added: number; skipped: number; refused: number }> {
+    throw new Error('not used by the web frontend yet')
+  }
 }
 
 /** The renderer's side: requests with ids, and every event kept. */

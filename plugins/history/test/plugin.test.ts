@@ -57,6 +57,24 @@ describe('history plugin on the hooks', () => {
     await hooks.stop.promise()
   })
 
+  it('exports through the service and imports into another profile: the same conversation, twice adds nothing, a bad file changes nothing', async () => {
+    const source = await startPlugin(tempProfile())
+    await source.hooks.deliver.promise({ id: 'dd01', from: 'bob', to: 'alice', text: 'привет <b>', ts: 5 })
+    source.hooks.accepted.call({ id: 'dd02', from: 'alice', to: 'bob', text: 'hi 👋', ts: 6 })
+    const json = await source.service!.exportText({ peer: 'bob', format: 'json' })
+    expect(await source.service!.exportText({ format: 'html' })).to.include('привет &lt;b&gt;').and.not.include('привет <b>')
+    const target = await startPlugin(tempProfile())
+    expect(await target.service!.importText(json)).to.deep.equal({ added: 2, skipped: 0, refused: 0 })
+    expect(await target.service!.importText(json)).to.deep.equal({ added: 0, skipped: 2, refused: 0 })
+    expect((await target.service!.page('bob')).map((m) => [m.text, m.out])).to.deep.equal([['привет <b>', false], ['hi 👋', true]])
+    let refusal: Error | undefined
+    await target.service!.importText(json.slice(0, json.length / 2), { file: 'half.json' }).catch((error: Error) => (refusal = error))
+    expect(refusal?.message).to.match(/half\.json cannot be imported, nothing was changed/)
+    expect(await target.service!.count('bob')).to.equal(2)
+    await source.hooks.stop.promise()
+    await target.hooks.stop.promise()
+  })
+
   it('marks failed the own messages an earlier run left pending that no outbox reports again', async () => {
     const dir = tempProfile()
     const earlier = new SqliteHistoryStore(path.join(dir, HISTORY_FILE))
