@@ -64,7 +64,9 @@ describe('the npm package, installed from its tarball', function () {
     for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'docs/PLUGINS.md', 'dist/core/index.js', 'dist/core/index.mjs',
       'dist/core/index.d.ts', 'dist/core/index.d.mts', 'dist/core/cli.js', 'dist/server/index.js', 'dist/plugins/udp/index.js',
       'dist/testing/index.js', 'dist/testing/index.mjs', 'dist/testing/index.d.ts', 'dist/plugins/hole-punch/index.js', 'dist/plugins/rsa/index.js', 'dist/plugins/reliable/index.js',
-      'dist/frontends/headless/index.js', 'dist/frontends/tui/index.js']) {
+      'dist/frontends/headless/index.js', 'dist/frontends/tui/index.js', 'dist/plugins/history/index.js', 'dist/docs/history-export.schema.json',
+      'dist/frontends/web/index.js', 'dist/frontends/web/renderer/app.js', 'frontends/web/renderer/index.html', 'frontends/web/renderer/style.css',
+      'dist/frontends/gui/main.js', 'dist/frontends/gui/preload.js']) {
       expect(files, file).to.include(file)
     }
     const unwanted = files.filter((file) =>
@@ -175,6 +177,11 @@ describe('the npm package, installed from its tarball', function () {
 
   it('installs the udsu command, which answers --version and loads built-in and ES module plugins', async () => {
     expect((await ok('npx', ['--no', '--', 'udsu', '--version'], app)).trim()).to.equal(VERSION)
+    // The built-ins that read files beside their code find them in the package: history's export schema, the web page.
+    const installed = path.join(app, 'node_modules', 'udsu')
+    await ok('node', ['-e', `require(${JSON.stringify(path.join(installed, 'dist/plugins/history/import.js'))})`], app)
+    const assets = require(path.join(installed, 'dist/frontends/web/assets.js')) as { RENDERER_FILES: Record<string, { file(): string }> }
+    for (const [name, { file }] of Object.entries(assets.RENDERER_FILES)) expect(fs.existsSync(file()), `the web page's ${name || 'index.html'}`).to.equal(true)
     // A third-party plugin as an ES module importing 'udsu'; its options problem proves it was loaded and checked.
     fs.writeFileSync(path.join(app, 'limit.js'), `
       import { definePlugin, number, object, validate } from 'udsu'
@@ -184,7 +191,7 @@ describe('the npm package, installed from its tarball', function () {
     fs.writeFileSync(path.join(app, 'bad.json'), JSON.stringify({ plugins, frontend: 'none' }))
     const bad = await run('npx', ['--no', '--', 'udsu', '--config', 'bad.json', '--name', 'ann'], app)
     expect(bad.code, bad.stderr).to.equal(2)
-    expect(bad.stderr).to.contain('plugins[1]: no plugin "hole-pnuch" (built-in: hole-punch, reliable, rsa, udp, headless, tui')
+    expect(bad.stderr).to.match(/plugins\[1\]: no plugin "hole-pnuch" \(built-in: [^)]*\bhole-punch\b[^)]*\bheadless\b/)
     expect(bad.stderr).to.contain('plugins[2] (limit).options.maxLength must be a number, not "x"')
   })
 })
