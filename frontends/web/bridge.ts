@@ -23,8 +23,6 @@ export interface MessageView {
   state?: MessageState
   /** Why, when `state` is `failed`. */
   reason?: string
-  /** Read from an imported file, not received in this session. */
-  imported?: boolean
 }
 
 export interface ContactView {
@@ -56,14 +54,11 @@ export interface SearchResult {
   matches: Array<[number, number]>
 }
 
-/** An exported history: what the renderer saves to a file, and reads back on import. */
+/** An exported history, the file `udsu history export --format json` writes: what the renderer saves, and reads back on import. */
 export interface ExportFile {
   fileName: string
   text: string
 }
-
-/** The first line of an exported file's JSON, so an import can tell it from any other JSON. */
-export const EXPORT_FORMAT = 'udsu-history'
 
 /** Core → renderer. */
 export type CoreEvent =
@@ -93,7 +88,7 @@ export type CoreRequest =
   /** Accepts a peer's changed key (the rsa plugin's /trust). */
   | { type: 'acceptKey'; peer: string }
   | { type: 'export'; peer?: string }
-  | { type: 'import'; text: string }
+  | { type: 'import'; text: string; file?: string }
   | { type: 'quit' }
 
 /** What each request's reply carries. */
@@ -106,7 +101,8 @@ export interface RequestResults {
   safetyNumber: string | null
   acceptKey: string
   export: ExportFile
-  import: { imported: number }
+  /** Messages added, those already there (same sender and id), and those refused (e.g. a Telegram service message). */
+  import: { imported: number; skipped: number; refused: number }
   quit: null
 }
 
@@ -178,7 +174,9 @@ export function parseRequest(value: unknown): CoreRequest | string {
       if (r.peer !== undefined && !isName(r.peer)) return 'export: "peer" must be a peer name'
       return r.peer === undefined ? { type: 'export' } : { type: 'export', peer: r.peer }
     case 'import':
-      return isText(r.text, MAX_BRIDGE_MESSAGE_BYTES) ? { type: 'import', text: r.text } : 'import needs the file\'s text'
+      if (!isText(r.text, MAX_BRIDGE_MESSAGE_BYTES)) return 'import needs the file\'s text'
+      if (r.file !== undefined && !isText(r.file, 255)) return 'import: "file" must be a file name of at most 255 characters'
+      return r.file === undefined ? { type: 'import', text: r.text } : { type: 'import', text: r.text, file: r.file }
     case 'quit':
       return { type: 'quit' }
     default:

@@ -1,7 +1,7 @@
 // The web frontend: the chat in a browser page on 127.0.0.1, talking to this client over a WebSocket bridge.
 // The gui frontend runs the same page in Electron through the same bridge (see frontends/gui).
 import * as path from 'node:path'
-import { DEFAULT_CONFIG, NAME_PATTERN } from '../../core/config'
+import { DEFAULT_CONFIG } from '../../core/config'
 import { observeFrontendEvents, type FrontendEvent } from '../../core/frontend'
 import { Cancelled, definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { defaultProfileDir, Profile } from '../../core/profile'
@@ -9,7 +9,6 @@ import { number, object, optional, validate } from '../../core/schema'
 import type { HistoryService, StoredMessage } from '../../core/services'
 import type { Identity, MessageState, Settings } from '../../core/types'
 import {
-  EXPORT_FORMAT,
   parseRequestEnvelope,
   type ContactView,
   type CoreEvent,
@@ -86,7 +85,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   let cancelStart: ((reason: Veto) => void) | undefined
   let refreshTimer: NodeJS.Timeout | undefined
   const contacts = new Map<string, ContactView>()
-  /** This session's messages and imported ones, per peer, oldest first. */
+  /** This session's messages, per peer, oldest first. */
   const memory = new Map<string, MessageView[]>()
   /** States reported before the message was in memory (the core reports `pending` before send returns). */
   const earlyStates = new Map<string, { state: MessageState; reason?: string }>()
@@ -249,7 +248,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     ...(stored.state ? { state: stored.state } : {}),
   })
 
-  /** A page of a conversation, oldest first: from the history plugin when there is one, with what was imported. */
+  /** A page of a conversation, oldest first: from the history plugin when there is one, with this session's messages. */
   async function page(peer: string, before?: string): Promise<HistoryPage> {
     const kept = history()
     const inMemory = memory.get(peer) ?? []
@@ -261,13 +260,13 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     }
     const cursor = before === undefined ? undefined : cursors.get(before)
     if (before !== undefined && !cursor) throw new Error('no page was served before that message: open the conversation again')
-    // The history service pages by its own ids: an imported message shown first is not one of them.
+    // The history service pages by its own ids: a message of this session shown first may not be one of them.
     const stored =
       cursor && cursor.storedBefore === undefined
         ? []
         : (await kept.page(peer, { limit: PAGE_SIZE, ...(cursor?.storedBefore ? { before: cursor.storedBefore } : {}) })).map(fromStored)
     const more = stored.length === PAGE_SIZE
-    // Imported messages and this session's are merged in by time, within the span this page covers.
+    // This session's messages that history does not have (yet) are merged in by time, within the span this page covers.
     const newest = cursor?.ts ?? Infinity
     const oldest = more ? stored[0].ts : -Infinity
     const ids = new Set(stored.map((m) => m.id))
@@ -276,24 +275,6 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     if (messages.length) cursors.set(messages[0].id, { storedBefore: stored[0]?.id, ts: messages[0].ts })
     if (cursors.size > 10_000) cursors.delete(cursors.keys().next().value as string)
     return { messages, more }
-  }
-
-  /** Every message of a conversation (or all), for export. */
-  async function everything(peer?: string): Promise<MessageView[]> {
-    const peers = peer ? [peer] : [...new Set([...memory.keys(), ...((await history()?.conversations()) ?? []).map((c) => c.peer)])]
-    const all: MessageView[] = []
-    for (const name of peers) {
-      let before: string | undefined
-      const conversation: MessageView[] = []
-      for (;;) {
-        const { messages, more } = await page(name, before)
-        conversation.unshift(...messages)
-        if (!more || !messages.length) break
-        before = messages[0].id
-      }
-      all.push(...conversation)
-    }
-    return all
   }
 
   function search(query: string, peer?: string): SearchResult[] {
@@ -310,30 +291,6 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       }
     }
     return results.sort((a, b) => b.message.ts - a.message.ts).slice(0, 100)
-  }
-
-  function importFile(text: string): number {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      throw new Error('the file is not JSON')
-    }
-    const file = parsed as { format?: unknown; messages?: unknown }
-    if (typeof parsed !== 'object' || parsed === null || file.format !== EXPORT_FORMAT || !Array.isArray(file.messages)) {
-      throw new Error('the file is not a udsu history export')
-    }
-    let imported = 0
-    for (const raw of file.messages) {
-      const message = importedMessage(raw)
-      if (!message || message.peer === me?.name) continue
-      const before = memory.get(message.peer)?.length ?? 0
-      remember(message)
-      if ((memory.get(message.peer)?.length ?? 0) > before) imported++
-      if (!contacts.has(message.peer)) updateContact(message.peer, {})
-    }
-    for (const list of memory.values()) list.sort((a, b) => a.ts - b.ts)
-    return imported
   }
 
   // ── requests ──
@@ -357,6 +314,12 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
 
   const needChat = () => {
     if (phase !== 'chat') throw new Error('the chat has not started yet')
+  }
+  /** Export and import are the history plugin's files: without it there is nothing kept to export or import into. */
+  const needHistory = (): HistoryService => {
+    const kept = history()
+    if (!kept) throw new Error('export and import need the history plugin')
+    return kept
   }
 
   const handlers: { [K in RequestType]: (request: RequestOf<K>) => Promise<RequestResults[K]> } = {
@@ -419,14 +382,18 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     },
     async export({ peer }): Promise<ExportFile> {
       needChat()
-      const messages = await everything(peer)
+      // The file `udsu history export --format json` writes: the CLI, another profile and this page all read it back.
+      const text = await needHistory().exportText({ ...(peer === undefined ? {} : { peer }), format: 'json' })
       const day = new Date().toISOString().slice(0, 10)
-      const text = JSON.stringify({ format: EXPORT_FORMAT, version: 1, exportedBy: me?.name, exportedAt: new Date().toISOString(), messages }, null, 2)
       return { fileName: `udsu-${me?.name ?? 'me'}-${peer ?? 'all'}-${day}.json`, text }
     },
-    async import({ text }) {
+    async import({ text, file }) {
       needChat()
-      return { imported: importFile(text) }
+      // A Telegram chat's partner becomes the open conversation; a bad file throws naming every problem, nothing changed.
+      const report = await needHistory().importText(text, { ...(openPeer === undefined ? {} : { peer: openPeer }), file: file ?? 'the file' })
+      // Imported conversations join the contact list; the renderer reloads the open one's page from history.
+      await loadConversations()
+      return { imported: report.added, skipped: report.skipped, refused: report.refused }
     },
     async quit() {
       quit()
@@ -446,29 +413,6 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   }
 
   return { server: web, quit, fail }
-}
-
-const STATES: readonly string[] = ['pending', 'sent', 'delivered', 'failed']
-
-/** One message of an imported file, checked field by field; undefined when anything is off. */
-function importedMessage(raw: unknown): MessageView | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined
-  const m = raw as Record<string, unknown>
-  const ok =
-    typeof m.id === 'string' && m.id.length <= 200 && typeof m.peer === 'string' && NAME_PATTERN.test(m.peer) && typeof m.from === 'string' &&
-    NAME_PATTERN.test(m.from) && typeof m.text === 'string' && m.text.length <= 64 * 1024 && typeof m.ts === 'number' && Number.isFinite(m.ts) &&
-    typeof m.out === 'boolean' && (m.state === undefined || (typeof m.state === 'string' && STATES.includes(m.state)))
-  if (!ok) return undefined
-  return {
-    id: m.id as string,
-    peer: m.peer as string,
-    from: m.from as string,
-    text: m.text as string,
-    ts: m.ts as number,
-    out: m.out as boolean,
-    ...(m.state ? { state: m.state as MessageState } : {}),
-    imported: true,
-  }
 }
 
 /** udsu's data folder, where profiles live too: $XDG_DATA_HOME/udsu or ~/.local/share/udsu. */

@@ -337,7 +337,7 @@
   }
 
   function renderMessage(message: MessageView, date: Date): HTMLElement {
-    const item = el('article', `message${message.out ? ' own' : ''}${message.imported ? ' imported' : ''}`)
+    const item = el('article', `message${message.out ? ' own' : ''}`)
     item.dataset.id = message.id
     item.setAttribute('aria-label', `${message.out ? 'You' : message.from}, ${timeFormat.format(date)}`)
     item.append(el('p', 'text', message.text))
@@ -345,7 +345,6 @@
     const time = el('time', undefined, timeFormat.format(date))
     time.dateTime = date.toISOString()
     meta.append(time)
-    if (message.imported) meta.append(el('span', 'imported', 'imported'))
     if (message.out) {
       const state = el('span', 'state')
       renderState(state, message)
@@ -497,13 +496,15 @@
   ui.importFile.addEventListener('change', () => {
     const file = ui.importFile.files?.[0]
     ui.importFile.value = ''
-    file?.text().then(importText, (error: Error) => notice(`Import failed: ${error.message}`))
+    file?.text().then((text) => importText(text, file.name), (error: Error) => notice(`Import failed: ${error.message}`))
   })
 
-  function importText(text: string): void {
-    request({ type: 'import', text }).then(
-      ({ imported }) => {
-        notice(`Imported ${imported} message${imported === 1 ? '' : 's'}.`)
+  function importText(text: string, file?: string): void {
+    request({ type: 'import', text, ...(file === undefined ? {} : { file }) }).then(
+      ({ imported, skipped, refused }) => {
+        const also = [skipped ? `${skipped} already there` : '', refused ? `${refused} refused` : ''].filter(Boolean).join(', ')
+        notice(`Imported ${imported} message${imported === 1 ? '' : 's'}${also ? ` (${also})` : ''}.`)
+        // Imported messages are in history now: the open conversation's page is read again from it.
         if (current) void openConversation(current)
       },
       (error: Error) => notice(`Import failed: ${error.message}`),

@@ -247,38 +247,58 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await search.fill('pasted two')
     await search.press('Enter')
     const results = alicePage.getByRole('region', { name: 'Search results' })
-    await expect(results.locator('mark')).toHaveText('pasted two')
+    // The history plugin's search matches words: each is marked where it occurs in the one message found.
+    await expect(results.locator('mark').filter({ hasText: 'two' })).toHaveText('two')
+    await expect(results.locator('mark').filter({ hasText: 'pasted' })).toHaveCount(3)
     await expect(results.getByRole('listitem')).toHaveCount(1)
     await search.press('Escape')
     await expect(results).toBeHidden()
   })
 
   let exported = ''
-  it('exports the conversation to a file, hostile text verbatim', async () => {
+  it('exports the conversation to a file in the CLI\'s format, hostile text verbatim', async () => {
     const [download] = await Promise.all([alicePage.waitForEvent('download'), alicePage.getByRole('button', { name: 'Export history' }).click()])
     expectChai(download.suggestedFilename()).to.match(/^udsu-alice-bob-\d{4}-\d\d-\d\d\.json$/)
     exported = path.join(tempDir('udsu-export-'), download.suggestedFilename())
     await download.saveAs(exported)
-    const file = JSON.parse(fs.readFileSync(exported, 'utf8')) as { format: string; messages: Array<{ text: string; out: boolean; state?: string }> }
-    expectChai(file.format).to.equal('udsu-history')
+    // What `udsu history export --format json` writes: one compact message per line.
+    const text = fs.readFileSync(exported, 'utf8')
+    const file = JSON.parse(text) as { format: string; version: number; owner: string; messages: Array<{ peer: string; text: string; out: boolean; state?: string; sent: string }> }
+    expectChai(file).to.include({ format: 'udsu-history', version: 1, owner: 'alice' })
+    expectChai(text.split('\n').slice(1, -2)).to.deep.equal(file.messages.map((m, i) => `${JSON.stringify(m)}${i < file.messages.length - 1 ? ',' : ''}`))
     const texts = file.messages.map((m) => m.text)
     expectChai(texts).to.include.members(['Hello bob', 'line one\nline two', HOSTILE_IMG, HOSTILE_SCRIPT, LINK])
+    expectChai(file.messages.every((m) => m.peer === 'bob' && !Number.isNaN(Date.parse(m.sent)))).to.equal(true)
     expectChai(file.messages.find((m) => m.text === 'Hello bob')).to.include({ out: true, state: 'delivered' })
   })
 
-  it('imports an exported file; a file that is not an export is refused', async () => {
-    const carolData = fs.readFileSync(exported, 'utf8').replace(/"peer": "bob"/g, '"peer": "carol"').replace(/"from": "bob"/g, '"from": "carol"')
+  it('imports an exported file into history: the conversation joins Contacts; a file twice adds nothing; a bad file is refused', async () => {
+    // bob's conversation as carol's: her name for his, and new ids (history merges by sender and id).
+    const lines = fs.readFileSync(exported, 'utf8').split('\n')
+    const count = lines.filter((line) => line.startsWith('{"id"')).length
+    const carolData = lines.map((line) => (line.startsWith('{"id"') ? line.replace(/^\{"id":"/, '{"id":"carol-').replace(/"(peer|from|to)":"bob"/g, '"$1":"carol"') : line)).join('\n')
     const file = path.join(tempDir('udsu-import-'), 'carol.json')
     fs.writeFileSync(file, carolData)
+    const messages = alicePage.getByRole('log', { name: 'Messages' })
+    await expect(alicePage.getByRole('list', { name: 'Contacts' }).getByRole('listitem', { name: /^carol/ })).toHaveCount(0)
     await alicePage.locator('#import-file').setInputFiles(file)
-    await expect(alicePage.getByRole('log', { name: 'Messages' })).toContainText(/Imported \d+ messages/)
-    await alicePage.getByRole('listitem', { name: /^carol/ }).click()
+    await expect(messages).toContainText(`Imported ${count} messages.`)
+    await alicePage.screenshot({ path: path.join(ARTIFACTS, 'imported.png') })
+    await alicePage.getByRole('list', { name: 'Contacts' }).getByRole('listitem', { name: /^carol/ }).click()
+    await expect(alicePage.getByRole('heading', { name: 'carol' })).toBeVisible()
+    await expect(messages.locator('article')).toHaveCount(count)
     await expect(theirs(alicePage, HOSTILE_IMG)).toHaveText(HOSTILE_IMG)
-    await expect(alicePage.getByRole('log', { name: 'Messages' }).locator('img, script')).toHaveCount(0)
+    await expect(own(alicePage, 'Hello bob').locator('.state')).toHaveText('delivered')
+    await expect(messages.locator('img, script')).toHaveCount(0)
+    await alicePage.screenshot({ path: path.join(ARTIFACTS, 'imported-conversation.png') })
+    await alicePage.locator('#import-file').setInputFiles(file)
+    await expect(messages).toContainText(`Imported 0 messages (${count} already there).`)
+    await expect(messages.locator('article')).toHaveCount(count)
     const bad = path.join(tempDir('udsu-import-'), 'bad.json')
     fs.writeFileSync(bad, '{"messages": "<script>"}')
     await alicePage.locator('#import-file').setInputFiles(bad)
-    await expect(alicePage.getByRole('log', { name: 'Messages' })).toContainText('Import failed: the file is not a udsu history export')
+    await expect(messages).toContainText('Import failed: bad.json cannot be imported, nothing was changed:\n  it is neither a udsu export ("format": "udsu-history")')
+    await expect(messages.locator('article')).toHaveCount(count)
   })
 
   it('notifies of a message in a background conversation, as text', async () => {
@@ -315,9 +335,10 @@ describe('web frontend in Chromium: a real server, two real clients', function (
 
   it('loads older messages when scrolling up, with a separator for each day', async () => {
     const start = Date.UTC(2026, 0, 10, 9)
-    const messages = Array.from({ length: 120 }, (_, i) => ({ id: `old${i}`, peer: 'dave', from: i % 2 ? 'dave' : 'alice', text: `old message ${i}`, ts: start + i * 30 * 60_000, out: i % 2 === 0, ...(i % 2 === 0 ? { state: 'delivered' } : {}) }))
+    const at = (i: number) => new Date(start + i * 30 * 60_000).toISOString()
+    const messages = Array.from({ length: 120 }, (_, i) => ({ id: `old${i}`, peer: 'dave', from: i % 2 ? 'dave' : 'alice', to: i % 2 ? 'alice' : 'dave', out: i % 2 === 0, ...(i % 2 === 0 ? { state: 'delivered' } : {}), text: `old message ${i}`, sent: at(i), received: at(i) }))
     const file = path.join(tempDir('udsu-import-'), 'dave.json')
-    fs.writeFileSync(file, JSON.stringify({ format: 'udsu-history', version: 1, messages }))
+    fs.writeFileSync(file, JSON.stringify({ format: 'udsu-history', version: 1, owner: 'alice', exported: at(120), messages }))
     await alicePage.locator('#import-file').setInputFiles(file)
     await alicePage.getByRole('listitem', { name: /^dave, offline/ }).click()
     const log = alicePage.getByRole('log', { name: 'Messages' })

@@ -42,7 +42,7 @@ class FakeHistory implements HistoryService {
     return this.stored.filter((m) => m.text.includes(query)).map((message) => ({ message, matches: [[message.text.indexOf(query), message.text.indexOf(query) + query.length]] as Array<[number, number]> }))
   }
   async conversations() {
-    return [{ peer: 'bob', last: this.stored[this.stored.length - 1], unread: 3 }]
+    return this.conversationsOf().map((peer) => ({ peer, last: this.stored.filter((m) => m.peer === peer).pop(), unread: peer === 'bob' ? 3 : 0 }))
   }
   async markRead(peer: string) {
     this.markedRead.push(peer)
@@ -55,11 +55,33 @@ class FakeHistory implements HistoryService {
   async count(peer?: string) {
     return this.stored.filter((m) => peer === undefined || m.peer === peer).length
   }
-  async exportText(): Promise<string> {
-    throw new Error('not used by the web frontend yet')
+  readonly exports: Array<{ peer?: string; format: string }> = []
+  readonly imports: Array<{ text: string; peer?: string; file?: string }> = []
+  /** Like the plugin's: one message per line, `sent` and `received` as ISO times. */
+  async exportText(options: { peer?: string; format: 'json' | 'txt' | 'html' }): Promise<string> {
+    this.exports.push(options)
+    const lines = this.stored
+      .filter((m) => options.peer === undefined || m.peer === options.peer)
+      .map((m) => JSON.stringify({ id: m.id, peer: m.peer, from: m.from, to: m.to, out: m.out, ...(m.state ? { state: m.state } : {}), text: m.text, sent: new Date(m.ts).toISOString(), received: new Date(m.storedAt).toISOString() }))
+    return `{"format":"udsu-history","version":1,"owner":"alice","exported":"${new Date().toISOString()}","messages":[\n${lines.join(',\n')}\n]}\n`
   }
-  async importText(): Promise<{ added: number; skipped: number; refused: number }> {
-    throw new Error('not used by the web frontend yet')
+  /** Merges by sender and id like the plugin; a file that is not an export changes nothing and throws naming the file. */
+  async importText(text: string, options: { peer?: string; file?: string } = {}): Promise<{ added: number; skipped: number; refused: number }> {
+    this.imports.push({ text, ...options })
+    const file = JSON.parse(text) as { format?: string; messages?: Array<Record<string, unknown>> }
+    if (file.format !== 'udsu-history' || !Array.isArray(file.messages)) throw new Error(`${options.file ?? 'the file'} cannot be imported, nothing was changed:\n  it is not a udsu export`)
+    let added = 0
+    let skipped = 0
+    for (const m of file.messages) {
+      const message = { id: m.id, peer: m.peer, from: m.from, to: m.to, out: m.out, text: m.text, ts: Date.parse(m.sent as string), storedAt: Date.parse(m.received as string) } as StoredMessage
+      if (await this.append(message)) added++
+      else skipped++
+    }
+    this.stored.sort((a, b) => a.ts - b.ts)
+    return { added, skipped, refused: 0 }
+  }
+  conversationsOf(): string[] {
+    return [...new Set(this.stored.map((m) => m.peer))]
   }
 }
 
@@ -118,11 +140,12 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
   const sent: ChatMessage[] = []
   const trusted: string[] = []
 
-  beforeEach(async () => {
+  beforeEach(async function () {
     hooks = createHooks()
     history = new FakeHistory()
     const services = new ServiceRegistry()
-    services.provide('history', history, 'fake-history')
+    // A config without the history plugin: the tests that say so in their title.
+    if (!this.currentTest?.title.includes('without the history plugin')) services.provide('history', history, 'fake-history')
     const commands = new CommandRegistry()
     commands.register({ name: 'trust', usage: '/trust NAME', description: 'accept a key', run: (args, out) => (trusted.push(args), out.info(`you now trust the new key of ${args}`)) })
     let counter = 0
@@ -202,22 +225,34 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(third.messages[0].id).to.equal('m0')
   })
 
-  it('merges imported messages into the history service\'s pages by time, down to the oldest', async () => {
+  it('imports through the history service: the open conversation is the Telegram peer, new conversations join the contacts', async () => {
     await startChat()
-    const older = [0, 1].map((i) => ({ id: `imp${i}`, peer: 'bob', from: 'bob', text: `imported ${i}`, ts: 1_600_000_000_000 + i, out: false }))
-    const between = { id: 'imp-mid', peer: 'bob', from: 'bob', text: 'imported between', ts: 1_700_000_000_000 + 30 * 60_000 + 1, out: false }
-    expect(await renderer.request({ type: 'import', text: JSON.stringify({ format: 'udsu-history', messages: [...older, between] }) })).to.deep.equal({ imported: 3 })
-    const ids: string[] = []
-    let page = await renderer.request({ type: 'open', peer: 'bob' })
-    ids.unshift(...page.messages.map((m) => m.id))
-    while (page.more) {
-      page = await renderer.request({ type: 'history', peer: 'bob', before: page.messages[0].id })
-      ids.unshift(...page.messages.map((m) => m.id))
-    }
-    const expected = [...history.stored.map((m) => ({ id: m.id, ts: m.ts })), ...older, between].sort((a, b) => a.ts - b.ts).map((m) => m.id)
-    expect(ids).to.deep.equal(expected)
-    const exported = JSON.parse((await renderer.request({ type: 'export', peer: 'bob' })).text) as { messages: Array<{ id: string }> }
-    expect(exported.messages.map((m) => m.id)).to.deep.equal(expected)
+    await renderer.request({ type: 'open', peer: 'dave' })
+    // erin is no peer the server lists: only the import can bring her into the contacts.
+    expect((await renderer.event('contacts')).contacts.map((c) => c.name)).to.not.include('erin')
+    const at = (i: number) => new Date(1_600_000_000_000 + i * 1000).toISOString()
+    const erin = [0, 1, 2].map((i) => JSON.stringify({ id: `e${i}`, peer: 'erin', from: i ? 'erin' : 'alice', to: i ? 'alice' : 'erin', out: !i, text: `imported ${i}`, sent: at(i), received: at(i) }))
+    // One of bob's messages is already there: skipped, not added twice.
+    const again = JSON.parse((await history.exportText({ peer: 'bob', format: 'json' })).split('\n')[1].replace(/,$/, '')) as Record<string, unknown>
+    const text = `{"format":"udsu-history","version":1,"owner":"alice","exported":"${at(9)}","messages":[\n${[...erin, JSON.stringify(again)].join(',\n')}\n]}\n`
+    expect(await renderer.request({ type: 'import', text, file: 'erin.json' })).to.deep.equal({ imported: 3, skipped: 1, refused: 0 })
+    expect(history.imports).to.deep.equal([{ text, peer: 'dave', file: 'erin.json' }])
+    await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'erin'))
+    const page = await renderer.request({ type: 'open', peer: 'erin' })
+    expect(page.messages.map((m) => [m.id, m.text, m.out])).to.deep.equal([['e0', 'imported 0', true], ['e1', 'imported 1', false], ['e2', 'imported 2', false]])
+  })
+
+  it('refuses a bad file with the history service\'s error, naming "the file" when the name is unknown, and changes nothing', async () => {
+    await startChat()
+    const before = history.stored.length
+    await renderer.request({ type: 'import', text: '{"messages": "<script>"}' }).then(
+      () => expect.fail('imported'),
+      (error: Error) => expect(error.message).to.equal('the file cannot be imported, nothing was changed:\n  it is not a udsu export'),
+    )
+    expect(history.imports).to.deep.equal([{ text: '{"messages": "<script>"}', file: 'the file' }])
+    expect(history.stored).to.have.length(before)
+    await renderer.request({ type: 'import', text: '{}', file: 'x'.repeat(256) } as never).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/"file" must be a file name/))
+    expect(history.imports).to.have.length(1)
   })
 
   it('searches through the history service', async () => {
@@ -229,13 +264,29 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(results[0].matches).to.deep.equal([[4, 8]])
   })
 
-  it('exports every page of a conversation, oldest first', async () => {
+  it('exports the history service\'s JSON, the file the CLI writes, named for the user, the peer and the day', async () => {
     await startChat()
     const file = await renderer.request({ type: 'export', peer: 'bob' })
-    const parsed = JSON.parse(file.text) as { format: string; exportedBy: string; messages: Array<{ id: string }> }
-    expect(parsed.format).to.equal('udsu-history')
-    expect(parsed.exportedBy).to.equal('alice')
+    expect(history.exports).to.deep.equal([{ peer: 'bob', format: 'json' }])
+    expect(file.fileName).to.equal(`udsu-alice-bob-${new Date().toISOString().slice(0, 10)}.json`)
+    const parsed = JSON.parse(file.text) as { format: string; version: number; owner: string; messages: Array<{ id: string; sent: string }> }
+    expect(parsed).to.include({ format: 'udsu-history', version: 1, owner: 'alice' })
     expect(parsed.messages.map((m) => m.id)).to.deep.equal(history.stored.map((m) => m.id))
+    const all = await renderer.request({ type: 'export' })
+    expect(history.exports[1]).to.deep.equal({ format: 'json' })
+    expect(all.fileName).to.match(/^udsu-alice-all-\d{4}-\d\d-\d\d\.json$/)
+  })
+
+  it('refuses export and import without the history plugin, and still keeps the session\'s messages', async () => {
+    await startChat()
+    expect((await renderer.event('hello')).history).to.equal(false)
+    await renderer.request({ type: 'send', to: 'carol', text: 'kept for the session' })
+    expect((await renderer.request({ type: 'open', peer: 'carol' })).messages.map((m) => m.text)).to.deep.equal(['kept for the session'])
+    for (const request of [{ type: 'export', peer: 'carol' }, { type: 'import', text: '{}' }] as const) {
+      await renderer.request(request).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.equal('export and import need the history plugin'))
+    }
+    expect(history.exports).to.deep.equal([])
+    expect(history.imports).to.deep.equal([])
   })
 
   it('counts a message in a background conversation as unread, and gives own messages their states', async () => {
