@@ -3,17 +3,11 @@ import { expect } from 'chai'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { cleanupTemp, CLI, HeadlessClient, ServerProcess, tempDir, writeConfig, type Event } from '../support/processes'
+import { cleanupTemp, CLI, trackProcesses, HeadlessClient, ServerProcess, tempDir, writeConfig, type Event } from '../support/processes'
 
 describe('chat between headless clients (real processes on loopback)', function () {
   this.timeout(60_000)
-  const running: Array<{ kill(): void }> = []
-  const track = <T extends { kill(): void }>(p: T): T => (running.push(p), p)
-
-  afterEach(() => {
-    for (const p of running.splice(0)) p.kill()
-  })
-  after(cleanupTemp)
+  const track = trackProcesses()
 
   it('delivers messages both ways between every pair of three clients, over direct paths', async () => {
     const server = track(await ServerProcess.start())

@@ -5,7 +5,7 @@ import * as dgram from 'node:dgram'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Veto } from '../../core/plugin'
-import { cleanupTemp, HeadlessClient, ROOT, ServerProcess, tempDir, writeConfig, type ClientOptions, type Event } from '../support/processes'
+import { HeadlessClient, ROOT, ServerProcess, tempDir, trackProcesses, writeConfig, type ClientOptions, type Event } from '../support/processes'
 
 const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'fixtures', 'plugins')
 /** The CLI's exit status when a plugin failed at start (core/cli.ts, documented in --help and the README). */
@@ -52,12 +52,7 @@ async function holdPort(host: string): Promise<{ port: number; received: Buffer[
 
 describe('failures at start are failures (real processes)', function () {
   this.timeout(60_000)
-  const running: Array<{ kill(): void }> = []
-  const track = <T extends { kill(): void }>(p: T): T => (running.push(p), p)
-  afterEach(() => {
-    for (const p of running.splice(0)) p.kill()
-  })
-  after(cleanupTemp)
+  const track = trackProcesses()
 
   it('a taken UDP port: exit 3, one line naming udp, start and the port; never ready; the profile is released', async () => {
     const holder = await holdPort('0.0.0.0')
@@ -152,12 +147,7 @@ describe('failures at start are failures (real processes)', function () {
 
 describe('refusals and failing taps on the message path (real processes)', function () {
   this.timeout(60_000)
-  const running: Array<{ kill(): void }> = []
-  const track = <T extends { kill(): void }>(p: T): T => (running.push(p), p)
-  afterEach(() => {
-    for (const p of running.splice(0)) p.kill()
-  })
-  after(cleanupTemp)
+  const track = trackProcesses()
 
   it("stops a message vetoed with the plugin's own copy of Veto, and the error carries id and to", async () => {
     // The fixture's Veto is another class than ours, as with a plugin that installed its own copy of udsu.

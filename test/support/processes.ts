@@ -41,6 +41,19 @@ export function fixtureProfile(keyName: string): string {
   return dir
 }
 
+/**
+ * For a mocha suite that starts processes: returns `track`, which remembers one; each is killed after its test, and the
+ * suite's temporary directories are removed after the suite.
+ */
+export function trackProcesses(): <T extends { kill(): void }>(process: T) => T {
+  const running: Array<{ kill(): void }> = []
+  afterEach(() => {
+    for (const p of running.splice(0)) p.kill()
+  })
+  after(cleanupTemp)
+  return (process) => (running.push(process), process)
+}
+
 /** Writes a config file and returns its path. */
 export function writeConfig(config: Record<string, unknown>): string {
   const file = path.join(tempDir('udsu-config-'), 'udsu.config.json')
