@@ -51,7 +51,10 @@ export class UdpPeer {
   }
 
   send(message: JsonMessage): Promise<void> {
-    const bytes = encodeJson(FrameKind.Server, message)
+    return this.sendRaw(encodeJson(FrameKind.Server, message))
+  }
+
+  sendRaw(bytes: Buffer): Promise<void> {
     return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
   }
 
