@@ -126,7 +126,7 @@ const D = SERVER_DEFAULTS
 const serverSection = object({
   host: optional(string({ pattern: /^\S+$/, hint: 'must be an address to listen on' }), D.host),
   port: optional(port(0), D.port),
-  altPort: optional(either(port(0), onlyFalse, (v) => (v === false ? 'b' : 'a'))),
+  altPort: optional(either(port(0), onlyFalse, (v) => (typeof v === 'boolean' ? 'b' : 'a'))),
   relay: optional(boolean(), D.relay),
   metrics: optional(metricsAddress),
   log: optional(
