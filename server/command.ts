@@ -11,7 +11,8 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   const flags = parseServerFlags(argv)
   if (flags.help) return void process.stdout.write(SERVER_HELP), 0
   const settings = await loadServerSettings(flags.config, flags.overrides)
-  const { logger, reopen } = openServerLog(settings.log)
+  const log = openServerLog(settings.log)
+  const { logger } = log
   const server = new RendezvousServer({
     host: settings.host,
     port: settings.port,
@@ -42,7 +43,7 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   // Listening for SIGUSR1 also keeps Node from opening its debugger on it (an inspector port nobody asked for).
   const logStats = () => logger.info('stats', { online: server.online, ...server.stats })
   const reopenLog = () => {
-    reopen()
+    log.reopen()
     logger.info('log file reopened')
   }
   process.on('SIGUSR1', logStats)
