@@ -86,7 +86,10 @@ export function parseServerFlags(argv: string[]): { help: true } | { help: false
   if (values.help) return { help: true }
   const overrides: Record<string, unknown> = {}
   const log: Record<string, unknown> = {}
-  if (values.host !== undefined) overrides.host = values.host
+  if (values.host !== undefined) {
+    if (!/^\S+$/.test(values.host)) throw new UsageError(`--host must be an address to listen on, not ${JSON.stringify(values.host)}`, HELP_POINTER)
+    overrides.host = values.host
+  }
   if (values.port !== undefined) overrides.port = portFlag('port', values.port, HELP_POINTER)
   if (values['alt-port'] !== undefined) overrides.altPort = portFlag('alt-port', values['alt-port'], HELP_POINTER)
   if (values.relay !== undefined) overrides.relay = values.relay

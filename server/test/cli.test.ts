@@ -20,6 +20,7 @@ describe('udsu command line (operators)', function () {
       ['a missing value', ['server', '--port'], /--port <value>' argument missing/],
       ['a bad log level', ['server', '--log-level', 'loud'], /--log-level must be one of debug, info, warn, error, silent, not "loud"/],
       ['a bad log format', ['server', '--log-format', 'xml'], /--log-format must be one of human, json/],
+      ['an empty host', ['server', '--host', ''], /--host must be an address to listen on, not ""/],
       ['a bad metrics address', ['server', '--metrics', '9464'], /--metrics must be HOST:PORT/],
       ['a stray word', ['server', 'now'], /unexpected argument "now" to udsu server/],
       ['an unknown command', ['serve'], /unknown command "serve"/],
