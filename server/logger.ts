@@ -25,7 +25,12 @@ export interface ServerLog {
 
 export function openServerLog(options: ServerLogOptions): ServerLog {
   // Synchronous writes: a line logged just before process.exit (a fatal error, the drain) is not lost.
-  const destination = pino.destination({ dest: options.file ?? 2, sync: true, append: true, mode: 0o600 })
+  let destination: ReturnType<typeof pino.destination>
+  try {
+    destination = pino.destination({ dest: options.file ?? 2, sync: true, append: true, mode: 0o600 })
+  } catch (error) {
+    throw new Error(`cannot open the log file ${options.file}: ${(error as Error).message}`)
+  }
   const base =
     options.format === 'json'
       ? pinoLogger(pino({ level: options.level, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination))

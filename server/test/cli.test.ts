@@ -39,6 +39,14 @@ describe('udsu command line (operators)', function () {
     }
   })
 
+  it('a log file that cannot be opened stops the server with exit 1, naming it', async () => {
+    const missing = path.join(tempDir('udsu-log-'), 'no-such-dir', 'server.log')
+    const run = await runCli(['server', '--host', '127.0.0.1', '--port', '0', '--log-file', missing])
+    expect(run.code).to.equal(1)
+    expect(run.stderr).to.match(new RegExp(`^udsu: cannot open the log file ${missing}: ENOENT`))
+    expect(run.stdout).to.equal('')
+  })
+
   it('`udsu server --help` lists the server\'s options only, and `udsu --help` the client\'s', async () => {
     const server = await runCli(['server', '--help'])
     expect(server.code).to.equal(0)
