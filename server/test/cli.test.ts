@@ -3,7 +3,9 @@
 import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { encodeFrame, FrameKind } from '../../core/wire'
 import { ServerProcess, tempDir, trackProcesses } from '../../test/support/processes'
+import { encodeRelay } from '../relay'
 import { fileText, runCli, UdpPeer } from './operator-support'
 
 describe('udsu command line (operators)', function () {
@@ -86,8 +88,8 @@ describe('udsu command line (operators)', function () {
     }
   })
 
-  it('`--host ::` listens on IPv6 and IPv4: a v4 client registers and is introduced with its IPv4 address', async () => {
-    const server = track(await ServerProcess.start({ host: '::' }))
+  it('`--host ::` listens on IPv6 and IPv4: a v4 client registers, is introduced with its IPv4 address, and is relayed', async () => {
+    const server = track(await ServerProcess.start({ host: '::', args: ['--relay'] }))
     expect((await runCli(['ping', `[::1]:${server.port}`])).code).to.equal(0)
     expect((await runCli(['ping', `127.0.0.1:${server.port}`])).code).to.equal(0)
     const alice = await UdpPeer.open({ address: '127.0.0.1', port: server.port })
@@ -103,6 +105,13 @@ describe('udsu command line (operators)', function () {
       expect((intro.peer as { public: unknown }).public).to.deep.include({ address: '127.0.0.1' })
       const toAlice = await alice.waitFor((m) => m.t === 'intro', 'the intro to alice')
       expect((toAlice.peer as { public: unknown }).public).to.deep.include({ address: '::1' })
+      // The relay forwards between the two families too.
+      expect((await alice.request({ t: 'relay', to: 'bob' })).ready).to.equal(false)
+      expect((await bob.request({ t: 'relay', to: 'alice' })).ready).to.equal(true)
+      await alice.sendRaw(encodeRelay('bob', encodeFrame(FrameKind.Data, Buffer.alloc(32, 1))))
+      await bob.waitFor((m) => m.t === '<not a server frame>', 'the relayed frame at bob')
+      await bob.sendRaw(encodeRelay('alice', encodeFrame(FrameKind.Data, Buffer.alloc(32, 2))))
+      await alice.waitFor((m) => m.t === '<not a server frame>', 'the relayed frame at alice')
     } finally {
       alice.close()
       bob.close()
