@@ -13,6 +13,7 @@ Usage:
   udsu [chat] [options]      start a chat client
   udsu server [options]      run a rendezvous server
   udsu history export|import export or import conversations (udsu history --help)
+  udsu netcheck [options]    what this network allows: UDP, public address, NAT type (udsu netcheck --help)
   udsu --help | --version
 
 Chat options:
@@ -47,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
     const { runHistoryCommand, HistoryUsageError } = await import('../plugins/history/cli')
     return runHistoryCommand(argv.slice(1)).catch((error: Error) => {
       throw error instanceof HistoryUsageError ? new UsageError(error.message, 'udsu history --help') : error
+    })
+  }
+  if (argv[0] === 'netcheck') {
+    const { runNetcheckCommand, NetcheckUsageError } = await import('./netcheck')
+    return runNetcheckCommand(argv.slice(1)).catch((error: Error) => {
+      throw error instanceof NetcheckUsageError ? new UsageError(error.message, 'udsu netcheck --help') : error
     })
   }
   const { values, positionals } = parseArgs({
