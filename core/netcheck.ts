@@ -92,7 +92,7 @@ export async function runNetcheckCommand(argv: string[]): Promise<number> {
   const report = await netcheck({ servers })
   process.stdout.write(values.json ? JSON.stringify(report) + '\n' : describe(report))
   if (!report.answered) {
-    const why = report.udp ? 'nothing listens there' : 'UDP is blocked on this network, or the server is down'
+    const why = report.udp ? 'nothing listens there' : blockedHere(report) ? 'a firewall on this machine refuses to send UDP' : 'UDP is blocked on this network, or the server is down'
     process.stderr.write(`udsu netcheck: no udsu server answered (${servers.join(', ')}): ${why}\n`)
     return 1
   }
@@ -269,12 +269,16 @@ function localEndpoints(port: number): Endpoint[] {
 
 const isLoopback = (address: string) => address.startsWith('127.')
 
+/** Every send failed with EPERM: the block is on this machine (its firewall), not on the way. */
+const blockedHere = (report: NetcheckReport) => report.servers.every((s) => s.error?.includes('EPERM'))
+
 /** What the findings mean for udsu's direct connections, in the order a person needs them. */
 function verdict(report: NetcheckReport): string[] {
   if (!report.answered && report.udp) {
     return ['UDP gets out (a server\'s host answered that nothing listens on its port), but no udsu server answered: check the server\'s address and port, and that it runs.']
   }
   if (!report.udp) {
+    if (blockedHere(report)) return ['A firewall on this machine refuses to send UDP. udsu needs UDP both for direct connections and for the server\'s relay: allow it out.']
     return [
       'No server answered over UDP. udsu needs UDP both for direct connections and for the server\'s relay: on this network it cannot connect unless UDP is allowed out (or the server is up).',
     ]
