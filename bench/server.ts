@@ -11,6 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import * as dgram from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { createLogger } from '../core/log'
 import type { Endpoint } from '../core/types'
@@ -106,6 +107,7 @@ async function load(): Promise<void> {
   let server: Endpoint = { address: '127.0.0.1', port: 0 }
   let serverAlt: Endpoint | undefined
   let pings = 0
+  let pongs = 0
   let retries = 0
   let keepalive: NodeJS.Timeout | undefined
 
@@ -113,6 +115,7 @@ async function load(): Promise<void> {
     const frame = decodeFrame(bytes)
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseServerMessage(json)
+    if (message?.t === 'pong') pongs++
     if (message && 'rid' in message && message.rid) pending.get(message.rid)?.(message)
   }
 
@@ -202,11 +205,12 @@ async function load(): Promise<void> {
         await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
         process.send!({ t: 'registered', registered, failed, retries })
       } else if (m.t === 'pings') {
-        process.send!({ t: 'pings', pings })
+        process.send!({ t: 'pings', pings, pongs })
       } else if (m.t === 'introductions' || m.t === 'lists') {
         // Timed one request at a time per stream, `perSecond` in all, between random registered clients.
+        // Between this process's own registered clients: the server does the same work for any two names.
         const registered = clients.filter((c) => c.registered)
-        const targets = m.targets as string[]
+        const targets = registered.map((c) => c.name).reverse()
         const samples: number[] = []
         let failures = 0
         const started = performance.now()
@@ -319,6 +323,17 @@ async function rawEcho(echoProcess: Child, port: number, rounds: number, flood: 
   return { ...latency, cpuUsPerDatagram: ((after.cpuMs - before.cpuMs) * 1000) / received, perSecond: received / seconds }
 }
 
+/** Datagrams the kernel dropped at these loopback ports' sockets (receive buffer full), from /proc/net/udp. */
+function socketDrops(ports: number[]): number {
+  const wanted = new Set(ports.map((port) => `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`))
+  let drops = 0
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n')) {
+    const fields = line.trim().split(/\s+/)
+    if (wanted.has(fields[1])) drops += Number(fields[fields.length - 1])
+  }
+  return drops
+}
+
 const MB = 1024 * 1024
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
 
@@ -340,6 +355,11 @@ async function bench(): Promise<void> {
     const raw = await rawEcho(echoProcess, echoProcess.ready.port as number, QUICK ? 200 : 1000, ECHOES)
     say(`  raw UDP echo (same run, idle): p50 ${fmt(raw.p50, 3)} ms, p99 ${fmt(raw.p99, 3)} ms; ${fmt(raw.cpuUsPerDatagram, 1)} µs CPU per echo = ${fmt(1e6 / raw.cpuUsPerDatagram)} echoes/s per core (${fmt(raw.perSecond)}/s with 64 in flight)`)
 
+    const keepalives = async () => {
+      const counts = await Promise.all(loads.map(async (l) => (l.send({ t: 'pings' }), await l.next('pings'))))
+      return { pings: counts.reduce((n, c) => n + (c.pings as number), 0), pongs: counts.reduce((n, c) => n + (c.pongs as number), 0) }
+    }
+
     // Registrations: every client through the full admission, as fast as the load processes sign.
     const idle = await usageOf(serverProcess, true)
     const registerStarted = performance.now()
@@ -352,30 +372,40 @@ async function bench(): Promise<void> {
     const failed = results.reduce((n, r) => n + (r.failed as number), 0)
     const retries = results.reduce((n, r) => n + (r.retries as number), 0)
     const afterRegistering = await usageOf(serverProcess)
+    const pingsWhileRegistering = (await keepalives()).pings
     const registerCpuSeconds = (afterRegistering.cpuMs - idle.cpuMs) / 1000
     say(`  registered ${fmt(registered)} of ${fmt(CLIENTS)} in ${fmt(registerSeconds, 1)} s (${fmt(failed)} failed, ${fmt(retries)} requests resent; server online: ${fmt(afterRegistering.online ?? 0)})`)
-    say(`  registrations: ${fmt(registered / registerSeconds)}/s wall (the load processes sign, ~1 ms each); server CPU ${fmt((registerCpuSeconds * 1e6) / registered)} µs per registration (keepalives of those already registered included) = ${fmt(registered / registerCpuSeconds)} registrations/s per core; raw echo ${fmt(1e6 / raw.cpuUsPerDatagram)}/s per core (1/${fmt(1e6 / raw.cpuUsPerDatagram / (registered / registerCpuSeconds), 1)}; a registration is 4 requests)`)
+    const registrationLine = (cpuUsPerPing: number) => {
+      const cpuSeconds = registerCpuSeconds - (pingsWhileRegistering * cpuUsPerPing) / 1e6
+      const perCore = registered / cpuSeconds
+      return `  registrations: ${fmt(registered / registerSeconds)}/s wall (bound by the load processes' signatures, ~1 ms each); server CPU ${fmt((cpuSeconds * 1e6) / registered)} µs per registration (the ${fmt(pingsWhileRegistering)} keepalives meanwhile taken out) = ${fmt(perCore)} registrations/s per core; raw echo ${fmt(1e6 / raw.cpuUsPerDatagram)}/s per core (ratio 1/${fmt(1e6 / raw.cpuUsPerDatagram / perCore, 1)}; a registration is 4 requests and 4 answers)`
+    }
 
     const held = await usageOf(serverProcess, true)
     say(`  memory: ${fmt(held.rss / MB, 1)} MB RSS with ${fmt(registered)} registered (idle ${fmt(idle.rss / MB, 1)} MB; heap ${fmt(idle.heapUsed / MB, 1)} → ${fmt(held.heapUsed / MB, 1)} MB) = ${fmt((held.rss - idle.rss) / registered)} B RSS, ${fmt((held.heapUsed - idle.heapUsed) / registered)} B heap per client`)
 
     // Keepalives alone for one whole interval: every client pings once.
-    const pingsBefore = (await Promise.all(loads.map(async (l) => (l.send({ t: 'pings' }), (await l.next('pings')).pings as number)))).reduce((a, b) => a + b, 0)
+    const before = await keepalives()
     const windowStart = await usageOf(serverProcess)
     const windowStarted = performance.now()
     await sleep(KEEPALIVE_WINDOW_MS)
     const windowEnd = await usageOf(serverProcess)
     const windowSeconds = (performance.now() - windowStarted) / 1000
-    const pingsAfter = (await Promise.all(loads.map(async (l) => (l.send({ t: 'pings' }), (await l.next('pings')).pings as number)))).reduce((a, b) => a + b, 0)
-    const pingRate = (pingsAfter - pingsBefore) / windowSeconds
+    const after = await keepalives()
+    const pingRate = (after.pings - before.pings) / windowSeconds
     const keepaliveCpu = (windowEnd.cpuMs - windowStart.cpuMs) / 1000 / windowSeconds
     const rawAtRate = (pingRate * raw.cpuUsPerDatagram) / 1e6
-    say(`  keepalive: ${fmt(registered)} clients every ${KEEPALIVE_MS / 1000} s = ${fmt(pingRate)} pings/s; server CPU ${fmt(keepaliveCpu * 100, 1)} % of a core (raw echo at that rate: ${fmt(rawAtRate * 100, 1)} %, ratio 1/${fmt(keepaliveCpu / rawAtRate, 1)})`)
+    say(`  keepalive: ${fmt(registered)} clients every ${KEEPALIVE_MS / 1000} s = ${fmt(pingRate)} pings/s; server CPU ${fmt(keepaliveCpu * 100, 1)} % of a core (raw echo at that rate: ${fmt(rawAtRate * 100, 1)} %, ratio 1/${fmt(keepaliveCpu / rawAtRate, 1)}); ${fmt((100 * (after.pongs - before.pongs)) / (after.pings - before.pings), 1)} % answered in the window; online ${fmt(windowEnd.online ?? 0)}`)
+    say(registrationLine((keepaliveCpu * windowSeconds * 1e6) / Math.max(1, after.pings - before.pings)))
+    if (registered < CLIENTS) {
+      // Linear in the clients: each holds one registration, and pings at the same interval.
+      const scale = CLIENTS / registered
+      say(`  at ${fmt(CLIENTS)} (linear from ${fmt(registered)}, not measured): ${fmt((idle.rss + (held.rss - idle.rss) * scale) / MB)} MB RSS, keepalive ${fmt(keepaliveCpu * scale * 100, 1)} % of a core`)
+    }
 
     // Introductions under that load, spread over the load processes, with raw echoes timed alongside.
-    const names = Array.from({ length: Math.min(registered, 10_000) }, (_, i) => `c${Math.floor((i * CLIENTS) / Math.min(registered, 10_000))}`)
-    const introRequests = loads.map((load, i) => {
-      load.send({ t: 'introductions', count: Math.ceil(INTRODUCTIONS / loads.length), perSecond: INTRODUCTIONS_PER_SECOND / loads.length, targets: names.slice(i).concat(names.slice(0, i)) })
+    const introRequests = loads.map((load) => {
+      load.send({ t: 'introductions', count: Math.ceil(INTRODUCTIONS / loads.length), perSecond: INTRODUCTIONS_PER_SECOND / loads.length })
       return load.next('samples')
     })
     const rawUnderLoad = rawEcho(echoProcess, echoProcess.ready.port as number, Math.ceil((INTRODUCTIONS / INTRODUCTIONS_PER_SECOND) * 200), 0)
@@ -386,12 +416,12 @@ async function bench(): Promise<void> {
     say(`  introduction (connect → intro) under that load, ${INTRODUCTIONS_PER_SECOND}/s: p50 ${fmt(percentile(introSamples, 50), 3)} ms, p99 ${fmt(percentile(introSamples, 99), 3)} ms (${introSamples.length} timed, ${introFailures} unanswered); raw echo alongside: p50 ${fmt(echoUnderLoad.p50, 3)} ms, p99 ${fmt(echoUnderLoad.p99, 3)} ms (ratio ${fmt(percentile(introSamples, 50) / echoUnderLoad.p50, 1)} / ${fmt(percentile(introSamples, 99) / echoUnderLoad.p99, 1)})`)
 
     const listRequest = loads[0]
-    listRequest.send({ t: 'lists', count: LISTS, perSecond: 10, targets: names })
+    listRequest.send({ t: 'lists', count: LISTS, perSecond: 10 })
     const lists = await listRequest.next('samples')
     const listSamples = (lists.samples as number[]).sort((a, b) => a - b)
     say(`  list (40 names of ${fmt(registered)}): p50 ${fmt(percentile(listSamples, 50), 3)} ms, p99 ${fmt(percentile(listSamples, 99), 3)} ms (${listSamples.length} timed, ${lists.failures as number} unanswered)`)
     const final = await usageOf(serverProcess)
-    say(`  server stats: ${JSON.stringify(final.stats)}`)
+    say(`  server stats: ${JSON.stringify(final.stats)}; datagrams the kernel dropped at the server's full socket buffers: ${fmt(socketDrops([serverProcess.ready.port as number, serverProcess.ready.altPort as number]))}`)
     say(`  done in ${fmt((performance.now() - began) / 1000, 1)} s`)
   } finally {
     for (const load of loads) load.send({ t: 'stop' })
