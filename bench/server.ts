@@ -431,7 +431,8 @@ async function bench(): Promise<void> {
     for (const load of loads) load.send({ t: 'stop' })
     serverProcess.process.disconnect()
     echoProcess.process.disconnect()
-    await Promise.all([serverProcess, echoProcess, ...loads].map((c) => (c.process.exitCode === null ? new Promise((resolve) => c.process.once('exit', resolve)) : undefined)))
+    const running = [serverProcess, echoProcess, ...loads].filter((c) => c.process.exitCode === null)
+    await Promise.all(running.map((c) => new Promise((resolve) => c.process.once('exit', resolve))))
   }
 }
 

@@ -9,7 +9,7 @@ describe('udsu netcheck behind real NATs (namespace lab)', function () {
   this.timeout(60_000)
   let lab: Lab
   const servers: ServerProcess[] = []
-  let addresses: string[] = []
+  const addresses: string[] = []
 
   before(requireLab)
   before(async () => {
