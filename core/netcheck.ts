@@ -90,7 +90,7 @@ export async function runNetcheckCommand(argv: string[]): Promise<number> {
   }
   if (servers.length === 0) servers = [(await loadConfig({ config: values.config })).server]
   const report = await netcheck({ servers })
-  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : describe(report))
+  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : describeReport(report))
   if (!report.answered) {
     const why = report.udp ? 'nothing listens there' : blockedHere(report) ? 'a firewall on this machine refuses to send UDP' : 'UDP is blocked on this network, or the server is down'
     process.stderr.write(`udsu netcheck: no udsu server answered (${servers.join(', ')}): ${why}\n`)
@@ -136,10 +136,10 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
   await new Promise<void>((resolve) => socket.bind(0, '0.0.0.0', resolve))
   const timeoutMs = options.timeoutMs ?? 400
 
-  /** One request, sent again on silence (each wait twice the last), up to three times; the answer with its round trip. */
   /** The last error a send to each endpoint failed with (EPERM: a firewall on this machine). */
   const sendErrors = new Map<string, string>()
 
+  /** One request, sent again on silence (each wait twice the last), up to three times; the answer with its round trip. */
   async function ask(message: ClientMessage & { rid: string }, to: Endpoint): Promise<{ reply: ServerMessage; rttMs: number } | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       // A fresh rid per attempt: a late answer to the first must not be timed against the second.
@@ -310,7 +310,7 @@ function verdict(report: NetcheckReport): string[] {
 }
 
 /** The report in sentences, for a person. */
-export function describe(report: NetcheckReport): string {
+export function describeReport(report: NetcheckReport): string {
   const out: string[] = ['Report:']
   out.push(`  * UDP: ${report.answered ? 'yes' : report.udp ? 'yes, but no udsu server answered' : 'no answer from any server'}`)
   if (report.public) out.push(`  * Public address: ${formatEndpoint(report.public)}`)
