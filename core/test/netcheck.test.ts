@@ -1,8 +1,10 @@
 // `udsu netcheck` on loopback: the JSON it prints, its sentences and its exit codes, against real servers and silence.
-// Behind real NATs (EIM, symmetric, hairpinning, UDP blocked): test/nat/netcheck.test.ts.
+// Hairpinning "yes" and "no" with a forwarding socket as the router. Behind real NATs: test/nat/netcheck.test.ts.
 import * as dgram from 'node:dgram'
+import * as os from 'node:os'
 import { expect } from 'chai'
-import { classifyNat, type ServerCheck } from '../netcheck'
+import { classifyNat, netcheck, type ServerCheck } from '../netcheck'
+import { encodeJson, FrameKind } from '../wire'
 import { runNetcheck, ServerProcess, trackProcesses } from '../../test/support/processes'
 
 /** A bound UDP socket that never answers: a server that is down behind a firewall that drops (no ICMP comes back). */
@@ -125,5 +127,52 @@ describe('classifyNat', () => {
   it('compares across servers too: two servers that see different ports mean a mapping per destination', () => {
     expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4001))], local)).to.equal('symmetric')
     expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4000))], local)).to.equal('eim')
+  })
+})
+
+describe('netcheck() hairpinning, against a rendezvous server that reports a forwarded address', function () {
+  this.timeout(30_000)
+  // Where the server says it sees us is a forwarding socket on this machine's own (non-loopback) address: as a NAT's
+  // public endpoint, what reaches it comes back to our socket only if the "router" (the forwarder) hairpins.
+  const own = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address
+  const sockets: dgram.Socket[] = []
+  const bound = async (address: string) => {
+    const socket = dgram.createSocket('udp4')
+    sockets.push(socket)
+    await new Promise<void>((resolve) => socket.bind(0, address, resolve))
+    return socket
+  }
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close()
+  })
+
+  /** A server answering `hello` and `mapping` with the forwarder's endpoint; the forwarder relays to the asker if `hairpin`. */
+  async function fakeWorld(hairpin: boolean): Promise<string> {
+    const server = await bound('127.0.0.1')
+    const alt = await bound('127.0.0.1')
+    const forwarder = await bound(own!)
+    let asker: dgram.RemoteInfo | undefined
+    const answer = (socket: dgram.Socket) => (bytes: Buffer, from: dgram.RemoteInfo) => {
+      const request = JSON.parse(bytes.subarray(3).toString()) as { t: string; rid: string }
+      asker = from
+      const seen = { address: own!, port: forwarder.address().port }
+      const reply = request.t === 'hello' ? { t: 'cookie', rid: request.rid, cookie: 'c'.repeat(32), public: seen, altPort: alt.address().port } : { t: 'mapped', rid: request.rid, public: seen }
+      socket.send(encodeJson(FrameKind.Server, reply), from.port, from.address)
+    }
+    server.on('message', answer(server))
+    alt.on('message', answer(alt))
+    forwarder.on('message', (bytes) => {
+      if (hairpin && asker) forwarder.send(bytes, asker.port, asker.address)
+    })
+    return `127.0.0.1:${server.address().port}`
+  }
+
+  it('says yes when a datagram to our public address comes back, and no when it does not', async function () {
+    if (!own) return this.skip() // no non-loopback IPv4 address on this machine
+    const yes = await netcheck({ servers: [await fakeWorld(true)] })
+    expect(yes).to.include({ answered: true, nat: 'eim', hairpinning: true })
+    expect(yes.verdict.join(' ')).to.match(/Your router hairpins/)
+    const no = await netcheck({ servers: [await fakeWorld(false)] })
+    expect(no).to.include({ answered: true, nat: 'eim', hairpinning: false })
   })
 })

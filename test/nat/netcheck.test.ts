@@ -1,6 +1,6 @@
 // `udsu netcheck` behind real NAT routers of the lab: what it reports behind an endpoint-independent NAT, a symmetric
 // one, on a public address, and with UDP blocked. Two servers on two public hosts. The lab's routers do not hairpin;
-// a router that does could not be built here (see docs/DECISIONS.md, netcheck), so "hairpinning: yes" is not tested.
+// one that does could not be built here (docs/DECISIONS.md, netcheck): "yes" is tested on loopback (core/test).
 import { expect } from 'chai'
 import { buildLab, requireLab, type Lab } from '../lab/lab'
 import { runNetcheck, ServerProcess } from '../support/processes'
