@@ -14,6 +14,7 @@ Usage:
   udsu server [options]      run a rendezvous server (udsu server --help)
   udsu ping HOST:PORT        check that a rendezvous server answers (udsu ping --help)
   udsu history export|import export or import conversations (udsu history --help)
+  udsu netcheck [options]    what this network allows: UDP, public address, NAT type (udsu netcheck --help)
   udsu --help | --version
 
 Chat options:
@@ -58,6 +59,12 @@ async function main(argv: string[]): Promise<number> {
       const { runHistoryCommand, HistoryUsageError } = await import('../plugins/history/cli')
       return runHistoryCommand(argv.slice(1)).catch((error: Error) => {
         throw error instanceof HistoryUsageError ? new UsageError(error.message, 'udsu history --help') : error
+      })
+    }
+    case 'netcheck': {
+      const { runNetcheckCommand, NetcheckUsageError } = await import('./netcheck')
+      return runNetcheckCommand(argv.slice(1)).catch((error: Error) => {
+        throw error instanceof NetcheckUsageError ? new UsageError(error.message, 'udsu netcheck --help') : error
       })
     }
     case 'chat':
