@@ -1,17 +1,8 @@
 // How a name gets registered: a stateless cookie proves the address, then a signed challenge proves the key.
-import { createPublicKey, randomBytes, verify, constants } from 'node:crypto'
+import { createPublicKey, randomBytes, verify } from 'node:crypto'
 import type { Endpoint } from '../core/types'
-import { formatEndpoint } from '../core/wire'
 import { CookieJar } from './guard'
-import { checkRsaPublicKey, type ClientMessage, type NatType, type ServerMessage } from './protocol'
-
-/** What the client signs to prove it holds the private key of the name it registers. */
-export function registrationProof(nonce: string, name: string): Buffer {
-  return Buffer.from(`udsu-register-v1\n${nonce}\n${name}`, 'utf8')
-}
-
-/** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
-export const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const
+import { checkRsaPublicKey, PSS, registrationProof, type ClientMessage, type NatType, type ServerMessage, formatEndpoint } from '../protocol'
 
 export interface Admitted {
   name: string

@@ -3,13 +3,12 @@ import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint, sameEndpoint } from '../core/wire'
 import { Admission } from './admission'
 import { RateLimiter } from './guard'
-import { NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
+import { decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage, sameEndpoint, type ClientMessage, type ServerMessage } from '../protocol'
 import { Registry, type Registration } from './registry'
 import { Watches } from './watches'
-import { decodeRelay, DEFAULT_RELAY_LIMITS, encodeRelay, RelayPolicy, type RelayLimits } from './relay'
+import { DEFAULT_RELAY_LIMITS, RelayPolicy, type RelayLimits } from './relay'
 
 export interface ServerOptions {
   host?: string

@@ -1,7 +1,6 @@
 // Who is online: names bound to keys and endpoints, with expiry. Pure state, no sockets, so it is easy to test.
 import type { Endpoint } from '../core/types'
-import type { NatType } from './protocol'
-import { formatEndpoint } from '../core/wire'
+import { formatEndpoint, type NatType } from '../protocol'
 
 export interface Registration {
   name: string

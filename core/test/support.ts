@@ -3,8 +3,7 @@ import { createPublicKey, sign } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { PSS, registrationProof } from '../../server/admission'
-import { HELLO_PAD } from '../../server/protocol'
+import { HELLO_PAD, PSS, registrationProof } from '../../protocol'
 
 /** The directory holding package.json, found by walking up, so it is the same under tsx and from dist/. */
 export const ROOT = (() => {

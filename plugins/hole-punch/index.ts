@@ -6,13 +6,12 @@ import * as os from 'node:os'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
-import { decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
-import { registrationProof } from '../../server/admission'
-import { HELLO_PAD, MAPPING_PAD, parseServerMessage, PING_PAD, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
-import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
-import type { RendezvousServer } from '../../server'
+import {
+  decodeJson, decodeRelay, encodeJson, encodeRelay, formatEndpoint, FrameKind, HELLO_PAD, isEndpoint, MAPPING_PAD, parseHostPort,
+  parseServerMessage, PING_PAD, registrationProof, relayRoom, sameEndpoint, type ClientMessage, type JsonMessage, type NatType,
+  type PeerIntro, type ServerMessage,
+} from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
-import { EmbeddedServerStarter } from './embedded'
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -21,7 +20,7 @@ const optionsSchema = object({
   punchTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
   /** How long one request to the server waits for its answer before it is sent again. */
   requestTimeoutMs: optional(number({ min: 50, max: 10_000, integer: true }), 500),
-  /** Start a server in-process when the configured one is on this machine and none answers. */
+  /** Start a server in-process when the configured one is on this machine and none answers (needs the embedded-server plugin). */
   embeddedServer: optional(boolean(), true),
   /** Use the server's relay (when it offers one) for a peer no direct path reaches. */
   relay: optional(boolean(), true),
@@ -36,7 +35,7 @@ const optionsSchema = object({
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
-type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers'>
+type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services'>
 
 /** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
 interface Path {
@@ -121,7 +120,7 @@ export default definePlugin<HolePunchOptions, Deps>({
   needs: ['transport'],
   provides: ['path', 'rendezvous'],
   options: (raw) => validate(optionsSchema, raw),
-  create({ hooks, transports, logger, settings, me, peers }, options) {
+  create({ hooks, transports, logger, settings, me, peers, services }, options) {
     const log = logger.child('hole-punch')
     const states = new Map<string, PeerState>()
     const pending = new Map<string, (message: ServerMessage) => void>()
@@ -142,8 +141,6 @@ export default definePlugin<HolePunchOptions, Deps>({
     /** The server state last reported, so frontends hear each change once (and the first state too). */
     let reported: boolean | undefined
     let stopped = false
-    let embedded: RendezvousServer | undefined
-    let embeddedStarter: EmbeddedServerStarter | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
     /** Whether the latest admit() had its hello answered (see register). */
@@ -257,9 +254,9 @@ export default definePlugin<HolePunchOptions, Deps>({
         setOnline(false, reply.message)
         return false
       }
-      if (options.embeddedServer && (await isThisMachine(parseHostPort(settings.server).host)) && !embedded) {
-        const attempt = await (embeddedStarter ??= new EmbeddedServerStarter(settings.server, log)).start()
-        if (attempt.kind === 'started') embedded = attempt.server
+      const embedded = options.embeddedServer ? services.get('embedded-server') : undefined
+      if (embedded) {
+        const attempt = await embedded.start(settings.server)
         if (attempt.kind === 'started' || attempt.kind === 'ask-again') return register()
         if (attempt.kind === 'held') {
           if (attempt.tell) hooks.problem.call({ source: 'hole-punch', message: attempt.tell })
@@ -758,19 +755,10 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (state.path?.via instanceof AuxSocket) closeAux([state.path.via])
       }
       if (transport && server && registered) await sendServer({ t: 'bye' })
-      await embedded?.close()
     })
   },
 })
 
 function dedupe(endpoints: Endpoint[]): Endpoint[] {
   return endpoints.filter((e, i) => isEndpoint(e) && endpoints.findIndex((o) => sameEndpoint(o, e)) === i)
-}
-
-/** Whether a host names this machine (loopback or one of its interface addresses). */
-async function isThisMachine(host: string): Promise<boolean> {
-  const address = host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
-  if (!address) return false
-  if (address.startsWith('127.') || address === '0.0.0.0') return true
-  return Object.values(os.networkInterfaces()).flat().some((i) => i?.address === address)
 }

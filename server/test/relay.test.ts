@@ -6,8 +6,7 @@ import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, FrameKind, type JsonMessage } from '../../core/wire'
 import { admit, publicPem } from '../../core/test/support'
 import { RendezvousServer } from '../index'
-import { MAPPING_PAD } from '../protocol'
-import { decodeRelay, encodeRelay, MAX_RELAY_NAME_BYTES } from '../relay'
+import { decodeRelay, encodeRelay, MAPPING_PAD, MAX_RELAY_NAME_BYTES } from '../../protocol'
 
 const WAIT_MS = 1000
 

@@ -6,9 +6,8 @@ import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
 import { admit, privatePemFor, publicPem } from '../../core/test/support'
-import { PSS, registrationProof } from '../admission'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
-import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD } from '../protocol'
+import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }

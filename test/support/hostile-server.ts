@@ -3,7 +3,7 @@ import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
-import { parseClientMessage, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { parseClientMessage, type PeerIntro, type ServerMessage } from '../../protocol'
 
 /** Rewrites the introduction of `peer` that is about to be sent to `recipient`; undefined withholds it. */
 export type IntroTamper = (recipient: string, peer: PeerIntro) => PeerIntro | undefined

@@ -3,7 +3,7 @@
 import { expect } from 'chai'
 import { generateKeyPairSync } from 'node:crypto'
 import { encodeJson, FrameKind, MAX_DATAGRAM_BYTES } from '../../../core/wire'
-import type { ClientMessage } from '../../../server/protocol'
+import type { ClientMessage } from '../../../protocol'
 import { SecureChannel } from '../channel'
 import * as fs from 'node:fs'
 import * as path from 'node:path'

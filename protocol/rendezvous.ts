@@ -1,6 +1,6 @@
 // The rendezvous protocol: JSON bodies of SERVER frames between clients and the server, and their checks.
-import { createPublicKey } from 'node:crypto'
-import { NAME_PATTERN } from '../core/config'
+import { constants, createPublicKey } from 'node:crypto'
+import { NAME_PATTERN } from './names'
 import type { Endpoint } from '../core/types'
 import { isEndpoint, type JsonMessage } from '../core/wire'
 
@@ -78,6 +78,14 @@ const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTER
 const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.includes(v)
 const isInstance = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v)
 const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
+
+/** What the client signs to prove it holds the private key of the name it registers. */
+export function registrationProof(nonce: string, name: string): Buffer {
+  return Buffer.from(`udsu-register-v1\n${nonce}\n${name}`, 'utf8')
+}
+
+/** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
+export const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const
 
 /** Checks a client message's shape; undefined if it is not one we accept. */
 export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
