@@ -5,7 +5,7 @@ import { Client } from './client'
 import { ConfigError, loadConfig } from './config'
 import { createLogger, LOG_LEVELS, type LogLevel } from './log'
 import { isCancelled, PluginFailure } from './plugin'
-import { RendezvousServer } from '../server'
+import { defaultServerDataDir, RendezvousServer } from '../server'
 
 const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
 
@@ -18,7 +18,8 @@ Usage:
 Chat options:
   --name NAME          your user name (1-32 letters, digits, _ . -)
   --server HOST:PORT   the rendezvous server (default 127.0.0.1:7777; when it is on
-                       this machine and none answers, the client starts one itself)
+                       this machine and none answers, the client starts one itself);
+                       HOST:PORT#SHA256:… also names the server's key (else pinned on first use)
   --profile DIR        where keys and state live (default ~/.local/share/udsu/NAME)
   --frontend NAME      tui, headless (JSON lines on stdin/stdout), web (a local web page) or gui (Electron)
   --web-port PORT      the web frontend's port on 127.0.0.1 (default 0: any free one)
@@ -30,6 +31,7 @@ Server options:
   --port PORT          UDP port (default 7777)
   --alt-port PORT      second UDP port for NAT detection (default PORT+1; 0: any)
   --relay              relay end-to-end sealed frames for peers that cannot connect directly
+  --data-dir DIR       where the server keeps its signing key (default ~/.local/share/udsu-server/port-PORT)
   --log-level LEVEL
 
 Exit status: 0 after a clean stop, 1 on another failure, 2 for a bad config or command line,
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: 'string' },
       'alt-port': { type: 'string' },
       relay: { type: 'boolean' },
+      'data-dir': { type: 'string' },
     },
   })
   if (values.help) return void process.stdout.write(HELP), 0
@@ -83,9 +86,11 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a number from 0 to 65535')
     const altPort = values['alt-port'] === undefined ? undefined : Number(values['alt-port'])
     if (altPort !== undefined && (!Number.isInteger(altPort) || altPort < 0 || altPort > 65535)) throw new UsageError('--alt-port must be a number from 0 to 65535')
-    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, altPort, relay: values.relay ?? false, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
+    const dataDir = values['data-dir'] ?? defaultServerDataDir(port)
+    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, altPort, relay: values.relay ?? false, dataDir, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
     const at = await server.listen()
     process.stdout.write(`udsu server listening on udp ${at.address}:${at.port}\n`)
+    process.stdout.write(`udsu server key ${server.fingerprint} (clients may pin it: --server HOST:${at.port}#${server.fingerprint})\n`)
     await new Promise<void>((resolve) => onSignal(resolve))
     await server.close()
     return 0

@@ -1,5 +1,6 @@
 // The RELAY frame codec, shared by the server (forwarding) and the client's hole-punch plugin (wrapping, unwrapping).
 import { decodeFrame, encodeFrame, FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../core/wire'
+import { CHANNEL_OVERHEAD } from './channel'
 
 /** Longest name in a RELAY header, in UTF-8 bytes (32 characters of up to 4 bytes). */
 export const MAX_RELAY_NAME_BYTES = 128
@@ -27,5 +28,5 @@ export function decodeRelay(body: Buffer): { name: string; frame: Buffer } | und
   return { name: body.subarray(1, 1 + length).toString('utf8'), frame }
 }
 
-/** Room left for the inner frame once the RELAY header and a name are added. */
-export const relayRoom = (name: string): number => MAX_DATAGRAM_BYTES - HEADER_BYTES - 1 - Buffer.byteLength(name)
+/** Room left for the inner frame once the RELAY header and a name are added, and the RELAY frame is sealed into the channel. */
+export const relayRoom = (name: string): number => MAX_DATAGRAM_BYTES - CHANNEL_OVERHEAD - HEADER_BYTES - 1 - Buffer.byteLength(name)

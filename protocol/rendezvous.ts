@@ -1,5 +1,6 @@
 // The rendezvous protocol: JSON bodies of SERVER frames between clients and the server, and their checks.
 import { constants, createPublicKey } from 'node:crypto'
+import { transcriptBytes, type Transcript } from './channel'
 import { NAME_PATTERN } from './names'
 import type { Endpoint } from '../core/types'
 import { isEndpoint, type JsonMessage } from '../core/wire'
@@ -36,9 +37,9 @@ export interface PeerIntro {
 export type ClientMessage =
   /** The first step of a registration: asks for a cookie that proves we receive at our address. Padded with HELLO_PAD. */
   | { t: 'hello'; rid: string; pad?: string }
-  /** The second: name and key, with the cookie; answered by a challenge to sign. */
-  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType; instance?: string }
-  /** The third: the challenge signed with the identity key (RSA-PSS-SHA256, base64), see `registrationProof`. */
+  /** The second: name and key, with the cookie and an ephemeral X25519 key for the channel; answered by a challenge to sign. */
+  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType; instance?: string; eph: string }
+  /** The third: the transcript signed with the identity key (RSA-PSS-SHA256, base64), see `registrationProof`. */
   | { t: 'prove'; rid: string; sig: string }
   /** Sent to the server's second port only: asks which public endpoint that port sees (NAT detection). `pad` makes the
    * request at least as long as the answer (MAPPING_PAD characters), which the server requires. */
@@ -56,7 +57,8 @@ export type ServerMessage =
   /** With where the server sees us and its second port when the `hello` was long enough to carry them back: the client
    *  learns its NAT type before it registers, so one registration carries it. */
   | { t: 'cookie'; rid: string; cookie: string; public?: Endpoint; altPort?: number }
-  | { t: 'challenge'; rid: string; nonce: string }
+  /** The server's ephemeral key and its long-term key, with its Ed25519 signature over the transcript (see channel.ts). */
+  | { t: 'challenge'; rid: string; nonce: string; eph: string; skey: string; ssig: string }
   | { t: 'registered'; rid: string; name: string; public: Endpoint; ttlMs: number; altPort?: number; relay?: boolean }
   /** From the second port: the endpoint it saw; a port other than `registered.public`'s means a symmetric NAT. */
   | { t: 'mapped'; rid: string; public: Endpoint }
@@ -72,6 +74,8 @@ export type ServerMessage =
 export type ErrorCode =
   | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down'
 
+const isB64u = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max && /^[A-Za-z0-9_-]+$/.test(v)
+const isEph = (v: unknown): v is string => isB64u(v, 43, 43)
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
@@ -79,9 +83,9 @@ const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.i
 const isInstance = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v)
 const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
 
-/** What the client signs to prove it holds the private key of the name it registers. */
-export function registrationProof(nonce: string, name: string): Buffer {
-  return Buffer.from(`udsu-register-v1\n${nonce}\n${name}`, 'utf8')
+/** What the client signs to prove it holds the private key of the name it registers, for this server and this channel. */
+export function registrationProof(transcript: Transcript): Buffer {
+  return Buffer.concat([Buffer.from('udsu-register-v2\n', 'utf8'), transcriptBytes(transcript)])
 }
 
 /** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
@@ -94,8 +98,8 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
       return isRid(m.rid) ? { t: 'hello', rid: m.rid } : undefined
     case 'register':
       return isRid(m.rid) && typeof m.cookie === 'string' && m.cookie.length <= 64 && isName(m.name) && typeof m.key === 'string' &&
-        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat)) && (m.instance === undefined || isInstance(m.instance))
-        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown', ...(m.instance ? { instance: m.instance } : {}) }
+        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat)) && (m.instance === undefined || isInstance(m.instance)) && isEph(m.eph)
+        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown', ...(m.instance ? { instance: m.instance } : {}), eph: m.eph }
         : undefined
     case 'prove':
       return isRid(m.rid) && typeof m.sig === 'string' && m.sig.length <= 1400 && /^[A-Za-z0-9+/=]+$/.test(m.sig)
@@ -127,7 +131,7 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
         ? (m as ServerMessage)
         : undefined
     case 'challenge':
-      return typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce) ? (m as ServerMessage) : undefined
+      return typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce) && isEph(m.eph) && isB64u(m.skey, 16, 128) && isB64u(m.ssig, 86, 86) ? (m as ServerMessage) : undefined
     case 'registered':
       return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' && (m.altPort === undefined || isPort(m.altPort))
         ? (m as ServerMessage)

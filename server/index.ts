@@ -1,11 +1,17 @@
 // The rendezvous server: names and keys in, introductions out. It never sees message content.
 import * as dgram from 'node:dgram'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
 import { Admission } from './admission'
 import { RateLimiter } from './guard'
-import { decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage, sameEndpoint, type ClientMessage, type ServerMessage } from '../protocol'
+import {
+  decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage,
+  sameEndpoint, serverFingerprint, type ChannelEnd, type ClientMessage, type ServerMessage,
+} from '../protocol'
+import { loadServerKey } from './identity'
+
+export { defaultServerDataDir } from './identity'
 import { Registry, type Registration } from './registry'
 import { Watches } from './watches'
 import { DEFAULT_RELAY_LIMITS, RelayPolicy, type RelayLimits } from './relay'
@@ -21,6 +27,11 @@ export interface ServerOptions {
    * (RFC 5780 style). Default: `port + 1`, or any free port when that is taken or `port` is 0; `false` turns it off.
    */
   altPort?: number | false
+  /** Where the server keeps its long-term signing key (`server-key.pem`, made on first start). Without it (and without
+   *  `key`), a new key each start: clients that pinned the old one then refuse to register. */
+  dataDir?: string
+  /** The long-term Ed25519 private key itself, instead of `dataDir` (tests that restart a server). */
+  key?: KeyObject
   /** Forward RELAY frames between peers that both asked for it; off unless enabled. */
   relay?: boolean
   /** Per-peer rate limits of the relay. */
@@ -38,6 +49,8 @@ export interface ServerStats {
   malformed: number
   /** Requests from endpoints that are not registered. */
   unregistered: number
+  /** CHANNEL frames from a registered endpoint that failed to open (forged, altered or replayed): dropped, never acted on. */
+  forged: number
   registrations: number
   introductions: number
   /** RELAY frames forwarded, and refused (no consent, over rate, malformed or relay off). */
@@ -54,14 +67,15 @@ export interface ServerStats {
 export const DEFAULT_LIMITS = { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 }
 
 export class RendezvousServer {
-  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0, relayed: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
+  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, forged: 0, registrations: 0, introductions: 0, relayed: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
   private readonly socket = dgram.createSocket('udp4')
   private readonly altSocket?: dgram.Socket
   private readonly relayPolicy?: RelayPolicy
   private readonly registry: Registry
   /** Who asked for an offline name, or was introduced to a name: introduced to it again as soon as it registers. An hour, 32 names per asker. */
   private readonly watches = new Watches(60 * 60_000, 32, 100_000)
-  private readonly admission = new Admission()
+  private readonly admission: Admission
+  private readonly serverKey: KeyObject
   private readonly limiter: RateLimiter
   private readonly registrationLimiter: RateLimiter
   private readonly logger: Logger
@@ -70,6 +84,8 @@ export class RendezvousServer {
 
   constructor(private readonly options: ServerOptions = {}) {
     this.ttlMs = options.ttlMs ?? 45_000
+    this.serverKey = options.key ?? loadServerKey(options.dataDir)
+    this.admission = new Admission(this.serverKey)
     this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000)
     const limits = options.limits ?? DEFAULT_LIMITS
     this.limiter = new RateLimiter(limits.perSecond, limits.burst)
@@ -102,6 +118,7 @@ export class RendezvousServer {
       this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
     }, Math.max(1000, this.ttlMs / 3))
     this.sweeper.unref()
+    this.logger.info(`server key ${this.fingerprint}`)
     return this.address()
   }
 
@@ -139,6 +156,11 @@ export class RendezvousServer {
     return { address, port }
   }
 
+  /** The server key's fingerprint (`SHA256:…`), which clients pin or are given as `HOST:PORT#fingerprint`. */
+  get fingerprint(): string {
+    return serverFingerprint(this.serverKey)
+  }
+
   get online(): number {
     return this.registry.size
   }
@@ -158,7 +180,8 @@ export class RendezvousServer {
       return
     }
     const frame = decodeFrame(bytes)
-    if (frame?.kind === FrameKind.Relay) return this.relay(frame.body, from, Date.now())
+    if (frame?.kind === FrameKind.Channel) return this.openChannel(frame.body, from, Date.now(), bytes.length)
+    if (frame?.kind === FrameKind.Relay) return void this.stats.relayRefused++ // only inside the channel
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseClientMessage(json)
     if (!message) {
@@ -166,7 +189,31 @@ export class RendezvousServer {
       this.logger.debug('dropped a malformed datagram', { from: formatEndpoint(from), bytes: bytes.length })
       return
     }
-    this.dispatch(message, from, Date.now(), bytes.length)
+    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, Date.now(), bytes.length)
+    // Anything else in clear is unauthenticated: never acted on, whoever's address it carries.
+    this.stats.unregistered++
+    if (message.t !== 'bye' && message.t !== 'mapping') this.replyClear(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, bytes.length)
+  }
+
+  /**
+   * A CHANNEL frame: opened with the keys of the registration at its source endpoint. One that fails (forged, altered,
+   * replayed) is dropped and counted and refreshes nothing; from an endpoint with no registration it gets a
+   * `not_registered` no larger than itself, so a client the server forgot registers again.
+   */
+  private openChannel(body: Buffer, from: Endpoint, now: number, size: number): void {
+    const me = this.registry.at(from, now)
+    if (!me?.channel) {
+      this.stats.unregistered++
+      return this.replyClear(from, { t: 'error', code: 'not_registered', message: 'register first' }, size)
+    }
+    const inner = me.channel.open(body)
+    if (!inner) return void this.stats.forged++
+    this.registry.touch(from, now)
+    if (inner.kind === FrameKind.Relay) return this.relay(inner.body, me, now)
+    const json = inner.kind === FrameKind.Server ? decodeJson(inner.body) : undefined
+    const message = json && parseClientMessage(json)
+    if (!message || message.t === 'hello' || message.t === 'register' || message.t === 'prove') return void this.stats.malformed++
+    this.dispatch(message, me, now)
   }
 
   /**
@@ -187,11 +234,10 @@ export class RendezvousServer {
   }
 
   /** Forwards one RELAY frame if both peers asked for it and the sender is within its budget; drops it otherwise. */
-  private relay(body: Buffer, from: Endpoint, now: number): void {
-    const sender = this.registry.touch(from, now)
+  private relay(body: Buffer, sender: Registration, now: number): void {
     const parsed = decodeRelay(body)
     const recipient = parsed && this.registry.get(parsed.name, now)
-    if (!this.relayPolicy || !sender || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
+    if (!this.relayPolicy || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
       this.stats.relayRefused++
       return
     }
@@ -204,51 +250,44 @@ export class RendezvousServer {
       return
     }
     this.stats.relayed++
-    this.socket.send(out, recipient.endpoint.port, recipient.endpoint.address, (error) => {
-      if (error) this.logger.debug(`relay to ${formatEndpoint(recipient.endpoint)} failed: ${error.message}`)
-    })
+    this.sendSealed(recipient, out)
   }
 
   private askRelay(message: Extract<ClientMessage, { t: 'relay' }>, me: Registration, now: number): void {
-    if (!this.relayPolicy) return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
+    if (!this.relayPolicy) return this.send(me, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
     const peer = this.registry.get(message.to, now)
     if (!peer || peer.name === me.name) {
-      return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+      return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
     }
     const ready = this.relayPolicy.ask(me, peer)
-    this.reply(me.endpoint, { t: 'relay', rid: message.rid, peer: peer.name, ready })
+    this.send(me, { t: 'relay', rid: message.rid, peer: peer.name, ready })
     // The peer hears either that we asked (so it can consent too) or that the relay is now open both ways.
-    this.reply(peer.endpoint, { t: 'relay', peer: me.name, ready })
+    this.send(peer, { t: 'relay', peer: me.name, ready })
     if (ready) this.logger.info(`relaying between ${me.name} and ${peer.name}`)
   }
 
-  private dispatch(message: ClientMessage, from: Endpoint, now: number, size: number): void {
-    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, now, size)
-    const me = this.registry.touch(from, now)
-    if (!me) {
-      this.stats.unregistered++
-      if (message.t !== 'bye') this.reply(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, size)
-      return
-    }
+  /** An authenticated request from a registration. */
+  private dispatch(message: Exclude<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, me: Registration, now: number): void {
+    const from = me.endpoint
     switch (message.t) {
       case 'ping':
-        return this.reply(from, { t: 'pong', rid: message.rid, public: from })
+        return this.send(me, { t: 'pong', rid: message.rid, public: from })
       case 'bye':
         this.registry.remove(me.name)
         // Those relayed with it hear of it from us: its own bye goes only down direct paths.
         for (const asker of this.relayPolicy?.askers(me.name) ?? []) {
-          if (this.registry.get(asker.name, now) === asker) this.reply(asker.endpoint, { t: 'left', peer: me.name })
+          if (this.registry.get(asker.name, now) === asker) this.send(asker, { t: 'left', peer: me.name })
         }
         return this.logger.info(`${me.name} left`)
       case 'list': {
         const names = this.registry.names(now).filter((name) => name !== me.name)
-        return this.reply(from, { t: 'peers', rid: message.rid, peers: names.slice(0, NAMES_PER_REPLY), more: names.length > NAMES_PER_REPLY })
+        return this.send(me, { t: 'peers', rid: message.rid, peers: names.slice(0, NAMES_PER_REPLY), more: names.length > NAMES_PER_REPLY })
       }
       case 'connect': {
         const peer = this.registry.get(message.to, now)
         if (!peer || peer.name === me.name) {
           if (message.to !== me.name) this.watches.add(me.name, message.to, now)
-          return this.reply(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+          return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
         }
         return this.introduce(me, peer, now, message.rid)
       }
@@ -267,8 +306,8 @@ export class RendezvousServer {
     // Each now waits for the other: if either comes back (a restart, a new port, a new key), both meet again at once.
     this.watches.add(asker.name, peer.name, now)
     this.watches.add(peer.name, asker.name, now)
-    this.reply(peer.endpoint, { t: 'intro', peer: intro(asker), token })
-    this.reply(asker.endpoint, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
+    this.send(peer, { t: 'intro', peer: intro(asker), token })
+    this.send(asker, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
   }
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
@@ -279,24 +318,25 @@ export class RendezvousServer {
       const cookie = this.admission.hello(message, from)
       const altPort = this.altAddress()?.port
       const full: ServerMessage = { ...cookie, public: from, ...(altPort ? { altPort } : {}) }
-      return this.reply(from, encodeJson(FrameKind.Server, full).length <= size ? full : cookie, size)
+      return this.replyClear(from, encodeJson(FrameKind.Server, full).length <= size ? full : cookie, size)
     }
     if (!this.registrationLimiter.allow(from.address)) {
       this.stats.limited++
-      return this.reply(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
+      return this.replyClear(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
     }
-    if (message.t === 'register') return this.reply(from, this.admission.register(message, from), size)
+    if (message.t === 'register') return this.replyClear(from, this.admission.register(message, from), size)
     const admitted = this.admission.prove(message, from)
-    if ('t' in admitted) return this.reply(from, admitted)
+    if ('t' in admitted) return this.replyClear(from, admitted, size)
     const before = this.registry.get(admitted.name, now)
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
-    if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
+    if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: result.code, message: result.message }))
     result.registration.nat = admitted.nat
     result.registration.instance = admitted.instance
+    result.registration.channel = admitted.channel
     this.stats.registrations++
     this.logger.info(`${admitted.name} registered`, { from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
-    this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    this.send(result.registration, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
     // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
     // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
     // A refresh (the same process at the same endpoint with the same key) changes nothing its contacts must learn.
@@ -307,13 +347,27 @@ export class RendezvousServer {
     }
   }
 
-  /** Sends a reply; with a `budget` (the size of an unverified request), only if it is no larger, so the server never amplifies. */
-  private reply(to: Endpoint, message: ServerMessage, budget?: number): void {
+  /**
+   * A reply in clear, to a source that has not proven anything yet (the registration steps and `not_registered`): only
+   * if it is no larger than the request (`budget`), so the server never amplifies.
+   */
+  private replyClear(to: Endpoint, message: ServerMessage, budget: number): void {
     const bytes = encodeJson(FrameKind.Server, message)
-    if (budget !== undefined && bytes.length > budget) {
-      this.stats.unsent++
-      return
-    }
+    if (bytes.length > budget) return void this.stats.unsent++
+    this.transmit(to, bytes)
+  }
+
+  /** A message to a registration, sealed under its channel. */
+  private send(to: Registration, message: ServerMessage): void {
+    this.sendSealed(to, encodeJson(FrameKind.Server, message))
+  }
+
+  private sendSealed(to: { endpoint: Endpoint; channel?: ChannelEnd }, frame: Buffer): void {
+    if (!to.channel) return
+    this.transmit(to.endpoint, to.channel.seal(frame))
+  }
+
+  private transmit(to: Endpoint, bytes: Buffer): void {
     this.socket.send(bytes, to.port, to.address, (error) => {
       if (error) this.logger.debug(`send to ${formatEndpoint(to)} failed: ${error.message}`)
     })

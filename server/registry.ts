@@ -1,6 +1,6 @@
 // Who is online: names bound to keys and endpoints, with expiry. Pure state, no sockets, so it is easy to test.
 import type { Endpoint } from '../core/types'
-import { formatEndpoint, type NatType } from '../protocol'
+import { formatEndpoint, type ChannelEnd, type NatType } from '../protocol'
 
 export interface Registration {
   name: string
@@ -14,6 +14,8 @@ export interface Registration {
   nat?: NatType
   /** The client process that registered (see PeerIntro.instance). */
   instance?: string
+  /** The authenticated channel the registration set up; every datagram to and from it goes through it. */
+  channel?: ChannelEnd
   expiresAt: number
 }
 

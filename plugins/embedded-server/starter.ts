@@ -3,7 +3,7 @@
 import type { EmbeddedAttempt } from '../../core/services'
 import type { Logger } from '../../core/types'
 import { parseHostPort } from '../../core/wire'
-import { RendezvousServer } from '../../server'
+import { defaultServerDataDir, RendezvousServer } from '../../server'
 
 export class EmbeddedServerStarter {
   private takenBefore = false
@@ -21,7 +21,7 @@ export class EmbeddedServerStarter {
     let listening = false
     const serverLog = this.logger.child('server')
     const logger: Logger = { ...serverLog, error: (message, fields) => listening && serverLog.error(message, fields) }
-    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger })
+    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger, dataDir: defaultServerDataDir(port) })
     try {
       await server.listen()
       listening = true

@@ -7,9 +7,9 @@ import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
 import {
-  decodeJson, decodeRelay, encodeJson, encodeRelay, formatEndpoint, FrameKind, HELLO_PAD, isEndpoint, MAPPING_PAD, parseHostPort,
-  parseServerMessage, PING_PAD, registrationProof, relayRoom, sameEndpoint, type ClientMessage, type JsonMessage, type NatType,
-  type PeerIntro, type ServerMessage,
+  ChannelEnd, decodeJson, decodeRelay, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, FrameKind, HELLO_PAD,
+  isEndpoint, MAPPING_PAD, parseHostPort, parseServerMessage, PING_PAD, registrationProof, relayRoom, sameEndpoint, serverFingerprint,
+  verifyTranscript, type ClientMessage, type JsonMessage, type NatType, type PeerIntro, type ServerMessage, type Transcript,
 } from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
 
@@ -35,7 +35,7 @@ const optionsSchema = object({
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
-type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services'>
+type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile'>
 
 /** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
 interface Path {
@@ -114,16 +114,30 @@ const MAX_INTRO_ASKS = 64
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
 const BUSY_RETRY_MS = 250
+/** Server keys pinned on first use, by `host:port` as configured (the profile file). */
+const KNOWN_SERVERS_FILE = 'known-servers.json'
+const NONE: ReadonlySet<string> = new Set()
+/**
+ * The requests that go in clear, and the answers each may get in clear: the registration's steps, before there are keys
+ * (a `registered` comes only sealed), and NAT detection on the second port. Every other answer must open under the channel.
+ */
+const CLEAR_ANSWERS: Readonly<Record<string, ReadonlySet<string>>> = {
+  hello: new Set(['cookie', 'error']),
+  register: new Set(['challenge', 'error']),
+  prove: new Set(['error']),
+  mapping: new Set(['mapped', 'error']),
+}
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
   needs: ['transport'],
   provides: ['path', 'rendezvous'],
   options: (raw) => validate(optionsSchema, raw),
-  create({ hooks, transports, logger, settings, me, peers, services }, options) {
+  create({ hooks, transports, logger, settings, me, peers, services, profile }, options) {
     const log = logger.child('hole-punch')
     const states = new Map<string, PeerState>()
-    const pending = new Map<string, (message: ServerMessage) => void>()
+    /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
+    const pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
     const connecting = new Map<string, Promise<PathKind | undefined>>()
     /** Names we asked the server about because they punched us under an introduction we missed: name → when. */
     const introAsked = new Map<string, number>()
@@ -152,9 +166,36 @@ export default definePlugin<HolePunchOptions, Deps>({
     let lostStep = false
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
     const instance = randomBytes(8).toString('hex')
+    /** The channel of our registration (every later datagram to and from the server is sealed under it), and the one a
+     *  registration in progress sets up, which becomes it when its `registered` arrives through it. */
+    let channel: ChannelEnd | undefined
+    let nextChannel: ChannelEnd | undefined
+    /** The server presented another key than the one pinned or configured: registration stops, with this reason. */
+    let serverKeyRefused: string | undefined
+    /** A `not_registered` in clear (the server cannot seal to an endpoint it forgot): only a hint, acted on when pings go unanswered. */
+    let heardNotRegistered = false
+    const serverAddress = parseHostPort(settings.server)
+    const serverLabel = `${serverAddress.host}:${serverAddress.port}`
 
-    const sendServer = (message: ClientMessage, to: Endpoint = server) =>
-      transport.send(encodeJson(FrameKind.Server, message), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+    /** The fingerprint we expect: the one configured (`HOST:PORT#SHA256:…`), else the one pinned on first use. */
+    function expectedServerKey(): string | undefined {
+      return serverAddress.fingerprint ?? profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE)?.[serverLabel]
+    }
+
+    function pinServerKey(fingerprint: string) {
+      const known = profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE) ?? {}
+      if (known[serverLabel] === fingerprint) return
+      profile.writeJson(KNOWN_SERVERS_FILE, { ...known, [serverLabel]: fingerprint })
+      log.info(`pinned the key of server ${serverLabel}: ${fingerprint}`)
+    }
+
+    /** The registration steps (and NAT detection) go in clear; everything else only sealed, so only after registering. */
+    const sendServer = (message: ClientMessage, to: Endpoint = server) => {
+      const frame = encodeJson(FrameKind.Server, message)
+      if (CLEAR_ANSWERS[message.t]) return transport.send(frame, to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+      if (!channel) return Promise.resolve()
+      return transport.send(channel.seal(frame), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+    }
 
     const sendProbe = (via: Transport, to: Endpoint, message: JsonMessage) =>
       via.send(encodeJson(FrameKind.Probe, message), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
@@ -167,11 +208,12 @@ export default definePlugin<HolePunchOptions, Deps>({
             pending.delete(message.rid)
             resolve(undefined)
           }, options.requestTimeoutMs * (attempt + 1))
-          pending.set(message.rid, (m) => {
+          const resolveWith = (m: ServerMessage) => {
             clearTimeout(timer)
             pending.delete(message.rid)
             resolve(m)
-          })
+          }
+          pending.set(message.rid, { resolve: resolveWith, clear: CLEAR_ANSWERS[message.t] ?? NONE })
           void sendServer(message, to)
         })
         if (reply) return reply
@@ -212,15 +254,42 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
         myNat = detected
       }
-      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, 2)
+      const eph = ephemeralKey()
+      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance, eph: eph.public }, 2)
       if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
-      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
-      if (proven?.t !== 'registered') log.debug('prove unanswered', { reply: proven })
+      // The server proves it holds its long-term key by signing this registration's transcript: a key other than the
+      // one we pinned or were given is someone else answering at its address, and we stop (as ssh does).
+      const serverKey = decodeServerKey(challenge.skey)
+      const transcript: Transcript = { nonce: challenge.nonce, name: me.name, clientKey: me.publicKey, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
+      if (!serverKey || !verifyTranscript(serverKey, transcript, challenge.ssig)) return log.debug('a challenge with a bad server signature: ignored'), undefined
+      const fingerprint = serverFingerprint(serverKey)
+      const expected = expectedServerKey()
+      if (expected !== undefined && expected !== fingerprint) {
+        serverKeyRefused =
+          `the server at ${serverLabel} presented the key ${fingerprint}, not the expected ${expected}: someone may be posing as it. ` +
+          `If its key really changed, remove its line from ${profile.path(KNOWN_SERVERS_FILE)} or give --server ${serverLabel}#${fingerprint}`
+        return undefined
+      }
+      nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
+      if (!nextChannel) return log.debug('a challenge with an unusable ephemeral key: ignored'), undefined
+      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') }, 2)
+      if (proven?.t !== 'registered') return log.debug('prove unanswered', { reply: proven }), proven
+      // It came sealed under the new keys (see the receive tap), so the server behind the key we checked sent it.
+      channel = nextChannel
+      nextChannel = undefined
+      heardNotRegistered = false
+      if (expected === undefined) pinServerKey(fingerprint)
       return proven
     }
 
     async function register(): Promise<boolean> {
+      if (serverKeyRefused) return false
       let reply = await admit()
+      if (serverKeyRefused) {
+        hooks.problem.call({ source: 'hole-punch', code: 'server-key-changed', message: serverKeyRefused })
+        setOnline(false, serverKeyRefused)
+        return false
+      }
       // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
       // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
       // registration starts at once (see schedule), not at the next offline retry. Not here: the client's start
@@ -289,7 +358,9 @@ export default definePlugin<HolePunchOptions, Deps>({
       else {
         const reply = await request({ t: 'ping', rid: rid(), pad: PING_PAD }, 1)
         if (reply?.t === 'pong') failedPings = 0
-        else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted, or our NAT moved us
+        // The server restarted, or our NAT moved us: it answers in clear, which alone proves nothing, so only with the
+        // ping unanswered under our keys.
+        else if (heardNotRegistered) await register()
         else if (++failedPings >= 2) {
           setOnline(false, 'keepalive unanswered')
           await register()
@@ -642,8 +713,20 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     const fromServer = (from: Endpoint) => sameEndpoint(from, server) || (serverAlt !== undefined && sameEndpoint(from, serverAlt))
 
-    function handleServer(message: ServerMessage) {
-      if (message.rid && pending.has(message.rid)) return pending.get(message.rid)!(message)
+    /** A message from the server; `sealed` when it opened under the channel. False when it is not acted on. */
+    function handleServer(message: ServerMessage, sealed: boolean): boolean {
+      const waiting = message.rid === undefined ? undefined : pending.get(message.rid)
+      if (waiting && (sealed || waiting.clear.has(message.t))) return waiting.resolve(message), true
+      if (!sealed) {
+        if (message.t !== 'error' || message.code !== 'not_registered' || message.rid !== undefined) return false
+        heardNotRegistered = true
+        return true
+      }
+      handleSealed(message)
+      return true
+    }
+
+    function handleSealed(message: ServerMessage) {
       if (message.t === 'intro') return void handleIntro(message.peer, message.token)
       if (message.t === 'left') {
         const state = states.get(message.peer)
@@ -663,16 +746,25 @@ export default definePlugin<HolePunchOptions, Deps>({
     hooks.receive.tap('hole-punch', (datagram) => {
       const { frame } = datagram
       if (!frame) return undefined
+      // From the server only the registration's answers come in clear; the rest is sealed under the channel. What fails
+      // is left unclaimed, so the core drops and counts it (client.stats.dropped): never acted on.
       if (frame.kind === FrameKind.Server) {
-        if (!fromServer(datagram.from)) return true // only our server speaks this kind to us
+        if (!fromServer(datagram.from)) return undefined
         const json = decodeJson(frame.body)
         const message = json && parseServerMessage(json)
-        if (message) handleServer(message)
-        return true
+        return message && handleServer(message, false) ? true : undefined
       }
-      if (frame.kind === FrameKind.Relay) {
-        if (!sameEndpoint(datagram.from, server)) return true
-        const relayed = decodeRelay(frame.body)
+      if (frame.kind === FrameKind.Channel) {
+        if (!sameEndpoint(datagram.from, server)) return undefined
+        const inner = channel?.open(frame.body) ?? nextChannel?.open(frame.body)
+        if (!inner) return log.debug('a server frame that does not open under our keys: dropped'), undefined
+        if (inner.kind === FrameKind.Server) {
+          const json = decodeJson(inner.body)
+          const message = json && parseServerMessage(json)
+          return message && handleServer(message, true) ? true : undefined
+        }
+        if (inner.kind !== FrameKind.Relay) return undefined
+        const relayed = decodeRelay(inner.body)
         const state = relayed && states.get(relayed.name)
         // Re-injected as if it arrived on the socket: rsa opens it as any HANDSHAKE or DATA frame, and checks who sent it.
         if (relayed && state && state.relay !== 'off') {
@@ -727,9 +819,9 @@ export default definePlugin<HolePunchOptions, Deps>({
         await state.path.via.send(packet.bytes, state.path.endpoint)
         return true
       }
-      if (state?.relay !== 'on') return undefined
+      if (state?.relay !== 'on' || !channel) return undefined
       if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
-      await transport.send(encodeRelay(packet.peer, packet.bytes), server)
+      await transport.send(channel.seal(encodeRelay(packet.peer, packet.bytes)), server)
       return true
     })
 

@@ -5,23 +5,28 @@ import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
-import { admit, privatePemFor, publicPem } from '../../core/test/support'
+import { admit, challengeTranscript, privatePemFor, publicPem } from '../../core/test/support'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
-import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
+import { ChannelEnd, ephemeralKey, HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
 
-/** A UDP client socket on 127.0.0.1 that queues every server message it receives. */
+/** The requests a client sends in clear: the registration's steps and NAT detection. */
+const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+
+/** A UDP client socket on 127.0.0.1 that queues every server message it receives, sealed ones opened under its channel. */
 class Client {
   readonly received: JsonMessage[] = []
   private readonly socket = dgram.createSocket('udp4')
   private waiter?: () => void
   private rids = 0
+  channel?: ChannelEnd
 
   private constructor(private readonly server: Endpoint) {
     this.socket.on('message', (bytes) => {
-      const frame = decodeFrame(bytes)
+      const outer = decodeFrame(bytes)
+      const frame = outer?.kind === FrameKind.Channel ? this.channel?.open(outer.body) : outer
       const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
       this.received.push(json ?? { t: '<undecodable>' })
       this.waiter?.()
@@ -47,8 +52,10 @@ class Client {
     return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
   }
 
+  /** Sends a message, sealed under the channel once registered unless it is one that goes in clear. */
   send(message: JsonMessage): Promise<void> {
-    return this.sendRaw(encodeJson(FrameKind.Server, message))
+    const frame = encodeJson(FrameKind.Server, message)
+    return this.sendRaw(this.channel && !CLEAR.has(message.t) ? this.channel.seal(frame) : frame)
   }
 
   /** The next message received (in order), or a failure after REPLY_MS. */
@@ -80,8 +87,14 @@ class Client {
     return reply
   }
 
+  /** A sealed ping from an endpoint the server forgot: it cannot open it, so it answers `not_registered` in clear, without rid. */
+  async pingForgotten(): Promise<JsonMessage> {
+    await this.send({ t: 'ping', rid: this.rid(), pad: PING_PAD })
+    return this.next()
+  }
+
   register(name: string, key: string, local: Endpoint[] = []): Promise<JsonMessage> {
-    return admit((message) => this.request(message), { name, key, local })
+    return admit((message) => this.request(message), { name, key, local }, (channel) => (this.channel = channel))
   }
 
   async peers(): Promise<string[]> {
@@ -154,10 +167,13 @@ describe('server RendezvousServer (live UDP)', function () {
   it('answers a resent register with the same challenge, admits a resent proof again, and no other proof', async () => {
     const alice = await client()
     const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
-    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
-    const proof = registrationProof(challenge.nonce as string, 'alice')
+    const eph = ephemeralKey()
+    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
+    const transcript = challengeTranscript(challenge, { name: 'alice', key: KEYS.alice }, eph.public)
+    alice.channel = ChannelEnd.derive('client', eph, transcript.serverEph, transcript)
+    const proof = registrationProof(transcript)
     const sig = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64')
-    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
+    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
     expect(again.nonce, 'a resent register gets the same challenge').to.equal(challenge.nonce)
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
@@ -245,7 +261,7 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
     expect((await newAlice.next()).t).to.equal('intro')
     // The old socket's endpoint is no longer registered.
-    expect(await oldAlice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await oldAlice.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
   })
 
   it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
@@ -274,7 +290,7 @@ describe('server RendezvousServer (live UDP)', function () {
     const alice = await registered('alice')
     const bob = await registered('bob')
     await alice.send({ t: 'bye' })
-    expect(await alice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await alice.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
     expect(await bob.peers()).to.deep.equal([])
     expect(await bob.request({ t: 'connect', to: 'alice' })).to.deep.include({ code: 'unknown_peer' })
   })
@@ -328,7 +344,7 @@ describe('server RendezvousServer (live UDP)', function () {
     }
     expect(peers).to.deep.equal([])
     expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
-    expect(await bob.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await bob.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
     // The name is free for another key now.
     const impostor = await client()
     expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')

@@ -91,7 +91,7 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     const port = server.port
     server.kill()
     await server.exited
-    const serverAgain = track(await ServerProcess.start({ port }))
+    const serverAgain = track(await ServerProcess.start({ port, dataDir: server.dataDir }))
     expect(serverAgain.port).to.equal(port)
     expectDelivered(figure('5 server restarted, alice writes', await deliver(alice, bob, 'server went away')), 1000)
     expectDelivered(figure('5 server restarted, bob writes', await deliver(bob, alice, 'we did not notice')), 1000)

@@ -22,7 +22,7 @@ const LONG_NAME = '名'.repeat(32)
 /** The largest registration a client sends: the longest name, a full cookie, seven local addresses of the longest form. */
 function registrationBytes(identity: Pick<RsaIdentity, 'publicKeyPem'>): number {
   const local = Array.from({ length: 7 }, () => ({ address: '255.255.255.255', port: 65535 }))
-  const message: ClientMessage = { t: 'register', rid: 'f'.repeat(16), cookie: 'c'.repeat(64), name: LONG_NAME, key: identity.publicKeyPem, local, nat: 'symmetric' }
+  const message: ClientMessage = { t: 'register', rid: 'f'.repeat(16), cookie: 'c'.repeat(64), name: LONG_NAME, key: identity.publicKeyPem, local, nat: 'symmetric', eph: 'e'.repeat(43) }
   return Buffer.byteLength(JSON.stringify(message)) + 3
 }
 
