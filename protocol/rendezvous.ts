@@ -51,6 +51,8 @@ export type ClientMessage =
   | { t: 'list'; rid: string }
   | { t: 'connect'; rid: string; to: string }
   | { t: 'bye' }
+  /** Gives our name up at once, instead of after the server's long absence (see server/names.ts). */
+  | { t: 'release'; rid: string }
 
 /** Server → client. */
 export type ServerMessage =
@@ -69,6 +71,8 @@ export type ServerMessage =
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
   /** The peer said bye to the server: told to those it was relayed with, since a peer's own bye does not cross the relay. */
   | { t: 'left'; rid?: string; peer: string }
+  /** The answer to `release`: the name is free for any key from now. */
+  | { t: 'released'; rid: string; name: string }
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
 export type ErrorCode =
@@ -111,6 +115,7 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
       return isRid(m.rid) && isName(m.to) ? { t: 'relay', rid: m.rid, to: m.to } : undefined
     case 'ping':
     case 'list':
+    case 'release':
       return isRid(m.rid) ? { t: m.t, rid: m.rid } : undefined
     case 'connect':
       return isRid(m.rid) && isName(m.to) ? { t: 'connect', rid: m.rid, to: m.to } : undefined
@@ -143,6 +148,8 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
       return isName(m.peer) && typeof m.ready === 'boolean' ? (m as ServerMessage) : undefined
     case 'left':
       return isName(m.peer) ? (m as ServerMessage) : undefined
+    case 'released':
+      return isName(m.name) ? (m as ServerMessage) : undefined
     case 'peers':
       return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName) ? (m as ServerMessage) : undefined
     case 'intro': {

@@ -5,7 +5,7 @@ import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypt
 import type { Endpoint } from '../core/types'
 import { CookieJar } from './guard'
 import {
-  ChannelEnd, checkRsaPublicKey, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
+  ChannelEnd, checkRsaPublicKey, nameProblem, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
   type ClientMessage, type EphemeralKey, type NatType, type ServerMessage, type Transcript,
 } from '../protocol'
 
@@ -58,6 +58,8 @@ export class Admission {
     if (!this.cookies.valid(from, message.cookie)) {
       return { t: 'error', rid: message.rid, code: 'bad_cookie', message: 'say hello first' }
     }
+    const badName = nameProblem(message.name)
+    if (badName) return { t: 'error', rid: message.rid, code: 'bad_request', message: badName }
     const badKey = checkRsaPublicKey(message.key)
     if (badKey) return { t: 'error', rid: message.rid, code: 'bad_key', message: badKey }
     const now = this.now()

@@ -10,6 +10,7 @@ import {
   sameEndpoint, serverFingerprint, type ChannelEnd, type ClientMessage, type ServerMessage,
 } from '../protocol'
 import { loadServerKey } from './identity'
+import { NameBook } from './names'
 
 export { defaultServerDataDir } from './identity'
 import { Registry, type Registration } from './registry'
@@ -32,6 +33,10 @@ export interface ServerOptions {
   dataDir?: string
   /** The long-term Ed25519 private key itself, instead of `dataDir` (tests that restart a server). */
   key?: KeyObject
+  /** How long a name stays bound to its key while its owner is away (default 90 days); kept in `dataDir`. */
+  nameReleaseAfterMs?: number
+  /** At most this many names bound at once (default 100,000); past it, only names released by absence make room. */
+  maxNames?: number
   /** Forward RELAY frames between peers that both asked for it; off unless enabled. */
   relay?: boolean
   /** Per-peer rate limits of the relay. */
@@ -76,6 +81,8 @@ export class RendezvousServer {
   private readonly watches = new Watches(60 * 60_000, 32, 100_000)
   private readonly admission: Admission
   private readonly serverKey: KeyObject
+  /** Which key owns which name, online or not (on disk in the data dir). */
+  private readonly names: NameBook
   private readonly limiter: RateLimiter
   private readonly registrationLimiter: RateLimiter
   private readonly logger: Logger
@@ -86,6 +93,7 @@ export class RendezvousServer {
     this.ttlMs = options.ttlMs ?? 45_000
     this.serverKey = options.key ?? loadServerKey(options.dataDir)
     this.admission = new Admission(this.serverKey)
+    this.names = NameBook.in(options.dataDir, { releaseAfterMs: options.nameReleaseAfterMs, maxNames: options.maxNames })
     this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000)
     const limits = options.limits ?? DEFAULT_LIMITS
     this.limiter = new RateLimiter(limits.perSecond, limits.burst)
@@ -113,7 +121,11 @@ export class RendezvousServer {
     if (this.altSocket) await this.listenAlt(this.altSocket)
     this.sweeper = setInterval(() => {
       const now = Date.now()
+      // Those online were here: their names' absence counts from now on.
+      for (const r of this.registry.all(now)) this.names.seen(r.name, r.key, now)
       for (const name of this.registry.expire(now)) this.logger.info(`${name} expired`)
+      for (const name of this.names.expire(now)) this.logger.info(`${name} released after its owner's long absence`)
+      this.saveNames()
       this.watches.expire(now)
       this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
     }, Math.max(1000, this.ttlMs / 3))
@@ -167,8 +179,18 @@ export class RendezvousServer {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper)
+    for (const r of this.registry.all(Date.now())) this.names.seen(r.name, r.key, Date.now())
+    this.saveNames()
     await new Promise<void>((resolve) => this.socket.close(() => resolve()))
     if (this.altSocket) await new Promise<void>((resolve) => this.altSocket!.close(() => resolve()))
+  }
+
+  private saveNames(): void {
+    try {
+      this.names.save()
+    } catch (error) {
+      this.logger.error(`cannot save the names: ${(error as Error).message}`)
+    }
   }
 
   private handle(bytes: Buffer, from: Endpoint): void {
@@ -272,7 +294,13 @@ export class RendezvousServer {
     switch (message.t) {
       case 'ping':
         return this.send(me, { t: 'pong', rid: message.rid, public: from })
+      case 'release':
+        this.names.release(me.name, me.key)
+        this.saveNames()
+        this.logger.info(`${me.name} released its name`)
+        return this.send(me, { t: 'released', rid: message.rid, name: me.name })
       case 'bye':
+        this.names.seen(me.name, me.key, now)
         this.registry.remove(me.name)
         // Those relayed with it hear of it from us: its own bye goes only down direct paths.
         for (const asker of this.relayPolicy?.askers(me.name) ?? []) {
@@ -328,6 +356,10 @@ export class RendezvousServer {
     const admitted = this.admission.prove(message, from)
     if ('t' in admitted) return this.replyClear(from, admitted, size)
     const before = this.registry.get(admitted.name, now)
+    // The name's owner, online or not, and look-alikes: checked before the registry, which knows only who is online.
+    const claim = this.names.claim(admitted.name, admitted.key, now)
+    if (!claim.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: claim.code, message: claim.message }))
+    this.saveNames()
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
     if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: result.code, message: result.message }))
     result.registration.nat = admitted.nat

@@ -87,6 +87,11 @@ export class Registry {
     return expired
   }
 
+  /** Every registration online. */
+  all(now: number): Registration[] {
+    return [...this.byName.values()].filter((r) => r.expiresAt > now)
+  }
+
   names(now: number): string[] {
     return [...this.byName.values()].filter((r) => r.expiresAt > now).map((r) => r.name).sort()
   }

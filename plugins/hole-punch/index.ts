@@ -35,7 +35,7 @@ const optionsSchema = object({
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
-type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile'>
+type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile' | 'commands'>
 
 /** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
 interface Path {
@@ -133,7 +133,7 @@ export default definePlugin<HolePunchOptions, Deps>({
   needs: ['transport'],
   provides: ['path', 'rendezvous'],
   options: (raw) => validate(optionsSchema, raw),
-  create({ hooks, transports, logger, settings, me, peers, services, profile }, options) {
+  create({ hooks, transports, logger, settings, me, peers, services, profile, commands }, options) {
     const log = logger.child('hole-punch')
     const states = new Map<string, PeerState>()
     /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
@@ -823,6 +823,20 @@ export default definePlugin<HolePunchOptions, Deps>({
       if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
       await transport.send(channel.seal(encodeRelay(packet.peer, packet.bytes)), server)
       return true
+    })
+
+    // The server keeps a name for its key while its owner is away (90 days by default): a user moving to a new key
+    // (a new device, a new profile) gives the name up first, with the old one.
+    commands.register({
+      name: 'release',
+      usage: '/release',
+      description: 'give your name up at the server, so that another key (a new device) can register it',
+      async run(_args, out) {
+        if (!registered) return out.error('not registered with the server')
+        const reply = await request({ t: 'release', rid: rid() })
+        if (reply?.t !== 'released') return out.error(`the server did not release ${me.name}: ${reply?.t === 'error' ? reply.message : 'no answer'}`)
+        out.info(`the server released ${me.name}: another key can register it once you quit`)
+      },
     })
 
     hooks.listPeers.tapPromise('hole-punch', async (known) => {

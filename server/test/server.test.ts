@@ -5,7 +5,7 @@ import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
-import { admit, challengeTranscript, privatePemFor, publicPem } from '../../core/test/support'
+import { admit, challengeTranscript, privatePemFor, publicPem, tempDir } from '../../core/test/support'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
 import { ChannelEnd, ephemeralKey, HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
 
@@ -321,6 +321,54 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((await alice.register('alice', KEYS.alice)).t).to.equal('registered')
   })
 
+  it('keeps a name bound to its key after its owner leaves, across a restart of the server, until the owner releases it', async () => {
+    await server.close()
+    const dataDir = tempDir()
+    await start({ dataDir })
+    const alice = await registered('alice')
+    await alice.send({ t: 'bye' })
+    expect((await alice.pingForgotten()).code, 'a round trip: the bye has been handled').to.equal('not_registered')
+    expect(server.online).to.equal(0)
+    const squatter = await client()
+    const refused = await squatter.register('alice', KEYS.carol)
+    expect(refused).to.deep.include({ t: 'error', code: 'name_taken' })
+    expect(refused.message).to.include('belongs to another key').and.include('released after 90 days')
+    // The server restarts from its data dir: the binding is still there, and so is its key.
+    const fingerprint = server.fingerprint
+    await server.close()
+    await start({ dataDir })
+    expect(server.fingerprint).to.equal(fingerprint)
+    expect(await (await client()).register('alice', KEYS.carol)).to.deep.include({ t: 'error', code: 'name_taken' })
+    // The owner comes back, and gives the name up: from then on it is anyone's.
+    const owner = await registered('alice')
+    expect(await owner.request({ t: 'release' })).to.deep.include({ t: 'released', name: 'alice' })
+    await owner.send({ t: 'bye' })
+    expect((await (await client()).register('alice', KEYS.carol)).t).to.equal('registered')
+  })
+
+  it('refuses look-alikes of a bound name under another key: case, fullwidth, mathematical letters, Cyrillic а', async () => {
+    await server.close()
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 100, registrationBurst: 100 } })
+    const alice = await registered('alice')
+    await alice.send({ t: 'bye' })
+    const rows: string[] = []
+    for (const lookalike of ['ALICE', 'аlice', 'ａｌｉｃｅ', '𝔞𝔩𝔦𝔠𝔢', 'Alice']) {
+      const reply = await (await client()).register(lookalike, KEYS.carol)
+      rows.push(`${lookalike}: ${String(reply.code ?? reply.t)}`)
+      expect(reply, lookalike).to.deep.include({ t: 'error', code: 'name_taken' })
+      expect(reply.message, lookalike).to.include('looks like "alice"')
+    }
+    // The owner's key may use any of its forms; another name is anyone's.
+    expect((await (await client()).register('ALICE', KEYS.alice)).t).to.equal('registered')
+    expect((await (await client()).register('alicia', KEYS.carol)).t).to.equal('registered')
+  })
+
+  it('refuses a name longer than 64 bytes of UTF-8 (the handshake\'s limit), with the reason', async () => {
+    const reply = await (await client()).register('名'.repeat(22), KEYS.alice) // 22 characters, 66 bytes
+    expect(reply).to.deep.include({ t: 'error', code: 'bad_request', message: 'the name is 66 bytes of UTF-8; at most 64' })
+    expect((await (await client()).register('名'.repeat(21), KEYS.alice)).t).to.equal('registered')
+  })
+
   it('refuses registrations beyond the limit with full', async () => {
     await server.close()
     await start({ maxRegistrations: 1 })
@@ -345,9 +393,9 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(peers).to.deep.equal([])
     expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
     expect(await bob.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
-    // The name is free for another key now.
-    const impostor = await client()
-    expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')
+    // Offline, the name is still bob's: another key is refused, bob's own registers again.
+    expect(await (await client()).register('bob', KEYS.carol)).to.deep.include({ t: 'error', code: 'name_taken' })
+    expect((await bob.register('bob', KEYS.bob)).t).to.equal('registered')
   })
 
   it('drops malformed datagrams, counts them, and keeps serving', async () => {
