@@ -48,7 +48,8 @@ export type ClientMessage =
   | { t: 'relay'; rid: string; to: string }
   /** Padded (PING_PAD) so that a server that forgot us may answer `not_registered` without amplifying. */
   | { t: 'ping'; rid: string; pad?: string }
-  | { t: 'list'; rid: string }
+  /** One page of the names online: those after `after`, containing `query` (compared folded, see names.ts). */
+  | { t: 'list'; rid: string; query?: string; after?: string }
   | { t: 'connect'; rid: string; to: string }
   | { t: 'bye' }
   /** Gives our name up at once, instead of after the server's long absence (see server/names.ts). */
@@ -67,6 +68,7 @@ export type ServerMessage =
   /** Relay state with `peer`: the answer to our `relay` (with rid), or unsolicited when the peer asked or both now have. */
   | { t: 'relay'; rid?: string; peer: string; ready: boolean }
   | { t: 'pong'; rid: string; public: Endpoint }
+  /** A page of `list`: `more` when names follow the last one (ask again with `after` it). */
   | { t: 'peers'; rid: string; peers: string[]; more: boolean }
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
   /** The peer said bye to the server: told to those it was relayed with, since a peer's own bye does not cross the relay. */
@@ -76,7 +78,7 @@ export type ServerMessage =
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
 export type ErrorCode =
-  | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down'
+  | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down' | 'over_quota'
 
 const isB64u = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max && /^[A-Za-z0-9_-]+$/.test(v)
 const isEph = (v: unknown): v is string => isB64u(v, 43, 43)
@@ -114,9 +116,12 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
     case 'relay':
       return isRid(m.rid) && isName(m.to) ? { t: 'relay', rid: m.rid, to: m.to } : undefined
     case 'ping':
-    case 'list':
     case 'release':
       return isRid(m.rid) ? { t: m.t, rid: m.rid } : undefined
+    case 'list':
+      return isRid(m.rid) && (m.query === undefined || (typeof m.query === 'string' && m.query.length <= 64)) && (m.after === undefined || isName(m.after))
+        ? { t: 'list', rid: m.rid, ...(m.query ? { query: m.query } : {}), ...(m.after ? { after: m.after } : {}) }
+        : undefined
     case 'connect':
       return isRid(m.rid) && isName(m.to) ? { t: 'connect', rid: m.rid, to: m.to } : undefined
     case 'bye':

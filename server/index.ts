@@ -13,7 +13,7 @@ import { loadServerKey } from './identity'
 import { NameBook } from './names'
 
 export { defaultServerDataDir } from './identity'
-import { Registry, type Registration } from './registry'
+import { DEFAULT_QUOTAS, Registry, type Quotas, type Registration } from './registry'
 import { Watches } from './watches'
 import { DEFAULT_RELAY_LIMITS, RelayPolicy, type RelayLimits } from './relay'
 
@@ -22,7 +22,10 @@ export interface ServerOptions {
   port?: number
   /** A registration lives this long after its last keepalive. */
   ttlMs?: number
+  /** Registrations online at once; past it the one idle longest makes room. */
   maxRegistrations?: number
+  /** Registrations per source address and per /24 (IPv4) or /48 (IPv6) prefix. */
+  quotas?: Quotas
   /**
    * Second UDP port that answers only `mapping` requests, so a client can tell whether its NAT maps per destination
    * (RFC 5780 style). Default: `port + 1`, or any free port when that is taken or `port` is 0; `false` turns it off.
@@ -94,7 +97,7 @@ export class RendezvousServer {
     this.serverKey = options.key ?? loadServerKey(options.dataDir)
     this.admission = new Admission(this.serverKey)
     this.names = NameBook.in(options.dataDir, { releaseAfterMs: options.nameReleaseAfterMs, maxNames: options.maxNames })
-    this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000)
+    this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000, options.quotas ?? DEFAULT_QUOTAS)
     const limits = options.limits ?? DEFAULT_LIMITS
     this.limiter = new RateLimiter(limits.perSecond, limits.burst)
     this.registrationLimiter = new RateLimiter(limits.registrationsPerSecond, limits.registrationBurst)
@@ -308,8 +311,8 @@ export class RendezvousServer {
         }
         return this.logger.info(`${me.name} left`)
       case 'list': {
-        const names = this.registry.names(now).filter((name) => name !== me.name)
-        return this.send(me, { t: 'peers', rid: message.rid, peers: names.slice(0, NAMES_PER_REPLY), more: names.length > NAMES_PER_REPLY })
+        const page = this.registry.page(now, { query: message.query, after: message.after, size: NAMES_PER_REPLY, without: me.name })
+        return this.send(me, { t: 'peers', rid: message.rid, peers: page.names, more: page.more })
       }
       case 'connect': {
         const peer = this.registry.get(message.to, now)
@@ -365,6 +368,7 @@ export class RendezvousServer {
     result.registration.nat = admitted.nat
     result.registration.instance = admitted.instance
     result.registration.channel = admitted.channel
+    if (result.evicted) this.logger.info(`${result.evicted.name} made room: the registration idle longest`)
     this.stats.registrations++
     this.logger.info(`${admitted.name} registered`, { from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port

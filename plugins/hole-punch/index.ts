@@ -114,6 +114,8 @@ const MAX_INTRO_ASKS = 64
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
 const BUSY_RETRY_MS = 250
+/** `list` pages a client asks for at most in one go (40 names each). */
+const MAX_LIST_PAGES = 10
 /** Server keys pinned on first use, by `host:port` as configured (the profile file). */
 const KNOWN_SERVERS_FILE = 'known-servers.json'
 const NONE: ReadonlySet<string> = new Set()
@@ -839,10 +841,34 @@ export default definePlugin<HolePunchOptions, Deps>({
       },
     })
 
+    /** Names online matching `query`, page after page up to MAX_LIST_PAGES (the server sends NAMES_PER_REPLY a page). */
+    async function listOnline(query?: string): Promise<{ names: string[]; more: boolean } | undefined> {
+      const names: string[] = []
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const reply = await request({ t: 'list', rid: rid(), ...(query ? { query } : {}), ...(names.length ? { after: names[names.length - 1] } : {}) })
+        if (reply?.t !== 'peers') return names.length ? { names, more: true } : undefined
+        names.push(...reply.peers)
+        if (!reply.more || reply.peers.length === 0) return { names, more: false }
+      }
+      return { names, more: true }
+    }
+
+    commands.register({
+      name: 'who',
+      usage: '/who [TEXT]',
+      description: 'who is online at the server, or whose name contains TEXT',
+      async run(args, out) {
+        const found = await listOnline(args || undefined)
+        if (!found) return out.error('the server did not answer')
+        if (found.names.length === 0) return out.info(args ? `nobody online matches "${args}"` : 'nobody else is online')
+        out.info(`online${args ? ` matching "${args}"` : ''}: ${found.names.join(', ')}${found.more ? ', …' : ''}`)
+      },
+    })
+
     hooks.listPeers.tapPromise('hole-punch', async (known) => {
-      const reply = await request({ t: 'list', rid: rid() })
-      if (reply?.t !== 'peers') return known
-      const online = new Set(reply.peers)
+      const reply = await listOnline()
+      if (!reply) return known
+      const online = new Set(reply.names)
       const merged = known.map((p) => ({ ...p, online: online.has(p.name) }))
       for (const name of online) if (!merged.some((p) => p.name === name)) merged.push({ name, online: true })
       return merged.sort((a, b) => a.name.localeCompare(b.name))

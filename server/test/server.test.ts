@@ -33,9 +33,9 @@ class Client {
     })
   }
 
-  static async open(server: Endpoint): Promise<Client> {
+  static async open(server: Endpoint, host = '127.0.0.1'): Promise<Client> {
     const client = new Client(server)
-    await new Promise<void>((resolve) => client.socket.bind(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => client.socket.bind(0, host, resolve))
     return client
   }
 
@@ -197,19 +197,64 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(await carol.peers()).to.deep.equal(['alice', 'bob'])
   })
 
-  it('splits a long list and says there is more', async () => {
-    // Forty-odd registrations from one address would trip the default registration rate limit.
+  it('pages a long list to its end, and finds a name by search however many names sort before it', async () => {
+    // Ninety registrations from one address: over the default registration rate and quota, on purpose here.
     await server.close()
-    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 } })
-    const asker = await registered('alice')
-    for (let i = 0; i < NAMES_PER_REPLY + 1; i++) {
-      const c = await client()
-      expect((await c.register(`user${String(i).padStart(2, '0')}`, KEYS.bob)).t).to.equal('registered')
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 1000, perPrefix: 1000 } })
+    const asker = await registered('carol')
+    // A flooder's names sort before everyone's; "alice" comes after them.
+    for (let i = 0; i < 2 * NAMES_PER_REPLY + 5; i++) {
+      expect((await (await client()).register(`aaa${String(i).padStart(2, '0')}`, KEYS.bob)).t).to.equal('registered')
     }
-    const reply = await asker.request({ t: 'list' })
-    expect(reply.peers).to.have.length(NAMES_PER_REPLY)
-    expect(reply.more).to.equal(true)
-    expect((reply.peers as string[])[0]).to.equal('user00')
+    await registered('alice')
+    const first = await asker.request({ t: 'list' })
+    expect(first.peers).to.have.length(NAMES_PER_REPLY)
+    expect(first.more).to.equal(true)
+    expect((first.peers as string[])[0]).to.equal('aaa00')
+    const all: string[] = []
+    let after: string | undefined
+    for (let page = 0; page < 10; page++) {
+      const reply = await asker.request({ t: 'list', ...(after ? { after } : {}) })
+      all.push(...(reply.peers as string[]))
+      after = all[all.length - 1]
+      if (!reply.more) break
+    }
+    expect(all).to.have.length(2 * NAMES_PER_REPLY + 6)
+    expect(all[all.length - 1]).to.equal('alice')
+    expect(new Set(all).size, 'no name twice').to.equal(all.length)
+    expect(await asker.request({ t: 'list', query: 'ALI' })).to.deep.include({ peers: ['alice'], more: false })
+  })
+
+  it('holds at most so many registrations per address and per /24, with the reason; a refresh does not count twice', async () => {
+    await server.close()
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 2, perPrefix: 3 } })
+    const first = await registered('alice')
+    await registered('bob')
+    const third = await (await client()).register('carol', KEYS.carol)
+    expect(third).to.deep.include({ t: 'error', code: 'over_quota' })
+    expect(third.message).to.include('from your address')
+    expect((await first.register('alice', KEYS.alice)).t, 'a refresh').to.equal('registered')
+    // Another address of the same /24: one more fits the prefix's quota of 3, then none.
+    const other = await Client.open(address, '127.0.0.2')
+    clients.push(other)
+    expect((await other.register('carol', KEYS.carol)).t).to.equal('registered')
+    const fourth = await Client.open(address, '127.0.0.2')
+    clients.push(fourth)
+    const refused = await fourth.register('dave', KEYS.carol)
+    expect(refused).to.deep.include({ t: 'error', code: 'over_quota' })
+    expect(refused.message).to.include('127.0.0.0/24')
+  })
+
+  it('makes room when full by dropping the registration idle longest, not by refusing', async () => {
+    await server.close()
+    await start({ maxRegistrations: 2 })
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    await alice.request({ t: 'ping', pad: PING_PAD }) // alice is active; bob idles
+    await registered('carol')
+    expect(server.online).to.equal(2)
+    expect(await alice.peers()).to.deep.equal(['carol'])
+    expect((await bob.pingForgotten()).code).to.equal('not_registered')
   })
 
   it('introduces two clients to each other with the same token, each side\'s key and endpoints', async () => {
@@ -367,14 +412,6 @@ describe('server RendezvousServer (live UDP)', function () {
     const reply = await (await client()).register('名'.repeat(22), KEYS.alice) // 22 characters, 66 bytes
     expect(reply).to.deep.include({ t: 'error', code: 'bad_request', message: 'the name is 66 bytes of UTF-8; at most 64' })
     expect((await (await client()).register('名'.repeat(21), KEYS.alice)).t).to.equal('registered')
-  })
-
-  it('refuses registrations beyond the limit with full', async () => {
-    await server.close()
-    await start({ maxRegistrations: 1 })
-    await registered('alice')
-    const bob = await client()
-    expect(await bob.register('bob', KEYS.bob)).to.deep.include({ t: 'error', code: 'full' })
   })
 
   it('drops a registration that stops refreshing after ttlMs, and keeps one that refreshes', async () => {

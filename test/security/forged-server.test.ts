@@ -102,7 +102,7 @@ describe('forged datagrams between clients and the server (raw sockets, forged s
     cleanups.push(() => mallory.client.stop())
     await mallory.client.start()
     const refusal = await mallory.waitFor('problem', mallory.problems, (p) => p.code === 'registration-refused')
-    expect(refusal.message).to.include('under another key')
+    expect(refusal.message).to.include('belongs to another key')
     await conversationGoesOn('and still bob')
   })
 
