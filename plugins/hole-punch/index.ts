@@ -12,6 +12,7 @@ import {
   verifyTranscript, type ClientMessage, type JsonMessage, type NatType, type PeerIntro, type ServerMessage, type Transcript,
 } from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
+import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, probeToken, SendBudget, type ProbeType } from './probe'
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -48,6 +49,8 @@ interface PeerState {
   name: string
   /** The tokens of the latest two introductions: both sides may ask for one at the same time. */
   tokens: string[]
+  /** The highest probe sequence number seen from the peer under each token (see probe.ts). */
+  seqs: Map<string, number>
   public: Endpoint
   candidates: Endpoint[]
   nat: NatType
@@ -199,8 +202,17 @@ export default definePlugin<HolePunchOptions, Deps>({
       return transport.send(channel.seal(frame), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
     }
 
-    const sendProbe = (via: Transport, to: Endpoint, message: JsonMessage) =>
-      via.send(encodeJson(FrameKind.Probe, message), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    /** Probes sent, counted across every peer: each probe's sequence number (see probe.ts). */
+    let probeSeq = 0
+    /** What we may still send to addresses that never proved they are a peer (see SendBudget). */
+    const budget = new SendBudget()
+    const probeBytes = (state: PeerState, t: ProbeType) => encodeJson(FrameKind.Probe, { ...makeProbe(state.tokens[0], t, me.name, state.name, probeSeq++) })
+
+    /** Sends a probe; a punch to an address that never answered only within its budget. */
+    const sendProbe = (via: Transport, to: Endpoint, state: PeerState, t: ProbeType, kind: 'punch' | 'probe' = 'punch') => {
+      if (t === 'punch' && !budget.take(to.address, kind)) return Promise.resolve()
+      return via.send(probeBytes(state, t), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    }
 
     /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
     async function request(message: ClientMessage & { rid: string }, attempts = 3, to: Endpoint = server): Promise<ServerMessage | undefined> {
@@ -382,7 +394,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           state.stale = true
           void reintroduce(state)
         }
-        void sendProbe(state.path.via, state.path.endpoint, { t: 'keepalive', from: me.name, to: state.name, token: state.tokens[0] })
+        void sendProbe(state.path.via, state.path.endpoint, state, 'keepalive')
       }
     }
 
@@ -442,15 +454,19 @@ export default definePlugin<HolePunchOptions, Deps>({
     function handleIntro(intro: PeerIntro, token: string): PeerState {
       const existing = states.get(intro.name)
       // A new introduction replaces the old candidates; an open path stays until the new one is proven.
-      const candidates = dedupe([intro.public, ...intro.local].filter((e) => !sameEndpoint(e, transport.local())))
+      // Local candidates only inside our own subnets (elsewhere they cannot be the peer's LAN), and a few: a peer that
+      // lists a stranger's addresses as its own gets nothing sent there.
+      const local = intro.local.filter((e) => inOwnSubnet(e.address)).slice(0, MAX_LOCAL_CANDIDATES)
+      const candidates = dedupe([intro.public, ...local].filter((e) => !sameEndpoint(e, transport.local())))
       const state: PeerState = existing ?? {
-        name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
+        name: intro.name, tokens: [], seqs: new Map(), public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
         relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, timers: new Set(), aux: [], waiters: [],
       }
       // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
       // candidates moves it (until then the old one is kept, in case it still works).
       if (existing?.path && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))) state.stale = true
       state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
+      for (const known of state.seqs.keys()) if (!state.tokens.includes(known)) state.seqs.delete(known)
       state.public = intro.public
       state.candidates = candidates
       state.nat = intro.nat ?? 'unknown'
@@ -475,11 +491,9 @@ export default definePlugin<HolePunchOptions, Deps>({
     function punch(state: PeerState) {
       stopAttempt(state)
       const attempt = state.attempt
-      const token = state.tokens[0]
-      const punchMessage = { t: 'punch', from: me.name, to: state.name, token }
       for (const t of punchSchedule(options.punchTimeoutMs)) {
         later(state, attempt, t, () => {
-          for (const candidate of state.candidates) void sendProbe(transport, candidate, punchMessage)
+          for (const candidate of state.candidates) void sendProbe(transport, candidate, state, 'punch')
         })
       }
       later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
@@ -498,8 +512,8 @@ export default definePlugin<HolePunchOptions, Deps>({
           void reintroduce(state)
         })
       }
-      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
-      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)
+      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt)
+      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt)
       // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
       // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
       if (iAmSymmetric || peerSymmetric) void askRelay(state)
@@ -508,7 +522,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     /** Symmetric side: many sockets, each with its own NAT mapping towards the peer's public endpoint. */
-    async function openBirthdaySockets(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+    async function openBirthdaySockets(state: PeerState, attempt: number) {
       const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
       if (count <= 0) return log.warn(`no birthday sockets for ${state.name}: ${auxOpen} already open`)
       auxOpen += count
@@ -519,7 +533,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       const round = () => {
         sockets.forEach((socket, i) => {
           later(state, attempt, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () => {
-            if (!socket.isClosed) void sendProbe(socket, state.public, punchMessage)
+            // Many sockets to one address that has not answered: the birthday share of its budget.
+            if (!socket.isClosed) void sendProbe(socket, state.public, state, 'punch', 'probe')
           })
         })
       }
@@ -528,15 +543,17 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     /** The other side: random ports on the symmetric peer's public address, paced, until a path opens or the attempt ends. */
-    function probeRandomPorts(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+    function probeRandomPorts(state: PeerState, attempt: number) {
       const perTick = Math.max(1, Math.round((options.birthdayRate * PROBE_TICK_MS) / 1000))
       const ticks = Math.floor((options.punchTimeoutMs - PROBE_DELAY_MS) / PROBE_TICK_MS)
       const ports = randomPorts(perTick * ticks)
-      const bytes = encodeJson(FrameKind.Probe, punchMessage)
+      // One punch for all of them: the first to arrive opens the path, the rest are not fresh and change nothing.
+      const bytes = probeBytes(state, 'punch')
       for (let tick = 0; tick < ticks; tick++) {
         later(state, attempt, PROBE_DELAY_MS + tick * PROBE_TICK_MS, () => {
           if (state.path && !state.stale) return
           for (const port of ports.slice(tick * perTick, (tick + 1) * perTick)) {
+            if (!budget.take(state.public.address, 'probe')) return
             void transport.send(bytes, { address: state.public.address, port }).catch(() => undefined)
           }
         })
@@ -612,7 +629,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           void reintroduce(state)
         }
         punches++
-        void sendProbe(path.via, path.endpoint, { t: 'punch', from: me.name, to: state.name, token: state.tokens[0] })
+        void sendProbe(path.via, path.endpoint, state, 'punch')
         state.check = setTimeout(step, CHECK_INTERVAL_MS)
       }
       step()
@@ -680,36 +697,51 @@ export default definePlugin<HolePunchOptions, Deps>({
       }, INTRO_GRACE_MS)
     }
 
-    function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
-      const state = typeof message.from === 'string' ? states.get(message.from) : undefined
-      if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
-        const [from, token] = [message.from, message.token]
+    /**
+     * A probe counts only if its MAC verifies under the token of a current introduction (which only the two peers and the
+     * server know): anything else changes nothing and gets no answer. Opening, moving or closing a path also needs a
+     * sequence number above any seen under that token, so a sniffed probe replayed from another address does nothing.
+     * Returns false when it was not acted on (the core counts it as dropped).
+     */
+    function handleProbe(json: JsonMessage, from: Endpoint, via: Transport): boolean {
+      const probe = parseProbe(json)
+      if (!probe || probe.to !== me.name) return false
+      const state = states.get(probe.from)
+      const token = state && probeToken(probe, state.tokens)
+      if (!state || !token) {
         // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
-        if (state && (state.path || state.timers.size > 0)) return
-        return missedIntro(from, message.to, () => Boolean(states.get(from)?.tokens.includes(token)))
+        if (probe.t === 'punch' && !(state && (state.path || state.timers.size > 0))) {
+          missedIntro(probe.from, probe.to, () => Boolean(states.get(probe.from)?.tokens.some((t) => probeToken(probe, [t]))))
+        }
+        return false
       }
-      if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
-      const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
+      budget.answer(from.address)
+      const fresh = probe.seq > (state.seqs.get(token) ?? -1)
+      if (fresh) state.seqs.set(token, probe.seq)
+      const onPath = state.path !== undefined && sameEndpoint(state.path.endpoint, from) && state.path.via === via
+      if (!fresh && !onPath) return false // a replay from elsewhere: no answer, no change
       const open = !state.path || state.stale
-      switch (message.t) {
+      switch (probe.t) {
         case 'punch':
-          void reply('punch-ack')
+          void sendProbe(via, from, state, 'punch-ack')
           // A punch that got in came through both NATs' mappings, and our answer goes back through the same ones: the
           // path is open now, before any ack, so a handshake the peer sends right after its ack finds it.
-          if (open) openPath(state, from, via)
-          else if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
-          return
+          if (open && fresh) openPath(state, from, via)
+          else if (onPath) state.lastHeard = Date.now()
+          return true
         case 'punch-ack':
           // The first candidate that answers wins; later answers from other candidates only show the path is alive.
-          if (open) return openPath(state, from, via)
-          if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
-          return
+          if (open && fresh) openPath(state, from, via)
+          else if (onPath) state.lastHeard = Date.now()
+          return true
         case 'keepalive':
-          if (state.path && (!sameEndpoint(state.path.endpoint, from) || state.stale)) openPath(state, from, via) // the peer's NAT gave it a new port
+          // The peer's NAT gave it a new port: a fresh keepalive moves the path there.
+          if (state.path && (!onPath || state.stale) && fresh) openPath(state, from, via)
           state.lastHeard = Date.now()
-          return
+          return true
         case 'bye':
-          return lose(state, 'left')
+          if (fresh) lose(state, 'left')
+          return true
       }
     }
 
@@ -776,8 +808,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (frame.kind === FrameKind.Probe) {
         const json = decodeJson(frame.body)
-        if (json) handleProbe(json, datagram.from, datagram.transport)
-        return true
+        return json && handleProbe(json, datagram.from, datagram.transport) ? true : undefined
       }
       // Any other frame from a peer's path proves the path is alive.
       for (const state of states.values()) {
@@ -882,7 +913,7 @@ export default definePlugin<HolePunchOptions, Deps>({
         clearTimeout(state.upgrade)
         clearTimeout(state.check)
         settle(state, undefined)
-        if (state.path) await sendProbe(state.path.via, state.path.endpoint, { t: 'bye', from: me.name, to: state.name, token: state.tokens[0] })
+        if (state.path) await sendProbe(state.path.via, state.path.endpoint, state, 'bye')
         closeAux(state.aux)
         if (state.path?.via instanceof AuxSocket) closeAux([state.path.via])
       }

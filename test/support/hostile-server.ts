@@ -2,6 +2,7 @@
 import * as dgram from 'node:dgram'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { Endpoint } from '../../core/types'
+import { makeProbe } from '../../plugins/hole-punch/probe'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
 import { ChannelEnd, encodeServerKey, ephemeralKey, parseClientMessage, signTranscript, type EphemeralKey, type PeerIntro, type ServerMessage, type Transcript } from '../../protocol'
 
@@ -19,6 +20,8 @@ interface Victim {
 export class HostileServer {
   private readonly socket = dgram.createSocket('udp4')
   private readonly registered = new Map<string, Victim>()
+  /** The token of the latest introduction it made: a liar can hand it to an accomplice. */
+  lastToken?: string
   /** A liar has a key of its own and signs with it: clients that never met the real server cannot tell. */
   private readonly key = generateKeyPairSync('ed25519').privateKey
 
@@ -67,6 +70,7 @@ export class HostileServer {
         if (!me) return
         if (!peer) return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: 'no' })
         const token = randomBytes(16).toString('hex')
+        this.lastToken = token
         const toPeer = this.tamper(peer.intro.name, me.intro)
         const toAsker = this.tamper(me.intro.name, peer.intro)
         if (toPeer) this.send(peer, { t: 'intro', peer: toPeer, token })
@@ -87,18 +91,23 @@ export class HostileServer {
   }
 }
 
-/** A socket that pretends to be a peer on a path: it answers punches (it learns the token from a hostile server) and records all it receives. */
+/** A socket that pretends to be a peer on a path: it answers punches (it has the token from a hostile server) and records all it receives. */
 export class Impostor {
   readonly received: Buffer[] = []
   private readonly socket = dgram.createSocket('udp4')
+  private seq = 0
 
-  constructor(private readonly pretendName: string) {
+  constructor(
+    private readonly pretendName: string,
+    private readonly token: () => string | undefined,
+  ) {
     this.socket.on('message', (bytes, rinfo) => {
       this.received.push(bytes)
       const frame = decodeFrame(bytes)
       const json = frame?.kind === FrameKind.Probe ? decodeJson(frame.body) : undefined
-      if (json?.t === 'punch') {
-        const ack = encodeJson(FrameKind.Probe, { t: 'punch-ack', from: this.pretendName, to: json.from as string, token: json.token as string })
+      const token = this.token()
+      if (json?.t === 'punch' && token) {
+        const ack = encodeJson(FrameKind.Probe, { ...makeProbe(token, 'punch-ack', this.pretendName, json.from as string, this.seq++) })
         this.socket.send(ack, rinfo.port, rinfo.address)
       }
     })

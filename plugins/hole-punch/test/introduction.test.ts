@@ -4,6 +4,7 @@
 import { expect } from 'chai'
 import { encodeJson, FrameKind } from '../../../core/wire'
 import { makeClient, startServer } from '../../../test/support/inprocess'
+import { makeProbe } from '../probe'
 import { cleanupTemp } from '../../../test/support/processes'
 
 /**
@@ -80,7 +81,7 @@ describe('hole-punch: a lost introduction', function () {
       expect(await alice.client.connect('bob')).to.equal('direct')
       expect(server.stats.introductions).to.equal(1)
       // A punch from alice's last attempt, or one before, arriving now (birthday probes go on for seconds).
-      const bytes = encodeJson(FrameKind.Probe, { t: 'punch', from: 'alice', to: 'bob', token: '0'.repeat(32) })
+      const bytes = encodeJson(FrameKind.Probe, { ...makeProbe('0'.repeat(32), 'punch', 'alice', 'bob', 1) })
       const transport = { name: 'test', local: () => ({ address: '127.0.0.1', port: 1 }), send: async () => undefined }
       bob.client.hooks.receive.call({ bytes, from: { address: '127.0.0.1', port: 2 }, transport, frame: { kind: FrameKind.Probe, body: bytes.subarray(3) } })
       // A missed introduction is asked for 100 ms after such a punch (INTRO_GRACE_MS): nothing is asked after three times that.
