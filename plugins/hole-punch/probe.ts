@@ -3,7 +3,6 @@
 // a probe sniffed on the way and replayed from elsewhere cannot open, move or close a path. Pure: no sockets, no timers.
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import * as os from 'node:os'
-import type { Endpoint } from '../../core/types'
 import type { JsonMessage } from '../../protocol'
 
 export type ProbeType = 'punch' | 'punch-ack' | 'keepalive' | 'bye'

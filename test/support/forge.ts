@@ -36,5 +36,5 @@ export function requireForge(this: Mocha.Context): void {
 /** Sends each payload as one UDP datagram from `from` (forged) to `to`, in order; resolves once they are sent. */
 export function sendForged(from: Endpoint, to: Endpoint, ...payloads: Buffer[]): Promise<void> {
   const args = ['-c', SCRIPT, from.address, String(from.port), to.address, String(to.port), ...payloads.map((p) => p.toString('hex'))]
-  return new Promise((resolve, reject) => execFile('python3', args, (error) => (error ? reject(error) : resolve())))
+  return new Promise((resolve, reject) => execFile('python3', args, (error) => (error ? reject(new Error(`forging failed: ${error.message}`)) : resolve())))
 }
