@@ -242,7 +242,8 @@ export default definePlugin<HolePunchOptions, Deps>({
         .flat()
         .filter((i) => i && i.family === 'IPv4' && !i.internal)
         .map((i) => i!.address)
-      return [...new Set(addresses)].slice(0, 7).map((address) => ({ address, port }))
+      // A peer punches at most MAX_LOCAL_CANDIDATES of them: more would only make the registration longer.
+      return [...new Set(addresses)].slice(0, MAX_LOCAL_CANDIDATES).map((address) => ({ address, port }))
     }
 
     function setOnline(online: boolean, reason?: string, publicEndpoint?: Endpoint) {
