@@ -13,6 +13,8 @@ module.exports = {
   plugins: [
     { resolve: 'udp', options: { port: 0 } },
     { resolve: 'hole-punch', options: { keepaliveMs: 15000, embeddedServer: true } },
+    // Starts a server inside this client when the configured one is on this machine and none answers.
+    { resolve: 'embedded-server', options: {} },
     { resolve: 'rsa', options: { bits: 3072 } },
     // Exactly-once, in-order delivery with receipts and an outbox in the profile (see plugins/reliable/README.md).
     { resolve: 'reliable', options: {} },

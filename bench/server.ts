@@ -2,8 +2,9 @@
 // The server runs alone in a child process; load comes from child processes that each own up to LOAD_PER_PROCESS
 // simulated clients, each with its own UDP socket on its own loopback address (127.1.0.1, 127.1.0.2, …), so the server
 // sees each as another host, as behind real NATs, and its per-address limits stay the defaults.
-// Every client registers as the hole-punch plugin does (hello → cookie, mapping on the second port, register →
-// challenge, prove with an RSA-PSS signature), then pings every 15 s (the default keepalive); some ask for introductions
+// Every client registers as the hole-punch plugin does (hello → cookie, mapping on the second port, register with an
+// ephemeral X25519 key → challenge signed by the server's key, prove with an RSA-PSS signature; then every datagram both
+// ways is sealed under the channel that registration derived), then pings every 15 s (the default keepalive); some ask for introductions
 // and lists while the rest keep alive. A raw UDP echo in another child process is measured in the same run.
 // Bounded in count (UDSU_BENCH_SERVER_CLIENTS, default 100,000) and in time (each phase has a deadline).
 // `UDSU_BENCH_QUICK=1`: a few hundred clients and short windows, to check that it runs (used by bench/test).
@@ -15,10 +16,11 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { createLogger } from '../core/log'
 import type { Endpoint } from '../core/types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../core/wire'
-import { PSS, registrationProof } from '../server/admission'
+import {
+  ChannelEnd, decodeFrame, decodeJson, encodeJson, ephemeralKey, FrameKind, HELLO_PAD, MAPPING_PAD, PING_PAD, parseServerMessage, PSS,
+  registrationProof, type ClientMessage, type ServerMessage, type Transcript,
+} from '../protocol'
 import { RendezvousServer } from '../server/index'
-import { HELLO_PAD, MAPPING_PAD, PING_PAD, parseServerMessage, type ClientMessage, type ServerMessage } from '../server/protocol'
 
 const QUICK = process.env.UDSU_BENCH_QUICK === '1'
 const CLIENTS = Number(process.env.UDSU_BENCH_SERVER_CLIENTS ?? (QUICK ? 300 : 100_000))
@@ -97,7 +99,12 @@ interface SimClient {
   socket: dgram.Socket
   key: number
   registered: boolean
+  /** The channel its registration derived: what it sends after `prove` is sealed under it, and what it gets opened. */
+  channel?: ChannelEnd
 }
+
+/** The requests that go in clear (before there are keys, and NAT detection): the rest is sealed once a channel exists. */
+const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
 
 /** A load process: its share of the clients, registering, keeping alive, and asking for introductions and lists. */
 async function load(): Promise<void> {
@@ -111,8 +118,9 @@ async function load(): Promise<void> {
   let retries = 0
   let keepalive: NodeJS.Timeout | undefined
 
-  const onMessage = (bytes: Buffer) => {
-    const frame = decodeFrame(bytes)
+  const onMessage = (client: SimClient, bytes: Buffer) => {
+    const outer = decodeFrame(bytes)
+    const frame = outer?.kind === FrameKind.Channel ? client.channel?.open(outer.body) : outer
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseServerMessage(json)
     if (message?.t === 'pong') pongs++
@@ -129,7 +137,7 @@ async function load(): Promise<void> {
           clearTimeout(timer)
           resolve(m)
         })
-        client.socket.send(encodeJson(FrameKind.Server, message), to.port, to.address)
+        client.socket.send(frameFor(client, message), to.port, to.address)
       })
       pending.delete(message.rid)
       if (reply) return reply
@@ -137,6 +145,10 @@ async function load(): Promise<void> {
     return undefined
   }
   const rid = () => randomBytes(8).toString('hex')
+  const frameFor = (client: SimClient, message: ClientMessage) => {
+    const frame = encodeJson(FrameKind.Server, message)
+    return client.channel && !CLEAR.has(message.t) ? client.channel.seal(frame) : frame
+  }
 
   /** As hole-punch's `admit`: hello, the second port's mapping, register, prove. */
   async function register(client: SimClient): Promise<boolean> {
@@ -145,9 +157,14 @@ async function load(): Promise<void> {
     if (serverAlt) await request(client, { t: 'mapping', rid: rid(), pad: MAPPING_PAD }, serverAlt)
     const local = [{ address: client.socket.address().address, port: client.socket.address().port }]
     const key = keys[client.key]
-    const challenge = await request(client, { t: 'register', rid: rid(), cookie: cookie.cookie, name: client.name, key: key.publicPem, local, nat: 'eim' })
+    const eph = ephemeralKey()
+    const challenge = await request(client, { t: 'register', rid: rid(), cookie: cookie.cookie, name: client.name, key: key.publicPem, local, nat: 'eim', eph: eph.public })
     if (challenge?.t !== 'challenge') return false
-    const sig = sign('sha256', registrationProof(challenge.nonce, client.name), { key: key.privateKey, ...PSS }).toString('base64')
+    // The server's signature over the transcript is not checked here (the client's cost, not the server's).
+    const transcript: Transcript = { nonce: challenge.nonce, name: client.name, clientKey: key.publicPem, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
+    // `registered` comes sealed: the channel must exist before the answer to `prove` arrives.
+    client.channel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
+    const sig = sign('sha256', registrationProof(transcript), { key: key.privateKey, ...PSS }).toString('base64')
     const proven = await request(client, { t: 'prove', rid: rid(), sig })
     return proven?.t === 'registered'
   }
@@ -165,7 +182,7 @@ async function load(): Promise<void> {
         if (!client.registered) continue
         pings++
         // Not awaited: a keepalive's answer is not waited for by the client either, only counted when missing.
-        client.socket.send(encodeJson(FrameKind.Server, { t: 'ping', rid: rid(), pad: PING_PAD }), server.port, server.address)
+        client.socket.send(frameFor(client, { t: 'ping', rid: rid(), pad: PING_PAD }), server.port, server.address)
       }
     }, 50)
   }
@@ -182,10 +199,11 @@ async function load(): Promise<void> {
         const first = m.first as number
         for (let i = 0; i < (m.count as number); i++) {
           const socket = dgram.createSocket('udp4')
-          socket.on('message', onMessage)
           const index = first + i
+          const client: SimClient = { name: `c${index}`, socket, key: index % keys.length, registered: false }
+          socket.on('message', (bytes: Buffer) => onMessage(client, bytes))
           await new Promise<void>((resolve) => socket.bind(0, clientAddress(index), resolve))
-          clients.push({ name: `c${index}`, socket, key: index % keys.length, registered: false })
+          clients.push(client)
         }
         startKeepalive()
         const deadline = Date.now() + (m.deadlineMs as number)

@@ -43,8 +43,9 @@ export interface CliFlags {
   webPort?: number
 }
 
-export const NAME_PATTERN = /^[\p{L}\p{N}_.-]{1,32}$/u
-export const NAME_HINT = 'must be 1 to 32 letters, digits, "_", "." or "-"'
+import { NAME_HINT, NAME_PATTERN } from '../protocol/names'
+
+export { NAME_HINT, NAME_PATTERN }
 
 export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
   server: '127.0.0.1:7777',
@@ -52,6 +53,7 @@ export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
   plugins: [
     { resolve: 'udp', options: {} },
     { resolve: 'hole-punch', options: {} },
+    { resolve: 'embedded-server', options: {} },
     { resolve: 'rsa', options: {} },
     { resolve: 'reliable', options: {} },
     { resolve: 'history', options: {} },

@@ -36,7 +36,7 @@ export type { CommandRegistry } from './commands'
 export type { PeerDirectory } from './peers'
 export type { Profile } from './profile'
 export type { TransportRegistry } from './transports'
-export type { ConversationSummary, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
+export type { ConversationSummary, EmbeddedAttempt, EmbeddedServerService, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
 
 // Frames: a plugin that claims datagrams in `receive` tells them apart by kind.
 export { FrameKind, MAX_DATAGRAM_BYTES } from './wire'

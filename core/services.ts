@@ -48,9 +48,27 @@ export interface HistoryService {
   importText(text: string, options?: { peer?: string; file?: string }): Promise<{ added: number; skipped: number; refused: number }>
 }
 
+/** What one attempt to start the embedded rendezvous server came to. */
+export type EmbeddedAttempt =
+  /** Listening in this client: register with it. */
+  | { kind: 'started' }
+  /** The port is taken, for the first time: perhaps by a udsu server starting this very moment, so ask it once more. */
+  | { kind: 'ask-again' }
+  /** Taken again, and nothing there answered as a udsu server: `reason` for the server state; `tell` once, for the user. */
+  | { kind: 'held'; reason: string; tell?: string }
+  /** Not on this machine, or it could not start for another reason (logged): carry on as when no server answers. */
+  | { kind: 'failed' }
+
+/** What the embedded-server plugin offers: a rendezvous server started inside this client, so path plugins never import the server. */
+export interface EmbeddedServerService {
+  /** Called when the configured server (`host:port`) does not answer: starts one there if the address is this machine's. */
+  start(address: string): Promise<EmbeddedAttempt>
+}
+
 /** Every service by name; a third-party plugin adds its own by declaration merging (`declare module 'udsu'`). */
 export interface ServiceMap {
   history: HistoryService
+  'embedded-server': EmbeddedServerService
 }
 
 export class ServiceRegistry {

@@ -200,5 +200,5 @@ export interface Problem {
    * Set when a frontend acts on it: `key-changed`, the peer's key changed and `/trust PEER` accepts it;
    * `registration-refused`, the server refused our name (taken under another key) or key.
    */
-  code?: 'key-changed' | 'registration-refused'
+  code?: 'key-changed' | 'registration-refused' | 'server-key-changed'
 }

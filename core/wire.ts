@@ -18,6 +18,8 @@ export const FrameKind = {
   Data: 4,
   /** A frame forwarded by the rendezvous server between two peers (binary). */
   Relay: 5,
+  /** Client ↔ rendezvous server after registration: a SERVER or RELAY frame sealed under the registration's keys. */
+  Channel: 6,
 } as const
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
 const KINDS = new Set<number>(Object.values(FrameKind))
@@ -66,12 +68,15 @@ export function decodeJson(body: Buffer): JsonMessage | undefined {
   return typeof (value as JsonMessage).t === 'string' ? (value as JsonMessage) : undefined
 }
 
-/** `host:port` → endpoint; throws a clear error for anything else. */
-export function parseHostPort(text: string): { host: string; port: number } {
-  const match = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text.trim())
+/**
+ * `host:port`, optionally `#fingerprint` (the server key a client expects, `SHA256:…` as the server prints it) →
+ * endpoint; throws a clear error for anything else.
+ */
+export function parseHostPort(text: string): { host: string; port: number; fingerprint?: string } {
+  const match = /^\[?([^\]\s#]+?)\]?:(\d{1,5})(?:#(SHA256:[A-Za-z0-9_-]{43}))?$/.exec(text.trim())
   const port = match ? Number(match[2]) : NaN
   if (!match || port < 1 || port > 65535) throw new Error(`"${text}" is not host:port (e.g. 127.0.0.1:7777)`)
-  return { host: match[1], port }
+  return { host: match[1], port, ...(match[3] ? { fingerprint: match[3] } : {}) }
 }
 
 export function isEndpoint(value: unknown): value is { address: string; port: number } {

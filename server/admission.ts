@@ -1,17 +1,13 @@
-// How a name gets registered: a stateless cookie proves the address, then a signed challenge proves the key.
-import { createPublicKey, randomBytes, verify, constants } from 'node:crypto'
+// How a name gets registered: a stateless cookie proves the address, then a signed challenge proves the key and sets
+// up the channel: the server signs the transcript with its long-term key, the client with its identity key, and both
+// derive the channel's keys from their ephemeral X25519 keys.
+import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto'
 import type { Endpoint } from '../core/types'
-import { formatEndpoint } from '../core/wire'
 import { CookieJar } from './guard'
-import { checkRsaPublicKey, type ClientMessage, type NatType, type ServerMessage } from './protocol'
-
-/** What the client signs to prove it holds the private key of the name it registers. */
-export function registrationProof(nonce: string, name: string): Buffer {
-  return Buffer.from(`udsu-register-v1\n${nonce}\n${name}`, 'utf8')
-}
-
-/** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
-export const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const
+import {
+  ChannelEnd, checkRsaPublicKey, nameProblem, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
+  type ClientMessage, type EphemeralKey, type NatType, type ServerMessage, type Transcript,
+} from '../protocol'
 
 export interface Admitted {
   name: string
@@ -19,11 +15,18 @@ export interface Admitted {
   local: Endpoint[]
   nat: NatType
   instance?: string
+  /** The channel this registration set up: every later datagram to and from it is sealed under it. */
+  channel: ChannelEnd
 }
 
-interface Pending extends Admitted {
+interface Pending extends Omit<Admitted, 'channel'> {
   nonce: string
   expiresAt: number
+  transcript: Transcript
+  eph: EphemeralKey
+  signature: string
+  /** Set once proven, so a resent proof is answered under the same keys. */
+  channel?: ChannelEnd
   /** The signature that proved it: kept until the entry expires, so a retransmitted proof gets the same answer. */
   proof?: string
 }
@@ -32,11 +35,15 @@ export class Admission {
   private readonly cookies: CookieJar
   /** Registrations waiting for their proof, per endpoint; only cookie-checked endpoints get an entry. */
   private readonly pending = new Map<string, Pending>()
+  private readonly serverKeyText: string
 
   constructor(
+    /** The server's long-term Ed25519 private key, which signs every challenge. */
+    private readonly serverKey: KeyObject,
     private readonly options: { maxPending?: number; pendingMs?: number; cookieMs?: number; now?: () => number } = {},
   ) {
     this.cookies = new CookieJar(options.cookieMs ?? 60_000, this.now)
+    this.serverKeyText = encodeServerKey(serverKey)
   }
 
   private now = () => (this.options.now ?? Date.now)()
@@ -51,6 +58,8 @@ export class Admission {
     if (!this.cookies.valid(from, message.cookie)) {
       return { t: 'error', rid: message.rid, code: 'bad_cookie', message: 'say hello first' }
     }
+    const badName = nameProblem(message.name)
+    if (badName) return { t: 'error', rid: message.rid, code: 'bad_request', message: badName }
     const badKey = checkRsaPublicKey(message.key)
     if (badKey) return { t: 'error', rid: message.rid, code: 'bad_key', message: badKey }
     const now = this.now()
@@ -58,16 +67,23 @@ export class Admission {
     // A resent `register` (its answer lost or late) gets the same challenge: a new nonce would void the proof of a client
     // that then receives the first answer after all.
     const waiting = this.pending.get(formatEndpoint(from))
-    if (waiting && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key) {
-      return { t: 'challenge', rid: message.rid, nonce: waiting.nonce }
+    if (waiting && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key && waiting.transcript.clientEph === message.eph) {
+      return this.challenge(message.rid, waiting)
     }
     if (this.pending.size >= (this.options.maxPending ?? 4096)) {
       return { t: 'error', rid: message.rid, code: 'full', message: 'too many registrations at once; try again' }
     }
     const nonce = randomBytes(16).toString('hex')
     const { name, key, local, nat = 'unknown', instance } = message
-    this.pending.set(formatEndpoint(from), { name, key, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000) })
-    return { t: 'challenge', rid: message.rid, nonce }
+    const eph = ephemeralKey()
+    const transcript: Transcript = { nonce, name, clientKey: key, clientEph: message.eph, serverEph: eph.public, serverKey: this.serverKeyText }
+    const entry: Pending = { name, key, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000), transcript, eph, signature: signTranscript(this.serverKey, transcript) }
+    this.pending.set(formatEndpoint(from), entry)
+    return this.challenge(message.rid, entry)
+  }
+
+  private challenge(rid: string, entry: Pending): ServerMessage {
+    return { t: 'challenge', rid, nonce: entry.nonce, eph: entry.eph.public, skey: this.serverKeyText, ssig: entry.signature }
   }
 
   /** `prove` → the admitted registration, or the error to send. */
@@ -80,20 +96,23 @@ export class Admission {
     if (entry.proof !== undefined) {
       // Our answer was lost and the client sent its proof again: the same proof is admitted again (the same name, key
       // and endpoint, so registering it again only refreshes it), anything else is not.
-      if (entry.proof !== message.sig) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
-      const { name, key, local, nat, instance } = entry
-      return { name, key, local, nat, instance }
+      if (entry.proof !== message.sig || !entry.channel) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
+      const { name, key, local, nat, instance, channel } = entry
+      return { name, key, local, nat, instance, channel }
     }
     let valid = false
     try {
-      valid = verify('sha256', registrationProof(entry.nonce, entry.name), { key: createPublicKey(entry.key), ...PSS }, Buffer.from(message.sig, 'base64'))
+      valid = verify('sha256', registrationProof(entry.transcript), { key: createPublicKey(entry.key), ...PSS }, Buffer.from(message.sig, 'base64'))
     } catch {
       valid = false
     }
     if (!valid) return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
+    const channel = ChannelEnd.derive('server', entry.eph, entry.transcript.clientEph, entry.transcript)
+    if (!channel) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'the ephemeral key is not usable' }
     entry.proof = message.sig
+    entry.channel = channel
     const { name, key, local, nat, instance } = entry
-    return { name, key, local, nat, instance }
+    return { name, key, local, nat, instance, channel }
   }
 
   get waiting(): number {

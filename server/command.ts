@@ -2,7 +2,7 @@
 // an operator sends (TERM/INT drain and stop, USR1 logs the counters, HUP reopens the log file).
 import { formatEndpoint } from '../core/wire'
 import type { Endpoint } from '../core/types'
-import { RendezvousServer } from './index'
+import { defaultServerDataDir, RendezvousServer } from './index'
 import { openServerLog } from './logger'
 import { serveMetrics } from './metrics'
 import { listenAddress, loadServerSettings, parseServerFlags, SERVER_HELP } from './options'
@@ -18,6 +18,8 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     port: settings.port,
     altPort: settings.altPort,
     relay: settings.relay,
+    dataDir: settings.dataDir ?? defaultServerDataDir(settings.port),
+    nameReleaseAfterMs: settings.nameReleaseDays * 24 * 3_600_000,
     relayLimits: settings.relayLimits,
     limits: settings.limits,
     ttlMs: settings.ttlMs,
@@ -36,6 +38,7 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     }
     process.stdout.write(`udsu server metrics on http://${hostPort(metrics.address)}/metrics\n`)
   }
+  process.stdout.write(`udsu server key ${server.fingerprint} (clients may pin it: --server HOST:${at.port}#${server.fingerprint})\n`)
   // Last, once everything listens: scripts and tests wait for this line.
   process.stdout.write(`udsu server listening on udp ${hostPort(at)}\n`)
   logger.info('listening', { port: at.port, relay: settings.relay })

@@ -1,29 +1,47 @@
 // The rendezvous server: names and keys in, introductions out. It never sees message content.
 import * as dgram from 'node:dgram'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { isIPv6 } from 'node:net'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint, sameEndpoint } from '../core/wire'
 import { Admission } from './admission'
 import { RateLimiter } from './guard'
-import { NAMES_PER_REPLY, parseClientMessage, type ClientMessage, type ServerMessage } from './protocol'
-import { Registry, type Registration } from './registry'
+import {
+  decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage,
+  sameEndpoint, serverFingerprint, type ChannelEnd, type ClientMessage, type ServerMessage,
+  CLOSING, healthReply, parseHealthCheck, type ClosingNotice, type HealthReply,
+} from '../protocol'
+import { loadServerKey } from './identity'
+import { NameBook } from './names'
+
+export { defaultServerDataDir } from './identity'
+import { DEFAULT_QUOTAS, Registry, type Quotas, type Registration } from './registry'
 import { Watches } from './watches'
-import { CLOSING, healthReply, parseHealthCheck, type ClosingNotice, type HealthReply } from './service'
-import { decodeRelay, DEFAULT_RELAY_LIMITS, encodeRelay, RelayPolicy, type RelayLimits } from './relay'
+import { DEFAULT_RELAY_LIMITS, RelayPolicy, type RelayLimits } from './relay'
 
 export interface ServerOptions {
   host?: string
   port?: number
   /** A registration lives this long after its last keepalive. */
   ttlMs?: number
+  /** Registrations online at once; past it the one idle longest makes room. */
   maxRegistrations?: number
+  /** Registrations per source address and per /24 (IPv4) or /48 (IPv6) prefix. */
+  quotas?: Quotas
   /**
    * Second UDP port that answers only `mapping` requests, so a client can tell whether its NAT maps per destination
    * (RFC 5780 style). Default: `port + 1`, or any free port when that is taken or `port` is 0; `false` turns it off.
    */
   altPort?: number | false
+  /** Where the server keeps its long-term signing key (`server-key.pem`, made on first start). Without it (and without
+   *  `key`), a new key each start: clients that pinned the old one then refuse to register. */
+  dataDir?: string
+  /** The long-term Ed25519 private key itself, instead of `dataDir` (tests that restart a server). */
+  key?: KeyObject
+  /** How long a name stays bound to its key while its owner is away (default 90 days); kept in `dataDir`. */
+  nameReleaseAfterMs?: number
+  /** At most this many names bound at once (default 100,000); past it, only names released by absence make room. */
+  maxNames?: number
   /** Forward RELAY frames between peers that both asked for it; off unless enabled. */
   relay?: boolean
   /** Per-peer rate limits of the relay. */
@@ -44,6 +62,8 @@ export interface ServerStats {
   malformed: number
   /** Requests from endpoints that are not registered. */
   unregistered: number
+  /** CHANNEL frames from a registered endpoint that failed to open (forged, altered or replayed): dropped, never acted on. */
+  forged: number
   registrations: number
   introductions: number
   /** RELAY frames forwarded, and refused (no consent, over rate, malformed or relay off). */
@@ -82,7 +102,7 @@ function growRecvBuffer(socket: dgram.Socket, bytes: number): void {
 export const DEFAULT_LIMITS = { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 }
 
 export class RendezvousServer {
-  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, registrations: 0, introductions: 0, relayed: 0, relayedBytes: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
+  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, forged: 0, registrations: 0, introductions: 0, relayed: 0, relayedBytes: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
   private readonly socket: dgram.Socket
   private readonly altSocket?: dgram.Socket
   /** An IPv6 host (`::`) listens on both families: IPv4 clients arrive as `::ffff:a.b.c.d`, and are answered there. */
@@ -91,19 +111,22 @@ export class RendezvousServer {
   private readonly registry: Registry
   /** Who asked for an offline name, or was introduced to a name: introduced to it again as soon as it registers. An hour, 32 names per asker. */
   private readonly watches: Watches
-  private readonly admission = new Admission()
+  private readonly admission: Admission
+  private readonly serverKey: KeyObject
+  /** Which key owns which name, online or not (on disk in the data dir). */
+  private readonly names: NameBook
   private readonly limiter: RateLimiter
   private readonly registrationLimiter: RateLimiter
   private readonly logger: Logger
   private readonly ttlMs: number
   private sweeper?: NodeJS.Timeout
-  /** Counts changes of the registry (registrations, byes, sweeps), so the sorted names for `list` are made again only then. */
-  private registryVersion = 0
-  private namesCache?: { version: number; at: number; names: string[] }
 
   constructor(private readonly options: ServerOptions = {}) {
     this.ttlMs = options.ttlMs ?? 45_000
-    this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000)
+    this.serverKey = options.key ?? loadServerKey(options.dataDir)
+    this.admission = new Admission(this.serverKey)
+    this.names = NameBook.in(options.dataDir, { releaseAfterMs: options.nameReleaseAfterMs, maxNames: options.maxNames })
+    this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000, options.quotas ?? DEFAULT_QUOTAS)
     const limits = options.limits ?? DEFAULT_LIMITS
     this.limiter = new RateLimiter(limits.perSecond, limits.burst)
     this.registrationLimiter = new RateLimiter(limits.registrationsPerSecond, limits.registrationBurst)
@@ -136,12 +159,16 @@ export class RendezvousServer {
     if (this.altSocket) await this.listenAlt(this.altSocket)
     this.sweeper = setInterval(() => {
       const now = Date.now()
-      this.registryVersion++
+      // Those online were here: their names' absence counts from now on.
+      for (const r of this.registry.all(now)) this.names.seen(r.name, r.key, now)
       for (const name of this.registry.expire(now)) this.logger.info('expired', { name })
+      for (const name of this.names.expire(now)) this.logger.info("released after its owner's long absence", { name })
+      this.saveNames()
       this.watches.expire(now)
       this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
     }, Math.max(1000, this.ttlMs / 3))
     this.sweeper.unref()
+    this.logger.info(`server key ${this.fingerprint}`)
     return this.address()
   }
 
@@ -179,6 +206,11 @@ export class RendezvousServer {
     return { address, port }
   }
 
+  /** The server key's fingerprint (`SHA256:…`), which clients pin or are given as `HOST:PORT#fingerprint`. */
+  get fingerprint(): string {
+    return serverFingerprint(this.serverKey)
+  }
+
   get online(): number {
     return this.registry.size
   }
@@ -191,15 +223,25 @@ export class RendezvousServer {
     const now = Date.now()
     const clients = this.registry.names(now).flatMap((name) => this.registry.get(name, now) ?? [])
     this.logger.info('draining: telling the clients', { clients: clients.length })
-    await Promise.all(clients.map((r) => new Promise<void>((resolve) => this.send(this.socket, encodeJson(FrameKind.Server, CLOSING), r.endpoint, resolve))))
+    await Promise.all(clients.map((r) => new Promise<void>((resolve) => this.send(r, CLOSING, resolve))))
     await this.close()
     return clients.length
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper)
+    for (const r of this.registry.all(Date.now())) this.names.seen(r.name, r.key, Date.now())
+    this.saveNames()
     await new Promise<void>((resolve) => this.socket.close(() => resolve()))
     if (this.altSocket) await new Promise<void>((resolve) => this.altSocket!.close(() => resolve()))
+  }
+
+  private saveNames(): void {
+    try {
+      this.names.save()
+    } catch (error) {
+      this.logger.error(`cannot save the names: ${(error as Error).message}`)
+    }
   }
 
   private handle(bytes: Buffer, from: Endpoint): void {
@@ -211,17 +253,42 @@ export class RendezvousServer {
       return
     }
     const frame = decodeFrame(bytes)
-    if (frame?.kind === FrameKind.Relay) return this.relay(frame.body, from, Date.now())
+    if (frame?.kind === FrameKind.Channel) return this.openChannel(frame.body, from, Date.now(), bytes.length)
+    if (frame?.kind === FrameKind.Relay) return void this.stats.relayRefused++ // only inside the channel
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const health = json && parseHealthCheck(json)
-    if (health) return this.reply(from, healthReply(health), bytes.length)
+    if (health) return this.replyClear(from, healthReply(health), bytes.length)
     const message = json && parseClientMessage(json)
     if (!message) {
       this.stats.malformed++
       this.logger.debug('dropped a malformed datagram', { from: formatEndpoint(from), bytes: bytes.length })
       return
     }
-    this.dispatch(message, from, Date.now(), bytes.length)
+    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, Date.now(), bytes.length)
+    // Anything else in clear is unauthenticated: never acted on, whoever's address it carries.
+    this.stats.unregistered++
+    if (message.t !== 'bye' && message.t !== 'mapping') this.replyClear(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, bytes.length)
+  }
+
+  /**
+   * A CHANNEL frame: opened with the keys of the registration at its source endpoint. One that fails (forged, altered,
+   * replayed) is dropped and counted and refreshes nothing; from an endpoint with no registration it gets a
+   * `not_registered` no larger than itself, so a client the server forgot registers again.
+   */
+  private openChannel(body: Buffer, from: Endpoint, now: number, size: number): void {
+    const me = this.registry.at(from, now)
+    if (!me?.channel) {
+      this.stats.unregistered++
+      return this.replyClear(from, { t: 'error', code: 'not_registered', message: 'register first' }, size)
+    }
+    const inner = me.channel.open(body)
+    if (!inner) return void this.stats.forged++
+    this.registry.touch(from, now)
+    if (inner.kind === FrameKind.Relay) return this.relay(inner.body, me, now)
+    const json = inner.kind === FrameKind.Server ? decodeJson(inner.body) : undefined
+    const message = json && parseClientMessage(json)
+    if (!message || message.t === 'hello' || message.t === 'register' || message.t === 'prove') return void this.stats.malformed++
+    this.dispatch(message, me, now)
   }
 
   /**
@@ -236,15 +303,14 @@ export class RendezvousServer {
     const reply = encodeJson(FrameKind.Server, { t: 'mapped', rid: message.rid, public: from })
     if (reply.length > bytes.length) return void this.stats.malformed++
     this.stats.mappings++
-    this.send(this.altSocket!, reply, from)
+    this.transmit(from, reply, this.altSocket!)
   }
 
   /** Forwards one RELAY frame if both peers asked for it and the sender is within its budget; drops it otherwise. */
-  private relay(body: Buffer, from: Endpoint, now: number): void {
-    const sender = this.registry.touch(from, now)
+  private relay(body: Buffer, sender: Registration, now: number): void {
     const parsed = decodeRelay(body)
     const recipient = parsed && this.registry.get(parsed.name, now)
-    if (!this.relayPolicy || !sender || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
+    if (!this.relayPolicy || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
       this.stats.relayRefused++
       return
     }
@@ -258,54 +324,50 @@ export class RendezvousServer {
     }
     this.stats.relayed++
     this.stats.relayedBytes += out.length
-    this.send(this.socket, out, recipient.endpoint)
+    this.sendSealed(recipient, out)
   }
 
   private askRelay(message: Extract<ClientMessage, { t: 'relay' }>, me: Registration, now: number): void {
-    if (!this.relayPolicy) return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
+    if (!this.relayPolicy) return this.send(me, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
     const peer = this.registry.get(message.to, now)
     if (!peer || peer.name === me.name) {
-      return this.reply(me.endpoint, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+      return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
     }
     const ready = this.relayPolicy.ask(me, peer)
-    this.reply(me.endpoint, { t: 'relay', rid: message.rid, peer: peer.name, ready })
+    this.send(me, { t: 'relay', rid: message.rid, peer: peer.name, ready })
     // The peer hears either that we asked (so it can consent too) or that the relay is now open both ways.
-    this.reply(peer.endpoint, { t: 'relay', peer: me.name, ready })
+    this.send(peer, { t: 'relay', peer: me.name, ready })
     if (ready) this.logger.info('relaying', { name: me.name, peer: peer.name })
   }
 
-  private dispatch(message: ClientMessage, from: Endpoint, now: number, size: number): void {
-    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, now, size)
-    const me = this.registry.touch(from, now)
-    if (!me) {
-      this.stats.unregistered++
-      if (message.t !== 'bye') this.reply(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, size)
-      return
-    }
+  /** An authenticated request from a registration. */
+  private dispatch(message: Exclude<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, me: Registration, now: number): void {
+    const from = me.endpoint
     switch (message.t) {
       case 'ping':
-        return this.reply(from, { t: 'pong', rid: message.rid, public: from })
+        return this.send(me, { t: 'pong', rid: message.rid, public: from })
+      case 'release':
+        this.names.release(me.name, me.key)
+        this.saveNames()
+        this.logger.info('released its name', { name: me.name })
+        return this.send(me, { t: 'released', rid: message.rid, name: me.name })
       case 'bye':
+        this.names.seen(me.name, me.key, now)
         this.registry.remove(me.name)
-        this.registryVersion++
         // Those relayed with it hear of it from us: its own bye goes only down direct paths.
         for (const asker of this.relayPolicy?.askers(me.name) ?? []) {
-          if (this.registry.get(asker.name, now) === asker) this.reply(asker.endpoint, { t: 'left', peer: me.name })
+          if (this.registry.get(asker.name, now) === asker) this.send(asker, { t: 'left', peer: me.name })
         }
         return this.logger.info('left', { name: me.name })
       case 'list': {
-        const peers: string[] = []
-        for (const name of this.listedNames(now)) {
-          if (peers.length > NAMES_PER_REPLY) break
-          if (name !== me.name) peers.push(name)
-        }
-        return this.reply(from, { t: 'peers', rid: message.rid, peers: peers.slice(0, NAMES_PER_REPLY), more: peers.length > NAMES_PER_REPLY })
+        const page = this.registry.page(now, { query: message.query, after: message.after, size: NAMES_PER_REPLY, without: me.name })
+        return this.send(me, { t: 'peers', rid: message.rid, peers: page.names, more: page.more })
       }
       case 'connect': {
         const peer = this.registry.get(message.to, now)
         if (!peer || peer.name === me.name) {
           if (message.to !== me.name) this.watches.add(me.name, message.to, now)
-          return this.reply(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+          return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
         }
         return this.introduce(me, peer, now, message.rid)
       }
@@ -316,19 +378,6 @@ export class RendezvousServer {
     }
   }
 
-  /**
-   * The sorted names `list` answers from. Sorting every name costs ~50 ms at 30,000 clients, so a large registry's
-   * copy is made again at most once a second after it changed (a name may show up to a second late or stay a second
-   * longer); a small one's at every change.
-   */
-  private listedNames(now: number): string[] {
-    const cache = this.namesCache
-    if (!cache || (cache.version !== this.registryVersion && (now - cache.at >= 1000 || this.registry.size <= 1000))) {
-      this.namesCache = { version: this.registryVersion, at: now, names: this.registry.names(now) }
-    }
-    return this.namesCache!.names
-  }
-
   /** Introduces two registrations to each other: both get the same token, which their punches must carry, so a stranger cannot steer the path. */
   private introduce(asker: Registration, peer: Registration, now: number, rid?: string): void {
     const token = randomBytes(16).toString('hex')
@@ -337,8 +386,8 @@ export class RendezvousServer {
     // Each now waits for the other: if either comes back (a restart, a new port, a new key), both meet again at once.
     this.watches.add(asker.name, peer.name, now)
     this.watches.add(peer.name, asker.name, now)
-    this.reply(peer.endpoint, { t: 'intro', peer: intro(asker), token })
-    this.reply(asker.endpoint, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
+    this.send(peer, { t: 'intro', peer: intro(asker), token })
+    this.send(asker, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
   }
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
@@ -349,25 +398,30 @@ export class RendezvousServer {
       const cookie = this.admission.hello(message, from)
       const altPort = this.altAddress()?.port
       const full: ServerMessage = { ...cookie, public: from, ...(altPort ? { altPort } : {}) }
-      return this.reply(from, encodeJson(FrameKind.Server, full).length <= size ? full : cookie, size)
+      return this.replyClear(from, encodeJson(FrameKind.Server, full).length <= size ? full : cookie, size)
     }
     if (!this.registrationLimiter.allow(from.address)) {
       this.stats.limited++
-      return this.reply(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
+      return this.replyClear(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
     }
-    if (message.t === 'register') return this.reply(from, this.admission.register(message, from), size)
+    if (message.t === 'register') return this.replyClear(from, this.admission.register(message, from), size)
     const admitted = this.admission.prove(message, from)
-    if ('t' in admitted) return this.reply(from, admitted)
+    if ('t' in admitted) return this.replyClear(from, admitted, size)
     const before = this.registry.get(admitted.name, now)
+    // The name's owner, online or not, and look-alikes: checked before the registry, which knows only who is online.
+    const claim = this.names.claim(admitted.name, admitted.key, now)
+    if (!claim.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: claim.code, message: claim.message }))
+    this.saveNames()
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
-    if (!result.ok) return this.reply(from, { t: 'error', rid: message.rid, code: result.code, message: result.message })
-    this.registryVersion++
+    if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: result.code, message: result.message }))
     result.registration.nat = admitted.nat
     result.registration.instance = admitted.instance
+    result.registration.channel = admitted.channel
+    if (result.evicted) this.logger.info(`${result.evicted.name} made room: the registration idle longest`)
     this.stats.registrations++
     this.logger.info('registered', { name: admitted.name, from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
-    this.reply(from, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    this.send(result.registration, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
     // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
     // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
     // A refresh (the same process at the same endpoint with the same key) changes nothing its contacts must learn.
@@ -378,18 +432,28 @@ export class RendezvousServer {
     }
   }
 
-  /** Sends a reply; with a `budget` (the size of an unverified request), only if it is no larger, so the server never amplifies. */
-  private reply(to: Endpoint, message: ServerMessage | HealthReply | ClosingNotice, budget?: number): void {
+  /**
+   * A reply in clear, to a source that has not proven anything yet (the registration steps, `not_registered`, a health
+   * check): only if it is no larger than the request (`budget`), so the server never amplifies.
+   */
+  private replyClear(to: Endpoint, message: ServerMessage | HealthReply, budget: number): void {
     const bytes = encodeJson(FrameKind.Server, message)
-    if (budget !== undefined && bytes.length > budget) {
-      this.stats.unsent++
-      return
-    }
-    this.send(this.socket, bytes, to)
+    if (bytes.length > budget) return void this.stats.unsent++
+    this.transmit(to, bytes)
+  }
+
+  /** A message to a registration, sealed under its channel. */
+  private send(to: Registration, message: ServerMessage | ClosingNotice, done?: () => void): void {
+    this.sendSealed(to, encodeJson(FrameKind.Server, message), done)
+  }
+
+  private sendSealed(to: { endpoint: Endpoint; channel?: ChannelEnd }, frame: Buffer, done?: () => void): void {
+    if (!to.channel) return done?.()
+    this.transmit(to.endpoint, to.channel.seal(frame), this.socket, done)
   }
 
   /** Every datagram leaves here: on a dual-stack socket an IPv4 endpoint is written in its IPv6 form. */
-  private send(socket: dgram.Socket, bytes: Buffer, to: Endpoint, done?: () => void): void {
+  private transmit(to: Endpoint, bytes: Buffer, socket = this.socket, done?: () => void): void {
     const address = this.dualStack && !isIPv6(to.address) ? `::ffff:${to.address}` : to.address
     socket.send(bytes, to.port, address, (error) => {
       if (error) this.logger.debug('send failed', { to: formatEndpoint(to), reason: error.message })

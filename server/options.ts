@@ -15,6 +15,10 @@ export interface ServerSettings {
   /** The second port (NAT detection): a number (0: any free one), `false` for none, absent for `port + 1`. */
   altPort?: number | false
   relay: boolean
+  /** Where the server keeps its signing key and the names bound to keys; absent: ~/.local/share/udsu-server/port-PORT. */
+  dataDir?: string
+  /** How long a name stays bound to its key while its owner is away. */
+  nameReleaseDays: number
   /** `HOST:PORT` of the Prometheus endpoint (`/metrics`); absent: none. */
   metrics?: string
   log: { level: LogLevel; format: LogFormat; file?: string; redact: boolean }
@@ -34,6 +38,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   host: '0.0.0.0',
   port: 7777,
   relay: false,
+  nameReleaseDays: 90,
   log: { level: 'info', format: 'human', redact: false },
   ttlMs: 45_000,
   maxRegistrations: 10_000,
@@ -51,6 +56,8 @@ Options (each also a key of the "server" section of the config file, which they 
   --port PORT          UDP port (default 7777)
   --alt-port PORT      second UDP port for NAT detection (default PORT+1; 0: any free one)
   --relay              relay end-to-end sealed frames for peers that cannot connect directly
+  --data-dir DIR       where the server keeps its key and the names bound to keys
+                       (default ~/.local/share/udsu-server/port-PORT); clients pin the key
   --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics (PORT 0: any free one)
   --log-level LEVEL    debug, info, warn, error or silent (default info)
   --log-format FORMAT  human (default) or json (one object per line, for log collectors)
@@ -71,6 +78,7 @@ export const SERVER_FLAGS = {
   port: { type: 'string' },
   'alt-port': { type: 'string' },
   relay: { type: 'boolean' },
+  'data-dir': { type: 'string' },
   metrics: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -93,6 +101,7 @@ export function parseServerFlags(argv: string[]): { help: true } | { help: false
   if (values.port !== undefined) overrides.port = portFlag('port', values.port, HELP_POINTER)
   if (values['alt-port'] !== undefined) overrides.altPort = portFlag('alt-port', values['alt-port'], HELP_POINTER)
   if (values.relay !== undefined) overrides.relay = values.relay
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir']
   if (values.metrics !== undefined) {
     listenAddress(values.metrics, '--metrics', (problem) => {
       throw new UsageError(problem, HELP_POINTER)
@@ -131,6 +140,8 @@ const serverSection = object({
   port: optional(port(0), D.port),
   altPort: optional(either(port(0), onlyFalse, (v) => (typeof v === 'boolean' ? 'b' : 'a'))),
   relay: optional(boolean(), D.relay),
+  dataDir: optional(string({ pattern: /\S/, hint: 'must be a directory path' })),
+  nameReleaseDays: optional(positive(36_500), D.nameReleaseDays),
   metrics: optional(metricsAddress),
   log: optional(
     object({
@@ -188,8 +199,14 @@ export async function loadServerSettings(configFlag: string | undefined, overrid
   const merged = { ...section, ...overrides, ...(mergedLog !== undefined ? { log: mergedLog } : {}) }
   const result = validate(serverSection, merged, 'server')
   if ('problems' in result) throw new ConfigError(source, result.problems)
-  const { altPort, metrics, ...rest } = result.value
-  return { ...rest, ...(altPort !== undefined ? { altPort } : {}), ...(metrics !== undefined ? { metrics } : {}), log: withoutUndefined(result.value.log) }
+  const { altPort, metrics, dataDir, ...rest } = result.value
+  return {
+    ...rest,
+    ...(altPort !== undefined ? { altPort } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
+    ...(dataDir !== undefined ? { dataDir } : {}),
+    log: withoutUndefined(result.value.log),
+  }
 }
 
 const withoutUndefined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T

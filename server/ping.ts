@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { millisecondsFlag, parseCommandLine } from '../core/args'
 import { UsageError } from '../core/errors'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, parseHostPort } from '../core/wire'
-import { HEALTH_PAD, parseHealthReply } from './service'
+import { HEALTH_PAD, parseHealthReply } from '../protocol'
 
 export const PING_HELP = `udsu ping — check that a rendezvous server answers
 

@@ -101,7 +101,7 @@ describe('core/config loadConfig', () => {
       expect(config.source).to.equal('the built-in defaults')
       expect(config.name).to.equal(undefined)
       expect(config).to.include({ server: DEFAULT_CONFIG.server, frontend: DEFAULT_CONFIG.frontend })
-      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'rsa', 'reliable', 'history'])
+      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history'])
       expect(config.log.level).to.equal('info')
     })
 
@@ -115,7 +115,7 @@ describe('core/config loadConfig', () => {
 
     it('accepts the udsu.config.js shipped in the repository', async () => {
       const config = await loadConfig({ config: path.join(ROOT, 'udsu.config.js') }, ROOT)
-      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'rsa', 'reliable', 'history'])
+      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history'])
       expect(config.server).to.equal('127.0.0.1:7777')
       expect(config.frontend).to.equal('tui')
     })

@@ -44,7 +44,7 @@ describe('core/loader loadPlugins', () => {
 
   it('loads the plugins of the udsu.config.js shipped in the repository', async () => {
     const loaded = loadPlugins(await loadConfig({ config: path.join(ROOT, 'udsu.config.js') }, ROOT))
-    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'hole-punch', 'rsa', 'reliable', 'history', 'tui'])
+    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history', 'tui'])
     expect(loaded[1].options).to.include({ keepaliveMs: 15000 })
   })
 

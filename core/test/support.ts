@@ -3,8 +3,7 @@ import { createPublicKey, sign } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { PSS, registrationProof } from '../../server/admission'
-import { HELLO_PAD } from '../../server/protocol'
+import { ChannelEnd, ephemeralKey, HELLO_PAD, PSS, registrationProof, type Transcript } from '../../protocol'
 
 /** The directory holding package.json, found by walking up, so it is the same under tsx and from dist/. */
 export const ROOT = (() => {
@@ -75,16 +74,25 @@ export function privatePemFor(publicKey: string): string {
 /**
  * Registers at a rendezvous server the way a client does: hello → cookie, register → challenge, prove → registered.
  * `request` sends one message with a fresh rid and resolves with its reply; the first reply that is not the expected
- * next step (an error) is returned as it is.
+ * next step (an error) is returned as it is. `onChannel` gets the channel's client end before the proof goes out, so
+ * the caller can open the sealed `registered` (and seal everything after it).
  */
 export async function admit(
   request: (message: { t: string; [field: string]: unknown }) => Promise<{ t: string; [field: string]: unknown }>,
   registration: { name: string; key: string; local?: unknown[]; nat?: string },
+  onChannel: (channel: ChannelEnd) => void = () => undefined,
 ): Promise<{ t: string; [field: string]: unknown }> {
   const cookie = await request({ t: 'hello', pad: HELLO_PAD })
   if (cookie.t !== 'cookie') return cookie
-  const challenge = await request({ t: 'register', local: [], ...registration, cookie: cookie.cookie })
+  const eph = ephemeralKey()
+  const challenge = await request({ t: 'register', local: [], ...registration, cookie: cookie.cookie, eph: eph.public })
   if (challenge.t !== 'challenge') return challenge
-  const proof = registrationProof(challenge.nonce as string, registration.name)
-  return request({ t: 'prove', sig: sign('sha256', proof, { key: privatePemFor(registration.key), ...PSS }).toString('base64') })
+  const transcript = challengeTranscript(challenge, registration, eph.public)
+  onChannel(ChannelEnd.derive('client', eph, transcript.serverEph, transcript)!)
+  return request({ t: 'prove', sig: sign('sha256', registrationProof(transcript), { key: privatePemFor(registration.key), ...PSS }).toString('base64') })
+}
+
+/** The transcript a challenge sets, as the client of `registration` sees it. */
+export function challengeTranscript(challenge: { [field: string]: unknown }, registration: { name: string; key: string }, clientEph: string): Transcript {
+  return { nonce: challenge.nonce as string, name: registration.name, clientKey: registration.key, clientEph, serverEph: challenge.eph as string, serverKey: challenge.skey as string }
 }

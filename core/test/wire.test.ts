@@ -58,7 +58,7 @@ describe('core/wire', () => {
     it('decode nothing from a wrong magic, version or kind', () => {
       const good = encodeFrame(FrameKind.Server, Buffer.from('{}'))
       expect(decodeFrame(good)).to.not.equal(undefined)
-      for (const [index, value] of [[0, MAGIC ^ 1], [1, VERSION + 1], [1, 0], [2, 0], [2, 6], [2, 255]]) {
+      for (const [index, value] of [[0, MAGIC ^ 1], [1, VERSION + 1], [1, 0], [2, 0], [2, 7], [2, 255]]) {
         const bad = Buffer.from(good)
         bad[index] = value
         expect(decodeFrame(bad), `byte ${index} = ${value}`).to.equal(undefined)

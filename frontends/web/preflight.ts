@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { NAME_HINT, NAME_PATTERN } from '../../core/config'
 import type { Settings } from '../../core/types'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, parseHostPort } from '../../core/wire'
-import { HELLO_PAD } from '../../server/protocol'
+import { HELLO_PAD } from '../../protocol'
 import type { StartProblems } from './bridge'
 
 /** How long each of the two `hello`s waits for the server's answer. */

@@ -6,13 +6,13 @@ import * as os from 'node:os'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { boolean, number, object, optional, validate } from '../../core/schema'
 import type { Endpoint, PathKind, Transport } from '../../core/types'
-import { decodeJson, encodeJson, formatEndpoint, FrameKind, isEndpoint, parseHostPort, sameEndpoint, type JsonMessage } from '../../core/wire'
-import { registrationProof } from '../../server/admission'
-import { HELLO_PAD, MAPPING_PAD, parseServerMessage, PING_PAD, type ClientMessage, type NatType, type PeerIntro, type ServerMessage } from '../../server/protocol'
-import { decodeRelay, encodeRelay, relayRoom } from '../../server/relay'
-import type { RendezvousServer } from '../../server'
+import {
+  ChannelEnd, decodeJson, decodeRelay, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, FrameKind, HELLO_PAD,
+  isEndpoint, MAPPING_PAD, parseHostPort, parseServerMessage, PING_PAD, registrationProof, relayRoom, sameEndpoint, serverFingerprint,
+  verifyTranscript, type ClientMessage, type JsonMessage, type NatType, type PeerIntro, type ServerMessage, type Transcript,
+} from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
-import { EmbeddedServerStarter } from './embedded'
+import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, probeToken, SendBudget, type ProbeType } from './probe'
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -21,7 +21,7 @@ const optionsSchema = object({
   punchTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
   /** How long one request to the server waits for its answer before it is sent again. */
   requestTimeoutMs: optional(number({ min: 50, max: 10_000, integer: true }), 500),
-  /** Start a server in-process when the configured one is on this machine and none answers. */
+  /** Start a server in-process when the configured one is on this machine and none answers (needs the embedded-server plugin). */
   embeddedServer: optional(boolean(), true),
   /** Use the server's relay (when it offers one) for a peer no direct path reaches. */
   relay: optional(boolean(), true),
@@ -36,7 +36,7 @@ const optionsSchema = object({
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
-type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers'>
+type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile' | 'commands'>
 
 /** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
 interface Path {
@@ -49,6 +49,8 @@ interface PeerState {
   name: string
   /** The tokens of the latest two introductions: both sides may ask for one at the same time. */
   tokens: string[]
+  /** The highest probe sequence number seen from the peer under each token (see probe.ts). */
+  seqs: Map<string, number>
   public: Endpoint
   candidates: Endpoint[]
   nat: NatType
@@ -117,16 +119,32 @@ const BUSY_RETRIES = 4
 const BUSY_RETRY_MS = 250
 /** Tries of each registration step after the hello (see admit). */
 const STEP_ATTEMPTS = 3
+/** `list` pages a client asks for at most in one go (40 names each). */
+const MAX_LIST_PAGES = 10
+/** Server keys pinned on first use, by `host:port` as configured (the profile file). */
+const KNOWN_SERVERS_FILE = 'known-servers.json'
+const NONE: ReadonlySet<string> = new Set()
+/**
+ * The requests that go in clear, and the answers each may get in clear: the registration's steps, before there are keys
+ * (a `registered` comes only sealed), and NAT detection on the second port. Every other answer must open under the channel.
+ */
+const CLEAR_ANSWERS: Readonly<Record<string, ReadonlySet<string>>> = {
+  hello: new Set(['cookie', 'error']),
+  register: new Set(['challenge', 'error']),
+  prove: new Set(['error']),
+  mapping: new Set(['mapped', 'error']),
+}
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
   needs: ['transport'],
   provides: ['path', 'rendezvous'],
   options: (raw) => validate(optionsSchema, raw),
-  create({ hooks, transports, logger, settings, me, peers }, options) {
+  create({ hooks, transports, logger, settings, me, peers, services, profile, commands }, options) {
     const log = logger.child('hole-punch')
     const states = new Map<string, PeerState>()
-    const pending = new Map<string, (message: ServerMessage) => void>()
+    /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
+    const pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
     const connecting = new Map<string, Promise<PathKind | undefined>>()
     /** Names we asked the server about because they punched us under an introduction we missed: name → when. */
     const introAsked = new Map<string, number>()
@@ -144,8 +162,6 @@ export default definePlugin<HolePunchOptions, Deps>({
     /** The server state last reported, so frontends hear each change once (and the first state too). */
     let reported: boolean | undefined
     let stopped = false
-    let embedded: RendezvousServer | undefined
-    let embeddedStarter: EmbeddedServerStarter | undefined
     let keepalive: NodeJS.Timeout | undefined
     let failedPings = 0
     /** Whether the latest admit() had its hello answered (see register). */
@@ -157,12 +173,48 @@ export default definePlugin<HolePunchOptions, Deps>({
     let lostStep = false
     /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
     const instance = randomBytes(8).toString('hex')
+    /** The channel of our registration (every later datagram to and from the server is sealed under it), and the one a
+     *  registration in progress sets up, which becomes it when its `registered` arrives through it. */
+    let channel: ChannelEnd | undefined
+    let nextChannel: ChannelEnd | undefined
+    /** The server presented another key than the one pinned or configured: registration stops, with this reason. */
+    let serverKeyRefused: string | undefined
+    /** A `not_registered` in clear (the server cannot seal to an endpoint it forgot): only a hint, acted on when pings go unanswered. */
+    let heardNotRegistered = false
+    const serverAddress = parseHostPort(settings.server)
+    const serverLabel = `${serverAddress.host}:${serverAddress.port}`
 
-    const sendServer = (message: ClientMessage, to: Endpoint = server) =>
-      transport.send(encodeJson(FrameKind.Server, message), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+    /** The fingerprint we expect: the one configured (`HOST:PORT#SHA256:…`), else the one pinned on first use. */
+    function expectedServerKey(): string | undefined {
+      return serverAddress.fingerprint ?? profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE)?.[serverLabel]
+    }
 
-    const sendProbe = (via: Transport, to: Endpoint, message: JsonMessage) =>
-      via.send(encodeJson(FrameKind.Probe, message), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    function pinServerKey(fingerprint: string) {
+      const known = profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE) ?? {}
+      if (known[serverLabel] === fingerprint) return
+      profile.writeJson(KNOWN_SERVERS_FILE, { ...known, [serverLabel]: fingerprint })
+      log.info(`pinned the key of server ${serverLabel}: ${fingerprint}`)
+    }
+
+    /** The registration steps (and NAT detection) go in clear; everything else only sealed, so only after registering. */
+    const sendServer = (message: ClientMessage, to: Endpoint = server) => {
+      const frame = encodeJson(FrameKind.Server, message)
+      if (CLEAR_ANSWERS[message.t]) return transport.send(frame, to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+      if (!channel) return Promise.resolve()
+      return transport.send(channel.seal(frame), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
+    }
+
+    /** Probes sent, counted across every peer: each probe's sequence number (see probe.ts). */
+    let probeSeq = 0
+    /** What we may still send to addresses that never proved they are a peer (see SendBudget). */
+    const budget = new SendBudget()
+    const probeBytes = (state: PeerState, t: ProbeType) => encodeJson(FrameKind.Probe, { ...makeProbe(state.tokens[0], t, me.name, state.name, probeSeq++) })
+
+    /** Sends a probe; a punch to an address that never answered only within its budget. */
+    const sendProbe = (via: Transport, to: Endpoint, state: PeerState, t: ProbeType, kind: 'punch' | 'probe' = 'punch') => {
+      if (t === 'punch' && !budget.take(to.address, kind)) return Promise.resolve()
+      return via.send(probeBytes(state, t), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    }
 
     /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
     async function request(message: ClientMessage & { rid: string }, attempts = 3, to: Endpoint = server): Promise<ServerMessage | undefined> {
@@ -172,11 +224,12 @@ export default definePlugin<HolePunchOptions, Deps>({
             pending.delete(message.rid)
             resolve(undefined)
           }, options.requestTimeoutMs * (attempt + 1))
-          pending.set(message.rid, (m) => {
+          const resolveWith = (m: ServerMessage) => {
             clearTimeout(timer)
             pending.delete(message.rid)
             resolve(m)
-          })
+          }
+          pending.set(message.rid, { resolve: resolveWith, clear: CLEAR_ANSWERS[message.t] ?? NONE })
           void sendServer(message, to)
         })
         if (reply) return reply
@@ -191,7 +244,8 @@ export default definePlugin<HolePunchOptions, Deps>({
         .flat()
         .filter((i) => i && i.family === 'IPv4' && !i.internal)
         .map((i) => i!.address)
-      return [...new Set(addresses)].slice(0, 7).map((address) => ({ address, port }))
+      // A peer punches at most MAX_LOCAL_CANDIDATES of them: more would only make the registration longer.
+      return [...new Set(addresses)].slice(0, MAX_LOCAL_CANDIDATES).map((address) => ({ address, port }))
     }
 
     function setOnline(online: boolean, reason?: string, publicEndpoint?: Endpoint) {
@@ -217,17 +271,44 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
         myNat = detected
       }
+      const eph = ephemeralKey()
       // The server answered the hello, so it is there: the later steps get a third try (500, 1000, 1500 ms) before the
       // whole registration starts over, since under 20 % loss two tries of a step both fail one time in eight.
-      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, STEP_ATTEMPTS)
+      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance, eph: eph.public }, STEP_ATTEMPTS)
       if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
-      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, STEP_ATTEMPTS)
-      if (proven?.t !== 'registered') log.debug('prove unanswered', { reply: proven })
+      // The server proves it holds its long-term key by signing this registration's transcript: a key other than the
+      // one we pinned or were given is someone else answering at its address, and we stop (as ssh does).
+      const serverKey = decodeServerKey(challenge.skey)
+      const transcript: Transcript = { nonce: challenge.nonce, name: me.name, clientKey: me.publicKey, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
+      if (!serverKey || !verifyTranscript(serverKey, transcript, challenge.ssig)) return log.debug('a challenge with a bad server signature: ignored'), undefined
+      const fingerprint = serverFingerprint(serverKey)
+      const expected = expectedServerKey()
+      if (expected !== undefined && expected !== fingerprint) {
+        serverKeyRefused =
+          `the server at ${serverLabel} presented the key ${fingerprint}, not the expected ${expected}: someone may be posing as it. ` +
+          `If its key really changed, remove its line from ${profile.path(KNOWN_SERVERS_FILE)} or give --server ${serverLabel}#${fingerprint}`
+        return undefined
+      }
+      nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
+      if (!nextChannel) return log.debug('a challenge with an unusable ephemeral key: ignored'), undefined
+      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') }, STEP_ATTEMPTS)
+      if (proven?.t !== 'registered') return log.debug('prove unanswered', { reply: proven }), proven
+      // It came sealed under the new keys (see the receive tap), so the server behind the key we checked sent it.
+      channel = nextChannel
+      nextChannel = undefined
+      heardNotRegistered = false
+      if (expected === undefined) pinServerKey(fingerprint)
       return proven
     }
 
     async function register(): Promise<boolean> {
+      if (serverKeyRefused) return false
       let reply = await admit()
+      if (serverKeyRefused) {
+        hooks.problem.call({ source: 'hole-punch', code: 'server-key-changed', message: serverKeyRefused })
+        setOnline(false, serverKeyRefused)
+        return false
+      }
       // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
       // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
       // registration starts at once (see schedule), not at the next offline retry. Not here: the client's start
@@ -261,9 +342,9 @@ export default definePlugin<HolePunchOptions, Deps>({
         setOnline(false, reply.message)
         return false
       }
-      if (options.embeddedServer && (await isThisMachine(parseHostPort(settings.server).host)) && !embedded) {
-        const attempt = await (embeddedStarter ??= new EmbeddedServerStarter(settings.server, log)).start()
-        if (attempt.kind === 'started') embedded = attempt.server
+      const embedded = options.embeddedServer ? services.get('embedded-server') : undefined
+      if (embedded) {
+        const attempt = await embedded.start(settings.server)
         if (attempt.kind === 'started' || attempt.kind === 'ask-again') return register()
         if (attempt.kind === 'held') {
           if (attempt.tell) hooks.problem.call({ source: 'hole-punch', message: attempt.tell })
@@ -296,7 +377,9 @@ export default definePlugin<HolePunchOptions, Deps>({
       else {
         const reply = await request({ t: 'ping', rid: rid(), pad: PING_PAD }, 1)
         if (reply?.t === 'pong') failedPings = 0
-        else if (reply?.t === 'error' && reply.code === 'not_registered') await register() // the server restarted, or our NAT moved us
+        // The server restarted, or our NAT moved us: it answers in clear, which alone proves nothing, so only with the
+        // ping unanswered under our keys.
+        else if (heardNotRegistered) await register()
         else if (++failedPings >= 2) {
           setOnline(false, 'keepalive unanswered')
           await register()
@@ -316,7 +399,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           state.stale = true
           void reintroduce(state)
         }
-        void sendProbe(state.path.via, state.path.endpoint, { t: 'keepalive', from: me.name, to: state.name, token: state.tokens[0] })
+        void sendProbe(state.path.via, state.path.endpoint, state, 'keepalive')
       }
     }
 
@@ -376,9 +459,12 @@ export default definePlugin<HolePunchOptions, Deps>({
     function handleIntro(intro: PeerIntro, token: string): PeerState {
       const existing = states.get(intro.name)
       // A new introduction replaces the old candidates; an open path stays until the new one is proven.
-      const candidates = dedupe([intro.public, ...intro.local].filter((e) => !sameEndpoint(e, transport.local())))
+      // Local candidates only inside our own subnets (elsewhere they cannot be the peer's LAN), and a few: a peer that
+      // lists a stranger's addresses as its own gets nothing sent there.
+      const local = intro.local.filter((e) => inOwnSubnet(e.address)).slice(0, MAX_LOCAL_CANDIDATES)
+      const candidates = dedupe([intro.public, ...local].filter((e) => !sameEndpoint(e, transport.local())))
       const state: PeerState = existing ?? {
-        name: intro.name, tokens: [], public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
+        name: intro.name, tokens: [], seqs: new Map(), public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
         relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, timers: new Set(), aux: [], waiters: [],
       }
       // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
@@ -389,6 +475,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       // nothing about the new one: it gets its own, or its lost copy would wait for the whole punch timeout (10 s).
       if (moved) state.introRetries = 0
       state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
+      for (const known of state.seqs.keys()) if (!state.tokens.includes(known)) state.seqs.delete(known)
       state.public = intro.public
       state.candidates = candidates
       state.nat = intro.nat ?? 'unknown'
@@ -413,11 +500,9 @@ export default definePlugin<HolePunchOptions, Deps>({
     function punch(state: PeerState) {
       stopAttempt(state)
       const attempt = state.attempt
-      const token = state.tokens[0]
-      const punchMessage = { t: 'punch', from: me.name, to: state.name, token }
       for (const t of punchSchedule(options.punchTimeoutMs)) {
         later(state, attempt, t, () => {
-          for (const candidate of state.candidates) void sendProbe(transport, candidate, punchMessage)
+          for (const candidate of state.candidates) void sendProbe(transport, candidate, state, 'punch')
         })
       }
       later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
@@ -443,8 +528,8 @@ export default definePlugin<HolePunchOptions, Deps>({
           })
         retryIntro()
       }
-      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
-      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)
+      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt)
+      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt)
       // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
       // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
       if (iAmSymmetric || peerSymmetric) void askRelay(state)
@@ -453,7 +538,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     /** Symmetric side: many sockets, each with its own NAT mapping towards the peer's public endpoint. */
-    async function openBirthdaySockets(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+    async function openBirthdaySockets(state: PeerState, attempt: number) {
       const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
       if (count <= 0) return log.warn(`no birthday sockets for ${state.name}: ${auxOpen} already open`)
       auxOpen += count
@@ -464,7 +549,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       const round = () => {
         sockets.forEach((socket, i) => {
           later(state, attempt, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () => {
-            if (!socket.isClosed) void sendProbe(socket, state.public, punchMessage)
+            // Many sockets to one address that has not answered: the birthday share of its budget.
+            if (!socket.isClosed) void sendProbe(socket, state.public, state, 'punch', 'probe')
           })
         })
       }
@@ -473,15 +559,17 @@ export default definePlugin<HolePunchOptions, Deps>({
     }
 
     /** The other side: random ports on the symmetric peer's public address, paced, until a path opens or the attempt ends. */
-    function probeRandomPorts(state: PeerState, attempt: number, punchMessage: JsonMessage) {
+    function probeRandomPorts(state: PeerState, attempt: number) {
       const perTick = Math.max(1, Math.round((options.birthdayRate * PROBE_TICK_MS) / 1000))
       const ticks = Math.floor((options.punchTimeoutMs - PROBE_DELAY_MS) / PROBE_TICK_MS)
       const ports = randomPorts(perTick * ticks)
-      const bytes = encodeJson(FrameKind.Probe, punchMessage)
+      // One punch for all of them: the first to arrive opens the path, the rest are not fresh and change nothing.
+      const bytes = probeBytes(state, 'punch')
       for (let tick = 0; tick < ticks; tick++) {
         later(state, attempt, PROBE_DELAY_MS + tick * PROBE_TICK_MS, () => {
           if (state.path && !state.stale) return
           for (const port of ports.slice(tick * perTick, (tick + 1) * perTick)) {
+            if (!budget.take(state.public.address, 'probe')) return
             void transport.send(bytes, { address: state.public.address, port }).catch(() => undefined)
           }
         })
@@ -557,7 +645,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           void reintroduce(state)
         }
         punches++
-        void sendProbe(path.via, path.endpoint, { t: 'punch', from: me.name, to: state.name, token: state.tokens[0] })
+        void sendProbe(path.via, path.endpoint, state, 'punch')
         state.check = setTimeout(step, CHECK_INTERVAL_MS)
       }
       step()
@@ -625,43 +713,70 @@ export default definePlugin<HolePunchOptions, Deps>({
       }, INTRO_GRACE_MS)
     }
 
-    function handleProbe(message: JsonMessage, from: Endpoint, via: Transport) {
-      const state = typeof message.from === 'string' ? states.get(message.from) : undefined
-      if (message.t === 'punch' && typeof message.from === 'string' && typeof message.token === 'string' && !state?.tokens.includes(message.token)) {
-        const [from, token] = [message.from, message.token]
+    /**
+     * A probe counts only if its MAC verifies under the token of a current introduction (which only the two peers and the
+     * server know): anything else changes nothing and gets no answer. Opening, moving or closing a path also needs a
+     * sequence number above any seen under that token, so a sniffed probe replayed from another address does nothing.
+     * Returns false when it was not acted on (the core counts it as dropped).
+     */
+    function handleProbe(json: JsonMessage, from: Endpoint, via: Transport): boolean {
+      const probe = parseProbe(json)
+      if (!probe || probe.to !== me.name) return false
+      const state = states.get(probe.from)
+      const token = state && probeToken(probe, state.tokens)
+      if (!state || !token) {
         // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
-        if (state && (state.path || state.timers.size > 0)) return
-        return missedIntro(from, message.to, () => Boolean(states.get(from)?.tokens.includes(token)))
+        if (probe.t === 'punch' && !(state && (state.path || state.timers.size > 0))) {
+          missedIntro(probe.from, probe.to, () => Boolean(states.get(probe.from)?.tokens.some((t) => probeToken(probe, [t]))))
+        }
+        return false
       }
-      if (!state || message.to !== me.name || typeof message.token !== 'string' || !state.tokens.includes(message.token)) return
-      const reply = (t: string) => sendProbe(via, from, { t, from: me.name, to: state.name, token: message.token })
+      budget.answer(from.address)
+      const fresh = probe.seq > (state.seqs.get(token) ?? -1)
+      if (fresh) state.seqs.set(token, probe.seq)
+      const onPath = state.path !== undefined && sameEndpoint(state.path.endpoint, from) && state.path.via === via
+      if (!fresh && !onPath) return false // a replay from elsewhere: no answer, no change
       const open = !state.path || state.stale
-      switch (message.t) {
+      switch (probe.t) {
         case 'punch':
-          void reply('punch-ack')
+          void sendProbe(via, from, state, 'punch-ack')
           // A punch that got in came through both NATs' mappings, and our answer goes back through the same ones: the
           // path is open now, before any ack, so a handshake the peer sends right after its ack finds it.
-          if (open) openPath(state, from, via)
-          else if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
-          return
+          if (open && fresh) openPath(state, from, via)
+          else if (onPath) state.lastHeard = Date.now()
+          return true
         case 'punch-ack':
           // The first candidate that answers wins; later answers from other candidates only show the path is alive.
-          if (open) return openPath(state, from, via)
-          if (sameEndpoint(state.path!.endpoint, from)) state.lastHeard = Date.now()
-          return
+          if (open && fresh) openPath(state, from, via)
+          else if (onPath) state.lastHeard = Date.now()
+          return true
         case 'keepalive':
-          if (state.path && (!sameEndpoint(state.path.endpoint, from) || state.stale)) openPath(state, from, via) // the peer's NAT gave it a new port
+          // The peer's NAT gave it a new port: a fresh keepalive moves the path there.
+          if (state.path && (!onPath || state.stale) && fresh) openPath(state, from, via)
           state.lastHeard = Date.now()
-          return
+          return true
         case 'bye':
-          return lose(state, 'left')
+          if (fresh) lose(state, 'left')
+          return true
       }
     }
 
     const fromServer = (from: Endpoint) => sameEndpoint(from, server) || (serverAlt !== undefined && sameEndpoint(from, serverAlt))
 
-    function handleServer(message: ServerMessage) {
-      if (message.rid && pending.has(message.rid)) return pending.get(message.rid)!(message)
+    /** A message from the server; `sealed` when it opened under the channel. False when it is not acted on. */
+    function handleServer(message: ServerMessage, sealed: boolean): boolean {
+      const waiting = message.rid === undefined ? undefined : pending.get(message.rid)
+      if (waiting && (sealed || waiting.clear.has(message.t))) return waiting.resolve(message), true
+      if (!sealed) {
+        if (message.t !== 'error' || message.code !== 'not_registered' || message.rid !== undefined) return false
+        heardNotRegistered = true
+        return true
+      }
+      handleSealed(message)
+      return true
+    }
+
+    function handleSealed(message: ServerMessage) {
       if (message.t === 'intro') return void handleIntro(message.peer, message.token)
       if (message.t === 'left') {
         const state = states.get(message.peer)
@@ -681,16 +796,25 @@ export default definePlugin<HolePunchOptions, Deps>({
     hooks.receive.tap('hole-punch', (datagram) => {
       const { frame } = datagram
       if (!frame) return undefined
+      // From the server only the registration's answers come in clear; the rest is sealed under the channel. What fails
+      // is left unclaimed, so the core drops and counts it (client.stats.dropped): never acted on.
       if (frame.kind === FrameKind.Server) {
-        if (!fromServer(datagram.from)) return true // only our server speaks this kind to us
+        if (!fromServer(datagram.from)) return undefined
         const json = decodeJson(frame.body)
         const message = json && parseServerMessage(json)
-        if (message) handleServer(message)
-        return true
+        return message && handleServer(message, false) ? true : undefined
       }
-      if (frame.kind === FrameKind.Relay) {
-        if (!sameEndpoint(datagram.from, server)) return true
-        const relayed = decodeRelay(frame.body)
+      if (frame.kind === FrameKind.Channel) {
+        if (!sameEndpoint(datagram.from, server)) return undefined
+        const inner = channel?.open(frame.body) ?? nextChannel?.open(frame.body)
+        if (!inner) return log.debug('a server frame that does not open under our keys: dropped'), undefined
+        if (inner.kind === FrameKind.Server) {
+          const json = decodeJson(inner.body)
+          const message = json && parseServerMessage(json)
+          return message && handleServer(message, true) ? true : undefined
+        }
+        if (inner.kind !== FrameKind.Relay) return undefined
+        const relayed = decodeRelay(inner.body)
         const state = relayed && states.get(relayed.name)
         // Re-injected as if it arrived on the socket: rsa opens it as any HANDSHAKE or DATA frame, and checks who sent it.
         if (relayed && state && state.relay !== 'off') {
@@ -700,8 +824,7 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       if (frame.kind === FrameKind.Probe) {
         const json = decodeJson(frame.body)
-        if (json) handleProbe(json, datagram.from, datagram.transport)
-        return true
+        return json && handleProbe(json, datagram.from, datagram.transport) ? true : undefined
       }
       // Any other frame from a peer's path proves the path is alive.
       for (const state of states.values()) {
@@ -745,16 +868,54 @@ export default definePlugin<HolePunchOptions, Deps>({
         await state.path.via.send(packet.bytes, state.path.endpoint)
         return true
       }
-      if (state?.relay !== 'on') return undefined
+      if (state?.relay !== 'on' || !channel) return undefined
       if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
-      await transport.send(encodeRelay(packet.peer, packet.bytes), server)
+      await transport.send(channel.seal(encodeRelay(packet.peer, packet.bytes)), server)
       return true
     })
 
+    // The server keeps a name for its key while its owner is away (90 days by default): a user moving to a new key
+    // (a new device, a new profile) gives the name up first, with the old one.
+    commands.register({
+      name: 'release',
+      usage: '/release',
+      description: 'give your name up at the server, so that another key (a new device) can register it',
+      async run(_args, out) {
+        if (!registered) return out.error('not registered with the server')
+        const reply = await request({ t: 'release', rid: rid() })
+        if (reply?.t !== 'released') return out.error(`the server did not release ${me.name}: ${reply?.t === 'error' ? reply.message : 'no answer'}`)
+        out.info(`the server released ${me.name}: another key can register it once you quit`)
+      },
+    })
+
+    /** Names online matching `query`, page after page up to MAX_LIST_PAGES (the server sends NAMES_PER_REPLY a page). */
+    async function listOnline(query?: string): Promise<{ names: string[]; more: boolean } | undefined> {
+      const names: string[] = []
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const reply = await request({ t: 'list', rid: rid(), ...(query ? { query } : {}), ...(names.length ? { after: names[names.length - 1] } : {}) })
+        if (reply?.t !== 'peers') return names.length ? { names, more: true } : undefined
+        names.push(...reply.peers)
+        if (!reply.more || reply.peers.length === 0) return { names, more: false }
+      }
+      return { names, more: true }
+    }
+
+    commands.register({
+      name: 'who',
+      usage: '/who [TEXT]',
+      description: 'who is online at the server, or whose name contains TEXT',
+      async run(args, out) {
+        const found = await listOnline(args || undefined)
+        if (!found) return out.error('the server did not answer')
+        if (found.names.length === 0) return out.info(args ? `nobody online matches "${args}"` : 'nobody else is online')
+        out.info(`online${args ? ` matching "${args}"` : ''}: ${found.names.join(', ')}${found.more ? ', …' : ''}`)
+      },
+    })
+
     hooks.listPeers.tapPromise('hole-punch', async (known) => {
-      const reply = await request({ t: 'list', rid: rid() })
-      if (reply?.t !== 'peers') return known
-      const online = new Set(reply.peers)
+      const reply = await listOnline()
+      if (!reply) return known
+      const online = new Set(reply.names)
       const merged = known.map((p) => ({ ...p, online: online.has(p.name) }))
       for (const name of online) if (!merged.some((p) => p.name === name)) merged.push({ name, online: true })
       return merged.sort((a, b) => a.name.localeCompare(b.name))
@@ -768,24 +929,15 @@ export default definePlugin<HolePunchOptions, Deps>({
         clearTimeout(state.upgrade)
         clearTimeout(state.check)
         settle(state, undefined)
-        if (state.path) await sendProbe(state.path.via, state.path.endpoint, { t: 'bye', from: me.name, to: state.name, token: state.tokens[0] })
+        if (state.path) await sendProbe(state.path.via, state.path.endpoint, state, 'bye')
         closeAux(state.aux)
         if (state.path?.via instanceof AuxSocket) closeAux([state.path.via])
       }
       if (transport && server && registered) await sendServer({ t: 'bye' })
-      await embedded?.close()
     })
   },
 })
 
 function dedupe(endpoints: Endpoint[]): Endpoint[] {
   return endpoints.filter((e, i) => isEndpoint(e) && endpoints.findIndex((o) => sameEndpoint(o, e)) === i)
-}
-
-/** Whether a host names this machine (loopback or one of its interface addresses). */
-async function isThisMachine(host: string): Promise<boolean> {
-  const address = host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
-  if (!address) return false
-  if (address.startsWith('127.') || address === '0.0.0.0') return true
-  return Object.values(os.networkInterfaces()).flat().some((i) => i?.address === address)
 }

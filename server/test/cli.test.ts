@@ -5,7 +5,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { encodeFrame, FrameKind } from '../../core/wire'
 import { ServerProcess, tempDir, trackProcesses } from '../../test/support/processes'
-import { encodeRelay } from '../relay'
+import { encodeRelay } from '../../protocol'
 import { fileText, runCli, UdpPeer } from './operator-support'
 
 describe('udsu command line (operators)', function () {
@@ -108,9 +108,9 @@ describe('udsu command line (operators)', function () {
       // The relay forwards between the two families too.
       expect((await alice.request({ t: 'relay', to: 'bob' })).ready).to.equal(false)
       expect((await bob.request({ t: 'relay', to: 'alice' })).ready).to.equal(true)
-      await alice.sendRaw(encodeRelay('bob', encodeFrame(FrameKind.Data, Buffer.alloc(32, 1))))
+      await alice.sendSealed(encodeRelay('bob', encodeFrame(FrameKind.Data, Buffer.alloc(32, 1))))
       await bob.waitFor((m) => m.t === '<not a server frame>', 'the relayed frame at bob')
-      await bob.sendRaw(encodeRelay('alice', encodeFrame(FrameKind.Data, Buffer.alloc(32, 2))))
+      await bob.sendSealed(encodeRelay('alice', encodeFrame(FrameKind.Data, Buffer.alloc(32, 2))))
       await alice.waitFor((m) => m.t === '<not a server frame>', 'the relayed frame at alice')
     } finally {
       alice.close()

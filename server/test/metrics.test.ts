@@ -5,7 +5,7 @@ import * as dgram from 'node:dgram'
 import * as net from 'node:net'
 import { encodeFrame, FrameKind } from '../../core/wire'
 import { ServerProcess, trackProcesses } from '../../test/support/processes'
-import { encodeRelay } from '../relay'
+import { encodeRelay } from '../../protocol'
 import { runCli, UdpPeer } from './operator-support'
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus text exposition. */
@@ -50,7 +50,7 @@ describe('udsu server --metrics', function () {
       expect((await alice.request({ t: 'relay', to: 'bob' })).ready).to.equal(false)
       expect((await bob.request({ t: 'relay', to: 'alice' })).ready).to.equal(true)
       await stranger.sendRaw(relayed) // not registered: refused
-      await alice.sendRaw(relayed)
+      await alice.sendSealed(relayed)
       await bob.waitFor((m) => m.t === '<not a server frame>', 'the relayed frame at bob')
       await stranger.send({ t: 'list', rid: '2', pad: 'x'.repeat(80) }) // not registered
       await stranger.waitFor((m) => m.t === 'error' && m.code === 'not_registered', 'not_registered')

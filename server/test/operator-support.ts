@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import * as dgram from 'node:dgram'
 import * as fs from 'node:fs'
 import { admit, publicPem } from '../../core/test/support'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, type JsonMessage } from '../../core/wire'
+import { decodeFrame, decodeJson, encodeJson, FrameKind, type ChannelEnd, type JsonMessage } from '../../protocol'
 import { CLI } from '../../test/support/processes'
 
 const RUN_MS = 20_000
@@ -26,9 +26,14 @@ export function runCli(args: string[], options: { cwd?: string } = {}): Promise<
   })
 }
 
-/** A UDP socket speaking the rendezvous protocol to one server; keeps every message it receives. */
+/** What goes in clear: the registration's steps, NAT detection and the health check; the rest is sealed once registered. */
+const CLEAR = new Set(['hello', 'register', 'prove', 'mapping', 'health'])
+
+/** A UDP socket speaking the rendezvous protocol to one server; keeps every message it receives, sealed ones opened. */
 export class UdpPeer {
   readonly received: JsonMessage[] = []
+  /** The channel the registration set up: what the server sends after it is sealed under it, and what we send too. */
+  private channel?: ChannelEnd
   private readonly listeners = new Set<() => void>()
   private rids = 0
 
@@ -37,7 +42,8 @@ export class UdpPeer {
     readonly server: { address: string; port: number },
   ) {
     socket.on('message', (bytes) => {
-      const frame = decodeFrame(bytes)
+      const outer = decodeFrame(bytes)
+      const frame = outer?.kind === FrameKind.Channel ? this.channel?.open(outer.body) : outer
       const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
       this.received.push(json ?? { t: '<not a server frame>' })
       for (const listener of this.listeners) listener()
@@ -51,7 +57,14 @@ export class UdpPeer {
   }
 
   send(message: JsonMessage): Promise<void> {
-    return this.sendRaw(encodeJson(FrameKind.Server, message))
+    const frame = encodeJson(FrameKind.Server, message)
+    return this.sendRaw(this.channel && !CLEAR.has(String(message.t)) ? this.channel.seal(frame) : frame)
+  }
+
+  /** A frame of our own (a RELAY frame), sealed under the registration's channel as a client sends it. */
+  sendSealed(frame: Buffer): Promise<void> {
+    if (!this.channel) throw new Error('not registered: there is no channel to seal under')
+    return this.sendRaw(this.channel.seal(frame))
   }
 
   sendRaw(bytes: Buffer): Promise<void> {
@@ -85,7 +98,7 @@ export class UdpPeer {
 
   /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key of that name. */
   register(name: string): Promise<JsonMessage> {
-    return admit((m) => this.request(m), { name, key: publicPem(name) })
+    return admit((m) => this.request(m), { name, key: publicPem(name) }, (channel) => (this.channel = channel))
   }
 
   close(): void {

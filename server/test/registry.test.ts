@@ -1,6 +1,6 @@
 // Who is online: names bound to keys and endpoints, refreshed by keepalives, freed on expiry. Time is passed in.
 import { expect } from 'chai'
-import { Registry } from '../registry'
+import { addressPrefix, Registry } from '../registry'
 
 const TTL = 1000
 const E1 = { address: '203.0.113.1', port: 4000 }
@@ -79,18 +79,31 @@ describe('server/registry Registry', () => {
     expect(registry.at(E1, 30)?.name).to.equal('bob')
   })
 
-  it('refuses registrations beyond the limit, but still lets a registered name refresh', () => {
+  it('when full, drops the registration refreshed least recently, and lets a registered name refresh', () => {
     const registry = new Registry(TTL, 2)
     expect(registry.register('alice', 'KEY-A', E1, [], 0).ok).to.equal(true)
     expect(registry.register('bob', 'KEY-B', E2, [], 0).ok).to.equal(true)
-    expect(registry.register('carol', 'KEY-C', E3, [], 0)).to.deep.equal({
-      ok: false,
-      code: 'full',
-      message: 'the server has reached its registration limit; try later',
-    })
-    expect(registry.get('carol', 1)).to.equal(undefined)
-    expect(registry.register('alice', 'KEY-A', E1, [], 10).ok).to.equal(true)
+    registry.touch(E1, 5)
+    const carol = registry.register('carol', 'KEY-C', E3, [], 10)
+    expect(carol.ok && carol.evicted?.name).to.equal('bob')
+    expect(registry.names(11)).to.deep.equal(['alice', 'carol'])
+    expect(registry.register('alice', 'KEY-A', E1, [], 20)).to.not.have.property('evicted')
     expect(registry.size).to.equal(2)
+  })
+
+  it('counts per address and per prefix (/24, /48), and frees the count when a registration goes', () => {
+    expect(addressPrefix('203.0.113.77')).to.equal('203.0.113.0/24')
+    expect(addressPrefix('::ffff:203.0.113.77')).to.equal('203.0.113.0/24')
+    expect(addressPrefix('2001:db8:1:2::5')).to.equal('2001:db8:1::/48')
+    expect(addressPrefix('2001:0db8:0001:ffff:1:2:3:4')).to.equal('2001:db8:1::/48')
+    const registry = new Registry(TTL, 100, { perAddress: 1, perPrefix: 2 })
+    expect(registry.register('alice', 'A', E1, [], 0).ok).to.equal(true)
+    expect(registry.register('bob', 'B', { ...E1, port: 1 }, [], 0)).to.deep.include({ ok: false, code: 'over_quota' })
+    expect(registry.register('bob', 'B', E2, [], 0).ok).to.equal(true)
+    expect(registry.register('carol', 'C', E3, [], 0)).to.deep.include({ ok: false, code: 'over_quota' }) // 203.0.113.0/24 is full
+    registry.remove('alice')
+    expect(registry.register('carol', 'C', E3, [], 0).ok).to.equal(true)
+    expect(registry.register('dave', 'D', { address: '198.51.100.1', port: 1 }, [], 0).ok).to.equal(true)
   })
 
   it('counts only live registrations against the limit', () => {

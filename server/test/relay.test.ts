@@ -6,21 +6,25 @@ import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, FrameKind, type JsonMessage } from '../../core/wire'
 import { admit, publicPem } from '../../core/test/support'
 import { RendezvousServer } from '../index'
-import { MAPPING_PAD } from '../protocol'
-import { decodeRelay, encodeRelay, MAX_RELAY_NAME_BYTES } from '../relay'
+import { decodeRelay, encodeRelay, MAPPING_PAD, MAX_RELAY_NAME_BYTES, type ChannelEnd } from '../../protocol'
 
 const WAIT_MS = 1000
 
-/** A UDP socket on 127.0.0.1 that keeps every frame it receives. */
+/** The requests a client sends in clear: the registration's steps and NAT detection. */
+const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+
+/** A UDP socket on 127.0.0.1 that keeps every frame it receives, opening those sealed under its channel once registered. */
 class Peer {
   readonly frames: Array<{ kind: number; body: Buffer }> = []
   private readonly socket = dgram.createSocket('udp4')
   private rids = 0
+  channel?: ChannelEnd
 
   private constructor() {
     this.socket.on('message', (bytes) => {
       const frame = decodeFrame(bytes)
-      if (frame) this.frames.push({ kind: frame.kind, body: Buffer.from(frame.body) })
+      const inner = frame?.kind === FrameKind.Channel ? this.channel?.open(frame.body) : frame
+      if (inner) this.frames.push({ kind: inner.kind, body: Buffer.from(inner.body) })
     })
   }
 
@@ -35,8 +39,12 @@ class Peer {
     return { address, port }
   }
 
-  send(bytes: Uint8Array, to: Endpoint): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (e) => (e ? reject(e) : resolve())))
+  /** Sends a frame, sealed under the channel once registered unless it is one that goes in clear. */
+  send(bytes: Buffer, to: Endpoint): Promise<void> {
+    const frame = decodeFrame(bytes)
+    const clear = frame?.kind === FrameKind.Server && CLEAR.has(String(decodeJson(frame.body)?.t))
+    const out = this.channel && !clear ? this.channel.seal(bytes) : bytes
+    return new Promise((resolve, reject) => this.socket.send(out, to.port, to.address, (e) => (e ? reject(e) : resolve())))
   }
 
   /** The first JSON server message matching, received before or within WAIT_MS after the call. */
@@ -81,7 +89,7 @@ describe('rendezvous server: NAT detection and relay', function () {
   const registered = async (at: Endpoint, name: 'alice' | 'bob' | 'carol') => {
     const peer = await Peer.open()
     peers.push(peer)
-    const reply = await admit((message) => peer.request(message, at), { name, key: publicPem(name) })
+    const reply = await admit((message) => peer.request(message, at), { name, key: publicPem(name) }, (channel) => (peer.channel = channel))
     expect(reply.t).to.equal('registered')
     return { peer, reply }
   }

@@ -5,33 +5,37 @@ import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
 import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
-import { admit, privatePemFor, publicPem } from '../../core/test/support'
-import { PSS, registrationProof } from '../admission'
+import { admit, challengeTranscript, privatePemFor, publicPem, tempDir } from '../../core/test/support'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
-import { HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD } from '../protocol'
+import { ChannelEnd, ephemeralKey, HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
 
-/** A UDP client socket on 127.0.0.1 that queues every server message it receives. */
+/** The requests a client sends in clear: the registration's steps and NAT detection. */
+const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+
+/** A UDP client socket on 127.0.0.1 that queues every server message it receives, sealed ones opened under its channel. */
 class Client {
   readonly received: JsonMessage[] = []
   private readonly socket = dgram.createSocket('udp4')
   private waiter?: () => void
   private rids = 0
+  channel?: ChannelEnd
 
   private constructor(private readonly server: Endpoint) {
     this.socket.on('message', (bytes) => {
-      const frame = decodeFrame(bytes)
+      const outer = decodeFrame(bytes)
+      const frame = outer?.kind === FrameKind.Channel ? this.channel?.open(outer.body) : outer
       const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
       this.received.push(json ?? { t: '<undecodable>' })
       this.waiter?.()
     })
   }
 
-  static async open(server: Endpoint): Promise<Client> {
+  static async open(server: Endpoint, host = '127.0.0.1'): Promise<Client> {
     const client = new Client(server)
-    await new Promise<void>((resolve) => client.socket.bind(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => client.socket.bind(0, host, resolve))
     return client
   }
 
@@ -48,8 +52,10 @@ class Client {
     return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
   }
 
+  /** Sends a message, sealed under the channel once registered unless it is one that goes in clear. */
   send(message: JsonMessage): Promise<void> {
-    return this.sendRaw(encodeJson(FrameKind.Server, message))
+    const frame = encodeJson(FrameKind.Server, message)
+    return this.sendRaw(this.channel && !CLEAR.has(message.t) ? this.channel.seal(frame) : frame)
   }
 
   /** The next message received (in order), or a failure after REPLY_MS. */
@@ -81,8 +87,14 @@ class Client {
     return reply
   }
 
+  /** A sealed ping from an endpoint the server forgot: it cannot open it, so it answers `not_registered` in clear, without rid. */
+  async pingForgotten(): Promise<JsonMessage> {
+    await this.send({ t: 'ping', rid: this.rid(), pad: PING_PAD })
+    return this.next()
+  }
+
   register(name: string, key: string, local: Endpoint[] = []): Promise<JsonMessage> {
-    return admit((message) => this.request(message), { name, key, local })
+    return admit((message) => this.request(message), { name, key, local }, (channel) => (this.channel = channel))
   }
 
   async peers(): Promise<string[]> {
@@ -155,10 +167,13 @@ describe('server RendezvousServer (live UDP)', function () {
   it('answers a resent register with the same challenge, admits a resent proof again, and no other proof', async () => {
     const alice = await client()
     const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
-    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
-    const proof = registrationProof(challenge.nonce as string, 'alice')
+    const eph = ephemeralKey()
+    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
+    const transcript = challengeTranscript(challenge, { name: 'alice', key: KEYS.alice }, eph.public)
+    alice.channel = ChannelEnd.derive('client', eph, transcript.serverEph, transcript)
+    const proof = registrationProof(transcript)
     const sig = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64')
-    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie })
+    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
     expect(again.nonce, 'a resent register gets the same challenge').to.equal(challenge.nonce)
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
@@ -182,19 +197,64 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(await carol.peers()).to.deep.equal(['alice', 'bob'])
   })
 
-  it('splits a long list and says there is more', async () => {
-    // Forty-odd registrations from one address would trip the default registration rate limit.
+  it('pages a long list to its end, and finds a name by search however many names sort before it', async () => {
+    // Ninety registrations from one address: over the default registration rate and quota, on purpose here.
     await server.close()
-    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 } })
-    const asker = await registered('alice')
-    for (let i = 0; i < NAMES_PER_REPLY + 1; i++) {
-      const c = await client()
-      expect((await c.register(`user${String(i).padStart(2, '0')}`, KEYS.bob)).t).to.equal('registered')
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 1000, perPrefix: 1000 } })
+    const asker = await registered('carol')
+    // A flooder's names sort before everyone's; "alice" comes after them.
+    for (let i = 0; i < 2 * NAMES_PER_REPLY + 5; i++) {
+      expect((await (await client()).register(`aaa${String(i).padStart(2, '0')}`, KEYS.bob)).t).to.equal('registered')
     }
-    const reply = await asker.request({ t: 'list' })
-    expect(reply.peers).to.have.length(NAMES_PER_REPLY)
-    expect(reply.more).to.equal(true)
-    expect((reply.peers as string[])[0]).to.equal('user00')
+    await registered('alice')
+    const first = await asker.request({ t: 'list' })
+    expect(first.peers).to.have.length(NAMES_PER_REPLY)
+    expect(first.more).to.equal(true)
+    expect((first.peers as string[])[0]).to.equal('aaa00')
+    const all: string[] = []
+    let after: string | undefined
+    for (let page = 0; page < 10; page++) {
+      const reply = await asker.request({ t: 'list', ...(after ? { after } : {}) })
+      all.push(...(reply.peers as string[]))
+      after = all[all.length - 1]
+      if (!reply.more) break
+    }
+    expect(all).to.have.length(2 * NAMES_PER_REPLY + 6)
+    expect(all[all.length - 1]).to.equal('alice')
+    expect(new Set(all).size, 'no name twice').to.equal(all.length)
+    expect(await asker.request({ t: 'list', query: 'ALI' })).to.deep.include({ peers: ['alice'], more: false })
+  })
+
+  it('holds at most so many registrations per address and per /24, with the reason; a refresh does not count twice', async () => {
+    await server.close()
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 2, perPrefix: 3 } })
+    const first = await registered('alice')
+    await registered('bob')
+    const third = await (await client()).register('carol', KEYS.carol)
+    expect(third).to.deep.include({ t: 'error', code: 'over_quota' })
+    expect(third.message).to.include('from your address')
+    expect((await first.register('alice', KEYS.alice)).t, 'a refresh').to.equal('registered')
+    // Another address of the same /24: one more fits the prefix's quota of 3, then none.
+    const other = await Client.open(address, '127.0.0.2')
+    clients.push(other)
+    expect((await other.register('carol', KEYS.carol)).t).to.equal('registered')
+    const fourth = await Client.open(address, '127.0.0.2')
+    clients.push(fourth)
+    const refused = await fourth.register('dave', KEYS.carol)
+    expect(refused).to.deep.include({ t: 'error', code: 'over_quota' })
+    expect(refused.message).to.include('127.0.0.0/24')
+  })
+
+  it('makes room when full by dropping the registration idle longest, not by refusing', async () => {
+    await server.close()
+    await start({ maxRegistrations: 2 })
+    const alice = await registered('alice')
+    const bob = await registered('bob')
+    await alice.request({ t: 'ping', pad: PING_PAD }) // alice is active; bob idles
+    await registered('carol')
+    expect(server.online).to.equal(2)
+    expect(await alice.peers()).to.deep.equal(['carol'])
+    expect((await bob.pingForgotten()).code).to.equal('not_registered')
   })
 
   it('introduces two clients to each other with the same token, each side\'s key and endpoints', async () => {
@@ -246,7 +306,7 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
     expect((await newAlice.next()).t).to.equal('intro')
     // The old socket's endpoint is no longer registered.
-    expect(await oldAlice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await oldAlice.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
   })
 
   it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
@@ -275,7 +335,7 @@ describe('server RendezvousServer (live UDP)', function () {
     const alice = await registered('alice')
     const bob = await registered('bob')
     await alice.send({ t: 'bye' })
-    expect(await alice.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
+    expect(await alice.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
     expect(await bob.peers()).to.deep.equal([])
     expect(await bob.request({ t: 'connect', to: 'alice' })).to.deep.include({ code: 'unknown_peer' })
   })
@@ -306,12 +366,50 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((await alice.register('alice', KEYS.alice)).t).to.equal('registered')
   })
 
-  it('refuses registrations beyond the limit with full', async () => {
+  it('keeps a name bound to its key after its owner leaves, across a restart of the server, until the owner releases it', async () => {
     await server.close()
-    await start({ maxRegistrations: 1 })
-    await registered('alice')
-    const bob = await client()
-    expect(await bob.register('bob', KEYS.bob)).to.deep.include({ t: 'error', code: 'full' })
+    const dataDir = tempDir()
+    await start({ dataDir })
+    const alice = await registered('alice')
+    await alice.send({ t: 'bye' })
+    expect((await alice.pingForgotten()).code, 'a round trip: the bye has been handled').to.equal('not_registered')
+    expect(server.online).to.equal(0)
+    const squatter = await client()
+    const refused = await squatter.register('alice', KEYS.carol)
+    expect(refused).to.deep.include({ t: 'error', code: 'name_taken' })
+    expect(refused.message).to.include('belongs to another key').and.include('released after 90 days')
+    // The server restarts from its data dir: the binding is still there, and so is its key.
+    const fingerprint = server.fingerprint
+    await server.close()
+    await start({ dataDir })
+    expect(server.fingerprint).to.equal(fingerprint)
+    expect(await (await client()).register('alice', KEYS.carol)).to.deep.include({ t: 'error', code: 'name_taken' })
+    // The owner comes back, and gives the name up: from then on it is anyone's.
+    const owner = await registered('alice')
+    expect(await owner.request({ t: 'release' })).to.deep.include({ t: 'released', name: 'alice' })
+    await owner.send({ t: 'bye' })
+    expect((await (await client()).register('alice', KEYS.carol)).t).to.equal('registered')
+  })
+
+  it('refuses look-alikes of a bound name under another key: case, fullwidth, mathematical letters, Cyrillic а', async () => {
+    await server.close()
+    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 100, registrationBurst: 100 } })
+    const alice = await registered('alice')
+    await alice.send({ t: 'bye' })
+    for (const lookalike of ['ALICE', 'аlice', 'ａｌｉｃｅ', '𝔞𝔩𝔦𝔠𝔢', 'Alice']) {
+      const reply = await (await client()).register(lookalike, KEYS.carol)
+      expect(reply, lookalike).to.deep.include({ t: 'error', code: 'name_taken' })
+      expect(reply.message, lookalike).to.include('looks like "alice"')
+    }
+    // The owner's key may use any of its forms; another name is anyone's.
+    expect((await (await client()).register('ALICE', KEYS.alice)).t).to.equal('registered')
+    expect((await (await client()).register('alicia', KEYS.carol)).t).to.equal('registered')
+  })
+
+  it('refuses a name longer than 64 bytes of UTF-8 (the handshake\'s limit), with the reason', async () => {
+    const reply = await (await client()).register('名'.repeat(22), KEYS.alice) // 22 characters, 66 bytes
+    expect(reply).to.deep.include({ t: 'error', code: 'bad_request', message: 'the name is 66 bytes of UTF-8; at most 64' })
+    expect((await (await client()).register('名'.repeat(21), KEYS.alice)).t).to.equal('registered')
   })
 
   it('drops a registration that stops refreshing after ttlMs, and keeps one that refreshes', async () => {
@@ -329,10 +427,10 @@ describe('server RendezvousServer (live UDP)', function () {
     }
     expect(peers).to.deep.equal([])
     expect(Date.now() - registeredAt).to.be.at.least(300 - 20)
-    expect(await bob.request({ t: 'ping', pad: PING_PAD })).to.deep.include({ t: 'error', code: 'not_registered' })
-    // The name is free for another key now.
-    const impostor = await client()
-    expect((await impostor.register('bob', KEYS.carol)).t).to.equal('registered')
+    expect(await bob.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
+    // Offline, the name is still bob's: another key is refused, bob's own registers again.
+    expect(await (await client()).register('bob', KEYS.carol)).to.deep.include({ t: 'error', code: 'name_taken' })
+    expect((await bob.register('bob', KEYS.bob)).t).to.equal('registered')
   })
 
   it('drops malformed datagrams, counts them, and keeps serving', async () => {

@@ -55,7 +55,7 @@ describe('chat between headless clients (real processes on loopback)', function 
     track(await HeadlessClient.start({ name: 'bob', server: server.address }))
     const impostor = track(HeadlessClient.spawn({ name: 'bob', key: 'dave', server: server.address }))
     const error = await impostor.waitFor((e) => e.type === 'error', 'the refusal')
-    expect(error.message).to.match(/bob.*online under another key/)
+    expect(error.message).to.match(/bob.*belongs to another key/)
   })
 
   it('reports a peer that leaves, keeps a message to it pending, and delivers it once the peer is back', async () => {

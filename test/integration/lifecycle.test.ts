@@ -123,7 +123,7 @@ describe('failures at start are failures (real processes)', function () {
   it('a server port held by another program (not udsu) is told once, plainly, with what to do', async () => {
     const holder = await holdPort('127.0.0.1')
     try {
-      const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { keepaliveMs: 200, requestTimeoutMs: 50 } }, 'rsa', 'reliable'] })
+      const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { keepaliveMs: 200, requestTimeoutMs: 50 } }, 'embedded-server', 'rsa', 'reliable'] })
       const server = `127.0.0.1:${holder.port}`
       const client = track(HeadlessClient.spawn({ name: 'alice', server, config }))
       const told = (e: Event) => e.type === 'error' && String(e.message).includes('held by another program')

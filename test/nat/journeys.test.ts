@@ -116,6 +116,9 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const { alice, bob } = await quietPair()
         const oldFingerprint = (await bob.waitFor((e) => e.type === 'ready', 'bob ready')).fingerprint as string
         const before = pathsTo(alice, bob.name).length
+        // The server keeps the name for bob's key: moving to a new key, he gives it up first.
+        bob.send({ type: 'command', line: '/release' })
+        await bob.waitFor((e) => e.type === 'info' && String(e.text).startsWith(`the server released ${bob.name}`), 'the release')
         expect(await bob.quit()).to.equal(0)
         const mark = alice.lines.length
         // The same name, another key (a new device or a reinstalled profile).

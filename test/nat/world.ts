@@ -31,11 +31,11 @@ export class NatWorld {
 
   constructor(readonly lab: Lab) {}
 
-  /** Starts `udsu server` on a public lab host (with the relay on unless told otherwise). */
+  /** Starts `udsu server` on a public lab host (with the relay on unless told otherwise); started again, with the same key. */
   async startServer(hostName: string, options: { relay?: boolean; port?: number } = {}): Promise<ServerProcess> {
     const host = this.lab.host(hostName)
     const args = options.relay === false ? [] : ['--relay']
-    this.server = await ServerProcess.start({ host: '0.0.0.0', port: options.port ?? 0, args, spawner: host.spawn.bind(host) })
+    this.server = await ServerProcess.start({ host: '0.0.0.0', port: options.port ?? 0, args, spawner: host.spawn.bind(host), dataDir: this.server?.dataDir })
     this.serverIp = host.ip
     return this.server
   }

@@ -3,7 +3,7 @@ import { expect } from 'chai'
 import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { encodeJson, FrameKind } from '../../core/wire'
-import { HELLO_PAD, PING_PAD } from '../../server/protocol'
+import { HELLO_PAD, PING_PAD } from '../../protocol'
 import { makeClient, startServer } from '../support/inprocess'
 import { cleanupTemp, fixtureProfile } from '../support/processes'
 

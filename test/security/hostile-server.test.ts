@@ -89,7 +89,8 @@ describe('a hostile rendezvous server', function () {
   })
 
   it('cannot redirect a path to an impostor: the impostor gets no plaintext and no session', async () => {
-    const impostor = new Impostor('bob')
+    // The liar hands its accomplice the token of the introduction it forges.
+    const impostor = new Impostor('bob', () => liar.lastToken)
     const impostorAt: Endpoint = await impostor.listen()
     stops.push(() => impostor.close())
     // Bob never hears of the introduction, so the impostor is the only one answering alice's punches.

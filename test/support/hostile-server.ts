@@ -1,16 +1,29 @@
 // A rendezvous server that lies: it speaks the real protocol but lets a test rewrite every introduction it sends.
 import * as dgram from 'node:dgram'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { Endpoint } from '../../core/types'
+import { makeProbe } from '../../plugins/hole-punch/probe'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
-import { parseClientMessage, type PeerIntro, type ServerMessage } from '../../server/protocol'
+import { ChannelEnd, encodeServerKey, ephemeralKey, parseClientMessage, signTranscript, type EphemeralKey, type PeerIntro, type ServerMessage, type Transcript } from '../../protocol'
 
 /** Rewrites the introduction of `peer` that is about to be sent to `recipient`; undefined withholds it. */
 export type IntroTamper = (recipient: string, peer: PeerIntro) => PeerIntro | undefined
 
+/** A liar's view of one client: what it registered and the channel it set up. */
+interface Victim {
+  intro: PeerIntro
+  transcript?: Transcript
+  eph?: EphemeralKey
+  channel?: ChannelEnd
+}
+
 export class HostileServer {
   private readonly socket = dgram.createSocket('udp4')
-  private readonly registered = new Map<string, PeerIntro>()
+  private readonly registered = new Map<string, Victim>()
+  /** The token of the latest introduction it made: a liar can hand it to an accomplice. */
+  lastToken?: string
+  /** A liar has a key of its own and signs with it: clients that never met the real server cannot tell. */
+  private readonly key = generateKeyPairSync('ed25519').privateKey
 
   constructor(private readonly tamper: IntroTamper) {
     this.socket.on('message', (bytes, rinfo) => this.handle(bytes, { address: rinfo.address, port: rinfo.port }))
@@ -26,31 +39,42 @@ export class HostileServer {
   }
 
   private handle(bytes: Buffer, from: Endpoint): void {
-    const frame = decodeFrame(bytes)
-    const json = frame && decodeJson(frame.body)
+    const me = [...this.registered.values()].find((r) => r.intro.public.address === from.address && r.intro.public.port === from.port)
+    const outer = decodeFrame(bytes)
+    const frame = outer?.kind === FrameKind.Channel ? me?.channel?.open(outer.body) : outer
+    const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseClientMessage(json)
     if (!message) return
-    const me = [...this.registered.values()].find((r) => r.public.address === from.address && r.public.port === from.port)
     switch (message.t) {
       case 'hello':
-        return this.send(from, { t: 'cookie', rid: message.rid, cookie: 'c' })
-      case 'register':
-        this.registered.set(message.name, { name: message.name, key: message.key, public: from, local: message.local })
-        return this.send(from, { t: 'challenge', rid: message.rid, nonce: '0'.repeat(32) })
-      case 'prove': // a liar need not check the proof
-        return this.send(from, { t: 'registered', rid: message.rid, name: me?.name ?? '?', public: from, ttlMs: 60_000 })
+        return this.sendClear(from, { t: 'cookie', rid: message.rid, cookie: 'c' })
+      case 'register': {
+        const eph = ephemeralKey()
+        const nonce = '0'.repeat(32)
+        const skey = encodeServerKey(this.key)
+        const transcript: Transcript = { nonce, name: message.name, clientKey: message.key, clientEph: message.eph, serverEph: eph.public, serverKey: skey }
+        this.registered.set(message.name, { intro: { name: message.name, key: message.key, public: from, local: message.local }, transcript, eph })
+        return this.sendClear(from, { t: 'challenge', rid: message.rid, nonce, eph: eph.public, skey, ssig: signTranscript(this.key, transcript) })
+      }
+      case 'prove': { // a liar need not check the proof
+        if (!me?.transcript || !me.eph) return
+        me.channel = ChannelEnd.derive('server', me.eph, me.transcript.clientEph, me.transcript)
+        return this.send(me, { t: 'registered', rid: message.rid, name: me.intro.name, public: from, ttlMs: 60_000 })
+      }
       case 'ping':
-        return this.send(from, { t: 'pong', rid: message.rid, public: from })
+        return me && this.send(me, { t: 'pong', rid: message.rid, public: from })
       case 'list':
-        return this.send(from, { t: 'peers', rid: message.rid, peers: [...this.registered.keys()].filter((n) => n !== me?.name), more: false })
+        return me && this.send(me, { t: 'peers', rid: message.rid, peers: [...this.registered.keys()].filter((n) => n !== me.intro.name), more: false })
       case 'connect': {
         const peer = this.registered.get(message.to)
-        if (!me || !peer) return this.send(from, { t: 'error', rid: message.rid, code: 'unknown_peer', message: 'no' })
+        if (!me) return
+        if (!peer) return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: 'no' })
         const token = randomBytes(16).toString('hex')
-        const toPeer = this.tamper(peer.name, me)
-        const toAsker = this.tamper(me.name, peer)
-        if (toPeer) this.send(peer.public, { t: 'intro', peer: toPeer, token })
-        if (toAsker) this.send(from, { t: 'intro', rid: message.rid, peer: toAsker, token })
+        this.lastToken = token
+        const toPeer = this.tamper(peer.intro.name, me.intro)
+        const toAsker = this.tamper(me.intro.name, peer.intro)
+        if (toPeer) this.send(peer, { t: 'intro', peer: toPeer, token })
+        if (toAsker) this.send(me, { t: 'intro', rid: message.rid, peer: toAsker, token })
         return
       }
       default: // bye, mapping, relay: this liar has no use for them
@@ -58,23 +82,32 @@ export class HostileServer {
     }
   }
 
-  private send(to: Endpoint, message: ServerMessage): void {
+  private sendClear(to: Endpoint, message: ServerMessage): void {
     this.socket.send(encodeJson(FrameKind.Server, message), to.port, to.address)
+  }
+
+  private send(to: Victim, message: ServerMessage): void {
+    if (to.channel) this.socket.send(to.channel.seal(encodeJson(FrameKind.Server, message)), to.intro.public.port, to.intro.public.address)
   }
 }
 
-/** A socket that pretends to be a peer on a path: it answers punches (it learns the token from a hostile server) and records all it receives. */
+/** A socket that pretends to be a peer on a path: it answers punches (it has the token from a hostile server) and records all it receives. */
 export class Impostor {
   readonly received: Buffer[] = []
   private readonly socket = dgram.createSocket('udp4')
+  private seq = 0
 
-  constructor(private readonly pretendName: string) {
+  constructor(
+    private readonly pretendName: string,
+    private readonly token: () => string | undefined,
+  ) {
     this.socket.on('message', (bytes, rinfo) => {
       this.received.push(bytes)
       const frame = decodeFrame(bytes)
       const json = frame?.kind === FrameKind.Probe ? decodeJson(frame.body) : undefined
-      if (json?.t === 'punch') {
-        const ack = encodeJson(FrameKind.Probe, { t: 'punch-ack', from: this.pretendName, to: json.from as string, token: json.token as string })
+      const token = this.token()
+      if (json?.t === 'punch' && token) {
+        const ack = encodeJson(FrameKind.Probe, { ...makeProbe(token, 'punch-ack', this.pretendName, json.from as string, this.seq++) })
         this.socket.send(ack, rinfo.port, rinfo.address)
       }
     })

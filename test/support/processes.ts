@@ -126,11 +126,15 @@ class LineProcess<T> {
 
 export class ServerProcess extends LineProcess<string> {
   port = 0
+  /** Where it keeps its key: give it to a restart (`start({ dataDir })`) so that the clients recognise the same server. */
+  dataDir = ''
 
-  static async start(options: { port?: number; host?: string; args?: string[]; spawner?: Spawner } = {}): Promise<ServerProcess> {
-    const args = [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--log-level', 'warn', ...(options.args ?? [])]
+  static async start(options: { port?: number; host?: string; args?: string[]; spawner?: Spawner; dataDir?: string } = {}): Promise<ServerProcess> {
+    const dataDir = options.dataDir ?? tempDir('udsu-server-')
+    const args = [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])]
     const child = piped((options.spawner ?? localSpawner)(process.execPath, args, { stdio: 'pipe' }))
     const server = new ServerProcess(child, (line) => line)
+    server.dataDir = dataDir
     const listening = await server.waitFor((line) => line.startsWith('udsu server listening on udp '), 'the listening line')
     server.port = Number(listening.split(':').pop())
     return server

@@ -10,15 +10,19 @@ describe('hole-punch: registering over a lossy link', function () {
   this.timeout(30_000)
   after(cleanupTemp)
 
-  /** Starts alice with the first `count` server answers of kind `t` lost; resolves with the ms until she is online. */
-  async function onlineAfterLosing(t: string, count: number): Promise<number> {
+  /**
+   * Starts alice with the first `count` server answers of kind `t` lost; resolves with the ms until she is online.
+   * `registered` is the first answer sealed under the new channel (a CHANNEL frame), the others come in clear.
+   */
+  async function onlineAfterLosing(t: 'cookie' | 'registered', count: number): Promise<number> {
     const server = await startServer()
     const alice = makeClient('alice', `127.0.0.1:${server.address().port}`, {
       plugins: [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }],
     })
     let lost = 0
     alice.client.hooks.receive.tap({ name: 'lossy-link', stage: -1000 }, ({ frame }) => {
-      if (lost >= count || frame?.kind !== FrameKind.Server || decodeJson(frame.body)?.t !== t) return undefined
+      const answer = frame?.kind === FrameKind.Channel ? 'registered' : frame?.kind === FrameKind.Server ? decodeJson(frame.body)?.t : undefined
+      if (lost >= count || answer !== t) return undefined
       lost++
       return true
     })

@@ -2,6 +2,7 @@
 // server's registration limit per address; "busy" is not a refusal, so each retries on its own and all get online.
 // And with a server whose second port cannot be reached: NAT type unknown, and later registrations do not wait for it.
 import { expect } from 'chai'
+import { generateKeyPairSync } from 'node:crypto'
 import { DEFAULT_LIMITS } from '../../../server/index'
 import { makeClient, startServer } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
@@ -38,7 +39,8 @@ describe('hole-punch: registering with a busy or half-reachable server', functio
   })
 
   it('registers without the NAT type when the second port never answers, and does not wait for it again', async () => {
-    const first = await startServer()
+    const key = generateKeyPairSync('ed25519').privateKey // the same server comes back: the same key
+    const first = await startServer({ key })
     const { port } = first.address()
     const altPort = first.altAddress()?.port
     const alice = makeClient('alice', `127.0.0.1:${port}`, {
@@ -61,7 +63,7 @@ describe('hole-punch: registering with a busy or half-reachable server', functio
       // The server goes away and comes back on the same ports: alice registers again, without asking the silent port.
       await first.close()
       await serverState(2)
-      second = await startServer({ port, altPort })
+      second = await startServer({ port, altPort, key })
       expect(second.altAddress()?.port).to.equal(altPort)
       await serverState(3)
       expect(registrations).to.deep.equal([true, false, true])

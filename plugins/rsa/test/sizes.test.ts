@@ -3,7 +3,8 @@
 import { expect } from 'chai'
 import { generateKeyPairSync } from 'node:crypto'
 import { encodeJson, FrameKind, MAX_DATAGRAM_BYTES } from '../../../core/wire'
-import type { ClientMessage } from '../../../server/protocol'
+import { MAX_NAME_BYTES, type ClientMessage } from '../../../protocol'
+import { MAX_LOCAL_CANDIDATES } from '../../hole-punch/probe'
 import { SecureChannel } from '../channel'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -16,13 +17,14 @@ function newIdentity(bits: number): RsaIdentity {
   return identityFromPem(privateKey)
 }
 
-/** The longest name there is in practice: 32 letters of 3 bytes each in UTF-8 (CJK). */
-const LONG_NAME = '名'.repeat(32)
+/** The longest name there is: 64 bytes of UTF-8, the limit everywhere (21 CJK letters of 3 bytes each, and one more byte). */
+const LONG_NAME = '名'.repeat(21) + 'a'
 
-/** The largest registration a client sends: the longest name, a full cookie, seven local addresses of the longest form. */
+/** The largest registration a client sends: the longest name, a full cookie, four local addresses of the longest form
+ *  (hole-punch sends at most MAX_LOCAL_CANDIDATES), the process's instance and the channel's ephemeral key. */
 function registrationBytes(identity: Pick<RsaIdentity, 'publicKeyPem'>): number {
-  const local = Array.from({ length: 7 }, () => ({ address: '255.255.255.255', port: 65535 }))
-  const message: ClientMessage = { t: 'register', rid: 'f'.repeat(16), cookie: 'c'.repeat(64), name: LONG_NAME, key: identity.publicKeyPem, local, nat: 'symmetric' }
+  const local = Array.from({ length: MAX_LOCAL_CANDIDATES }, () => ({ address: '255.255.255.255', port: 65535 }))
+  const message: ClientMessage = { t: 'register', rid: 'f'.repeat(16), cookie: 'c'.repeat(64), name: LONG_NAME, key: identity.publicKeyPem, local, nat: 'symmetric', instance: 'f'.repeat(16), eph: 'e'.repeat(43) }
   return Buffer.byteLength(JSON.stringify(message)) + 3
 }
 
@@ -46,6 +48,7 @@ describe('rsa: identity key sizes that fit the frames', function () {
     it(`${bits} bits: the largest registration and handshake fit in ${MAX_DATAGRAM_BYTES} bytes`, () => {
       // The fixtures are 3072-bit keys: no need to wait for two new ones.
       const [a, b] = bits === 3072 ? [fixtureIdentity('alice'), fixtureIdentity('bob')] : [newIdentity(bits), newIdentity(bits)]
+      expect(Buffer.byteLength(LONG_NAME)).to.equal(MAX_NAME_BYTES)
       expect(registrationBytes(a)).to.be.at.most(MAX_DATAGRAM_BYTES)
       expect(largestHandshakeBytes(a, b)).to.be.at.most(MAX_DATAGRAM_BYTES)
       // The frame encoder agrees (it throws past the limit).

@@ -1,9 +1,7 @@
 // Property tests: no input, however hostile, makes a protocol parser throw; what passes is well-formed.
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { isEndpoint } from '../../core/wire'
-import { parseClientMessage, parseServerMessage } from '../protocol'
-import { decodeRelay } from '../relay'
+import { decodeRelay, isEndpoint, parseClientMessage, parseServerMessage } from '..'
 
 /** Lowercase hex strings (fast-check 4 has no hexaString). */
 const hex = (options: { minLength?: number; maxLength?: number } = {}) =>

@@ -1,5 +1,5 @@
 // Messages about the service itself, not the rendezvous: the health check `udsu ping` sends, and the notice a draining
-// server sends its clients. Kept apart from protocol.ts so they move with the wire format as one piece.
+// server sends its clients. Beside the rendezvous messages (rendezvous.ts), in the one wire-format module.
 import type { JsonMessage } from '../core/wire'
 
 /** Padding of a `health` request, so the `healthy` answer is never longer (the check needs no registration: no amplification). */

@@ -1,19 +1,9 @@
 // The server a client starts inside itself when the configured one is on this machine and none answers; and what to
 // tell the user when another program holds that port, so nothing can answer there and nothing can be started.
-import { RendezvousServer } from '../../server'
+import type { EmbeddedAttempt } from '../../core/services'
 import type { Logger } from '../../core/types'
 import { parseHostPort } from '../../core/wire'
-
-/** What one attempt to start the embedded server came to. */
-export type EmbeddedAttempt =
-  /** Listening in this client: register with it. */
-  | { kind: 'started'; server: RendezvousServer }
-  /** The port is taken, for the first time: perhaps by a udsu server starting this very moment, so ask it once more. */
-  | { kind: 'ask-again' }
-  /** Taken again, and nothing there answered as a udsu server: `reason` for the server state; `tell` once, for the user. */
-  | { kind: 'held'; reason: string; tell?: string }
-  /** It could not start for another reason (logged): carry on as when no server answers. */
-  | { kind: 'failed' }
+import { defaultServerDataDir, RendezvousServer } from '../../server'
 
 export class EmbeddedServerStarter {
   private takenBefore = false
@@ -25,13 +15,13 @@ export class EmbeddedServerStarter {
     private readonly logger: Logger,
   ) {}
 
-  async start(): Promise<EmbeddedAttempt> {
+  async start(): Promise<EmbeddedAttempt & { server?: RendezvousServer }> {
     const { host, port } = parseHostPort(this.address)
     // The server logs socket errors, a failed bind among them: that one is ours to tell (once), not an error every retry.
     let listening = false
     const serverLog = this.logger.child('server')
     const logger: Logger = { ...serverLog, error: (message, fields) => listening && serverLog.error(message, fields) }
-    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger })
+    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger, dataDir: defaultServerDataDir(port) })
     try {
       await server.listen()
       listening = true
