@@ -1,6 +1,6 @@
 // `npm run bench:server`: how many clients one rendezvous server holds, with the real protocol on loopback.
 // The server runs alone in a child process; load comes from child processes that each own up to LOAD_PER_PROCESS
-// simulated clients, each with its own UDP socket on its own loopback address (127.1.0.1, 127.1.0.2, …), so the server
+// simulated clients, each with its own UDP socket on its own loopback address (16 to a /24: 127.1.0.1, …, 127.1.1.1, …), so the server
 // sees each as another host, as behind real NATs, and its per-address limits stay the defaults.
 // Every client registers as the hole-punch plugin does (hello → cookie, mapping on the second port, register with an
 // ephemeral X25519 key → challenge signed by the server's key, prove with an RSA-PSS signature; then every datagram both
@@ -45,11 +45,12 @@ const REQUEST_TIMEOUT_MS = 1_000
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The i-th client's own loopback address: 127.1.0.1 onwards, skipping .0 and .255. */
+/**
+ * The i-th client's own loopback address, 16 to a /24 (127.1.0.1–16, 127.1.1.1–16, …): the server's quotas per address
+ * and per /24 (16 and 64) stay the defaults, as for users behind many NATs.
+ */
 function clientAddress(i: number): string {
-  const host = (i % 254) + 1
-  const block = Math.floor(i / 254)
-  return `127.${1 + Math.floor(block / 256)}.${block % 256}.${host}`
+  return `127.${1 + Math.floor(i / 4096)}.${Math.floor(i / 16) % 256}.${(i % 16) + 1}`
 }
 
 interface Usage {

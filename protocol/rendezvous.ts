@@ -73,6 +73,8 @@ export type ServerMessage =
   | { t: 'intro'; rid?: string; peer: PeerIntro; token: string }
   /** The peer said bye to the server: told to those it was relayed with, since a peer's own bye does not cross the relay. */
   | { t: 'left'; rid?: string; peer: string }
+  /** The server is stopping (SIGTERM): register again at once, and keep trying until it (or another) answers. */
+  | { t: 'closing'; rid?: string }
   /** The answer to `release`: the name is free for any key from now. */
   | { t: 'released'; rid: string; name: string }
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
@@ -155,6 +157,8 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
       return isName(m.peer) ? (m as ServerMessage) : undefined
     case 'released':
       return isName(m.name) ? (m as ServerMessage) : undefined
+    case 'closing':
+      return { t: 'closing' }
     case 'peers':
       return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName) ? (m as ServerMessage) : undefined
     case 'intro': {

@@ -16,7 +16,7 @@ export type HealthReply = {
   t: 'healthy'
   rid: string
 }
-/** Server → each registered client when it stops (SIGTERM): register elsewhere, or again once it is back. */
+/** Server → each registered client when it stops (SIGTERM), sealed: register elsewhere, or again once it is back. */
 export type ClosingNotice = {
   t: 'closing'
 }

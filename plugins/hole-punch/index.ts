@@ -409,7 +409,25 @@ export default definePlugin<HolePunchOptions, Deps>({
       // than a server gone), then every OFFLINE_RETRY_MS.
       const lost = lostStep && lostSteps <= LOST_STEP_RETRIES
       const delay = registered ? options.keepaliveMs : lost ? 0 : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
-      keepalive = setTimeout(() => void tick().finally(schedule), delay)
+      keepalive = setTimeout(() => {
+        keepalive = undefined
+        void tick().finally(schedule)
+      }, delay)
+    }
+
+    /**
+     * The server said it is stopping: offline now, not after two keepalives go unanswered (30 s by default), and the
+     * next registration on the offline schedule (0.5 s, 1 s, 2 s, …), so a restarted server is found within seconds.
+     * Paths to peers do not depend on the server and stay.
+     */
+    function serverClosing() {
+      if (!registered) return
+      setOnline(false, 'the server is stopping')
+      offlineTries = 0
+      // Between ticks, the steady keepalive is replaced by the offline schedule; during one, it ends and schedules that.
+      if (keepalive === undefined) return
+      clearTimeout(keepalive)
+      schedule()
     }
 
     /** Asks the server to introduce us again: both sides get fresh candidates and punch at once. */
@@ -778,6 +796,7 @@ export default definePlugin<HolePunchOptions, Deps>({
 
     function handleSealed(message: ServerMessage) {
       if (message.t === 'intro') return void handleIntro(message.peer, message.token)
+      if (message.t === 'closing') return serverClosing()
       if (message.t === 'left') {
         const state = states.get(message.peer)
         return state && lose(state, 'left')
