@@ -195,8 +195,11 @@ export class Journal {
     this.scheduled = false
     const batch = this.open
     if (!batch || this.closed || this.failure) return
-    this.open = undefined
-    if (this.compaction && this.bytes > this.compaction.overBytes && this.written.length === 0 && this.syncing.length === 0) {
+    if (this.compaction && this.bytes > this.compaction.overBytes) {
+      // Under a steady load a sync is always running: wait for it rather than append, or the file would never be
+      // compacted and grow without bound. The batch goes into the snapshot once the syncs in flight are done.
+      if (this.written.length > 0 || this.syncing.length > 0) return
+      this.open = undefined
       try {
         this.replaceWith(this.compaction.snapshot())
       } catch (error) {
@@ -205,6 +208,7 @@ export class Journal {
       this.stats.commits++
       return this.committed([batch])
     }
+    this.open = undefined
     try {
       // Written at once: a killed process loses nothing written; fdatasync is for a crash of the machine.
       fs.writeSync(this.fd, batch.lines.join(''))
@@ -225,6 +229,8 @@ export class Journal {
       this.syncing = []
       if (this.written.length > 0) this.startSync()
       this.committed(group)
+      // A batch held back for compaction (see write) goes now that nothing is in flight.
+      if (this.open && !this.scheduled && this.syncing.length === 0) this.write()
     })
   }
 

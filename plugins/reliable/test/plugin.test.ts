@@ -90,7 +90,7 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     // The receipts are on disk: a restarted alice has nothing left to send.
     await alice.client.stop()
     running.splice(running.indexOf(alice), 1)
-    const state = DurableState.open(aliceProfile, { seenIdsPerPeer: 100, compactBytes: 1 << 20 })
+    const state = DurableState.open(aliceProfile, { seenIdsPerPeer: 100, seenIdsTotal: 100_000, compactBytes: 1 << 20 })
     expect(state.outboxEntries()).to.deep.equal([])
     await state.close()
   })
