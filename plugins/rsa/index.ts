@@ -90,6 +90,13 @@ export default definePlugin<RsaOptions, Deps>({
       if (channel?.established && (instance === undefined || instance !== sessionInstances.get(name))) renewing.set(name, channel.sessionIds()[0])
     })
 
+    // A name the directory forgot (introduced, then silent) takes what we keep for it along, unless a session exists.
+    peers.onForget((name) => {
+      introduced.delete(name)
+      changedKeys.delete(name)
+      if (!channels.get(name)?.established) forget(name)
+    })
+
     /** The introduced key of a peer if we may use it: it is the pinned one, or nothing is pinned yet (first contact). */
     function usableKey(peer: string): string | undefined {
       const key = introduced.get(peer)
