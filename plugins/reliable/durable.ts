@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { Journal } from './journal'
+import { Journal, type RecordPosition } from './journal'
 import { Fifo } from '../../core/fifo'
 import { writeFileAtomic } from '../../core/profile'
 
@@ -17,7 +17,7 @@ const MAX_EPOCH = 0xffffffff
  *  outbox too, or `m`, the envelope's bytes in base64; all three are read. */
 type Carried = { e: unknown } | { t: string } | { m: string }
 /** `ack` names the latest message acknowledged: acknowledgements come in queue order, so it covers those before it. */
-type OutboxRecord = ({ o: 'add'; p: string; i: string } & Carried) | { o: 'ack'; p: string; i: string }
+type OutboxRecord = ({ o: 'add'; p: string; i: string } & Carried) | { o: 'ack'; p: string; i: string } | { o: 'gone' }
 /** `recv` carries the message until `shown` says the app has it; `seen` is a compacted id. */
 type InboxRecord = ({ o: 'recv'; p: string; i: string } & Carried) | { o: 'shown'; p: string; i: string } | { o: 'seen'; p: string; i: string }
 
@@ -57,6 +57,9 @@ export class DurableState {
    *  forgotten since is stale, and skipped. */
   private readonly arrivals = new Fifo<Arrival>()
   private arrivalCount = 0
+  /** Where the records carrying a message's text lie (`peer\nid`), to blank the text once it is delivered or shown. */
+  private readonly addPositions = new Map<string, RecordPosition>()
+  private readonly recvPositions = new Map<string, RecordPosition>()
   /** Bytes of the envelopes in the outbox (not yet acknowledged). */
   private pendingBytes = 0
   /** peer → id (as `idKey` stores it) → payload: received and durable, not yet confirmed handed to the app. */
@@ -86,7 +89,7 @@ export class DurableState {
     this.outbox = out.journal
     for (const r of out.records) {
       if (r.o === 'add') this.addPending(r.p, r.i, payloadOf(r).toString())
-      else this.dropAcknowledged(r.p, r.i)
+      else if (r.o === 'ack') this.dropAcknowledged(r.p, r.i)
     }
     const inb = Journal.open(path.join(dir, INBOX_FILE), parseInbox)
     this.inbox = inb.journal
@@ -97,10 +100,12 @@ export class DurableState {
         if (r.o === 'recv') this.unshownOf(r.p).set(idKey(r.i), payloadOf(r))
       }
     }
-    this.outbox.rewrite(this.outboxSnapshot())
-    this.inbox.rewrite(this.inboxSnapshot())
-    this.outbox.compactWhenOver(limits.compactBytes, () => this.outboxSnapshot())
-    this.inbox.compactWhenOver(limits.compactBytes, () => this.inboxSnapshot())
+    const outboxRecords = this.outboxSnapshot()
+    this.outboxRewritten(outboxRecords, this.outbox.rewrite(outboxRecords))
+    const inboxRecords = this.inboxSnapshot()
+    this.inboxRewritten(inboxRecords, this.inbox.rewrite(inboxRecords))
+    this.outbox.compactWhenOver(limits.compactBytes, () => this.outboxSnapshot(), (records, positions) => this.outboxRewritten(records, positions))
+    this.inbox.compactWhenOver(limits.compactBytes, () => this.inboxSnapshot(), (records, positions) => this.inboxRewritten(records, positions))
   }
 
   // ── sender ──
@@ -113,6 +118,7 @@ export class DurableState {
     this.addPending(peer, id, envelopeJson)
     const done = this.outbox.appendJson(`{"o":"add","p":${JSON.stringify(peer)},"i":${JSON.stringify(id)},"e":${envelopeJson}}`)
     this.lastAdd = this.outbox.appended
+    this.addPositions.set(`${peer}\n${id}`, this.outbox.lastPosition!)
     return done
   }
 
@@ -126,6 +132,7 @@ export class DurableState {
     if (!queue || text === undefined) return
     queue.delete(id)
     this.pendingBytes -= text.length
+    this.blankAdd(peer, id)
     if (queue.size === 0) this.pending.delete(peer)
     if (this.acks.size === 0) setImmediate(() => this.recordAcks())
     this.acks.set(peer, id)
@@ -163,6 +170,7 @@ export class DurableState {
     this.unshownOf(peer).set(idKey(id), payload)
     const done = this.inbox.append({ o: 'recv', p: peer, i: id, t: payload.toString() })
     this.lastRecv = this.inbox.appended
+    this.recvPositions.set(`${peer}\n${idKey(id)}`, this.inbox.lastPosition!)
     return done
   }
 
@@ -174,7 +182,15 @@ export class DurableState {
     const unshown = this.unshown.get(peer)
     if (!unshown) return
     // A failure (or a mark after close) surfaces through sync() and `failure`; unobserved it must not crash the process.
-    for (const id of ids) if (unshown.delete(idKey(id))) this.inbox.append({ o: 'shown', p: peer, i: id }).catch(() => undefined)
+    for (const id of ids) {
+      const key = idKey(id)
+      if (!unshown.delete(key)) continue
+      this.inbox.append({ o: 'shown', p: peer, i: id }).catch(() => undefined)
+      // The app has it (history keeps it, if anyone): its text leaves the journal now, the id stays.
+      const position = this.recvPositions.get(`${peer}\n${key}`)
+      this.recvPositions.delete(`${peer}\n${key}`)
+      if (position) this.inbox.overwrite(position, JSON.stringify({ o: 'seen', p: peer, i: key }))
+    }
     if (unshown.size === 0) this.unshown.delete(peer)
     this.inbox.write() // a failure surfaces through sync() and `failure`
   }
@@ -253,6 +269,7 @@ export class DurableState {
     for (const [queued, text] of queue) {
       queue.delete(queued)
       this.pendingBytes -= text.length
+      this.blankAdd(peer, queued)
       if (queued === id) break
     }
     if (queue.size === 0) this.pending.delete(peer)
@@ -298,6 +315,31 @@ export class DurableState {
         this.peerArrivals.delete(oldest.peer)
       }
     }
+  }
+
+  /** Where the messages a rewrite carried over now lie, so their text can still be blanked once delivered. */
+  private outboxRewritten(records: readonly unknown[], positions: readonly RecordPosition[]): void {
+    this.addPositions.clear()
+    records.forEach((record, index) => {
+      const r = record as OutboxRecord
+      if (r.o === 'add') this.addPositions.set(`${r.p}\n${r.i}`, positions[index])
+    })
+  }
+
+  private inboxRewritten(records: readonly unknown[], positions: readonly RecordPosition[]): void {
+    this.recvPositions.clear()
+    records.forEach((record, index) => {
+      const r = record as InboxRecord
+      if (r.o === 'recv') this.recvPositions.set(`${r.p}\n${r.i}`, positions[index])
+    })
+  }
+
+  /** The peer has the message: its text leaves the outbox journal now (`gone`, read as nothing, takes the record's place). */
+  private blankAdd(peer: string, id: string): void {
+    const position = this.addPositions.get(`${peer}\n${id}`)
+    if (!position) return
+    this.addPositions.delete(`${peer}\n${id}`)
+    this.outbox.overwrite(position, JSON.stringify({ o: 'gone' }))
   }
 
   private addPending(peer: string, id: string, envelopeJson: string): void {
@@ -406,6 +448,7 @@ function parseOutbox(value: unknown): OutboxRecord {
   const r = value as Record<string, unknown>
   if (r.o === 'add') return { o: 'add', p: field(r, 'p'), i: field(r, 'i'), ...carried(r, true) }
   if (r.o === 'ack') return { o: 'ack', p: field(r, 'p'), i: field(r, 'i') }
+  if (r.o === 'gone') return { o: 'gone' }
   throw new Error(`unknown record kind ${JSON.stringify(r.o)}`)
 }
 
