@@ -176,7 +176,7 @@ export default definePlugin<ReliableOptions, Deps>({
         throw new Veto(`the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`)
       }
       if (s.outboxBytes + json.length > options.maxOutboxBytes) {
-        throw new Veto(`the outbox is full (${mib(s.outboxBytes)} of undelivered messages, at most ${mib(options.maxOutboxBytes)}); wait until peers receive them`)
+        throw new Veto(`the outbox is full (${size(s.outboxBytes)} of undelivered messages, at most ${size(options.maxOutboxBytes)}); wait until peers receive them`)
       }
       if (s.outboxSize(peer) >= options.maxOutboxMessages) {
         throw new Veto(`the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`)
@@ -515,6 +515,6 @@ export default definePlugin<ReliableOptions, Deps>({
   },
 })
 
-function mib(characters: number): string {
-  return `${(characters / (1024 * 1024)).toFixed(1)} MiB`
+function size(characters: number): string {
+  return characters < 1024 * 1024 ? `${Math.round(characters / 1024)} KiB` : `${(characters / (1024 * 1024)).toFixed(1)} MiB`
 }

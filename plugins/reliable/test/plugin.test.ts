@@ -116,4 +116,15 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     expect(states(alice, 'failed')[0].reason).to.match(/outbox for bob is full \(3 messages not yet delivered\)/)
     expect(states(alice, 'pending')).to.have.length(4)
   })
+
+  it('refuses a message when the outbox holds its maximum bytes for all peers together, saying why', async () => {
+    // 64 KiB, the least the option allows: two messages of 30,000 characters fit, a third does not, to anyone.
+    const alice = await start('alice', { reliable: { maxOutboxBytes: 64 * 1024 } })
+    const text = 'x'.repeat(30_000)
+    for (const to of ['bob', 'carol', 'dave']) await alice.client.send(to, text) // nobody is online
+    await alice.until('the refusal', () => states(alice, 'failed').length === 1)
+    const [refused] = states(alice, 'failed')
+    expect(refused.to).to.equal('dave')
+    expect(refused.reason).to.match(/the outbox is full \(59 KiB of undelivered messages, at most 64 KiB\); wait until peers receive them/)
+  })
 })
