@@ -84,6 +84,10 @@ const KEY_BYTES = 32
 const MIN_RSA_BYTES = 256
 const MAX_RSA_BYTES = 1024
 const MIN_INIT_INTERVAL_MS = 1000
+/** A fresh responder nonce heard within this long of another marks a flood: nonces must then be heard twice. */
+const FLOOD_WINDOW_MS = 1000
+/** Responder nonces remembered as heard once: seconds of a flood (1,600/s was measured), 16 bytes each. */
+const MAX_HEARD_ONCE = 4096
 const TWO_TO_32 = 2 ** 32
 // Counters above this cannot be held exactly in a JS number; we never send them, so such a body is forged.
 const MAX_COUNTER_HIGH_WORD = 2 ** 21
@@ -194,6 +198,9 @@ export class SecureChannel {
   private lastInitAt = -Infinity
   /** The responder nonce our last completed handshake used: a late copy of its REQUEST needs no new INIT. */
   private completedNonceR: Buffer | undefined
+  /** Responder nonces heard once, oldest first, and when the latest fresh one came (see answerRequestAsInitiator). */
+  private readonly heardOnce = new Set<string>()
+  private lastFreshNonceAt = -Infinity
 
   // Responder state.
   private nonceR: Buffer | undefined
@@ -352,8 +359,19 @@ export class SecureChannel {
     }
     if (this.completedNonceR !== undefined && nonceR.equals(this.completedNonceR)) return []
     if (this.pending !== undefined && nonceR.equals(this.pending.nonceR)) return [this.pending.bytes]
-    // Each new INIT costs an RSA signature, and REQUESTs are unauthenticated: at most one per second.
+    // REQUESTs are unauthenticated: anyone can send them with fresh nonces. One responder has one nonce at a time, so
+    // several fresh ones within a second mean a flood; then a nonce is acted on only when heard again. The real
+    // responder repeats its nonce until an INIT uses it; made-up nonces cost no RSA work and replace no pending INIT.
     const now = this.now()
+    const hex = nonceR.toString('hex')
+    if (!this.heardOnce.delete(hex)) {
+      const flooded = now - this.lastFreshNonceAt < FLOOD_WINDOW_MS
+      this.lastFreshNonceAt = now
+      this.heardOnce.add(hex)
+      if (this.heardOnce.size > MAX_HEARD_ONCE) this.heardOnce.delete(this.heardOnce.values().next().value!)
+      if (flooded) return []
+    }
+    // Each new INIT costs an RSA signature: at most one per second.
     if (now - this.lastInitAt < MIN_INIT_INTERVAL_MS) return []
 
     const ephemeral = generateKeyPairSync('x25519')
