@@ -54,7 +54,32 @@ export interface SecureChannelOptions {
   maxMessagesPerSession?: number
   /** The initiator gives up on an unanswered INIT after this long and asks afresh (default 10 s). */
   handshakeTimeoutMs?: number
+  /** Shared by the channels of one client: each new INIT (an RSA signature) takes from it, whichever the peer. */
+  initBudget?: InitBudget
 }
+
+/** A budget of new INITs across all peers: `take` says whether one may be made now, leaving `reserve` untouched. */
+export interface InitBudget {
+  take(now: number, reserve: number): boolean
+}
+
+/** A token bucket: `perSecond` new INITs a second on average, `burst` at once. */
+export function initBudget(perSecond: number, burst: number): InitBudget {
+  let tokens = burst
+  let at = -Infinity
+  return {
+    take(now, reserve) {
+      tokens = Math.min(burst, tokens + ((now - at) / 1000) * perSecond)
+      at = now
+      if (tokens < 1 + reserve) return false
+      tokens -= 1
+      return true
+    },
+  }
+}
+
+/** Share of the INIT budget a nonce heard only once may not use: kept for nonces heard again, as a real responder's are. */
+const FIRST_HEARING_RESERVE = 10
 
 export const MAX_NAME_BYTES = 64
 /** Bytes a DATA body adds to the plaintext: session id, counter and tag. */
@@ -189,6 +214,7 @@ export class SecureChannel {
   private readonly graceMs: number
   private readonly maxMessagesPerSession: number
   private readonly handshakeTimeoutMs: number
+  private readonly initBudget: InitBudget | undefined
 
   private current: Session | undefined
   private retired: Array<{ session: Session; dropAt: number }> = []
@@ -233,6 +259,7 @@ export class SecureChannel {
     this.rekeyAfterMs = positiveInteger(options.rekeyAfterMs, 60 * 60 * 1000, 'rekeyAfterMs')
     this.graceMs = nonNegativeInteger(options.graceMs, 60 * 1000, 'graceMs')
     this.handshakeTimeoutMs = positiveInteger(options.handshakeTimeoutMs, 10 * 1000, 'handshakeTimeoutMs')
+    this.initBudget = options.initBudget
     if (this.maxMessagesPerSession > Number.MAX_SAFE_INTEGER) {
       throw new RangeError('SecureChannel: maxMessagesPerSession must fit a safe integer')
     }
@@ -364,15 +391,18 @@ export class SecureChannel {
     // responder repeats its nonce until an INIT uses it; made-up nonces cost no RSA work and replace no pending INIT.
     const now = this.now()
     const hex = nonceR.toString('hex')
-    if (!this.heardOnce.delete(hex)) {
+    const repeated = this.heardOnce.delete(hex)
+    if (!repeated) {
       const flooded = now - this.lastFreshNonceAt < FLOOD_WINDOW_MS
       this.lastFreshNonceAt = now
       this.heardOnce.add(hex)
       if (this.heardOnce.size > MAX_HEARD_ONCE) this.heardOnce.delete(this.heardOnce.values().next().value!)
       if (flooded) return []
     }
-    // Each new INIT costs an RSA signature: at most one per second.
+    // Each new INIT costs an RSA signature: at most one per second per peer, and within the client's total budget
+    // (made-up names are free: 100 of them once cost a fifth of a core).
     if (now - this.lastInitAt < MIN_INIT_INTERVAL_MS) return []
+    if (this.initBudget && !this.initBudget.take(now, repeated ? 0 : FIRST_HEARING_RESERVE)) return []
 
     const ephemeral = generateKeyPairSync('x25519')
     const nonceI = randomBytes(NONCE_BYTES)

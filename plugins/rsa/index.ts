@@ -3,7 +3,7 @@ import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, oneOf, optional, validate } from '../../core/schema'
 import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
-import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
+import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
 const optionsSchema = object({
@@ -13,6 +13,10 @@ const optionsSchema = object({
   handshakeTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
   /** How often an unanswered handshake message is sent again. */
   retransmitMs: optional(number({ min: 50, max: 5_000, integer: true }), 300),
+  /** New INITs (one RSA signature each, about 3 ms) a second across all peers, and at once: a bound on what REQUESTs,
+   *  which anyone can send under any introduced name, can cost. */
+  initsPerSecond: optional(number({ min: 1, max: 1000, integer: true }), 10),
+  initBurst: optional(number({ min: 20, max: 1000, integer: true }), 20),
 })
 
 export type RsaOptions = NonNullable<ReturnType<typeof optionsSchema>>
@@ -45,6 +49,7 @@ export default definePlugin<RsaOptions, Deps>({
     /** Peers whose introduced key differs from the pinned one: name → the fingerprint the warning named (what /trust pins). */
     const changedKeys = new Map<string, string>()
     const stats: RsaStats = { handshakesRejected: 0, openFailed: 0 }
+    const inits = initBudget(options.initsPerSecond, options.initBurst)
     let known: Record<string, string> = {}
     let identity: RsaIdentity
 
@@ -128,7 +133,7 @@ export default definePlugin<RsaOptions, Deps>({
       // A first contact introduced anew with another key before its handshake finished: start over with that key.
       if (existing) forget(peer)
       if (!publicKeyPem) return undefined
-      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem } })
+      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem }, initBudget: inits })
       channels.set(peer, channel)
       return channel
     }

@@ -9,9 +9,13 @@ import { encodeFrame, FrameKind } from '../../../core/wire'
 import { makeClient, startServer, type TestClient } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
 import type { RendezvousServer } from '../../../server'
-import { fingerprintBytes } from '../identity'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { FIXTURE_KEYS } from '../../../test/support/processes'
+import { fingerprintBytes, identityFromPem } from '../identity'
 
 const FORGED_PER_SECOND = 2000
+const FAKE_NAMES = 100
 /** Generous: the handshake needs the responder's next repeat (300 ms) and a round trip; before, 25 s were not enough. */
 const HANDSHAKE_BOUND_MS = 5000
 const nodeCrypto = createRequire(__filename)('node:crypto') as typeof import('node:crypto')
@@ -28,6 +32,7 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
   const flooder = dgram.createSocket('udp4')
   let flood: NodeJS.Timeout | undefined
   let originalSign: typeof nodeCrypto.sign | undefined
+  let signatures = 0
   after(async () => {
     clearInterval(flood)
     if (originalSign) (nodeCrypto as unknown as Record<string, unknown>).sign = originalSign
@@ -53,7 +58,6 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     const port = victim.client.container.cradle.transports.all()[0].local().port
 
     // Every RSA signature the process makes from now on is counted.
-    let signatures = 0
     originalSign = nodeCrypto.sign
     const realSign = originalSign
     ;(nodeCrypto as unknown as Record<string, unknown>).sign = (...args: Parameters<typeof nodeCrypto.sign>) => {
@@ -91,5 +95,53 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     console.log(`      ${forged} forged REQUESTs; sessions formed in ${peerAskedMs} ms (peer asked) and ${victimAskedMs} ms (victim asked)`)
     expect(peerAskedMs).to.be.below(HANDSHAKE_BOUND_MS)
     expect(victimAskedMs).to.be.below(HANDSHAKE_BOUND_MS)
+  })
+
+  it('bounds the RSA work that 100 introduced names, each sending one forged REQUEST a second, cost in total', async () => {
+    clearInterval(flood)
+    for (const client of running.splice(0)) await client.client.stop()
+    await server.close()
+    server = await startServer()
+    const address = `127.0.0.1:${server.address().port}`
+    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }]
+    const victim = makeClient('alice', address, { plugins })
+    const bob = makeClient('bob', address, { plugins })
+    running.push(victim, bob)
+    await victim.client.start()
+    await bob.client.start()
+    // Names introduced (as hole-punch hands a server's intro on) with keys the victim is the initiator towards.
+    const victimFingerprint = fingerprintBytes(victim.client.container.cradle.me.publicKey!)
+    const keys = ['bob', 'carol', 'dave'].map((k) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${k}.pem`), 'utf8')).publicKeyPem)
+    const higher = keys.filter((key) => Buffer.compare(victimFingerprint, fingerprintBytes(key)) < 0)
+    expect(higher.length).to.be.greaterThan(0)
+    const { peers } = victim.client.container.cradle
+    const names = Array.from({ length: FAKE_NAMES }, (_, i) => `fake${i}`)
+    for (const [i, name] of names.entries()) victim.client.hooks.peerDiscovered.call(peers.update(name, { publicKey: higher[i % higher.length], online: true }))
+    const port = victim.client.container.cradle.transports.all()[0].local().port
+
+    const signedBefore = signatures
+    let forged = 0
+    let done!: () => void
+    const threeSeconds = new Promise<void>((resolve) => (done = resolve))
+    // Each name sends one fresh nonce a second (the victim hears no flood per peer), 100 a second in all.
+    let tick = 0
+    flood = setInterval(() => {
+      for (let i = 0; i < FAKE_NAMES / 100; i++, forged++) flooder.send(forgedRequest(names[(tick * (FAKE_NAMES / 100) + i) % FAKE_NAMES], 'alice'), port, '127.0.0.1')
+      tick++
+      if (forged >= 3 * FAKE_NAMES) done()
+    }, 10)
+    await threeSeconds
+    const signed = signatures - signedBefore
+    console.log(`      ${forged} forged REQUESTs from ${FAKE_NAMES} names in 3 s: ${signed} RSA signatures`)
+    // The budget: 20 at once, 10 a second, of which nonces heard once may not use the last 10.
+    expect(signed).to.be.at.most(10 + 10 * 4)
+
+    // A real peer still gets a session: its nonce, heard again, may use the reserve.
+    const started = Date.now()
+    await bob.client.send('alice', 'past the budget')
+    await victim.message('past the budget', HANDSHAKE_BOUND_MS)
+    await victim.client.send('bob', 'and back')
+    await bob.message('and back', HANDSHAKE_BOUND_MS)
+    expect(Date.now() - started).to.be.below(2 * HANDSHAKE_BOUND_MS)
   })
 })
