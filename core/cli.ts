@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// The `udsu` command: `udsu [chat]` runs a client, `udsu server` runs a rendezvous server, `udsu history` exports and imports.
-import { parseArgs } from 'node:util'
+// The `udsu` command: `udsu [chat]` runs a client, `udsu server` a rendezvous server, `udsu ping` checks one, `udsu history`
+// exports and imports. Each subcommand parses only its own flags (core/args.ts); every usage mistake exits with 2.
 import { Client } from './client'
+import { logLevelFlag, parseCommandLine, portFlag } from './args'
 import { ConfigError, loadConfig } from './config'
-import { createLogger, LOG_LEVELS, type LogLevel } from './log'
+import { UsageError } from './errors'
 import { isCancelled, PluginFailure } from './plugin'
-import { RendezvousServer } from '../server'
 
 const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
 
 Usage:
-  udsu [chat] [options]      start a chat client
-  udsu server [options]      run a rendezvous server
+  udsu [chat] [options]      start a chat client (options below)
+  udsu server [options]      run a rendezvous server (udsu server --help)
+  udsu ping HOST:PORT        check that a rendezvous server answers (udsu ping --help)
   udsu history export|import export or import conversations (udsu history --help)
+  udsu netcheck [options]    what this network allows: UDP, public address, NAT type (udsu netcheck --help)
   udsu --help | --version
 
 Chat options:
@@ -25,13 +27,6 @@ Chat options:
   --config FILE        a config file (default: udsu.config.js, .udsurc, package.json "udsu", …)
   --log-level LEVEL    debug, info, warn, error or silent (logs go to stderr)
 
-Server options:
-  --host HOST          address to listen on (default 0.0.0.0)
-  --port PORT          UDP port (default 7777)
-  --alt-port PORT      second UDP port for NAT detection (default PORT+1; 0: any)
-  --relay              relay end-to-end sealed frames for peers that cannot connect directly
-  --log-level LEVEL
-
 Exit status: 0 after a clean stop, 1 on another failure, 2 for a bad config or command line,
   3 when a plugin failed at start (stderr names it: udsu: plugin "udp" failed at start: …)
 
@@ -41,58 +36,51 @@ Headless frontend (one JSON object per line):
   out: ready, peers, pending, sent, connected, lost, message, server, error, history, search
 `
 
+const CHAT_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  config: { type: 'string' },
+  name: { type: 'string' },
+  server: { type: 'string' },
+  profile: { type: 'string' },
+  frontend: { type: 'string' },
+  'web-port': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const
+
 async function main(argv: string[]): Promise<number> {
-  // Its own options and help: the history module parses them (loaded only when asked for).
-  if (argv[0] === 'history') {
-    const { runHistoryCommand, HistoryUsageError } = await import('../plugins/history/cli')
-    return runHistoryCommand(argv.slice(1)).catch((error: Error) => {
-      throw error instanceof HistoryUsageError ? new UsageError(error.message, 'udsu history --help') : error
-    })
+  // Subcommands with their own options and help, loaded only when asked for.
+  switch (argv[0]) {
+    case 'server':
+      return (await import('../server/command')).runServerCommand(argv.slice(1))
+    case 'ping':
+      return (await import('../server/ping')).runPingCommand(argv.slice(1))
+    case 'history': {
+      const { runHistoryCommand, HistoryUsageError } = await import('../plugins/history/cli')
+      return runHistoryCommand(argv.slice(1)).catch((error: Error) => {
+        throw error instanceof HistoryUsageError ? new UsageError(error.message, 'udsu history --help') : error
+      })
+    }
+    case 'netcheck': {
+      const { runNetcheckCommand, NetcheckUsageError } = await import('./netcheck')
+      return runNetcheckCommand(argv.slice(1)).catch((error: Error) => {
+        throw error instanceof NetcheckUsageError ? new UsageError(error.message, 'udsu netcheck --help') : error
+      })
+    }
+    case 'chat':
+      return runChat(argv.slice(1))
+    default:
+      if (argv[0] !== undefined && !argv[0].startsWith('-')) throw new UsageError(`unknown command "${argv[0]}"`)
+      return runChat(argv)
   }
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-      config: { type: 'string' },
-      name: { type: 'string' },
-      server: { type: 'string' },
-      profile: { type: 'string' },
-      frontend: { type: 'string' },
-      'web-port': { type: 'string' },
-      'log-level': { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'alt-port': { type: 'string' },
-      relay: { type: 'boolean' },
-    },
-  })
+}
+
+async function runChat(argv: string[]): Promise<number> {
+  const { values } = parseCommandLine('chat', CHAT_FLAGS, argv)
   if (values.help) return void process.stdout.write(HELP), 0
   if (values.version) return void process.stdout.write(`${require('../../package.json').version}\n`), 0
-  const command = positionals[0] ?? 'chat'
-  if (positionals.length > 1 || !['chat', 'server'].includes(command)) throw new UsageError(`unknown command "${positionals.join(' ')}"`)
-  const logLevel = values['log-level']
-  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
-  }
-
-  if (command === 'server') {
-    const port = values.port === undefined ? 7777 : Number(values.port)
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a number from 0 to 65535')
-    const altPort = values['alt-port'] === undefined ? undefined : Number(values['alt-port'])
-    if (altPort !== undefined && (!Number.isInteger(altPort) || altPort < 0 || altPort > 65535)) throw new UsageError('--alt-port must be a number from 0 to 65535')
-    const server = new RendezvousServer({ host: values.host ?? '0.0.0.0', port, altPort, relay: values.relay ?? false, logger: createLogger((logLevel as LogLevel) ?? 'info', undefined, 'server') })
-    const at = await server.listen()
-    process.stdout.write(`udsu server listening on udp ${at.address}:${at.port}\n`)
-    await new Promise<void>((resolve) => onSignal(resolve))
-    await server.close()
-    return 0
-  }
-
-  const webPort = values['web-port'] === undefined ? undefined : Number(values['web-port'])
-  if (webPort !== undefined && (!Number.isInteger(webPort) || webPort < 0 || webPort > 65535)) throw new UsageError('--web-port must be a number from 0 to 65535')
+  const logLevel = values['log-level'] === undefined ? undefined : logLevelFlag(values['log-level'], 'udsu --help')
+  const webPort = values['web-port'] === undefined ? undefined : portFlag('web-port', values['web-port'], 'udsu --help')
   const config = await loadConfig({
     config: values.config,
     name: values.name,
@@ -104,16 +92,11 @@ async function main(argv: string[]): Promise<number> {
   })
   if (webPort !== undefined && config.frontend !== 'web') throw new UsageError('--web-port is for the web frontend: add --frontend web')
   const client = new Client(config)
-  onSignal(() => void client.stop())
+  process.once('SIGINT', () => void client.stop())
+  process.once('SIGTERM', () => void client.stop())
   await client.start()
   await client.stopped
   return 0
-}
-
-class UsageError extends Error {
-  constructor(message: string, readonly help = 'udsu --help') {
-    super(message)
-  }
 }
 
 /** Exit codes, as --help lists them: 1 any other failure, 2 a bad config or command line, 3 a plugin failed at start. */
@@ -124,19 +107,13 @@ function exitCodeFor(error: Error): number {
 }
 const EXIT_PLUGIN_FAILED = 3
 
-function onSignal(handler: () => void) {
-  process.once('SIGINT', handler)
-  process.once('SIGTERM', handler)
-}
-
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
     if (isCancelled(error)) process.exit(0)
     if (error instanceof ConfigError) process.stderr.write(`udsu: ${error.message}\n`)
-    else if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`udsu: ${error.message}\nRun ${error instanceof UsageError ? error.help : 'udsu --help'} for usage.\n`)
-    } else process.stderr.write(`udsu: ${error.message}\n`)
+    else if (error instanceof UsageError) process.stderr.write(`udsu: ${error.message}\nRun ${error.help} for usage.\n`)
+    else process.stderr.write(`udsu: ${error.message}\n`)
     process.exit(exitCodeFor(error))
   },
 )

@@ -22,12 +22,14 @@ export const MAX_TEXT_BYTES = 64 * 1024
 export interface ClientStats {
   /** Datagrams no plugin claimed and that were not a DATA frame we could open. */
   dropped: number
+  /** Received chat messages an `incoming` tap refused (Veto): not stored or shown. */
+  refused: number
 }
 
 export class Client implements Chat, Pipeline {
   readonly hooks: Hooks = createHooks()
   readonly peersDirectory = new PeerDirectory()
-  readonly stats: ClientStats = { dropped: 0 }
+  readonly stats: ClientStats = { dropped: 0, refused: 0 }
   readonly container: AwilixContainer<CoreServices>
   private readonly plugins: LoadedPlugin[]
   private readonly logger: Logger
@@ -222,7 +224,34 @@ export class Client implements Chat, Pipeline {
     if (typeof id !== 'string' || !/^[0-9a-f]{8,64}$/.test(id) || typeof text !== 'string' || typeof ts !== 'number' || Buffer.byteLength(text) > MAX_TEXT_BYTES) {
       return this.reject(`malformed chat message from ${peer}`)
     }
-    await this.hooks.deliver.promise({ id, from: peer, to: this.me.name, text, ts })
+    const received: ChatMessage = { id, from: peer, to: this.me.name, text, ts }
+    const filtered = await this.filterIncoming(received)
+    if (filtered) await this.hooks.deliver.promise(filtered)
+  }
+
+  /**
+   * Runs `incoming`: the message as its taps leave it, or undefined when one refused it. Only the text may change: who
+   * sent it is what the encryption authenticated, and the id, time and addressee are what receipts and history key on.
+   */
+  private async filterIncoming(received: ChatMessage): Promise<ChatMessage | undefined> {
+    let result: ChatMessage
+    try {
+      result = await this.hooks.incoming.promise({ ...received })
+    } catch (error) {
+      // A tap that failed otherwise was reported and passed (isolateTaps); only a refusal comes up to here.
+      if (!isVeto(error)) throw error
+      this.stats.refused++
+      this.logger.debug(`a plugin refused a message from ${received.from}: ${describeThrown(error)}`)
+      return undefined
+    }
+    const text = (result as Partial<ChatMessage> | undefined)?.text
+    if (typeof text !== 'string' || Buffer.byteLength(text) > MAX_TEXT_BYTES) {
+      const message = `a plugin rewrote a message from ${received.from} into something that is not a text of at most ${MAX_TEXT_BYTES} bytes; it is shown as it came`
+      this.logger.error(message)
+      this.hooks.problem.call({ source: 'incoming', peer: received.from, message })
+      return received
+    }
+    return { ...received, text }
   }
 
   private reject(why: string): void {

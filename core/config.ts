@@ -107,27 +107,28 @@ const configSchema = object({
 
 /** Finds and reads the config file (or the one named by --config), applies flags, validates; throws ConfigError. */
 export async function loadConfig(flags: CliFlags = {}, cwd = process.cwd()): Promise<Config> {
-  const explorer = cosmiconfig('udsu', { searchStrategy: 'project' })
-  let raw: unknown = {}
-  let source = 'the built-in defaults'
-  try {
-    const found = flags.config ? await explorer.load(path.resolve(cwd, flags.config)) : await explorer.search(cwd)
-    if (found && !found.isEmpty) {
-      raw = found.config
-      source = found.filepath
-    } else if (found) {
-      source = found.filepath
-    }
-  } catch (error) {
-    // A JS config's own exception arrives without the file's name: cosmiconfig records it on the error.
-    const where = (error as { filepath?: string }).filepath ?? (flags.config ? path.resolve(cwd, flags.config) : 'the udsu config')
-    throw new ConfigError(where, [`could not be read: ${(error as Error).message}`])
-  }
-
+  const { raw, source } = await readConfigFile(flags.config, cwd)
   const withFlags = mergeFlags(raw, flags)
   const result = validate(configSchema, withFlags)
   if ('problems' in result) throw new ConfigError(source, [...result.problems, ...pluginProblems(withFlags, source)])
   return { ...result.value, source }
+}
+
+/**
+ * The config file named by --config, or the first found from `cwd` up to the project root (udsu.config.js, .udsurc, the
+ * `udsu` key of package.json, …): the client and `udsu server` search the same places. `{}` when there is none.
+ */
+export async function readConfigFile(configFlag: string | undefined, cwd = process.cwd()): Promise<{ raw: unknown; source: string }> {
+  const explorer = cosmiconfig('udsu', { searchStrategy: 'project' })
+  try {
+    const found = configFlag ? await explorer.load(path.resolve(cwd, configFlag)) : await explorer.search(cwd)
+    if (!found) return { raw: {}, source: 'the built-in defaults' }
+    return { raw: found.isEmpty ? {} : found.config, source: found.filepath }
+  } catch (error) {
+    // A JS config's own exception arrives without the file's name: cosmiconfig records it on the error.
+    const where = (error as { filepath?: string }).filepath ?? (configFlag ? path.resolve(cwd, configFlag) : 'the udsu config')
+    throw new ConfigError(where, [`could not be read: ${(error as Error).message}`])
+  }
 }
 
 /** When the config has other problems, the plugins' own are reported too, so one run shows them all. */

@@ -7,3 +7,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
   }
 }
+
+/** A command line that cannot be run: exit status 2, with the message and where to read the usage. */
+export class UsageError extends Error {
+  constructor(message: string, readonly help = 'udsu --help') {
+    super(message)
+    this.name = 'UsageError'
+  }
+}

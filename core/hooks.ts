@@ -79,6 +79,8 @@ export function createHooks() {
     unwrap: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
     /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
     route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),
+    /** A chat message from an authenticated peer, fired by the core before `deliver`: a tap may return it with another text (id, from, to and ts stay) or throw Veto to drop it unseen (still acknowledged); a failed tap is reported and the message passes. */
+    incoming: new AsyncSeriesWaterfallHook<[ChatMessage]>(['message']),
     /** A chat message for the user, fired by the core once per received envelope: history stores it (stage -100), then frontends show it. May not change it; a tap returns true to stop it for the taps after it (history: already stored, so shown before). */
     deliver: new AsyncSeriesBailHook<[ChatMessage], true | void>(['message']),
 

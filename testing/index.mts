@@ -4,6 +4,7 @@ export {
   createTestNetwork,
   describeTransportCompliance,
   DEFAULT_TEST_PLUGINS,
+  describeEncryptionCompliance,
   DEFAULT_WAIT_MS,
   MEMORY_ADDRESS,
   MemorySwitch,

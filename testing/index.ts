@@ -10,11 +10,13 @@ import type { CommandRegistry } from '../core/commands'
 import { DEFAULT_CONFIG, type PluginEntry } from '../core/config'
 import type { Hooks } from '../core/hooks'
 import { createLogger } from '../core/log'
-import type { Chat, ChatMessage, MessageStateChange, PathKind, Problem } from '../core/types'
+import type { TransportRegistry } from '../core/transports'
+import type { Chat, ChatMessage, Endpoint, MessageStateChange, PathKind, Problem } from '../core/types'
 import { RendezvousServer } from '../server'
 
 export type { PluginEntry }
 export { describeTransportCompliance, type TransportComplianceOptions, type TransportUnderTest } from './compliance'
+export { describeEncryptionCompliance, type EncryptionComplianceOptions } from './encryption-compliance'
 export { MEMORY_ADDRESS, MemorySwitch, memoryTransport } from './memory'
 
 /** How long `next` waits by default: generous for a loaded CI machine, short enough that a lost event fails fast. */
@@ -87,6 +89,8 @@ export interface TestClient {
   send(to: string, text: string): Promise<ChatMessage>
   /** Runs a slash command line (e.g. `/echo hi`) as a frontend would, and returns what it printed. */
   command(line: string): Promise<CommandResult>
+  /** The local endpoint of its transport: where a test sends datagrams of its own (a forgery, a replay) to it. */
+  local(): Endpoint
   /** Stops the client (idempotent); the network stops every client on `close`. */
   stop(): Promise<void>
 }
@@ -222,6 +226,11 @@ function observe(name: string, client: Client): TestClient {
         error: (text) => result.errors.push(text),
       })
       return result
+    },
+    local() {
+      const transport = client.container.resolve<TransportRegistry>('transports').all()[0]
+      if (!transport) throw new Error(`udsu/testing: ${name} has no transport`)
+      return transport.local()
     },
     stop: () => client.stop(),
   }

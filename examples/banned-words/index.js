@@ -46,12 +46,15 @@ module.exports = definePlugin(
         return { ...message, text: message.text.replace(banned, (word) => mask.repeat([...word].length)) }
       })
 
-      // Incoming: `route` is the first hook that sees a peer's decoded message; returning true takes it, so it is
-      // never delivered. Only chat envelopes are looked at: receipts and control messages pass.
-      hooks.route.tapPromise('banned-words', async (envelope, packet) => {
-        if (!block || envelope.type !== 'chat' || typeof envelope.text !== 'string' || !block.test(envelope.text)) return undefined
-        hooks.notice.call({ source: 'banned-words', message: `a message from ${packet.peer} matched the blocked pattern and is not shown` })
-        return true
+      // Incoming: what others send is masked the same way, and a message matching the blocked pattern is dropped
+      // unseen (its sender still gets the receipt: the refusal is this user's, not a lost message).
+      hooks.incoming.tapPromise('banned-words', async (message) => {
+        if (block?.test(message.text)) {
+          hooks.notice.call({ source: 'banned-words', message: `a message from ${message.from} matched the blocked pattern and is not shown` })
+          throw new Veto('matches the blocked pattern')
+        }
+        if (!banned) return message
+        return { ...message, text: message.text.replace(banned, (word) => mask.repeat([...word].length)) }
       })
     },
   }),

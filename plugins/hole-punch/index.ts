@@ -100,9 +100,9 @@ const CHECK_AFTER_MS = 3_000
 const CHECK_INTERVAL_MS = 500
 const CHECK_PUNCHES = 6
 /** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
-/** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times per attempt. */
+/** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times (see punch). */
 const INTRO_RETRY_MS = 1_000
-const INTRO_RETRIES = 2
+const INTRO_RETRIES = 4
 /** A registration whose hello was answered but a later step was not is followed at once by another, this many times. */
 const LOST_STEP_RETRIES = 2
 /** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
@@ -115,6 +115,8 @@ const MAX_INTRO_ASKS = 64
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
 const BUSY_RETRY_MS = 250
+/** Tries of each registration step after the hello (see admit). */
+const STEP_ATTEMPTS = 3
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
@@ -215,9 +217,11 @@ export default definePlugin<HolePunchOptions, Deps>({
         if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
         myNat = detected
       }
-      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, 2)
+      // The server answered the hello, so it is there: the later steps get a third try (500, 1000, 1500 ms) before the
+      // whole registration starts over, since under 20 % loss two tries of a step both fail one time in eight.
+      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance }, STEP_ATTEMPTS)
       if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
-      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, 2)
+      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(challenge.nonce, me.name)).toString('base64') }, STEP_ATTEMPTS)
       if (proven?.t !== 'registered') log.debug('prove unanswered', { reply: proven })
       return proven
     }
@@ -379,7 +383,11 @@ export default definePlugin<HolePunchOptions, Deps>({
       }
       // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
       // candidates moves it (until then the old one is kept, in case it still works).
-      if (existing?.path && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))) state.stale = true
+      const moved = existing !== undefined && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))
+      if (moved && existing.path) state.stale = true
+      // The retries of new introductions spent on the old process (one that quit and whose goodbye was lost) say
+      // nothing about the new one: it gets its own, or its lost copy would wait for the whole punch timeout (10 s).
+      if (moved) state.introRetries = 0
       state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
       state.public = intro.public
       state.candidates = candidates
@@ -421,12 +429,19 @@ export default definePlugin<HolePunchOptions, Deps>({
         // Between easy NATs a path opens in tens of ms. Silence means the peer's copy of the introduction was probably
         // lost, and our punches stop at its NAT, which has sent nothing our way: ask again, both sides get it anew.
         // (Not with a symmetric NAT: birthday probing takes seconds, and a new introduction would start it over.)
-        later(state, attempt, INTRO_RETRY_MS, () => {
-          if ((state.path && !state.stale) || !registered) return
-          state.introRetries++
-          log.debug(`${state.name} silent ${INTRO_RETRY_MS} ms into punching: asking for a new introduction`)
-          void reintroduce(state)
-        })
+        // 1 s, then 1, 2, 4 s: the later ones for a peer whose new process registers while we punch its old one (which
+        // quit and whose goodbye was lost), when both copies of the server's introduction of the new one were lost.
+        const retryIntro = () =>
+          later(state, attempt, INTRO_RETRY_MS * 2 ** Math.max(0, state.introRetries - 1), () => {
+            if (state.path && !state.stale) return
+            // Not registered yet (our own registration lost a step, as under loss): the server could not answer now, so
+            // ask once it can, within this attempt, rather than leave the peer's lost copy to the punch timeout (10 s).
+            if (!registered) return retryIntro()
+            state.introRetries++
+            log.debug(`${state.name} silent into punching: asking for a new introduction`, { retry: state.introRetries })
+            void reintroduce(state)
+          })
+        retryIntro()
       }
       if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt, punchMessage)
       if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt, punchMessage)

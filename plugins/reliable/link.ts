@@ -127,6 +127,15 @@ const PERSISTENT_CONGESTION_PTOS = 3
 const ACK_DELAY_SLACK_MS = 5
 /** Clock granularity term G of RFC 6298. */
 const GRANULARITY_MS = 1
+/**
+ * Hellos resent at a steady pace before they back off. A hello is one small frame and the peer answers it at once, and
+ * it goes only while a path exists (the plugin parks frames otherwise); but before any RTT sample the RTO is the
+ * conservative initial one (1 s) and doubles per loss, so under 20 % loss (a round trip fails a third of the time) one
+ * link in a hundred waited 15 s, and one in a thousand a minute, before its first message (issue 10, journey 7).
+ */
+const HELLO_STEADY_TRIES = 8
+/** The hellos' pace while steady, unless the RTO is shorter: a late answer costs only a duplicate small frame. */
+const HELLO_INTERVAL_MS = 250
 
 interface OutMessage {
   id: string
@@ -217,6 +226,8 @@ export class ReliableLink {
   private backoff = 0
   private rtoDeadline: number | undefined
   private helloDeadline: number | undefined
+  /** Hellos sent since the peer's epoch was last unknown and a path last came back, none answered yet. */
+  private hellosUnanswered = 0
   private readonly ackedIds: string[] = []
 
   // ── receive side ──
@@ -373,7 +384,7 @@ export class ReliableLink {
     if (this.rtoDeadline !== undefined && this.rtoDeadline <= now) this.onTimeout(now)
     if (this.helloDeadline !== undefined && this.helloDeadline <= now) {
       this.helloDeadline = undefined
-      this.backoff++
+      if (++this.hellosUnanswered > HELLO_STEADY_TRIES) this.backoff++
     }
     if (this.retryAt !== undefined && this.retryAt <= now) {
       this.retryAt = undefined
@@ -399,11 +410,12 @@ export class ReliableLink {
    * return is resent within one RTO instead of the backed-off one (seconds). Nothing is sent here.
    */
   pathRestored(): void {
-    if (this.closed || this.backoff === 0) return
+    if (this.closed || (this.backoff === 0 && this.hellosUnanswered === 0)) return
     this.backoff = 0
-    const next = this.clock() + this.currentRto()
-    if (this.rtoDeadline !== undefined) this.rtoDeadline = Math.min(this.rtoDeadline, next)
-    if (this.helloDeadline !== undefined) this.helloDeadline = Math.min(this.helloDeadline, next)
+    this.hellosUnanswered = 0
+    const now = this.clock()
+    if (this.rtoDeadline !== undefined) this.rtoDeadline = Math.min(this.rtoDeadline, now + this.currentRto())
+    if (this.helloDeadline !== undefined) this.helloDeadline = Math.min(this.helloDeadline, now + this.helloTimeout())
     this.finish()
   }
 
@@ -475,7 +487,7 @@ export class ReliableLink {
       // Data frames name the peer's epoch, so learn it first: an ACK frame with peerEpoch 0 is the hello.
       if (this.outbox.length > 0 && this.helloDeadline === undefined) {
         this.sendAck(now)
-        this.helloDeadline = now + this.currentRto()
+        this.helloDeadline = now + this.helloTimeout()
       }
     } else {
       while (this.inFlight < Math.floor(this.cwnd)) {
@@ -701,6 +713,12 @@ export class ReliableLink {
     this.firstSampleAt ??= this.clock()
   }
 
+  /** How long a hello waits for its answer: a steady short pace at first, then the backed-off RTO. */
+  private helloTimeout(): number {
+    if (this.hellosUnanswered >= HELLO_STEADY_TRIES) return this.currentRto()
+    return Math.max(this.tuning.minRtoMs, Math.min(HELLO_INTERVAL_MS, this.rto))
+  }
+
   private currentRto(): number {
     const { minRtoMs, maxRtoMs } = this.tuning
     return Math.min(maxRtoMs, Math.max(minRtoMs, this.rto) * 2 ** Math.min(this.backoff, 20))
@@ -715,6 +733,7 @@ export class ReliableLink {
     }
     this.peerEpoch = epoch
     this.helloDeadline = undefined
+    this.hellosUnanswered = 0
     this.backoff = 0
   }
 

@@ -175,7 +175,8 @@ describe('the example plugins, installed by package name beside the packed udsu'
       await bob.send('botty', 'well darn')
       // The echo bot's reply goes through the banned-words filter on its way out.
       expect((await bob.next('message')).text).to.equal('bot says: well ****')
-      expect(fs.readFileSync(inbox, 'utf8')).to.match(/Z bob: well darn\n$/)
+      // The filter masks what comes in too (`incoming`, before `deliver`): the notifier writes what the user is shown.
+      expect(fs.readFileSync(inbox, 'utf8')).to.match(/Z bob: well \*\*\*\*\n$/)
 
       started.stdin.write(JSON.stringify({ type: 'command', line: '/echo hi' }) + '\n')
       expect(await event((e) => e.type === 'info', 'it answered /echo')).to.deep.equal({ type: 'info', text: 'bot says: hi' })

@@ -4,6 +4,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as readline from 'node:readline'
+import type { NetcheckReport } from '../../core/netcheck'
 
 /** The repository root, found from here whether running from source or from dist/. */
 export const ROOT = (() => {
@@ -201,4 +202,33 @@ export class HeadlessClient extends LineProcess<Event> {
     this.send({ type: 'quit' })
     return this.exited
   }
+}
+
+/** What a finished `udsu netcheck` printed, and how it exited. */
+export interface NetcheckRun {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** stdout parsed, with `--json`. */
+  report?: NetcheckReport
+}
+
+/** Runs `udsu netcheck ARGS` to its end (here, or in a lab host with its `spawn`); bounded by `timeoutMs`. */
+export async function runNetcheck(args: readonly string[], spawner: Spawner = localSpawner, timeoutMs = 20_000): Promise<NetcheckRun> {
+  const child = piped(spawner(process.execPath, [CLI, 'netcheck', ...args], { stdio: 'pipe' }))
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`udsu netcheck ${args.join(' ')} still ran after ${timeoutMs} ms; stderr: ${stderr}`))
+    }, timeoutMs)
+    child.once('close', (exitCode) => {
+      clearTimeout(timer)
+      resolve(exitCode)
+    })
+  })
+  return { code, stdout, stderr, report: args.includes('--json') && stdout ? (JSON.parse(stdout) as NetcheckReport) : undefined }
 }

@@ -25,6 +25,13 @@ describe('udsu-plugin-banned-words', function () {
     expect((await bob.next('message')).text).to.equal('#### it, what the #### is darned? check it')
   })
 
+  it('masks banned words in what it receives from a client without the filter', async () => {
+    const ann = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: OPTIONS }] })
+    const bob = await net.client('bob')
+    await bob.send('ann', 'oh heck, darn')
+    expect((await ann.next('message')).text).to.equal('oh ####, ####')
+  })
+
   it('refuses to send a message that matches the blocked pattern, with a Veto that says why', async () => {
     const ann = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: OPTIONS }] })
     const bob = await net.client('bob')
@@ -39,9 +46,11 @@ describe('udsu-plugin-banned-words', function () {
   it('does not show an incoming message that matches the blocked pattern, and says so', async () => {
     const ann = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: OPTIONS }] })
     const bob = await net.client('bob')
-    await bob.send('ann', 'password = hunter2')
+    const refused = await bob.send('ann', 'password = hunter2')
     await bob.send('ann', 'after that')
     expect((await ann.next('message')).text).to.equal('after that')
+    // Refused by ann's filter, not lost: bob's copy is delivered, so it is not sent again and again.
+    await bob.next('state', (s) => s.id === refused.id && s.state === 'delivered')
     expect(await ann.next('info', (i) => i.source === 'banned-words')).to.deep.equal({
       source: 'banned-words',
       text: 'a message from bob matched the blocked pattern and is not shown',
