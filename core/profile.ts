@@ -25,9 +25,34 @@ export class Profile {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
   }
 
+  /**
+   * Makes an existing profile private: the directory 0700 and every file in it 0600 (an older version, a copy or an
+   * unpacked archive may have left them readable). Each file is changed through a descriptor opened without following
+   * links, so a symbolic link placed in the profile never gets its target's mode changed.
+   */
+  tighten(): void {
+    if ((fs.statSync(this.dir).mode & 0o077) !== 0) fs.chmodSync(this.dir, 0o700)
+    for (const entry of fs.readdirSync(this.dir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue
+      let fd: number
+      try {
+        fd = fs.openSync(this.path(entry.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+      } catch {
+        continue // gone, or replaced by a link since it was listed
+      }
+      try {
+        const stat = fs.fstatSync(fd)
+        if (stat.isFile() && (stat.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
+  }
+
   /** Claims the profile for this process: two clients on one profile would share a key and fight over the name. */
   lock(): void {
     this.ensure()
+    this.tighten()
     const file = this.path('lock')
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

@@ -21,7 +21,7 @@ export default definePlugin<Record<string, never>, Deps>({
       description: 'lists the commands',
       run: (_, out) => out.info(commands.help().join('\n')),
     })
-    const emit = (event: Output) => process.stdout.write(JSON.stringify(event) + '\n')
+    const emit = (event: Output) => process.stdout.write(jsonLine(event))
     const fail = (message: string, extra: Record<string, unknown> = {}) => emit({ type: 'error', message, ...extra })
 
     hooks.ready.tap('headless', ({ name, fingerprint }) => {
@@ -38,12 +38,20 @@ export default definePlugin<Record<string, never>, Deps>({
     // Resolves once the line is handed to the OS (the write callback), so "acknowledged" means it left this process:
     // a full pipe holds the peer's ACK back rather than losing an acknowledged line to a kill.
     hooks.deliver.tapPromise('headless', ({ from, text, id, ts }) => {
-      const line = JSON.stringify({ type: 'message', from, text, id, ts }) + '\n'
+      const line = jsonLine({ type: 'message', from, text, id, ts })
       return new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())))
     })
     hooks.problem.tap('headless', ({ message, peer }) => fail(message, peer ? { peer } : {}))
   },
 })
+
+/** Characters JSON leaves raw that many line readers (Python's splitlines, JavaScript before ES2019) take for line ends. */
+const LINE_BREAKS_JSON_KEEPS = /[\u0085\u2028\u2029]/g
+
+/** One event as one line for any JSON-lines reader: what a peer sent cannot split it. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(LINE_BREAKS_JSON_KEEPS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n'
+}
 
 interface Services {
   chat: Chat

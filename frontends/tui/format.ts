@@ -1,7 +1,7 @@
 // Turns the model into blessed-tagged lines. Every peer-supplied string goes through `safe`/`safeLine` here.
 import type { Contact, Delivery, Entry, Status } from './model'
 import * as blessed from 'blessed'
-import { displayWidth, fit, plainLine, safe, safeLine } from './sanitize'
+import { displayWidth, fit, plainLine, plainName, safe, safeLine } from './sanitize'
 
 export interface Theme {
   /** False when NO_COLOR is set: emphasis by bold and inverse only. */
@@ -86,7 +86,7 @@ export function formatEntry(entry: Entry, theme: Theme, delivery?: Delivery): st
     return text.map((line, i) => (i === 0 ? `${time} ${mark} ${entry.level === 'error' ? paint(line, 'red', theme) : line}` : `        ${line}`))
   }
   if (entry.kind === 'hit') return formatHit(entry, theme, paint(`${formatDay(entry.ts)} ${formatTime(entry.ts)}`, 'gray', theme))
-  const name = plainLine(entry.from)
+  const name = plainName(entry.from)
   const who = paint(entry.own ? bold(blessed.escape(name)) : blessed.escape(name), senderColour(entry.from), theme)
   const indent = ' '.repeat(displayWidth(`00:00 ${name}: `))
   const lines = safe(entry.text).split('\n')
@@ -105,7 +105,7 @@ function formatHit(entry: Extract<Entry, { kind: 'hit' }>, theme: Theme, time: s
     at = end
   }
   text += safe(entry.text.slice(at))
-  const where = `${blessed.escape(plainLine(entry.peer))} · ${blessed.escape(plainLine(entry.from))}`
+  const where = `${blessed.escape(plainName(entry.peer))} · ${blessed.escape(plainName(entry.from))}`
   const [first, ...rest] = text.split('\n')
   return [`${time} ${paint('⌕', 'gray', theme)} ${where}: ${first}`, ...rest.map((line) => `        ${line}`)]
 }
@@ -115,7 +115,7 @@ export function formatContact(contact: Contact, position: number, selected: bool
   const key = position <= 9 ? `${position}` : ' '
   const dot = contact.online ? '●' : '○'
   const unread = contact.unread > 0 ? ` (${contact.unread})` : ''
-  const name = fit(plainLine(contact.name), Math.max(1, width - 4 - displayWidth(unread)))
+  const name = fit(plainName(contact.name), Math.max(1, width - 4 - displayWidth(unread)))
   const pad = ' '.repeat(Math.max(0, width - displayWidth(`${key} ${dot} ${name}${unread}`)))
   const rest = `${blessed.escape(name)}${unread}${pad}`
   if (selected) return `{inverse}${key} ${dot} ${rest}{/inverse}`

@@ -6,10 +6,18 @@ import { displayWidth } from './widths'
 export { displayWidth }
 
 /**
- * C0 and C1 controls except newline (ESC starts every terminal sequence, BEL ends OSC titles), DEL,
- * and the Unicode bidi embeddings, overrides and isolates that can reorder what a reader sees.
+ * C0 and C1 controls except newline (ESC starts every terminal sequence, BEL ends OSC titles), DEL, the Unicode bidi
+ * embeddings, overrides, isolates and marks that can reorder what a reader sees (U+202A–E, U+2066–9, U+200E/F, U+061C),
+ * and the invisible zero-width space and byte-order mark (U+200B, U+FEFF) that make two texts look alike.
  */
-const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g
+/**
+ * Zero-width (non-)joiners: kept between two visible characters, where they build emoji sequences (👩‍💻) and join
+ * Persian or Indic letters; removed anywhere else, where they only hide.
+ */
+const STRAY_JOINERS = /(?<![^\s\u200c\u200d])[\u200c\u200d]+|[\u200c\u200d]+(?![^\s\u200c\u200d])/g
+/** In names every zero-width character goes: nothing invisible may tell two names apart. */
+const JOINERS = /[\u200c\u200d]/g
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
 
 /** Plain text safe for a terminal: controls removed (tabs become spaces, CR and CRLF newlines). */
@@ -18,6 +26,7 @@ export function stripControls(text: string): string {
     .replace(/\r\n?/g, '\n')
     .replace(/\t/g, '  ')
     .replace(CONTROLS, '')
+    .replace(STRAY_JOINERS, '')
     .replace(LONE_SURROGATE, '\ufffd')
 }
 
@@ -29,6 +38,11 @@ export function safe(text: string): string {
 /** Plain one-line text, for names and status text: controls removed, newlines become spaces. */
 export function plainLine(text: string): string {
   return stripControls(text).replace(/\n+/g, ' ')
+}
+
+/** A name as shown: one line, and no zero-width character at all. */
+export function plainName(text: string): string {
+  return plainLine(text).replace(JOINERS, '')
 }
 
 /** A one-line version of `safe`. */

@@ -15,7 +15,11 @@ const optionsSchema = object({
   /** Messages to one peer accepted and not yet acknowledged; sending more is refused until some are delivered. */
   maxOutboxMessages: optional(number({ min: 1, max: 1_000_000, integer: true }), 10_000),
   /** Received ids remembered per peer for duplicate suppression; keep it at least the peers' maxOutboxMessages. */
-  seenIdsPerPeer: optional(number({ min: 16, max: 10_000_000, integer: true }), 100_000),
+  seenIdsPerPeer: optional(number({ min: 16, max: 10_000_000, integer: true }), 20_000),
+  /** Received ids remembered across all peers (about 150 bytes of memory each): names are free, so the total is bounded too. */
+  seenIdsTotal: optional(number({ min: 16, max: 10_000_000, integer: true }), 100_000),
+  /** Characters of undelivered envelopes the outbox holds, to all peers: sending more is refused until some are delivered. */
+  maxOutboxBytes: optional(number({ min: 64 * 1024, integer: true }), 64 * 1024 * 1024),
   /** Largest encoded envelope: room for 64 KiB of text with JSON escaping; both sides must agree. */
   maxMessageBytes: optional(number({ min: 1024, max: 256 * 1024, integer: true }), 192 * 1024),
   /** First and longest wait between attempts to reach a peer while messages for it are queued. */
@@ -24,7 +28,7 @@ const optionsSchema = object({
   /** Frames kept to resend at once when a path returns (the link retransmits the rest on its timer). */
   parkedFrames: optional(number({ min: 1, max: 4096, integer: true }), 512),
   /** A journal larger than this is compacted at its next commit. */
-  compactBytes: optional(number({ min: 4096, integer: true }), 64 * 1024 * 1024),
+  compactBytes: optional(number({ min: 4096, integer: true }), 16 * 1024 * 1024),
   /** ACK batching and the retransmission timeout bounds, passed to every link. The floor is low, as QUIC's (which has
    *  none): the RTO formula already adds the peer's ACK delay, and under heavy loss each timeout at a 100 ms floor
    *  (the link's default) costs more than the round trips it guards. A spurious resend is harmless (deduplicated). */
@@ -124,7 +128,7 @@ export default definePlugin<ReliableOptions, Deps>({
     const ready = new Promise<void>((resolve) => (readyGate = resolve))
 
     hooks.init.tapPromise('reliable', async () => {
-      state = DurableState.open(profile.dir, { seenIdsPerPeer: options.seenIdsPerPeer, compactBytes: options.compactBytes })
+      state = DurableState.open(profile.dir, { seenIdsPerPeer: options.seenIdsPerPeer, seenIdsTotal: options.seenIdsTotal, compactBytes: options.compactBytes })
       state.onCommit(() => {
         for (const p of peers.values()) if (p.out.length > 0) release(p)
       })
@@ -170,6 +174,9 @@ export default definePlugin<ReliableOptions, Deps>({
       const payload = Buffer.from(json)
       if (payload.length > options.maxMessageBytes) {
         throw new Veto(`the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`)
+      }
+      if (s.outboxBytes + json.length > options.maxOutboxBytes) {
+        throw new Veto(`the outbox is full (${size(s.outboxBytes)} of undelivered messages, at most ${size(options.maxOutboxBytes)}); wait until peers receive them`)
       }
       if (s.outboxSize(peer) >= options.maxOutboxMessages) {
         throw new Veto(`the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`)
@@ -507,3 +514,7 @@ export default definePlugin<ReliableOptions, Deps>({
     }
   },
 })
+
+function size(characters: number): string {
+  return characters < 1024 * 1024 ? `${Math.round(characters / 1024)} KiB` : `${(characters / (1024 * 1024)).toFixed(1)} MiB`
+}

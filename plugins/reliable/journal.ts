@@ -22,6 +22,16 @@ interface Batch {
   reject: (error: Error) => void
 }
 
+/** Where one record lies in the file, valid until the file is rewritten (see `Journal.overwrite`). */
+export interface RecordPosition {
+  generation: number
+  offset: number
+  length: number
+}
+
+/** Told of each rewrite: the records written and where each now lies. */
+export type Rewritten = (records: readonly unknown[], positions: readonly RecordPosition[]) => void
+
 export interface JournalStats {
   /** write + fdatasync rounds so far: records / commits is the group-commit factor. */
   commits: number
@@ -42,8 +52,17 @@ export class Journal {
   private failure: Error | undefined
   private closed = false
   private bytes: number
-  private compaction: { overBytes: number; snapshot: () => readonly unknown[] } | undefined
+  private compaction: { overBytes: number; snapshot: () => readonly unknown[]; rewritten?: Rewritten } | undefined
   readonly stats: JournalStats = { commits: 0, records: 0 }
+  /** Counts rewrites: a position from an earlier file is no longer valid. */
+  private generation = 0
+  /** A descriptor without O_APPEND, for overwrite (Linux's pwrite appends on an O_APPEND descriptor, whatever the offset). */
+  private editFd: number | undefined
+  private latest: RecordPosition | undefined
+  /** Bytes of the file actually written (appended records may still wait in a batch). */
+  private writtenBytes: number
+  /** Overwrites of records still waiting in a batch: applied once it is written. */
+  private deferred: Array<{ position: RecordPosition; bytes: Buffer }> = []
   /** Records appended in this run that are on disk: record number n (1-based, see `appended`) is durable once this ≥ n. */
   private durableRecords = 0
   /** Called after each commit and on failure, once the batches' promises are settled. */
@@ -99,6 +118,7 @@ export class Journal {
   ) {
     this.fd = fd
     this.bytes = bytes
+    this.writtenBytes = bytes
   }
 
   /** Size of the file, including records not yet written. */
@@ -144,7 +164,9 @@ export class Journal {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closed) return Promise.reject(new Error(`${this.file} is closed`))
     const line = json + '\n'
-    this.bytes += Buffer.byteLength(line)
+    const length = Buffer.byteLength(line)
+    this.latest = { generation: this.generation, offset: this.bytes, length: length - 1 }
+    this.bytes += length
     this.stats.records++
     if (!this.open) this.open = newBatch()
     this.open.lines.push(line)
@@ -165,17 +187,56 @@ export class Journal {
    * Replaces the whole file with `records` (compaction): temp file, fsync, rename, so a crash leaves the old file
    * or the new one. Only while idle: a record in flight would land in the replaced file.
    */
-  rewrite(records: readonly unknown[]): void {
+  rewrite(records: readonly unknown[]): RecordPosition[] {
     if (this.busy) throw new Error(`${this.file}: rewrite while records are pending`)
-    this.replaceWith(records)
+    return this.replaceWith(records)
   }
 
   /**
    * Past `overBytes`, the next write replaces the file with `snapshot()` instead of appending: the snapshot is the
    * state after every record appended so far, so the queued records need not be written.
    */
-  compactWhenOver(overBytes: number, snapshot: () => readonly unknown[]): void {
-    this.compaction = { overBytes, snapshot }
+  compactWhenOver(overBytes: number, snapshot: () => readonly unknown[], rewritten?: Rewritten): void {
+    this.compaction = { overBytes, snapshot, rewritten }
+  }
+
+  /** Where the record appended last will lie in the file. */
+  get lastPosition(): RecordPosition | undefined {
+    return this.latest
+  }
+
+  /**
+   * Overwrites a written record in place with `json` (no longer than the record; padded with spaces, which JSON allows),
+   * e.g. to drop a message's text once it is delivered rather than at the next compaction. Best effort: nothing when the
+   * file was rewritten since (the rewrite dropped what was not needed), and the change rides on the next fdatasync.
+   */
+  overwrite(position: RecordPosition, json: string): void {
+    if (position.generation !== this.generation || this.closed || this.failure) return
+    const bytes = Buffer.alloc(position.length, ' ')
+    if (bytes.write(json) !== Buffer.byteLength(json)) return // longer than the record: leave it
+    if (position.offset + position.length > this.writtenBytes) return void this.deferred.push({ position, bytes })
+    this.overwriteNow(position, bytes)
+  }
+
+  private overwriteNow(position: RecordPosition, bytes: Buffer): void {
+    try {
+      this.editFd ??= fs.openSync(this.file, 'r+')
+      fs.writeSync(this.editFd, bytes, 0, bytes.length, position.offset)
+    } catch {
+      // The text stays until the next compaction; the journal itself is unharmed.
+    }
+  }
+
+  /** Applies the overwrites whose records are now in the file; those of an earlier file are dropped. */
+  private applyDeferred(): void {
+    if (this.deferred.length === 0) return
+    const later: typeof this.deferred = []
+    for (const entry of this.deferred) {
+      if (entry.position.generation !== this.generation) continue
+      if (entry.position.offset + entry.position.length > this.writtenBytes) later.push(entry)
+      else this.overwriteNow(entry.position, entry.bytes)
+    }
+    this.deferred = later
   }
 
   /** Writes and syncs what is queued, and closes the file. */
@@ -185,6 +246,7 @@ export class Journal {
     await this.sync().catch(() => undefined)
     this.closed = true
     fs.closeSync(this.fd)
+    this.closeEdit()
   }
 
   /**
@@ -195,23 +257,32 @@ export class Journal {
     this.scheduled = false
     const batch = this.open
     if (!batch || this.closed || this.failure) return
-    this.open = undefined
-    if (this.compaction && this.bytes > this.compaction.overBytes && this.written.length === 0 && this.syncing.length === 0) {
+    if (this.compaction && this.bytes > this.compaction.overBytes) {
+      // Under a steady load a sync is always running: wait for it rather than append, or the file would never be
+      // compacted and grow without bound. The batch goes into the snapshot once the syncs in flight are done.
+      if (this.written.length > 0 || this.syncing.length > 0) return
+      this.open = undefined
       try {
-        this.replaceWith(this.compaction.snapshot())
+        const records = this.compaction.snapshot()
+        const positions = this.replaceWith(records)
+        this.compaction.rewritten?.(records, positions)
       } catch (error) {
         return this.fail([batch], error as Error)
       }
       this.stats.commits++
       return this.committed([batch])
     }
+    this.open = undefined
     try {
       // Written at once: a killed process loses nothing written; fdatasync is for a crash of the machine.
-      fs.writeSync(this.fd, batch.lines.join(''))
+      const text = batch.lines.join('')
+      fs.writeSync(this.fd, text)
+      this.writtenBytes += Buffer.byteLength(text)
     } catch (error) {
       return this.fail([batch], error as Error)
     }
     this.written.push(batch)
+    this.applyDeferred()
     if (this.syncing.length === 0) this.startSync()
   }
 
@@ -225,6 +296,8 @@ export class Journal {
       this.syncing = []
       if (this.written.length > 0) this.startSync()
       this.committed(group)
+      // A batch held back for compaction (see write) goes now that nothing is in flight.
+      if (this.open && !this.scheduled && this.syncing.length === 0) this.write()
     })
   }
 
@@ -236,12 +309,29 @@ export class Journal {
     for (const listener of this.listeners) listener()
   }
 
-  private replaceWith(records: readonly unknown[]): void {
-    const text = records.map((r) => JSON.stringify(r) + '\n').join('')
+  private replaceWith(records: readonly unknown[]): RecordPosition[] {
+    const lines = records.map((r) => JSON.stringify(r) + '\n')
+    const text = lines.join('')
     writeFileAtomic(this.file, text)
+    this.generation++
+    this.closeEdit()
     fs.closeSync(this.fd)
     this.fd = fs.openSync(this.file, 'a', 0o600)
     this.bytes = Buffer.byteLength(text)
+    this.writtenBytes = this.bytes
+    this.deferred = []
+    let offset = 0
+    return lines.map((line) => {
+      const length = Buffer.byteLength(line)
+      const position = { generation: this.generation, offset, length: length - 1 }
+      offset += length
+      return position
+    })
+  }
+
+  private closeEdit(): void {
+    if (this.editFd !== undefined) fs.closeSync(this.editFd)
+    this.editFd = undefined
   }
 
   private fail(batches: Batch[], cause: Error): void {

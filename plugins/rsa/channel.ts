@@ -54,7 +54,32 @@ export interface SecureChannelOptions {
   maxMessagesPerSession?: number
   /** The initiator gives up on an unanswered INIT after this long and asks afresh (default 10 s). */
   handshakeTimeoutMs?: number
+  /** Shared by the channels of one client: each new INIT (an RSA signature) takes from it, whichever the peer. */
+  initBudget?: InitBudget
 }
+
+/** A budget of new INITs across all peers: `take` says whether one may be made now, leaving `reserve` untouched. */
+export interface InitBudget {
+  take(now: number, reserve: number): boolean
+}
+
+/** A token bucket: `perSecond` new INITs a second on average, `burst` at once. */
+export function initBudget(perSecond: number, burst: number): InitBudget {
+  let tokens = burst
+  let at = -Infinity
+  return {
+    take(now, reserve) {
+      tokens = Math.min(burst, tokens + ((now - at) / 1000) * perSecond)
+      at = now
+      if (tokens < 1 + reserve) return false
+      tokens -= 1
+      return true
+    },
+  }
+}
+
+/** Share of the INIT budget a nonce heard only once may not use: kept for nonces heard again, as a real responder's are. */
+const FIRST_HEARING_RESERVE = 10
 
 export const MAX_NAME_BYTES = 64
 /** Bytes a DATA body adds to the plaintext: session id, counter and tag. */
@@ -84,6 +109,10 @@ const KEY_BYTES = 32
 const MIN_RSA_BYTES = 256
 const MAX_RSA_BYTES = 1024
 const MIN_INIT_INTERVAL_MS = 1000
+/** A fresh responder nonce heard within this long of another marks a flood: nonces must then be heard twice. */
+const FLOOD_WINDOW_MS = 1000
+/** Responder nonces remembered as heard once: seconds of a flood (1,600/s was measured), 16 bytes each. */
+const MAX_HEARD_ONCE = 4096
 const TWO_TO_32 = 2 ** 32
 // Counters above this cannot be held exactly in a JS number; we never send them, so such a body is forged.
 const MAX_COUNTER_HIGH_WORD = 2 ** 21
@@ -185,6 +214,7 @@ export class SecureChannel {
   private readonly graceMs: number
   private readonly maxMessagesPerSession: number
   private readonly handshakeTimeoutMs: number
+  private readonly initBudget: InitBudget | undefined
 
   private current: Session | undefined
   private retired: Array<{ session: Session; dropAt: number }> = []
@@ -194,6 +224,9 @@ export class SecureChannel {
   private lastInitAt = -Infinity
   /** The responder nonce our last completed handshake used: a late copy of its REQUEST needs no new INIT. */
   private completedNonceR: Buffer | undefined
+  /** Responder nonces heard once, oldest first, and when the latest fresh one came (see answerRequestAsInitiator). */
+  private readonly heardOnce = new Set<string>()
+  private lastFreshNonceAt = -Infinity
 
   // Responder state.
   private nonceR: Buffer | undefined
@@ -226,6 +259,7 @@ export class SecureChannel {
     this.rekeyAfterMs = positiveInteger(options.rekeyAfterMs, 60 * 60 * 1000, 'rekeyAfterMs')
     this.graceMs = nonNegativeInteger(options.graceMs, 60 * 1000, 'graceMs')
     this.handshakeTimeoutMs = positiveInteger(options.handshakeTimeoutMs, 10 * 1000, 'handshakeTimeoutMs')
+    this.initBudget = options.initBudget
     if (this.maxMessagesPerSession > Number.MAX_SAFE_INTEGER) {
       throw new RangeError('SecureChannel: maxMessagesPerSession must fit a safe integer')
     }
@@ -352,9 +386,23 @@ export class SecureChannel {
     }
     if (this.completedNonceR !== undefined && nonceR.equals(this.completedNonceR)) return []
     if (this.pending !== undefined && nonceR.equals(this.pending.nonceR)) return [this.pending.bytes]
-    // Each new INIT costs an RSA signature, and REQUESTs are unauthenticated: at most one per second.
+    // REQUESTs are unauthenticated: anyone can send them with fresh nonces. One responder has one nonce at a time, so
+    // several fresh ones within a second mean a flood; then a nonce is acted on only when heard again. The real
+    // responder repeats its nonce until an INIT uses it; made-up nonces cost no RSA work and replace no pending INIT.
     const now = this.now()
+    const hex = nonceR.toString('hex')
+    const repeated = this.heardOnce.delete(hex)
+    if (!repeated) {
+      const flooded = now - this.lastFreshNonceAt < FLOOD_WINDOW_MS
+      this.lastFreshNonceAt = now
+      this.heardOnce.add(hex)
+      if (this.heardOnce.size > MAX_HEARD_ONCE) this.heardOnce.delete(this.heardOnce.values().next().value!)
+      if (flooded) return []
+    }
+    // Each new INIT costs an RSA signature: at most one per second per peer, and within the client's total budget
+    // (made-up names are free: 100 of them once cost a fifth of a core).
     if (now - this.lastInitAt < MIN_INIT_INTERVAL_MS) return []
+    if (this.initBudget && !this.initBudget.take(now, repeated ? 0 : FIRST_HEARING_RESERVE)) return []
 
     const ephemeral = generateKeyPairSync('x25519')
     const nonceI = randomBytes(NONCE_BYTES)

@@ -1,7 +1,7 @@
 // RSA identity keys: load or create the profile's key, check peers' keys, and show them to people.
 // node-forge parses and encodes key formats; node:crypto does the hashing and key generation.
 import { createHash, generateKeyPair } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import { constants, promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import forge from 'node-forge'
@@ -46,9 +46,8 @@ export async function loadOrCreateIdentity(profileDir: string, options: { bits?:
   await fs.mkdir(profileDir, { recursive: true, mode: 0o700 })
   const file = path.join(profileDir, IDENTITY_FILE)
 
-  const existing = await readIfPresent(file)
+  const existing = await readKeyFile(file)
   if (existing !== undefined) {
-    await tightenPermissions(file)
     const identity = identityFromPem(existing, file)
     if (!(IDENTITY_RSA_BITS as readonly number[]).includes(identity.bits)) {
       throw new Error(`${file} holds a ${identity.bits}-bit key, and udsu's registration fits only ${IDENTITY_RSA_BITS.join(' or ')} bits; move it away to create a new identity`)
@@ -208,20 +207,28 @@ function canonicalPublicPem(key: forge.pki.rsa.PublicKey): string {
   return forge.pki.publicKeyToPem(key).replace(/\r\n/g, '\n')
 }
 
-async function readIfPresent(file: string): Promise<string | undefined> {
+/**
+ * Reads the key file, undefined if there is none. A symbolic link is refused (opened with O_NOFOLLOW): it could lead to
+ * any file, whose mode we would then change. A readable key is made owner-only, as ssh insists.
+ */
+async function readKeyFile(file: string): Promise<string | undefined> {
+  let handle: fs.FileHandle
   try {
-    return await fs.readFile(file, 'utf8')
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') throw new Error(`${file} is a symbolic link; udsu does not follow links to its key: put the key file itself there`)
     throw new Error(`cannot read ${file}: ${errorText(error)}`)
   }
-}
-
-/** Someone else reading the key could impersonate us: make it owner-only, as ssh insists. */
-async function tightenPermissions(file: string): Promise<void> {
-  const stat = await fs.stat(file)
-  if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
-  if ((stat.mode & 0o077) !== 0) await fs.chmod(file, 0o600)
+  try {
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
+    if ((stat.mode & 0o077) !== 0) await handle.chmod(0o600)
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
 }
 
 function errorText(error: unknown): string {

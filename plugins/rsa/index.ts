@@ -3,8 +3,8 @@ import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
 import { number, object, oneOf, optional, validate } from '../../core/schema'
 import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
-import { HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
-import { checkPublicKey, DEFAULT_RSA_BITS, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
+import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
+import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
 const optionsSchema = object({
   /** Size of a newly created identity key: only the sizes whose public key fits the registration datagram. */
@@ -13,6 +13,10 @@ const optionsSchema = object({
   handshakeTimeoutMs: optional(number({ min: 500, max: 60_000, integer: true }), 10_000),
   /** How often an unanswered handshake message is sent again. */
   retransmitMs: optional(number({ min: 50, max: 5_000, integer: true }), 300),
+  /** New INITs (one RSA signature each, about 3 ms) a second across all peers, and at once: a bound on what REQUESTs,
+   *  which anyone can send under any introduced name, can cost. */
+  initsPerSecond: optional(number({ min: 1, max: 1000, integer: true }), 10),
+  initBurst: optional(number({ min: 20, max: 1000, integer: true }), 20),
 })
 
 export type RsaOptions = NonNullable<ReturnType<typeof optionsSchema>>
@@ -40,9 +44,12 @@ export default definePlugin<RsaOptions, Deps>({
     const renewing = new Map<string, string>()
     /** The peer's process each session was agreed with (PeerInfo.instance). */
     const sessionInstances = new Map<string, string | undefined>()
-    /** Peers whose introduced key differs from the one we met first: name → the new key's fingerprint. */
+    /** Each name's key as last introduced (by the server, so not yet trusted): name → canonical PEM and fingerprint. */
+    const introduced = new Map<string, { publicKeyPem: string; fingerprint: string }>()
+    /** Peers whose introduced key differs from the pinned one: name → the fingerprint the warning named (what /trust pins). */
     const changedKeys = new Map<string, string>()
     const stats: RsaStats = { handshakesRejected: 0, openFailed: 0 }
+    const inits = initBudget(options.initsPerSecond, options.initBurst)
     let known: Record<string, string> = {}
     let identity: RsaIdentity
 
@@ -65,21 +72,21 @@ export default definePlugin<RsaOptions, Deps>({
 
     hooks.peerDiscovered.tap('rsa', ({ name, publicKey, instance }) => {
       if (!publicKey) return
-      const { fingerprint } = checkPublicKey(publicKey)
-      if (!known[name]) {
-        known[name] = fingerprint
-        profile.writeJson(KNOWN_PEERS_FILE, known)
-      } else if (known[name] === fingerprint) {
-        // The key we trust came back (the other one was an impostor's, or a device given up): nothing to accept any more.
+      const key = checkPublicKey(publicKey)
+      introduced.set(name, key)
+      // Nothing is pinned here: an introduction is the server's word. A key is pinned once a handshake with it succeeds.
+      const pinned = known[name]
+      if (pinned === undefined || pinned === key.fingerprint) {
+        // First contact, or the key we trust came back (the other one was an impostor's): nothing to accept any more.
         changedKeys.delete(name)
-      } else if (changedKeys.get(name) !== fingerprint) {
+      } else if (changedKeys.get(name) !== key.fingerprint) {
         // Said once per new key, however often it is introduced.
-        changedKeys.set(name, fingerprint)
+        changedKeys.set(name, key.fingerprint)
         hooks.problem.call({
           source: 'rsa',
           peer: name,
           code: 'key-changed',
-          message: `the key of ${name} has changed (was ${known[name]}, now ${fingerprint}). Messages with ${name} are blocked until you accept the new key with /trust ${name}`,
+          message: `the key of ${name} has changed (was ${pinned}, now ${key.fingerprint}). Messages with ${name} are blocked until you accept the new key with /trust ${name}`,
         })
       }
       // Another process of the peer (or a server that does not say which) means it restarted and lost our session:
@@ -87,6 +94,26 @@ export default definePlugin<RsaOptions, Deps>({
       const channel = channels.get(name)
       if (channel?.established && (instance === undefined || instance !== sessionInstances.get(name))) renewing.set(name, channel.sessionIds()[0])
     })
+
+    // A name the directory forgot (introduced, then silent) takes what we keep for it along, unless a session exists.
+    peers.onForget((name) => {
+      introduced.delete(name)
+      changedKeys.delete(name)
+      if (!channels.get(name)?.established) forget(name)
+    })
+
+    /** The introduced key of a peer if we may use it: it is the pinned one, or nothing is pinned yet (first contact). */
+    function usableKey(peer: string): string | undefined {
+      const key = introduced.get(peer)
+      if (!key) return undefined
+      const pinned = known[peer]
+      return pinned === undefined || pinned === key.fingerprint ? key.publicKeyPem : undefined
+    }
+
+    function pin(peer: string, fingerprint: string) {
+      known[peer] = fingerprint
+      profile.writeJson(KNOWN_PEERS_FILE, known)
+    }
 
     function forget(peer: string) {
       const channel = channels.get(peer)
@@ -99,11 +126,14 @@ export default definePlugin<RsaOptions, Deps>({
 
     /** The channel with a peer whose key is known and trusted; undefined otherwise. */
     function channelWith(peer: string): SecureChannel | undefined {
+      const publicKeyPem = usableKey(peer)
       const existing = channels.get(peer)
-      if (existing) return existing
-      const publicKeyPem = peers.get(peer)?.publicKey
-      if (!publicKeyPem || changedKeys.has(peer)) return undefined
-      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem } })
+      // An established channel is with the pinned key: pinned when it was established, and /trust drops the channel.
+      if (existing && (existing.established || existing.peerPublicKeyPem === publicKeyPem)) return existing
+      // A first contact introduced anew with another key before its handshake finished: start over with that key.
+      if (existing) forget(peer)
+      if (!publicKeyPem) return undefined
+      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem }, initBudget: inits })
       channels.set(peer, channel)
       return channel
     }
@@ -116,6 +146,8 @@ export default definePlugin<RsaOptions, Deps>({
 
     function established(peer: string, channel: SecureChannel) {
       log.debug(`secure session with ${peer}`, { session: channel.sessionIds()[0] })
+      // Trust on first use, pinned only now that the peer proved it holds the key.
+      if (known[peer] === undefined) pin(peer, fingerprintOf(channel.peerPublicKeyPem))
       sessionInstances.set(peer, peers.get(peer)?.instance)
       for (const id of channel.sessionIds()) sessionOwner.set(id, peer)
       if (renewing.get(peer) !== channel.sessionIds()[0]) renewing.delete(peer)
@@ -203,16 +235,20 @@ export default definePlugin<RsaOptions, Deps>({
     })
     commands.register({
       name: 'trust',
-      usage: '/trust NAME',
-      description: "accept NAME's new key after you compared the safety number",
+      usage: '/trust NAME [FINGERPRINT]',
+      description: "accept NAME's new key (the one the warning named) after you compared the safety number",
       run(args, out) {
-        const fingerprint = changedKeys.get(args)
-        if (!fingerprint) return out.error(`the key of ${args || '(no name)'} has not changed`)
-        known[args] = fingerprint
-        profile.writeJson(KNOWN_PEERS_FILE, known)
-        changedKeys.delete(args)
-        forget(args)
-        out.info(`you now trust the new key of ${args}`)
+        const [name = '', expected] = args.split(/\s+/, 2)
+        const fingerprint = changedKeys.get(name)
+        if (!fingerprint) return out.error(`the key of ${name || '(no name)'} has not changed`)
+        // A frontend that showed a key names it, so that the key pinned is the one the user compared, not a newer one.
+        if (expected !== undefined && !fingerprint.replace(/ /g, '').startsWith(expected.toLowerCase())) {
+          return out.error(`the key of ${name} is now ${fingerprint}, not the one you named; compare the safety number again`)
+        }
+        pin(name, fingerprint)
+        changedKeys.delete(name)
+        forget(name)
+        out.info(`you now trust the new key of ${name} (${fingerprint})`)
       },
     })
   },

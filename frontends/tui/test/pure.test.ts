@@ -8,7 +8,7 @@ import { Profile } from '../../../core/profile'
 import { LineEditor, NEWLINE_MARK } from '../editor'
 import { formatContact, formatConversation, formatEntry, formatStatus, senderColour, themeFromEnv } from '../format'
 import { ChatModel } from '../model'
-import { displayWidth, fit, safe, safeLine, stripControls } from '../sanitize'
+import { displayWidth, fit, plainName, safe, safeLine, stripControls } from '../sanitize'
 import { loadRemembered, prefill, REMEMBERED_FILE, saveRemembered, validateSettings } from '../settings'
 
 const colour = { colour: true }
@@ -21,6 +21,15 @@ describe('tui: sanitising peer text', () => {
 
   it('turns CR and CRLF into newlines, tabs into spaces, lone surrogates into U+FFFD', () => {
     expect(stripControls('a\r\nb\rc\td\ud800')).to.equal('a\nb\nc  d\ufffd')
+  })
+
+  it('removes zero-width characters and bidi marks that hide or reorder text, keeping joiners inside emoji and words', () => {
+    for (const hidden of ['\u200b', '\u200e', '\u200f', '\u061c', '\ufeff', '\u202a', '\u202e', '\u2066', '\u2069']) {
+      expect(stripControls(`pay${hidden} alice${hidden}`), `U+${hidden.codePointAt(0)!.toString(16)}`).to.equal('pay alice')
+    }
+    expect(stripControls('\u200dalice\u200c \u200d')).to.equal('alice ')
+    expect(stripControls('👩\u200d💻 می\u200cخواهم')).to.equal('👩\u200d💻 می\u200cخواهم')
+    expect(plainName('al\u200dice\u200b')).to.equal('alice')
   })
 
   it('removes bidi overrides that could reorder what a reader sees', () => {

@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import { DurableState, EPOCH_FILE, INBOX_FILE, OUTBOX_FILE } from '../durable'
 import { Journal, JournalCorrupt } from '../journal'
 
-const LIMITS = { seenIdsPerPeer: 1000, compactBytes: 64 * 1024 * 1024 }
+const LIMITS = { seenIdsPerPeer: 1000, seenIdsTotal: 100_000, compactBytes: 64 * 1024 * 1024 }
 const dirs: string[] = []
 function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-journal-'))

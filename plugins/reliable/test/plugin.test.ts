@@ -90,7 +90,7 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     // The receipts are on disk: a restarted alice has nothing left to send.
     await alice.client.stop()
     running.splice(running.indexOf(alice), 1)
-    const state = DurableState.open(aliceProfile, { seenIdsPerPeer: 100, compactBytes: 1 << 20 })
+    const state = DurableState.open(aliceProfile, { seenIdsPerPeer: 100, seenIdsTotal: 100_000, compactBytes: 1 << 20 })
     expect(state.outboxEntries()).to.deep.equal([])
     await state.close()
   })
@@ -115,5 +115,16 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     await alice.until('the refusal', () => states(alice, 'failed').length === 1)
     expect(states(alice, 'failed')[0].reason).to.match(/outbox for bob is full \(3 messages not yet delivered\)/)
     expect(states(alice, 'pending')).to.have.length(4)
+  })
+
+  it('refuses a message when the outbox holds its maximum bytes for all peers together, saying why', async () => {
+    // 64 KiB, the least the option allows: two messages of 30,000 characters fit, a third does not, to anyone.
+    const alice = await start('alice', { reliable: { maxOutboxBytes: 64 * 1024 } })
+    const text = 'x'.repeat(30_000)
+    for (const to of ['bob', 'carol', 'dave']) await alice.client.send(to, text) // nobody is online
+    await alice.until('the refusal', () => states(alice, 'failed').length === 1)
+    const [refused] = states(alice, 'failed')
+    expect(refused.to).to.equal('dave')
+    expect(refused.reason).to.match(/the outbox is full \(59 KiB of undelivered messages, at most 64 KiB\); wait until peers receive them/)
   })
 })
