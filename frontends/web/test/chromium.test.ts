@@ -3,7 +3,7 @@ import { expect as expectChai } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { cleanupTemp, FIXTURE_KEYS, fixtureProfile, ServerProcess, tempDir } from '../../../test/support/processes'
+import { cleanupTemp, FIXTURE_KEYS, fixtureProfile, HeadlessClient, ServerProcess, tempDir } from '../../../test/support/processes'
 import { ARTIFACTS, expect, launchChromium, requireChromium, WebClient } from './support'
 
 const HOSTILE_IMG = '<img src=x onerror=alert(1)>'
@@ -355,6 +355,11 @@ describe('web frontend in Chromium: a real server, two real clients', function (
 
   it('warns with an alert when a key changes, and "Accept new key" lets messages through again', async () => {
     await bob.stop()
+    // The server keeps "bob" for bob's key: moving to a new key, bob gives the name up first, from the old one (/release).
+    const oldBob = await HeadlessClient.start({ name: 'bob', server: server.address, profile: bobProfile })
+    oldBob.send({ type: 'command', line: '/release' })
+    await oldBob.waitFor((e) => e.type === 'info' && String(e.text).startsWith('the server released bob'), 'the release')
+    expectChai(await oldBob.quit()).to.equal(0)
     // Bob again, with a new identity key in the same profile (carol's fixture): to alice, bob's key has changed.
     fs.copyFileSync(path.join(FIXTURE_KEYS, 'carol.pem'), path.join(bobProfile, 'identity.pem'))
     bob = await WebClient.start({ server: server.address, profile: bobProfile })
@@ -392,7 +397,7 @@ describe('web frontend in Chromium: a real server, two real clients', function (
       await expect(page.getByLabel('Name')).toHaveValue('alice')
       await expect(page.getByLabel('Server')).toHaveValue(server.address)
       await page.getByRole('button', { name: 'Start' }).click()
-      await expect(page.locator('#start-name-problem')).toContainText('The server refused the registration: the name "alice" is online under another key', { timeout: 20_000 })
+      await expect(page.locator('#start-name-problem')).toContainText('The server refused the registration: the name "alice" belongs to another key', { timeout: 20_000 })
       // This process cannot register under another name: Start is disabled, and the message says to start again.
       await expect(page.getByRole('button', { name: 'Start' })).toBeVisible()
       expectChai(await page.getByRole('button', { name: 'Start' }).isDisabled()).to.equal(true)
