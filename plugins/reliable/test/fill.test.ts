@@ -5,11 +5,10 @@ import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import type { RendezvousServer } from '../../../server/index'
 import { DurableState, INBOX_FILE } from '../durable'
 import { startClient, startServer, type TestClient } from './clients'
+import { heapUsed } from '../../../test/support/heap'
 
 const ATTACK_IDS = Number(process.env.FILL_IDS ?? 100_000)
 const PER_ATTACKER = ATTACK_IDS / 2
@@ -21,14 +20,6 @@ const COMPACT_BYTES = 16 * 1024 * 1024
 /** The stated bounds: the journal past compaction by at most one snapshot and a batch; a generous heap bound. */
 const MAX_INBOX_BYTES = COMPACT_BYTES + 8 * 1024 * 1024
 const MAX_HEAP_GROWTH_BYTES = 24 * 1024 * 1024
-
-setFlagsFromString('--expose-gc')
-const collectGarbage = runInNewContext('gc') as () => void
-function heapUsed(): number {
-  collectGarbage()
-  collectGarbage()
-  return process.memoryUsage().heapUsed
-}
 
 describe('reliable: a peer that sends 100,000 unique ids', function () {
   this.timeout(180_000)

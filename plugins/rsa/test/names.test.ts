@@ -3,26 +3,17 @@
 import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { MAX_PEERS } from '../../../core/peers'
 import { makeClient, startServer, type TestClient } from '../../../test/support/inprocess'
 import { cleanupTemp, FIXTURE_KEYS } from '../../../test/support/processes'
 import type { RendezvousServer } from '../../../server'
 import { identityFromPem } from '../identity'
+import { heapUsed } from '../../../test/support/heap'
 
 const FAKE_NAMES = 8000
 /** Generous bounds, far below what the attack cost before (536 MB more heap, 31 s of CPU: issue 11, finding 5). */
 const MAX_HEAP_GROWTH_BYTES = 32 * 1024 * 1024
 const MAX_CPU_MS = 20_000
-
-setFlagsFromString('--expose-gc')
-const collectGarbage = runInNewContext('gc') as () => void
-function heapUsed(): number {
-  collectGarbage()
-  collectGarbage()
-  return process.memoryUsage().heapUsed
-}
 
 const publicPem = (fixture: string) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${fixture}.pem`), 'utf8')).publicKeyPem
 
