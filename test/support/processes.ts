@@ -43,12 +43,15 @@ export function fixtureProfile(keyName: string): string {
 }
 
 /**
- * For a mocha suite that starts processes: returns `track`, which remembers one; each is killed after its test, and the
- * suite's temporary directories are removed after the suite.
+ * For a mocha suite that starts processes: returns `track`, which remembers one; each is killed after its test (a failed
+ * test first prints the output of each), and the suite's temporary directories are removed after the suite.
  */
 export function trackProcesses(): <T extends { kill(): void }>(process: T) => T {
-  const running: Array<{ kill(): void }> = []
-  afterEach(() => {
+  const running: Array<{ kill(): void; describe?(): string; name?: string }> = []
+  afterEach(function () {
+    // A failed test shows every process it started, not only the one it was waiting on: the other side's log is often
+    // where the reason is (a sender that never reached the peer shows nothing on the peer's side).
+    if (this.currentTest?.state === 'failed') for (const p of running) if (p.describe) console.log(`--- ${p.name ?? 'process'}\n${p.describe()}`)
     for (const p of running.splice(0)) p.kill()
   })
   after(cleanupTemp)
