@@ -1,9 +1,9 @@
 // The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
-import * as readline from 'node:readline'
 import { definePlugin, type CoreServices } from '../../core/plugin'
 import type { CommandRegistry } from '../../core/commands'
 import type { ServiceRegistry, StoredMessage } from '../../core/services'
 import type { Chat } from '../../core/types'
+import { readJsonLines } from './json-lines'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
 export const MAX_LINE_BYTES = 256 * 1024
@@ -71,20 +71,21 @@ function messageOf(error: Error): Record<string, unknown> {
 }
 
 function readCommands(services: Services, emit: (event: Output) => void, fail: (message: string, extra?: Record<string, unknown>) => void) {
-  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  lines.on('line', (line) => {
-    if (!line.trim()) return
-    if (Buffer.byteLength(line) > MAX_LINE_BYTES) return fail(`input line longer than ${MAX_LINE_BYTES} bytes ignored`)
-    let command: Record<string, unknown>
-    try {
-      command = JSON.parse(line)
-      if (typeof command !== 'object' || command === null || Array.isArray(command)) throw new Error('not an object')
-    } catch {
-      return fail(`not a JSON object: ${line.slice(0, 80)}`)
-    }
-    run(services, command, emit).catch((error: Error) => fail(error.message, messageOf(error)))
+  readJsonLines(process.stdin, MAX_LINE_BYTES, {
+    tooLong: () => fail(`input line longer than ${MAX_LINE_BYTES} bytes ignored`),
+    end: () => void services.chat.stop(),
+    line: (line) => {
+      if (!line.trim()) return
+      let command: Record<string, unknown>
+      try {
+        command = JSON.parse(line)
+        if (typeof command !== 'object' || command === null || Array.isArray(command)) throw new Error('not an object')
+      } catch {
+        return fail(`not a JSON object: ${line.slice(0, 80)}`)
+      }
+      run(services, command, emit).catch((error: Error) => fail(error.message, messageOf(error)))
+    },
   })
-  lines.on('close', () => void services.chat.stop())
 }
 
 async function run({ chat, commands, services }: Services, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
