@@ -1,18 +1,27 @@
 // Finds peers through the rendezvous server and opens direct UDP paths by simultaneous hole punching; birthday-paradox
 // probing when one side's NAT is symmetric; the server's relay when no direct path opens, upgraded when one does.
-import { randomBytes } from 'node:crypto'
-import { lookup } from 'node:dns/promises'
-import * as os from 'node:os'
-import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { boolean, number, object, optional, validate } from '../../core/schema'
-import type { Endpoint, PathKind, Transport } from '../../core/types'
-import {
-  ChannelEnd, decodeJson, decodeRelay, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, FrameKind, HELLO_PAD,
-  isEndpoint, MAPPING_PAD, parseHostPort, parseServerMessage, PING_PAD, registrationProof, relayRoom, sameEndpoint, serverFingerprint,
-  verifyTranscript, type ClientMessage, type JsonMessage, type NatType, type PeerIntro, type ServerMessage, type Transcript,
-} from '../../protocol'
-import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets, randomPorts } from './birthday'
-import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, probeToken, SendBudget, type ProbeType } from './probe'
+// This file only wires: hooks, sockets and the one timer. The server side is rendezvous.ts; the paths, paths.ts.
+import { boolean, definePlugin, FrameKind, number, object, optional, validate, Veto, type CoreServices, type Endpoint, type PathKind, type Transport } from '../../core/index'
+import { decodeJson, encodeJson, formatEndpoint, isEndpoint, relayRoom, sameEndpoint, type PeerIntro } from '../../protocol'
+import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets } from './birthday'
+import { PathMachine, type PathEvent } from './paths'
+import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, type ProbeType } from './probe'
+import { RendezvousClient } from './rendezvous'
+
+export { punchSchedule } from './paths'
+
+/** What hole-punch tells others and tests: how large its tables are, and which server it uses. */
+export interface HolePunchService {
+  stats(): { names: number; scheduled: number; birthdaySockets: number }
+  /** Whether a state for `name` is held. */
+  holds(name: string): boolean
+}
+
+declare module '../../core/index' {
+  interface ServiceMap {
+    'hole-punch': HolePunchService
+  }
+}
 
 const optionsSchema = object({
   /** How often the server registration and every open path are refreshed; under the common 30 s NAT timeout. */
@@ -38,103 +47,6 @@ const optionsSchema = object({
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
 type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile' | 'commands'>
 
-/** A direct path: the peer's endpoint and the socket that reaches it (the main one, or a birthday socket). */
-interface Path {
-  endpoint: Endpoint
-  via: Transport
-}
-
-/** A peer we were introduced to: where it might be, how its NAT maps, and how we reach it. */
-interface PeerState {
-  name: string
-  /** The tokens of the latest two introductions: both sides may ask for one at the same time. */
-  tokens: string[]
-  /** The highest probe sequence number seen from the peer under each token (see probe.ts). */
-  seqs: Map<string, number>
-  public: Endpoint
-  candidates: Endpoint[]
-  nat: NatType
-  /** The peer's process at the latest introduction (see PeerIntro.instance). */
-  instance?: string
-  path?: Path
-  /** The path went quiet: the first answer of a new introduction may move it. */
-  stale: boolean
-  lastHeard: number
-  lastIntroRequest: number
-  relay: 'off' | 'asked' | 'on'
-  /** The running direct attempt: its timers and birthday sockets; bumped to cancel it. */
-  attempt: number
-  /** Introductions asked again because the peer stayed silent (see punch); reset when a path opens or an attempt ends. */
-  introRetries: number
-  /** When punching began, before any such new introduction: the relay is asked `relayAfterMs` after it. */
-  punchingSince: number
-  timers: Set<NodeJS.Timeout>
-  aux: AuxSocket[]
-  upgrade?: NodeJS.Timeout
-  /** A running check of a silent path (see checkPath). */
-  check?: NodeJS.Timeout
-  /** `connect` calls waiting for a path: resolved with its kind, or undefined when none opened. */
-  waiters: Array<(path: PathKind | undefined) => void>
-}
-
-/** When punches go out, in ms after the introduction: dense at first (the peer punches at the same time), then paced. */
-export function punchSchedule(timeoutMs: number): number[] {
-  const times = [0, 20, 50, 100, 150, 250, 400, 600, 800]
-  for (let t = 1000; t < timeoutMs; t += 250) times.push(t)
-  return times.filter((t) => t < timeoutMs)
-}
-
-/** Birthday sockets send their punches in batches this large, this far apart, so a cheap router sees no burst. */
-const AUX_BATCH = 32
-const AUX_BATCH_GAP_MS = 10
-/** Each birthday socket punches again this often during an attempt, in case a first punch was lost. */
-const AUX_ROUND_MS = 2_000
-/** Random-port probes start a little after the introduction, once the other side's sockets have opened mappings. */
-const PROBE_DELAY_MS = 50
-const PROBE_TICK_MS = 20
-/**
- * Sending on a direct path that has been silent this long starts a check: punches the peer answers at once (consent
- * freshness, as RFC 7675 does for WebRTC). No answer to CHECK_PUNCHES of them, CHECK_INTERVAL_MS apart, and the path is
- * lost: the relay takes over, or the next connect looks for a new path. Without it a path that dies while in use (a
- * firewall, a NAT that dropped the mapping) would carry messages into nothing until 3.5 keepalives had passed.
- */
-const CHECK_AFTER_MS = 3_000
-const CHECK_INTERVAL_MS = 500
-const CHECK_PUNCHES = 6
-/** A punch under an unknown introduction asks the server for a new one at most this often per name, for this many names. */
-/** Silence this long into punching between easy NATs asks for a new introduction, at most INTRO_RETRIES times (see punch). */
-const INTRO_RETRY_MS = 1_000
-const INTRO_RETRIES = 4
-/** A registration whose hello was answered but a later step was not is followed at once by another, this many times. */
-const LOST_STEP_RETRIES = 2
-/** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
-const FIRST_OFFLINE_RETRY_MS = 500
-const OFFLINE_RETRY_MS = 2_000
-const INTRO_ASK_MS = 1_000
-const INTRO_GRACE_MS = 100
-const MAX_INTRO_ASKS = 64
-/** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
-const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
-const BUSY_RETRIES = 4
-const BUSY_RETRY_MS = 250
-/** Tries of each registration step after the hello (see admit). */
-const STEP_ATTEMPTS = 3
-/** `list` pages a client asks for at most in one go (40 names each). */
-const MAX_LIST_PAGES = 10
-/** Server keys pinned on first use, by `host:port` as configured (the profile file). */
-const KNOWN_SERVERS_FILE = 'known-servers.json'
-const NONE: ReadonlySet<string> = new Set()
-/**
- * The requests that go in clear, and the answers each may get in clear: the registration's steps, before there are keys
- * (a `registered` comes only sealed), and NAT detection on the second port. Every other answer must open under the channel.
- */
-const CLEAR_ANSWERS: Readonly<Record<string, ReadonlySet<string>>> = {
-  hello: new Set(['cookie', 'error']),
-  register: new Set(['challenge', 'error']),
-  prove: new Set(['error']),
-  mapping: new Set(['mapped', 'error']),
-}
-
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
   needs: ['transport'],
@@ -142,738 +54,160 @@ export default definePlugin<HolePunchOptions, Deps>({
   options: (raw) => validate(optionsSchema, raw),
   create({ hooks, transports, logger, settings, me, peers, services, profile, commands }, options) {
     const log = logger.child('hole-punch')
-    const states = new Map<string, PeerState>()
-    /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
-    const pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
     const connecting = new Map<string, Promise<PathKind | undefined>>()
-    /** Names we asked the server about because they punched us under an introduction we missed: name → when. */
-    const introAsked = new Map<string, number>()
     let transport: Transport
-    let server: Endpoint
-    /** The server's second port, for NAT detection; learned from the cookie at each registration. */
-    let serverAlt: Endpoint | undefined
-    /** A second port that never answered (a firewall lets only the main one through): not asked again, so that each
-     *  registration does not wait for it. */
-    let silentAlt: Endpoint | undefined
-    let serverRelays = false
-    let myNat: NatType = 'unknown'
-    let auxOpen = 0
-    let registered = false
-    /** The server state last reported, so frontends hear each change once (and the first state too). */
-    let reported: boolean | undefined
+    let paths: PathMachine<Transport> | undefined
     let stopped = false
-    let keepalive: NodeJS.Timeout | undefined
-    let failedPings = 0
-    /** Whether the latest admit() had its hello answered (see register). */
-    let helloAnswered = false
-    /** Registrations tried since we were last online: the first retries come sooner (see schedule). */
-    let offlineTries = 0
-    /** Registrations since we were last online that lost a step after the hello was answered; whether the latest did. */
-    let lostSteps = 0
-    let lostStep = false
-    /** This process, as introductions show it to peers: a new one at each start tells them we restarted. */
-    const instance = randomBytes(8).toString('hex')
-    /** The channel of our registration (every later datagram to and from the server is sealed under it), and the one a
-     *  registration in progress sets up, which becomes it when its `registered` arrives through it. */
-    let channel: ChannelEnd | undefined
-    let nextChannel: ChannelEnd | undefined
-    /** The server presented another key than the one pinned or configured: registration stops, with this reason. */
-    let serverKeyRefused: string | undefined
-    /** A `not_registered` in clear (the server cannot seal to an endpoint it forgot): only a hint, acted on when pings go unanswered. */
-    let heardNotRegistered = false
-    const serverAddress = parseHostPort(settings.server)
-    const serverLabel = `${serverAddress.host}:${serverAddress.port}`
-
-    /** The fingerprint we expect: the one configured (`HOST:PORT#SHA256:…`), else the one pinned on first use. */
-    function expectedServerKey(): string | undefined {
-      return serverAddress.fingerprint ?? profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE)?.[serverLabel]
-    }
-
-    function pinServerKey(fingerprint: string) {
-      const known = profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE) ?? {}
-      if (known[serverLabel] === fingerprint) return
-      profile.writeJson(KNOWN_SERVERS_FILE, { ...known, [serverLabel]: fingerprint })
-      log.info(`pinned the key of server ${serverLabel}: ${fingerprint}`)
-    }
-
-    /** The registration steps (and NAT detection) go in clear; everything else only sealed, so only after registering. */
-    const sendServer = (message: ClientMessage, to: Endpoint = server) => {
-      const frame = encodeJson(FrameKind.Server, message)
-      if (CLEAR_ANSWERS[message.t]) return transport.send(frame, to).catch((error) => log.debug(`send to server failed: ${error.message}`))
-      if (!channel) return Promise.resolve()
-      return transport.send(channel.seal(frame), to).catch((error) => log.debug(`send to server failed: ${error.message}`))
-    }
-
+    /** The one timer: the path machine's next deadline. */
+    let timer: NodeJS.Timeout | undefined
+    let timerAt = Infinity
+    let auxOpen = 0
     /** Probes sent, counted across every peer: each probe's sequence number (see probe.ts). */
     let probeSeq = 0
-    /** What we may still send to addresses that never proved they are a peer (see SendBudget). */
-    const budget = new SendBudget()
-    const probeBytes = (state: PeerState, t: ProbeType) => encodeJson(FrameKind.Probe, { ...makeProbe(state.tokens[0], t, me.name, state.name, probeSeq++) })
+    /** The one punch each birthday attempt sends to every random port (see PathEffects.sendPortProbes), by peer. */
+    const portPunches = new Map<string, { attempt: number; bytes: Buffer }>()
 
-    /** Sends a probe; a punch to an address that never answered only within its budget. */
-    const sendProbe = (via: Transport, to: Endpoint, state: PeerState, t: ProbeType, kind: 'punch' | 'probe' = 'punch') => {
-      if (t === 'punch' && !budget.take(to.address, kind)) return Promise.resolve()
-      return via.send(probeBytes(state, t), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+    const probeBytes = (name: string, token: string, t: ProbeType) => encodeJson(FrameKind.Probe, { ...makeProbe(token, t, me.name, name, probeSeq++) })
+
+    function arm(at: number) {
+      if (stopped || at >= timerAt) return
+      clearTimeout(timer)
+      timerAt = at
+      timer = setTimeout(fire, Math.max(0, at - Date.now()))
     }
 
-    /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
-    async function request(message: ClientMessage & { rid: string }, attempts = 3, to: Endpoint = server): Promise<ServerMessage | undefined> {
-      for (let attempt = 0; attempt < attempts && !stopped; attempt++) {
-        const reply = await new Promise<ServerMessage | undefined>((resolve) => {
-          const timer = setTimeout(() => {
-            pending.delete(message.rid)
-            resolve(undefined)
-          }, options.requestTimeoutMs * (attempt + 1))
-          const resolveWith = (m: ServerMessage) => {
-            clearTimeout(timer)
-            pending.delete(message.rid)
-            resolve(m)
-          }
-          pending.set(message.rid, { resolve: resolveWith, clear: CLEAR_ANSWERS[message.t] ?? NONE })
-          void sendServer(message, to)
-        })
-        if (reply) return reply
-      }
-      return undefined
-    }
-    const rid = () => randomBytes(8).toString('hex')
-
-    function localEndpoints(): Endpoint[] {
-      const port = transport.local().port
-      const addresses = Object.values(os.networkInterfaces())
-        .flat()
-        .filter((i) => i && i.family === 'IPv4' && !i.internal)
-        .map((i) => i!.address)
-      // A peer punches at most MAX_LOCAL_CANDIDATES of them: more would only make the registration longer.
-      return [...new Set(addresses)].slice(0, MAX_LOCAL_CANDIDATES).map((address) => ({ address, port }))
+    function fire() {
+      timer = undefined
+      timerAt = Infinity
+      if (!paths || stopped) return
+      paths.tick()
+      const next = paths.nextDeadline()
+      if (next !== undefined) arm(next)
     }
 
-    function setOnline(online: boolean, reason?: string, publicEndpoint?: Endpoint) {
-      registered = online
-      if (online === reported) return
-      reported = online
-      hooks.server.call({ online, server: settings.server, publicEndpoint, reason })
-      log.info(online ? `registered at ${settings.server}` : `server ${settings.server} lost: ${reason}`)
-    }
-
-    /**
-     * hello → cookie, register → challenge, prove → registered: the server checks our address, then our key. The cookie
-     * says where the server sees us and where its second port is, so the NAT type is learned in between and registered.
-     */
-    async function admit(): Promise<ServerMessage | undefined> {
-      helloAnswered = false
-      const cookie = await request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
-      if (cookie?.t !== 'cookie') return log.debug('hello unanswered'), cookie
-      helloAnswered = true
-      serverAlt = cookie.altPort ? { address: server.address, port: cookie.altPort } : undefined
-      if (cookie.public) {
-        const detected = await detectNat(cookie.public)
-        if (detected !== myNat) log.info(`NAT type: ${detected}`, { public: formatEndpoint(cookie.public) })
-        myNat = detected
-      }
-      const eph = ephemeralKey()
-      // The server answered the hello, so it is there: the later steps get a third try (500, 1000, 1500 ms) before the
-      // whole registration starts over, since under 20 % loss two tries of a step both fail one time in eight.
-      const challenge = await request({ t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: localEndpoints(), nat: myNat, instance, eph: eph.public }, STEP_ATTEMPTS)
-      if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
-      // The server proves it holds its long-term key by signing this registration's transcript: a key other than the
-      // one we pinned or were given is someone else answering at its address, and we stop (as ssh does).
-      const serverKey = decodeServerKey(challenge.skey)
-      const transcript: Transcript = { nonce: challenge.nonce, name: me.name, clientKey: me.publicKey, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
-      if (!serverKey || !verifyTranscript(serverKey, transcript, challenge.ssig)) return log.debug('a challenge with a bad server signature: ignored'), undefined
-      const fingerprint = serverFingerprint(serverKey)
-      const expected = expectedServerKey()
-      if (expected !== undefined && expected !== fingerprint) {
-        serverKeyRefused =
-          `the server at ${serverLabel} presented the key ${fingerprint}, not the expected ${expected}: someone may be posing as it. ` +
-          `If its key really changed, remove its line from ${profile.path(KNOWN_SERVERS_FILE)} or give --server ${serverLabel}#${fingerprint}`
-        return undefined
-      }
-      nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
-      if (!nextChannel) return log.debug('a challenge with an unusable ephemeral key: ignored'), undefined
-      const proven = await request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') }, STEP_ATTEMPTS)
-      if (proven?.t !== 'registered') return log.debug('prove unanswered', { reply: proven }), proven
-      // It came sealed under the new keys (see the receive tap), so the server behind the key we checked sent it.
-      channel = nextChannel
-      nextChannel = undefined
-      heardNotRegistered = false
-      if (expected === undefined) pinServerKey(fingerprint)
-      return proven
-    }
-
-    async function register(): Promise<boolean> {
-      if (serverKeyRefused) return false
-      let reply = await admit()
-      if (serverKeyRefused) {
-        hooks.problem.call({ source: 'hole-punch', code: 'server-key-changed', message: serverKeyRefused })
-        setOnline(false, serverKeyRefused)
-        return false
-      }
-      // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
-      // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
-      // registration starts at once (see schedule), not at the next offline retry. Not here: the client's start
-      // waits for this call, and what peers send us meanwhile is shown only once it is over.
-      lostStep = reply === undefined && helloAnswered
-      if (lostStep) lostSteps++
-      for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !stopped; busy++) {
-        // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
-        // one NAT share an address, so each waits a random while and they come back spread out, not together again.
-        log.debug(`server busy (${reply.message}); registering again shortly`)
-        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS * 2 ** busy * (0.5 + Math.random())))
-        reply = await admit()
-      }
-      if (reply?.t === 'registered') {
-        failedPings = 0
-        offlineTries = 0
-        lostSteps = 0
-        serverRelays = reply.relay === true
-        setOnline(true, undefined, reply.public)
-        // A new registration voids relay consent on the server (it may have restarted): ask again where we used it.
-        for (const state of states.values()) if (state.relay !== 'off') void askRelay(state, true)
-        return true
-      }
-      if (reply?.t === 'error' && BUSY_CODES.has(reply.code)) {
-        setOnline(false, `the server is busy (${reply.message}); trying again`)
-        return false
-      }
-      if (reply?.t === 'error') {
-        // A refusal is final for this attempt and the user must see it (a taken name, a rejected key).
-        hooks.problem.call({ source: 'hole-punch', code: 'registration-refused', message: `the server refused the registration: ${reply.message}` })
-        setOnline(false, reply.message)
-        return false
-      }
-      const embedded = options.embeddedServer ? services.get('embedded-server') : undefined
-      if (embedded) {
-        const attempt = await embedded.start(settings.server)
-        if (attempt.kind === 'started' || attempt.kind === 'ask-again') return register()
-        if (attempt.kind === 'held') {
-          if (attempt.tell) hooks.problem.call({ source: 'hole-punch', message: attempt.tell })
-          setOnline(false, attempt.reason)
-          return false
-        }
-      }
-      setOnline(false, 'no answer')
-      return false
-    }
-
-    /**
-     * Asks the server's second port which public endpoint it sees from our socket. The same endpoint as the main port saw
-     * means our NAT maps independently of the destination (or there is none); another port means a symmetric NAT.
-     */
-    async function detectNat(seenByMain: Endpoint): Promise<NatType> {
-      if (!serverAlt || (silentAlt && sameEndpoint(serverAlt, silentAlt))) return 'unknown'
-      const reply = await request({ t: 'mapping', rid: rid(), pad: MAPPING_PAD }, 2, serverAlt)
-      if (reply?.t !== 'mapped') {
-        log.info('the server\'s second port does not answer: NAT type unknown', { port: serverAlt.port })
-        silentAlt = serverAlt
-        return 'unknown'
-      }
-      return sameEndpoint(reply.public, seenByMain) ? 'eim' : 'symmetric'
-    }
-
-    async function tick() {
-      if (stopped) return
-      if (!registered) await register()
-      else {
-        const reply = await request({ t: 'ping', rid: rid(), pad: PING_PAD }, 1)
-        if (reply?.t === 'pong') failedPings = 0
-        // The server restarted, or our NAT moved us: it answers in clear, which alone proves nothing, so only with the
-        // ping unanswered under our keys.
-        else if (heardNotRegistered) await register()
-        else if (++failedPings >= 2) {
-          setOnline(false, 'keepalive unanswered')
-          await register()
-        }
-      }
-      const now = Date.now()
-      for (const state of states.values()) {
-        if (!state.path) continue
-        const quiet = now - state.lastHeard
-        if (quiet > options.keepaliveMs * 3.5) {
-          lose(state, 'timed out')
-          continue
-        }
-        // Two keepalives missed: a NAT rebooted or gave someone a new port. A fresh introduction carries the
-        // endpoints the server sees now, and both sides punch again; the old path stays until a new one answers.
-        if (quiet > options.keepaliveMs * 2 && registered && now - state.lastIntroRequest > options.keepaliveMs * 2) {
-          state.stale = true
-          void reintroduce(state)
-        }
-        void sendProbe(state.path.via, state.path.endpoint, state, 'keepalive')
-      }
-    }
-
-    function schedule() {
-      if (stopped) return
-      // While offline, try the server more often than the steady keepalive: soon at first (a lost hello is more likely
-      // than a server gone), then every OFFLINE_RETRY_MS.
-      const lost = lostStep && lostSteps <= LOST_STEP_RETRIES
-      const delay = registered ? options.keepaliveMs : lost ? 0 : Math.min(options.keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** offlineTries++)
-      keepalive = setTimeout(() => {
-        keepalive = undefined
-        void tick().finally(schedule)
-      }, delay)
-    }
-
-    /**
-     * The server said it is stopping: offline now, not after two keepalives go unanswered (30 s by default), and the
-     * next registration on the offline schedule (0.5 s, 1 s, 2 s, …), so a restarted server is found within seconds.
-     * Paths to peers do not depend on the server and stay.
-     */
-    function serverClosing() {
-      if (!registered) return
-      setOnline(false, 'the server is stopping')
-      offlineTries = 0
-      // Between ticks, the steady keepalive is replaced by the offline schedule; during one, it ends and schedules that.
-      if (keepalive === undefined) return
-      clearTimeout(keepalive)
-      schedule()
-    }
-
-    /** Asks the server to introduce us again: both sides get fresh candidates and punch at once. */
-    async function reintroduce(state: PeerState) {
-      state.lastIntroRequest = Date.now()
-      const reply = await request({ t: 'connect', rid: rid(), to: state.name })
-      if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
-      else if (reply?.t === 'error' && reply.code === 'not_registered' && registered) {
-        setOnline(false, 'the server forgot us (it restarted)')
-        if (await register()) void reintroduce(state)
-      }
-    }
-
-    /** The peer's process is gone: its relay and the probes still scheduled for it (random ports of its NAT, which would
-     *  only reach whoever comes next) go too, and whoever waits for a path to it is answered. */
-    function leave(state: PeerState) {
-      stopAttempt(state)
-      clearTimeout(state.upgrade)
-      state.relay = 'off'
-      settle(state, undefined)
-    }
-
-    function lose(state: PeerState, reason: string) {
-      if (!state.path) {
-        // Relayed only, and the peer left (the server tells us, as no bye crosses the relay): the relay leads nowhere now.
-        if (reason !== 'left' || state.relay === 'off') return
-        leave(state)
-        peers.update(state.name, { path: undefined, online: false })
-        return hooks.peerLost.call(state.name, reason)
-      }
-      const { via } = state.path
-      state.path = undefined
-      state.stale = false
-      if (via instanceof AuxSocket) closeAux([via])
-      if (reason === 'left') leave(state)
-      if (state.relay === 'on') {
-        // The relay still joins us: fall back to it rather than lose the peer, and keep trying for direct.
-        peers.update(state.name, { path: 'relay', online: true })
-        hooks.peerConnected.call(state.name, 'relay')
-        scheduleUpgrade(state)
-        return
-      }
-      peers.update(state.name, { path: undefined, online: reason !== 'left' })
-      hooks.peerLost.call(state.name, reason)
-    }
-
-    function handleIntro(intro: PeerIntro, token: string): PeerState {
-      const existing = states.get(intro.name)
-      // A new introduction replaces the old candidates; an open path stays until the new one is proven.
-      // Local candidates only inside our own subnets (elsewhere they cannot be the peer's LAN), and a few: a peer that
-      // lists a stranger's addresses as its own gets nothing sent there.
-      const local = intro.local.filter((e) => inOwnSubnet(e.address)).slice(0, MAX_LOCAL_CANDIDATES)
-      const candidates = dedupe([intro.public, ...local].filter((e) => !sameEndpoint(e, transport.local())))
-      const state: PeerState = existing ?? {
-        name: intro.name, tokens: [], seqs: new Map(), public: intro.public, candidates, nat: 'unknown', stale: false, lastHeard: 0, lastIntroRequest: 0,
-        relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, timers: new Set(), aux: [], waiters: [],
-      }
-      // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
-      // candidates moves it (until then the old one is kept, in case it still works).
-      const moved = existing !== undefined && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))
-      if (moved && existing.path) state.stale = true
-      // The retries of new introductions spent on the old process (one that quit and whose goodbye was lost) say
-      // nothing about the new one: it gets its own, or its lost copy would wait for the whole punch timeout (10 s).
-      if (moved) state.introRetries = 0
-      state.tokens = [token, ...state.tokens.filter((t) => t !== token)].slice(0, 2)
-      for (const known of state.seqs.keys()) if (!state.tokens.includes(known)) state.seqs.delete(known)
-      state.public = intro.public
-      state.candidates = candidates
-      state.nat = intro.nat ?? 'unknown'
-      state.instance = intro.instance
-      states.set(intro.name, state)
-      const info = peers.update(intro.name, { publicKey: intro.key, online: true, instance: intro.instance })
-      hooks.peerDiscovered.call(info)
-      // A path that works to the same process needs no punching; a fresh one, or one in doubt, does.
-      if (!state.path || state.stale) punch(state)
-      return state
-    }
-
-    const later = (state: PeerState, attempt: number, ms: number, fn: () => void) => {
-      const timer = setTimeout(() => {
-        state.timers.delete(timer)
-        if (!stopped && state.attempt === attempt) fn()
-      }, ms)
-      state.timers.add(timer)
-    }
-
-    /** One direct attempt: the punch schedule on every candidate, birthday probing if one NAT is symmetric, the relay if needed. */
-    function punch(state: PeerState) {
-      stopAttempt(state)
-      const attempt = state.attempt
-      for (const t of punchSchedule(options.punchTimeoutMs)) {
-        later(state, attempt, t, () => {
-          for (const candidate of state.candidates) void sendProbe(transport, candidate, state, 'punch')
-        })
-      }
-      later(state, attempt, options.punchTimeoutMs, () => finishAttempt(state))
-
-      if (state.introRetries === 0) state.punchingSince = Date.now()
-      const iAmSymmetric = myNat === 'symmetric'
-      const peerSymmetric = state.nat === 'symmetric'
-      if (!iAmSymmetric && !peerSymmetric && state.introRetries < INTRO_RETRIES) {
-        // Between easy NATs a path opens in tens of ms. Silence means the peer's copy of the introduction was probably
-        // lost, and our punches stop at its NAT, which has sent nothing our way: ask again, both sides get it anew.
-        // (Not with a symmetric NAT: birthday probing takes seconds, and a new introduction would start it over.)
-        // 1 s, then 1, 2, 4 s: the later ones for a peer whose new process registers while we punch its old one (which
-        // quit and whose goodbye was lost), when both copies of the server's introduction of the new one were lost.
-        const retryIntro = () =>
-          later(state, attempt, INTRO_RETRY_MS * 2 ** Math.max(0, state.introRetries - 1), () => {
-            if (state.path && !state.stale) return
-            // Not registered yet (our own registration lost a step, as under loss): the server could not answer now, so
-            // ask once it can, within this attempt, rather than leave the peer's lost copy to the punch timeout (10 s).
-            if (!registered) return retryIntro()
-            state.introRetries++
-            log.debug(`${state.name} silent into punching: asking for a new introduction`, { retry: state.introRetries })
-            void reintroduce(state)
-          })
-        retryIntro()
-      }
-      if (iAmSymmetric && !peerSymmetric && options.birthdaySockets > 0) void openBirthdaySockets(state, attempt)
-      if (peerSymmetric && !iAmSymmetric && options.birthdaySockets > 0) probeRandomPorts(state, attempt)
-      // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
-      // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
-      if (iAmSymmetric || peerSymmetric) void askRelay(state)
-      else later(state, attempt, Math.max(0, options.relayAfterMs - (Date.now() - state.punchingSince)), () => void askRelay(state))
-      log.debug(`punching ${state.name}`, { candidates: state.candidates.map(formatEndpoint), me: myNat, peer: state.nat })
-    }
-
-    /** Symmetric side: many sockets, each with its own NAT mapping towards the peer's public endpoint. */
-    async function openBirthdaySockets(state: PeerState, attempt: number) {
-      const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
-      if (count <= 0) return log.warn(`no birthday sockets for ${state.name}: ${auxOpen} already open`)
-      auxOpen += count
-      const sockets = await openAuxSockets(count, (bytes, from, via) => transports.receive({ bytes, from, transport: via }))
-      auxOpen -= count - sockets.length
-      if (stopped || state.attempt !== attempt || state.path?.via === transport) return closeAux(sockets)
-      state.aux.push(...sockets)
-      const round = () => {
-        sockets.forEach((socket, i) => {
-          later(state, attempt, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () => {
-            // Many sockets to one address that has not answered: the birthday share of its budget.
-            if (!socket.isClosed) void sendProbe(socket, state.public, state, 'punch', 'probe')
-          })
-        })
-      }
-      for (let t = 0; t < options.punchTimeoutMs; t += AUX_ROUND_MS) later(state, attempt, t, round)
-      log.debug(`birthday: ${sockets.length} sockets punching ${state.name}`, { public: formatEndpoint(state.public) })
-    }
-
-    /** The other side: random ports on the symmetric peer's public address, paced, until a path opens or the attempt ends. */
-    function probeRandomPorts(state: PeerState, attempt: number) {
-      const perTick = Math.max(1, Math.round((options.birthdayRate * PROBE_TICK_MS) / 1000))
-      const ticks = Math.floor((options.punchTimeoutMs - PROBE_DELAY_MS) / PROBE_TICK_MS)
-      const ports = randomPorts(perTick * ticks)
-      // One punch for all of them: the first to arrive opens the path, the rest are not fresh and change nothing.
-      const bytes = probeBytes(state, 'punch')
-      for (let tick = 0; tick < ticks; tick++) {
-        later(state, attempt, PROBE_DELAY_MS + tick * PROBE_TICK_MS, () => {
-          if (state.path && !state.stale) return
-          for (const port of ports.slice(tick * perTick, (tick + 1) * perTick)) {
-            if (!budget.take(state.public.address, 'probe')) return
-            void transport.send(bytes, { address: state.public.address, port }).catch(() => undefined)
-          }
-        })
-      }
-      log.debug(`birthday: probing ${ports.length} random ports of ${state.name}`, { address: state.public.address })
-    }
-
-    /** Cancels the running attempt's timers and closes its birthday sockets, except the one a path uses. */
-    function stopAttempt(state: PeerState) {
-      state.attempt++
-      for (const timer of state.timers) clearTimeout(timer)
-      state.timers.clear()
-      const keep = state.path?.via
-      closeAux(state.aux.filter((s) => s !== keep))
-      state.aux = state.aux.filter((s) => s === keep)
-    }
-
-    function closeAux(sockets: AuxSocket[]) {
+    function closeAux(sockets: Transport[]) {
       for (const socket of sockets) {
-        if (socket.isClosed) continue
+        if (!(socket instanceof AuxSocket) || socket.isClosed) continue
         void socket.close()
         auxOpen--
       }
     }
 
-    function finishAttempt(state: PeerState) {
-      stopAttempt(state)
-      state.introRetries = 0
-      if (state.path && !state.stale) return
-      if (state.relay === 'on') scheduleUpgrade(state)
-      else settle(state, undefined)
-    }
-
-    function settle(state: PeerState, path: PathKind | undefined) {
-      for (const waiter of state.waiters.splice(0)) waiter(path)
-    }
-
-    function openPath(state: PeerState, endpoint: Endpoint, via: Transport) {
-      state.lastHeard = Date.now()
-      if (state.path && sameEndpoint(state.path.endpoint, endpoint) && state.path.via === via && !state.stale) return
-      const wasDirect = Boolean(state.path)
-      const old = state.path?.via
-      state.path = { endpoint, via }
-      state.stale = false
-      state.introRetries = 0
-      if (old instanceof AuxSocket && old !== via) closeAux([old])
-      // The winner is known: the other birthday sockets and the remaining punches go at once.
-      stopAttempt(state)
-      clearTimeout(state.upgrade)
-      peers.update(state.name, { path: 'direct', online: true })
-      log.info(`direct path to ${state.name}`, { via: formatEndpoint(endpoint), socket: via === transport ? 'main' : 'birthday' })
-      settle(state, 'direct')
-      if (!wasDirect) hooks.peerConnected.call(state.name, 'direct')
-    }
-
-    /** Punches the peer on its silent path until it answers (anything heard from it counts) or CHECK_PUNCHES went unanswered. */
-    function checkPath(state: PeerState) {
-      const path = state.path
-      if (state.check || !path) return
-      const since = Date.now()
-      let punches = 0
-      const step = () => {
-        state.check = undefined
-        if (stopped || state.path !== path || state.lastHeard >= since) return
-        if (punches === CHECK_PUNCHES) {
-          log.info(`direct path to ${state.name} stopped answering`, { via: formatEndpoint(path.endpoint) })
-          return lose(state, 'the path stopped answering')
-        }
-        // One punch unanswered: ask the server where the peer is now, in case it restarted or moved (its answer, and the
-        // peer's, move the path); the punches go on meanwhile, in case the old path was only slow.
-        if (punches === 1 && registered) {
-          state.stale = true
-          void reintroduce(state)
-        }
-        punches++
-        void sendProbe(path.via, path.endpoint, state, 'punch')
-        state.check = setTimeout(step, CHECK_INTERVAL_MS)
-      }
-      step()
-    }
-
-    /** Asks the server to relay to and from a peer; both must ask before frames flow. `again` renews lost consent. */
-    async function askRelay(state: PeerState, again = false) {
-      if (!options.relay || !serverRelays || (state.relay !== 'off' && !again)) return
-      if (state.path && !state.stale && !again) return
-      if (state.relay === 'off') state.relay = 'asked'
-      const reply = await request({ t: 'relay', rid: rid(), to: state.name })
-      if (reply?.t === 'relay') {
-        if (reply.ready) relayReady(state)
-        return
-      }
-      if (reply?.t === 'error') log.info(`no relay to ${state.name}: ${reply.message}`)
-      state.relay = 'off'
-      if (!state.path && state.timers.size === 0) settle(state, undefined)
-    }
-
-    function relayReady(state: PeerState) {
-      const first = state.relay !== 'on'
-      state.relay = 'on'
-      if (state.path && !state.stale) return
-      // While a direct path is in doubt it is still the path: losing it announces the relay (see lose).
-      if (first && !state.path) {
-        peers.update(state.name, { path: 'relay', online: true })
-        log.info(`relayed path to ${state.name}`)
-        hooks.peerConnected.call(state.name, 'relay')
-      }
-      settle(state, 'relay')
-      if (state.timers.size === 0) scheduleUpgrade(state)
-    }
-
-    /** While relayed, one side (the smaller name, so the two do not cross) asks for a new introduction now and then. */
-    function scheduleUpgrade(state: PeerState) {
-      clearTimeout(state.upgrade)
-      if (stopped || state.path || state.relay !== 'on' || me.name > state.name) return
-      if (myNat === 'symmetric' && state.nat === 'symmetric') return // no direct path can open between two of them
-      state.upgrade = setTimeout(() => {
-        if (!stopped && !state.path && state.relay === 'on' && registered) void reintroduce(state)
-      }, options.upgradeMs)
-    }
-
-    /**
-     * A punch from a name we hold no introduction for (or for an older or newer one), or the server saying that name asked
-     * for the relay with us: the server introduced us both, and our copy was lost (a datagram like any other). Ask for a fresh one, which both sides get with a new token; without
-     * this the peer punches into nothing until its attempt ends, and the pair waits for its next retry (seconds).
-     * Our copy may only be late (the peer's first punch can overtake it): asked after INTRO_GRACE_MS if still missing.
-     * At most once per INTRO_ASK_MS per name, and only while registered: a stranger's punches cost one request a second.
-     */
-    function missedIntro(name: string, to: unknown, known: () => boolean) {
-      if (to !== me.name || !registered || name === me.name) return
-      const now = Date.now()
-      if (now - (introAsked.get(name) ?? -Infinity) < INTRO_ASK_MS) return
-      if (introAsked.size >= MAX_INTRO_ASKS) for (const [n, at] of introAsked) if (now - at >= INTRO_ASK_MS) introAsked.delete(n)
-      if (introAsked.size >= MAX_INTRO_ASKS) return
-      introAsked.set(name, now)
-      setTimeout(() => {
-        if (stopped || !registered || known()) return
-        log.debug(`heard from ${name} under an introduction we did not get: asking for a new one`)
-        void request({ t: 'connect', rid: rid(), to: name }).then((reply) => {
-          if (reply?.t === 'intro') handleIntro(reply.peer, reply.token)
-        })
-      }, INTRO_GRACE_MS)
-    }
-
-    /**
-     * A probe counts only if its MAC verifies under the token of a current introduction (which only the two peers and the
-     * server know): anything else changes nothing and gets no answer. Opening, moving or closing a path also needs a
-     * sequence number above any seen under that token, so a sniffed probe replayed from another address does nothing.
-     * Returns false when it was not acted on (the core counts it as dropped).
-     */
-    function handleProbe(json: JsonMessage, from: Endpoint, via: Transport): boolean {
-      const probe = parseProbe(json)
-      if (!probe || probe.to !== me.name) return false
-      const state = states.get(probe.from)
-      const token = state && probeToken(probe, state.tokens)
-      if (!state || !token) {
-        // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
-        if (probe.t === 'punch' && !(state && (state.path || state.timers.size > 0))) {
-          missedIntro(probe.from, probe.to, () => Boolean(states.get(probe.from)?.tokens.some((t) => probeToken(probe, [t]))))
-        }
-        return false
-      }
-      budget.answer(from.address)
-      const fresh = probe.seq > (state.seqs.get(token) ?? -1)
-      if (fresh) state.seqs.set(token, probe.seq)
-      const onPath = state.path !== undefined && sameEndpoint(state.path.endpoint, from) && state.path.via === via
-      if (!fresh && !onPath) return false // a replay from elsewhere: no answer, no change
-      const open = !state.path || state.stale
-      switch (probe.t) {
-        case 'punch':
-          void sendProbe(via, from, state, 'punch-ack')
-          // A punch that got in came through both NATs' mappings, and our answer goes back through the same ones: the
-          // path is open now, before any ack, so a handshake the peer sends right after its ack finds it.
-          if (open && fresh) openPath(state, from, via)
-          else if (onPath) state.lastHeard = Date.now()
-          return true
-        case 'punch-ack':
-          // The first candidate that answers wins; later answers from other candidates only show the path is alive.
-          if (open && fresh) openPath(state, from, via)
-          else if (onPath) state.lastHeard = Date.now()
-          return true
-        case 'keepalive':
-          // The peer's NAT gave it a new port: a fresh keepalive moves the path there.
-          if (state.path && (!onPath || state.stale) && fresh) openPath(state, from, via)
-          state.lastHeard = Date.now()
-          return true
-        case 'bye':
-          if (fresh) lose(state, 'left')
-          return true
+    function pathChanged(event: PathEvent<Transport>) {
+      if (event.t === 'direct') {
+        peers.update(event.name, { path: 'direct', online: true })
+        if (event.first) hooks.peerConnected.call(event.name, 'direct')
+      } else if (event.t === 'relay') {
+        peers.update(event.name, { path: 'relay', online: true })
+        hooks.peerConnected.call(event.name, 'relay')
+      } else {
+        portPunches.delete(event.name)
+        peers.update(event.name, { path: undefined, online: event.online })
+        hooks.peerLost.call(event.name, event.reason)
       }
     }
 
-    const fromServer = (from: Endpoint) => sameEndpoint(from, server) || (serverAlt !== undefined && sameEndpoint(from, serverAlt))
-
-    /** A message from the server; `sealed` when it opened under the channel. False when it is not acted on. */
-    function handleServer(message: ServerMessage, sealed: boolean): boolean {
-      const waiting = message.rid === undefined ? undefined : pending.get(message.rid)
-      if (waiting && (sealed || waiting.clear.has(message.t))) return waiting.resolve(message), true
-      if (!sealed) {
-        if (message.t !== 'error' || message.code !== 'not_registered' || message.rid !== undefined) return false
-        heardNotRegistered = true
-        return true
-      }
-      handleSealed(message)
-      return true
+    /** Symmetric side: many sockets, each with its own NAT mapping towards the peer's public endpoint. */
+    async function openBirthdaySockets(name: string, attempt: number) {
+      const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
+      if (count <= 0) return log.warn(`no birthday sockets for ${name}: ${auxOpen} already open`)
+      auxOpen += count
+      const sockets = await openAuxSockets(count, (bytes, from, via) => transports.receive({ bytes, from, transport: via }))
+      auxOpen -= count - sockets.length
+      if (!paths?.auxOpened(name, attempt, sockets)) closeAux(sockets)
     }
 
-    function handleSealed(message: ServerMessage) {
-      if (message.t === 'intro') return void handleIntro(message.peer, message.token)
-      if (message.t === 'closing') return serverClosing()
-      if (message.t === 'left') {
-        const state = states.get(message.peer)
-        return state && lose(state, 'left')
-      }
-      if (message.t === 'relay') {
-        const state = states.get(message.peer)
-        // The peer asked for the relay after an introduction whose copy we did not get: ask for it again.
-        if (!state) return missedIntro(message.peer, me.name, () => states.has(message.peer))
-        if (message.ready) relayReady(state)
-        // The peer asked: consent, so that frames can flow as soon as it needs them, even while our own direct path
-        // to it looks fine (the peer asking means it cannot reach us on it).
-        else void askRelay(state, true)
-      }
+    function introduced(intro: PeerIntro, token: string) {
+      if (!paths) return
+      // Local candidates only inside our own subnets (elsewhere they cannot be the peer's LAN), and a few: a peer that
+      // lists a stranger's addresses as its own gets nothing sent there.
+      const local = intro.local.filter((e) => inOwnSubnet(e.address)).slice(0, MAX_LOCAL_CANDIDATES)
+      const candidates = dedupe([intro.public, ...local].filter((e) => !sameEndpoint(e, transport.local())))
+      paths.introduce({ name: intro.name, token, public: intro.public, candidates, nat: intro.nat ?? 'unknown', instance: intro.instance })
+      const info = peers.update(intro.name, { publicKey: intro.key, online: true, instance: intro.instance })
+      hooks.peerDiscovered.call(info)
     }
+
+    const rendezvous = new RendezvousClient({
+      options,
+      me,
+      server: settings.server,
+      log,
+      profile,
+      embedded: () => (options.embeddedServer ? services.get('embedded-server') : undefined),
+      events: {
+        state: (state) => hooks.server.call(state),
+        problem: (problem) => hooks.problem.call(problem),
+        registered: (online, relays, renewed) => paths?.setRegistered(online, relays, renewed),
+        nat: (nat) => paths?.setNat(nat),
+        intro: introduced,
+        left: (name) => paths?.left(name),
+        relay: (name, ready) => paths?.peerAskedRelay(name, ready),
+        relayed: (name, frame, from) => {
+          // Re-injected as if it arrived on the socket: rsa opens it as any HANDSHAKE or DATA frame, and checks who sent it.
+          if (paths?.acceptsRelayed(name)) queueMicrotask(() => transports.receive({ bytes: frame, from, transport }))
+        },
+        tick: () => paths?.keepalive(),
+      },
+    })
 
     hooks.receive.tap('hole-punch', (datagram) => {
       const { frame } = datagram
       if (!frame) return undefined
-      // From the server only the registration's answers come in clear; the rest is sealed under the channel. What fails
-      // is left unclaimed, so the core drops and counts it (client.stats.dropped): never acted on.
-      if (frame.kind === FrameKind.Server) {
-        if (!fromServer(datagram.from)) return undefined
-        const json = decodeJson(frame.body)
-        const message = json && parseServerMessage(json)
-        return message && handleServer(message, false) ? true : undefined
-      }
-      if (frame.kind === FrameKind.Channel) {
-        if (!sameEndpoint(datagram.from, server)) return undefined
-        const inner = channel?.open(frame.body) ?? nextChannel?.open(frame.body)
-        if (!inner) return log.debug('a server frame that does not open under our keys: dropped'), undefined
-        if (inner.kind === FrameKind.Server) {
-          const json = decodeJson(inner.body)
-          const message = json && parseServerMessage(json)
-          return message && handleServer(message, true) ? true : undefined
-        }
-        if (inner.kind !== FrameKind.Relay) return undefined
-        const relayed = decodeRelay(inner.body)
-        const state = relayed && states.get(relayed.name)
-        // Re-injected as if it arrived on the socket: rsa opens it as any HANDSHAKE or DATA frame, and checks who sent it.
-        if (relayed && state && state.relay !== 'off') {
-          queueMicrotask(() => transports.receive({ bytes: Buffer.from(relayed.frame), from: datagram.from, transport: datagram.transport }))
-        }
-        return true
-      }
+      if (frame.kind === FrameKind.Server || frame.kind === FrameKind.Channel) return rendezvous.receive(frame, datagram.from)
       if (frame.kind === FrameKind.Probe) {
         const json = decodeJson(frame.body)
-        return json && handleProbe(json, datagram.from, datagram.transport) ? true : undefined
+        const probe = json && parseProbe(json)
+        return probe && paths?.probe(probe, datagram.from, datagram.transport) ? true : undefined
       }
-      // Any other frame from a peer's path proves the path is alive.
-      for (const state of states.values()) {
-        if (state.path && state.path.via === datagram.transport && sameEndpoint(state.path.endpoint, datagram.from)) state.lastHeard = Date.now()
-      }
+      paths?.heard(datagram.from, datagram.transport)
       return undefined
     })
 
     hooks.start.tapPromise('hole-punch', async () => {
       transport = transports.primary()
-      const { host, port } = parseHostPort(settings.server)
-      server = { address: (await lookup(host, { family: 4 })).address, port }
-      await register()
-      schedule()
+      paths = new PathMachine<Transport>(me.name, transport, options, {
+        sendProbe: (via, to, name, token, t) => {
+          void via.send(probeBytes(name, token, t), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+        },
+        sendPortProbes: (name, attempt, token, address, ports) => {
+          let punch = portPunches.get(name)
+          if (punch?.attempt !== attempt) portPunches.set(name, (punch = { attempt, bytes: probeBytes(name, token, 'punch') }))
+          for (const port of ports) void transport.send(punch.bytes, { address, port }).catch(() => undefined)
+        },
+        reintroduce: (name) => void rendezvous.reintroduce(name),
+        askIntro: (name) => void rendezvous.connect(name),
+        askRelay: (name) => void rendezvous.askRelay(name).then((answer) => paths?.relayAnswer(name, answer)),
+        openAux: (name, attempt) => void openBirthdaySockets(name, attempt),
+        closeAux,
+        path: pathChanged,
+        deadline: arm,
+        log: (level, message, fields) => log[level](message, fields),
+      })
+      await rendezvous.start(transport)
+    })
+
+    services.provide('hole-punch', {
+      stats: () => ({ names: paths?.size ?? 0, scheduled: paths?.scheduled ?? 0, birthdaySockets: auxOpen }),
+      holds: (name) => paths?.has(name) ?? false,
+    }, 'hole-punch')
+
+    // The directory keeps at most 1,024 peers: a name it forgets takes its punching state and scheduled steps along.
+    peers.onForget((name) => {
+      paths?.forget(name)
+      portPunches.delete(name)
     })
 
     hooks.connect.tapPromise('hole-punch', async (peer) => {
-      const known = states.get(peer)
-      if (known?.path) return 'direct'
-      if (known?.relay === 'on') return 'relay'
+      const known = paths?.reach(peer)
+      if (known) return known
       let attempt = connecting.get(peer)
       if (!attempt) {
         attempt = (async () => {
-          const reply = await request({ t: 'connect', rid: rid(), to: peer })
+          const reply = await rendezvous.connect(peer)
           if (reply?.t === 'error') throw new Veto(reply.message)
           if (reply?.t !== 'intro') throw new Veto(`the server did not answer the request to reach ${peer}`)
-          const state = handleIntro(reply.peer, reply.token)
-          if (state.path) return 'direct'
-          if (state.relay === 'on') return 'relay'
-          return new Promise<PathKind | undefined>((resolve) => state.waiters.push(resolve))
+          return paths?.waitForPath(peer)
         })().finally(() => connecting.delete(peer))
         connecting.set(peer, attempt)
       }
@@ -881,16 +215,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     })
 
     hooks.send.tapPromise('hole-punch', async (packet) => {
-      const state = states.get(packet.peer)
-      if (state?.path) {
-        if (Date.now() - state.lastHeard > CHECK_AFTER_MS) checkPath(state)
-        await state.path.via.send(packet.bytes, state.path.endpoint)
+      const route = paths?.route(packet.peer)
+      if (route?.t === 'direct') {
+        await route.via.send(packet.bytes, route.endpoint)
         return true
       }
-      if (state?.relay !== 'on' || !channel) return undefined
+      if (route?.t !== 'relay') return undefined
       if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
-      await transport.send(channel.seal(encodeRelay(packet.peer, packet.bytes)), server)
-      return true
+      return (await rendezvous.relay(packet.peer, packet.bytes)) || undefined
     })
 
     // The server keeps a name for its key while its owner is away (90 days by default): a user moving to a new key
@@ -900,31 +232,18 @@ export default definePlugin<HolePunchOptions, Deps>({
       usage: '/release',
       description: 'give your name up at the server, so that another key (a new device) can register it',
       async run(_args, out) {
-        if (!registered) return out.error('not registered with the server')
-        const reply = await request({ t: 'release', rid: rid() })
-        if (reply?.t !== 'released') return out.error(`the server did not release ${me.name}: ${reply?.t === 'error' ? reply.message : 'no answer'}`)
+        const failed = await rendezvous.release()
+        if (failed) return out.error(failed)
         out.info(`the server released ${me.name}: another key can register it once you quit`)
       },
     })
-
-    /** Names online matching `query`, page after page up to MAX_LIST_PAGES (the server sends NAMES_PER_REPLY a page). */
-    async function listOnline(query?: string): Promise<{ names: string[]; more: boolean } | undefined> {
-      const names: string[] = []
-      for (let page = 0; page < MAX_LIST_PAGES; page++) {
-        const reply = await request({ t: 'list', rid: rid(), ...(query ? { query } : {}), ...(names.length ? { after: names[names.length - 1] } : {}) })
-        if (reply?.t !== 'peers') return names.length ? { names, more: true } : undefined
-        names.push(...reply.peers)
-        if (!reply.more || reply.peers.length === 0) return { names, more: false }
-      }
-      return { names, more: true }
-    }
 
     commands.register({
       name: 'who',
       usage: '/who [TEXT]',
       description: 'who is online at the server, or whose name contains TEXT',
       async run(args, out) {
-        const found = await listOnline(args || undefined)
+        const found = await rendezvous.list(args || undefined)
         if (!found) return out.error('the server did not answer')
         if (found.names.length === 0) return out.info(args ? `nobody online matches "${args}"` : 'nobody else is online')
         out.info(`online${args ? ` matching "${args}"` : ''}: ${found.names.join(', ')}${found.more ? ', …' : ''}`)
@@ -932,7 +251,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     })
 
     hooks.listPeers.tapPromise('hole-punch', async (known) => {
-      const reply = await listOnline()
+      const reply = await rendezvous.list()
       if (!reply) return known
       const online = new Set(reply.names)
       const merged = known.map((p) => ({ ...p, online: online.has(p.name) }))
@@ -941,18 +260,14 @@ export default definePlugin<HolePunchOptions, Deps>({
     })
 
     hooks.stop.tapPromise('hole-punch', async () => {
+      const ending = paths?.stop()
       stopped = true
-      clearTimeout(keepalive)
-      for (const state of states.values()) {
-        stopAttempt(state)
-        clearTimeout(state.upgrade)
-        clearTimeout(state.check)
-        settle(state, undefined)
-        if (state.path) await sendProbe(state.path.via, state.path.endpoint, state, 'bye')
-        closeAux(state.aux)
-        if (state.path?.via instanceof AuxSocket) closeAux([state.path.via])
+      clearTimeout(timer)
+      for (const bye of ending?.byes ?? []) {
+        await bye.via.send(probeBytes(bye.name, bye.token, 'bye'), bye.endpoint).catch((error) => log.debug(`bye to ${formatEndpoint(bye.endpoint)} failed: ${error.message}`))
       }
-      if (transport && server && registered) await sendServer({ t: 'bye' })
+      closeAux(ending?.sockets ?? [])
+      await rendezvous.stop()
     })
   },
 })
