@@ -176,7 +176,7 @@ export default definePlugin<HolePunchOptions, Deps>({
           for (const port of ports) void transport.send(punch.bytes, { address, port }).catch(() => undefined)
         },
         reintroduce: (name) => void rendezvous.reintroduce(name),
-        askIntro: (name) => void rendezvous.connect(name),
+        askIntro: (name) => void rendezvous.askIntro(name),
         askRelay: (name) => void rendezvous.askRelay(name).then((answer) => paths?.relayAnswer(name, answer)),
         openAux: (name, attempt) => void openBirthdaySockets(name, attempt),
         closeAux,

@@ -59,6 +59,11 @@ const BUSY_RETRIES = 4
 const BUSY_RETRY_MS = 250
 /** Tries of each registration step after the hello (see admit). */
 const STEP_ATTEMPTS = 3
+/**
+ * Requests the path machine makes on its own (new introductions, relay asks) in flight at once: a server that introduces
+ * thousands of names must not make us keep a request (and its timer) for each; one over is skipped, as if unanswered.
+ */
+export const MAX_BACKGROUND_REQUESTS = 32
 /** `list` pages a client asks for at most in one go (40 names each). */
 const MAX_LIST_PAGES = 10
 /** Server keys pinned on first use, by `host:port` as configured (the profile file). */
@@ -108,6 +113,8 @@ export class RendezvousClient {
   /** A `not_registered` in clear (the server cannot seal to an endpoint it forgot): only a hint, acted on when pings go unanswered. */
   private heardNotRegistered = false
   /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
+  /** Requests in flight that the path machine made (see MAX_BACKGROUND_REQUESTS). */
+  private background = 0
   private readonly pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
   private readonly address: ReturnType<typeof parseHostPort>
   private readonly label: string
@@ -175,9 +182,14 @@ export class RendezvousClient {
     return reply
   }
 
+  /** Asks again for an introduction to `peer` whose copy we seem to have missed (in the background). */
+  async askIntro(peer: string): Promise<void> {
+    await this.inBackground(() => this.connect(peer))
+  }
+
   /** Asks the server to introduce us to `peer` again; re-registers first when the server forgot us (it restarted). */
   async reintroduce(peer: string): Promise<void> {
-    const reply = await this.connect(peer)
+    const reply = await this.inBackground(() => this.connect(peer))
     if (reply?.t === 'error' && reply.code === 'not_registered' && this.online) {
       this.setOnline(false, 'the server forgot us (it restarted)')
       if (await this.register()) void this.reintroduce(peer)
@@ -186,10 +198,21 @@ export class RendezvousClient {
 
   /** Asks the server to relay to and from `peer`: ready (both asked), asked (waiting for the peer), or refused. */
   async askRelay(peer: string): Promise<'ready' | 'asked' | 'refused'> {
-    const reply = await this.request({ t: 'relay', rid: rid(), to: peer })
+    const reply = await this.inBackground(() => this.request({ t: 'relay', rid: rid(), to: peer }))
     if (reply?.t === 'relay') return reply.ready ? 'ready' : 'asked'
     if (reply?.t === 'error') this.deps.log.info(`no relay to ${peer}: ${reply.message}`)
     return 'refused'
+  }
+
+  /** Runs a request the path machine asked for, unless MAX_BACKGROUND_REQUESTS are in flight (then: no answer). */
+  private async inBackground(ask: () => Promise<ServerMessage | undefined>): Promise<ServerMessage | undefined> {
+    if (this.background >= MAX_BACKGROUND_REQUESTS) return this.deps.log.debug('too many requests in flight: one skipped'), undefined
+    this.background++
+    try {
+      return await ask()
+    } finally {
+      this.background--
+    }
   }
 
   /** Gives our name up at the server; the error to show, or undefined once released. */

@@ -82,6 +82,14 @@ export class HostileServer {
     }
   }
 
+  /** Sends `recipient` an introduction nobody asked for, of any peer the liar invents; false if it is not registered. */
+  introduce(recipient: string, peer: PeerIntro, token = randomBytes(16).toString('hex')): boolean {
+    const victim = this.registered.get(recipient)
+    if (!victim?.channel) return false
+    this.send(victim, { t: 'intro', peer, token })
+    return true
+  }
+
   private sendClear(to: Endpoint, message: ServerMessage): void {
     this.socket.send(encodeJson(FrameKind.Server, message), to.port, to.address)
   }
