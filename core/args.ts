@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { UsageError } from './errors'
 import { LOG_LEVELS, type LogLevel } from './log'
+import { parseServerList } from './wire'
 
 /** Parses `argv` for `udsu <command>` strictly: an unknown flag, a missing value or a stray word is a UsageError. */
 export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(command: string, options: O, argv: string[], maxPositionals = 0): ParsedCommandLine<O> {
@@ -42,6 +43,16 @@ export function millisecondsFlag(flag: string, text: string, help: string): numb
 export function choiceFlag<T extends string>(flag: string, text: string, choices: readonly T[], help: string): T {
   if (!(choices as readonly string[]).includes(text)) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, not "${text}"`, help)
   return text as T
+}
+
+/** `--server HOST:PORT[#SHA256:…][,HOST:PORT…]`: one rendezvous server, or several to fail over between. */
+export function serverListFlag(text: string, help: string): string {
+  try {
+    parseServerList(text)
+    return text
+  } catch (error) {
+    throw new UsageError(`--server ${(error as Error).message}`, help)
+  }
 }
 
 export const logLevelFlag = (text: string, help: string): LogLevel => choiceFlag('log-level', text, LOG_LEVELS, help)

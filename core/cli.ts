@@ -2,7 +2,7 @@
 // The `udsu` command: `udsu [chat]` runs a client, `udsu server` a rendezvous server, `udsu ping` checks one, `udsu history`
 // exports and imports. Each subcommand parses only its own flags (core/args.ts); every usage mistake exits with 2.
 import { Client } from './client'
-import { logLevelFlag, parseCommandLine, portFlag } from './args'
+import { logLevelFlag, parseCommandLine, portFlag, serverListFlag } from './args'
 import { ConfigError, loadConfig } from './config'
 import { UsageError } from './errors'
 import { isCancelled, PluginFailure } from './plugin'
@@ -20,7 +20,8 @@ Usage:
 Chat options:
   --name NAME          your user name (1-32 letters, digits, _ . -)
   --server HOST:PORT   the rendezvous server (default 127.0.0.1:7777; when it is on
-                       this machine and none answers, the client starts one itself)
+                       this machine and none answers, the client starts one itself);
+                       several, A:P,B:P, to move to the next when one stops answering
   --profile DIR        where keys and state live (default ~/.local/share/udsu/NAME)
   --frontend NAME      tui, headless (JSON lines on stdin/stdout), web (a local web page) or gui (Electron)
   --web-port PORT      the web frontend's port on 127.0.0.1 (default 0: any free one)
@@ -84,7 +85,7 @@ async function runChat(argv: string[]): Promise<number> {
   const config = await loadConfig({
     config: values.config,
     name: values.name,
-    server: values.server,
+    server: values.server === undefined ? undefined : serverListFlag(values.server, 'udsu --help'),
     profile: values.profile,
     frontend: values.frontend,
     logLevel,

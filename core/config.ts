@@ -5,7 +5,7 @@ import { ConfigError } from './errors'
 import { loadPlugins } from './loader'
 import { LOG_LEVELS, type LogLevel } from './log'
 import { either, list, number, object, oneOf, optional, string, validate, type Check } from './schema'
-import { parseHostPort } from './wire'
+import { MAX_SERVERS, parseServerList } from './wire'
 
 /** A plugin named in the config, with its options; `resolve` is a built-in short name, a package or a path. */
 export interface PluginEntry {
@@ -16,7 +16,7 @@ export interface PluginEntry {
 export interface Config {
   /** The user name; a frontend may ask for it when absent. */
   name?: string
-  /** `host:port` of the rendezvous server. */
+  /** `host:port` of the rendezvous server, or several separated by commas (tried in order; see hole-punch). */
   server: string
   /** The profile directory; defaults to the user's data directory per name. */
   profile?: string
@@ -66,11 +66,15 @@ export const DEFAULT_HOOK_TIMEOUT_MS = 120_000
 
 export { ConfigError }
 
+/** One server, `HOST:PORT[#SHA256:…]`, or several to fail over between: `"A:P,B:P"` or `["A:P", "B:P"]`; kept as the
+ *  comma-separated string (`Settings.server`), which hole-punch splits. */
 const serverAddress: Check<string> = (value, at, problems) => {
-  const text = string()(value, at, problems)
+  const text = Array.isArray(value)
+    ? list(string(), { maxItems: MAX_SERVERS })(value, at, problems)?.join(',')
+    : string()(value, at, problems)
   if (text === undefined) return undefined
   try {
-    parseHostPort(text)
+    parseServerList(text)
     return text
   } catch (error) {
     problems.push(`${at} ${(error as Error).message}`)

@@ -111,7 +111,7 @@ export interface LocalUser {
 /** The settings the user controls; a frontend may ask for them before start. */
 export interface Settings {
   name: string
-  /** `host:port` of the rendezvous server. */
+  /** `host:port` of the rendezvous server, or several separated by commas: the client fails over between them in order. */
   server: string
 }
 
@@ -176,8 +176,10 @@ export interface Envelope {
 /** Where the client stands with its rendezvous server. */
 export interface ServerState {
   online: boolean
-  /** `host:port` of the server. */
+  /** `host:port` of the server, as configured (with several, the whole comma-separated list). */
   server: string
+  /** `host:port` of the server in use (or last tried, when offline): one of those configured. */
+  current?: string
   /** Our public endpoint as the server sees it, once registered. */
   publicEndpoint?: Endpoint
   /** Why, when offline. */

@@ -79,6 +79,26 @@ export function parseHostPort(text: string): { host: string; port: number; finge
   return { host: match[1], port, ...(match[3] ? { fingerprint: match[3] } : {}) }
 }
 
+/** Servers a client takes at most in its list (`--server A:P,B:P`). */
+export const MAX_SERVERS = 16
+
+/**
+ * `host:port[#SHA256:…]` entries separated by commas (a client's servers, tried in order) → each parsed; throws a clear
+ * error naming the bad entry, an empty one, a repeated one, or more than MAX_SERVERS.
+ */
+export function parseServerList(text: string): Array<{ host: string; port: number; fingerprint?: string; label: string }> {
+  const entries = text.split(',').map((entry) => entry.trim())
+  if (entries.length > MAX_SERVERS) throw new Error(`lists ${entries.length} servers; at most ${MAX_SERVERS}`)
+  const servers = entries.map((entry, i) => {
+    if (entry === '') throw new Error(`has an empty entry (server ${i + 1} of ${entries.length}): write HOST:PORT,HOST:PORT`)
+    const parsed = parseHostPort(entry)
+    return { ...parsed, label: `${parsed.host}:${parsed.port}` }
+  })
+  const repeated = servers.find((s, i) => servers.findIndex((o) => o.label === s.label) !== i)
+  if (repeated) throw new Error(`names ${repeated.label} twice`)
+  return servers
+}
+
 export function isEndpoint(value: unknown): value is { address: string; port: number } {
   const v = value as { address?: unknown; port?: unknown }
   return (

@@ -219,6 +219,22 @@ describe('core/config loadConfig', () => {
       expect(problems).to.deep.equal(['server "localhost" is not host:port (e.g. 127.0.0.1:7777)'])
     })
 
+    it('takes several servers, as a list or comma-separated, each checked and named when wrong', async () => {
+      const dir = tempDir()
+      writeFiles(dir, { '.udsurc.json': JSON.stringify({ server: ['127.0.0.1:7777', 'b.example:7777#SHA256:' + 'A'.repeat(43)] }) })
+      expect((await loadConfig({}, dir)).server).to.equal('127.0.0.1:7777,b.example:7777#SHA256:' + 'A'.repeat(43))
+      expect((await loadConfig({ server: '127.0.0.1:1, 127.0.0.1:2' }, tempDir())).server).to.equal('127.0.0.1:1, 127.0.0.1:2')
+      const bad = tempDir()
+      writeFiles(bad, { '.udsurc.json': JSON.stringify({ server: ['127.0.0.1:7777', 'nowhere'] }) })
+      expect((await problemsOf(loadConfig({}, bad))).problems).to.deep.equal(['server "nowhere" is not host:port (e.g. 127.0.0.1:7777)'])
+      const twice = tempDir()
+      writeFiles(twice, { '.udsurc.json': JSON.stringify({ server: '127.0.0.1:1,127.0.0.1:1' }) })
+      expect((await problemsOf(loadConfig({}, twice))).problems).to.deep.equal(['server names 127.0.0.1:1 twice'])
+      const empty = tempDir()
+      writeFiles(empty, { '.udsurc.json': JSON.stringify({ server: [] }) })
+      expect((await problemsOf(loadConfig({}, empty))).problems).to.have.length(1)
+    })
+
     it('rejects a server that is not a string', async () => {
       const dir = tempDir()
       writeFiles(dir, { '.udsurc.json': JSON.stringify({ server: 7777 }) })

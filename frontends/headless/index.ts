@@ -28,7 +28,7 @@ export default definePlugin<Record<string, never>, Deps>({
       emit({ type: 'ready', name, fingerprint })
       readCommands({ chat, commands, services }, emit, fail)
     })
-    hooks.server.tap('headless', ({ online, server, reason }) => emit({ type: 'server', online, server, ...(reason ? { reason } : {}) }))
+    hooks.server.tap('headless', ({ online, server, current, reason }) => emit({ type: 'server', online, server, ...(current ? { current } : {}), ...(reason ? { reason } : {}) }))
     hooks.peerConnected.tap('headless', (peer, path) => emit({ type: 'connected', peer, path }))
     hooks.peerLost.tap('headless', (peer, reason) => emit({ type: 'lost', peer, reason }))
     hooks.messageState.tap('headless', ({ id, to, state, reason }) => {

@@ -127,7 +127,7 @@ export function formatContact(contact: Contact, position: number, selected: bool
 export function formatStatus(status: Status, current: Contact | undefined, width: number): string {
   const parts: string[] = []
   const server = status.server
-  parts.push(server ? `server ${server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}` : 'connecting…')
+  parts.push(server ? `server ${server.current ?? server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}` : 'connecting…')
   if (current) {
     parts.push(`${current.name}: ${current.path ?? (current.online ? 'online, no path yet' : 'offline')}`)
   }

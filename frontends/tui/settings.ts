@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { DEFAULT_CONFIG, NAME_HINT, NAME_PATTERN } from '../../core/config'
 import { defaultProfileDir, Profile } from '../../core/profile'
 import type { Settings } from '../../core/types'
-import { parseHostPort } from '../../core/wire'
+import { parseServerList } from '../../core/wire'
 
 export const REMEMBERED_FILE = 'tui.json'
 
@@ -59,7 +59,7 @@ export function validateSettings(settings: Settings): SettingsProblems {
   if (!settings.name) problems.name = 'a name is needed'
   else if (!NAME_PATTERN.test(settings.name)) problems.name = `the name ${NAME_HINT}`
   try {
-    parseHostPort(settings.server)
+    parseServerList(settings.server)
   } catch (error) {
     problems.server = (error as Error).message
   }

@@ -7,7 +7,7 @@ import * as os from 'node:os'
 import type { EmbeddedServerService, Endpoint, Frame, Logger, Problem, Profile, ServerState, Transport } from '../../core/index'
 import { FrameKind } from '../../core/index'
 import {
-  ChannelEnd, decodeJson, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, HELLO_PAD, MAPPING_PAD, parseHostPort,
+  ChannelEnd, decodeJson, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, HELLO_PAD, MAPPING_PAD, parseServerList,
   parseServerMessage, PING_PAD, registrationProof, sameEndpoint, serverFingerprint, verifyTranscript, decodeRelay, type ClientMessage,
   type NatType, type PeerIntro, type ServerMessage, type Transcript,
 } from '../../protocol'
@@ -53,6 +53,8 @@ const LOST_STEP_RETRIES = 2
 /** While offline, registering is retried after 500 ms, then doubling up to 2 s. */
 const FIRST_OFFLINE_RETRY_MS = 500
 const OFFLINE_RETRY_MS = 2_000
+/** With several servers, how soon an unanswered ping is followed by another (two unanswered: the next server). */
+const RECHECK_MS = 1_000
 /** Server answers that mean "not now" rather than "no": registering is retried, after ~BUSY_RETRY_MS, doubling. */
 const BUSY_CODES: ReadonlySet<string> = new Set(['slow_down', 'full'])
 const BUSY_RETRIES = 4
@@ -108,32 +110,68 @@ export class RendezvousClient {
    *  `registered` arrives through it). */
   private channel?: ChannelEnd
   private nextChannel?: ChannelEnd
-  /** The server presented another key than the one pinned or configured: registration stops, with this reason. */
-  private serverKeyRefused?: string
+  /** Servers (by label) that presented another key than the one pinned or configured: never registered with again,
+   *  each with its reason; once every one has, registration stops. */
+  private readonly keyRefused = new Map<string, string>()
+  /** The configured servers, tried in order, and the one in use (or being tried). */
+  private readonly servers: ReturnType<typeof parseServerList>
+  private current = 0
+  /** The server in use said `closing`: the next tick moves on to the next one. */
+  private leaving = false
   /** A `not_registered` in clear (the server cannot seal to an endpoint it forgot): only a hint, acted on when pings go unanswered. */
   private heardNotRegistered = false
   /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
   /** Requests in flight that the path machine made (see MAX_BACKGROUND_REQUESTS). */
   private background = 0
   private readonly pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
-  private readonly address: ReturnType<typeof parseHostPort>
-  private readonly label: string
-
   constructor(private readonly deps: RendezvousDeps) {
-    this.address = parseHostPort(deps.server)
-    this.label = `${this.address.host}:${this.address.port}`
+    this.servers = parseServerList(deps.server)
   }
 
   get registered(): boolean {
     return this.online
   }
 
-  /** Resolves the server's address, registers (or fails to, and keeps trying on the offline schedule). */
+  /** `HOST:PORT` of the server in use, or being tried. */
+  get label(): string {
+    return this.servers[this.current].label
+  }
+
+  private get address(): { host: string; port: number; fingerprint?: string } {
+    return this.servers[this.current]
+  }
+
+  /** Resolves the first server's address, registers (or fails to, and keeps trying on the offline schedule). */
   async start(transport: Transport): Promise<void> {
     this.transport = transport
-    this.server = { address: (await lookup(this.address.host, { family: 4 })).address, port: this.address.port }
+    this.server = await this.resolve()
     await this.register()
     this.schedule()
+  }
+
+  private async resolve(): Promise<Endpoint> {
+    return { address: (await lookup(this.address.host, { family: 4 })).address, port: this.address.port }
+  }
+
+  /**
+   * Moves to the next configured server: everything learned from the last one goes (its channel, second port, pings),
+   * and the next registration is there, from scratch (servers need not share state). Paths to peers stay.
+   */
+  private async moveOn(): Promise<void> {
+    if (this.servers.length < 2) return
+    const from = this.label
+    for (let i = 0; i < this.servers.length; i++) {
+      this.current = (this.current + 1) % this.servers.length
+      if (!this.keyRefused.has(this.label)) break
+    }
+    this.channel = undefined
+    this.nextChannel = undefined
+    this.serverAlt = undefined
+    this.heardNotRegistered = false
+    this.failedPings = 0
+    this.server = undefined
+    this.server = await this.resolve().catch((error: Error) => (this.deps.log.info(`server ${this.label}: ${error.message}`), undefined))
+    this.deps.log.info(`moving from server ${from} to ${this.label}`)
   }
 
   async stop(): Promise<void> {
@@ -317,8 +355,8 @@ export class RendezvousClient {
     this.deps.events.registered(online, this.relays, renewed)
     if (online === this.reported) return
     this.reported = online
-    this.deps.events.state({ online, server: this.deps.server, publicEndpoint, reason })
-    this.deps.log.info(online ? `registered at ${this.deps.server}` : `server ${this.deps.server} lost: ${reason}`)
+    this.deps.events.state({ online, server: this.deps.server, current: this.label, publicEndpoint, reason })
+    this.deps.log.info(online ? `registered at ${this.label}` : `server ${this.label} lost: ${reason}`)
   }
 
   /**
@@ -354,9 +392,9 @@ export class RendezvousClient {
     const fingerprint = serverFingerprint(serverKey)
     const expected = this.expectedServerKey()
     if (expected !== undefined && expected !== fingerprint) {
-      this.serverKeyRefused =
+      this.keyRefused.set(this.label,
         `the server at ${this.label} presented the key ${fingerprint}, not the expected ${expected}: someone may be posing as it. ` +
-        `If its key really changed, remove its line from ${this.deps.profile.path(KNOWN_SERVERS_FILE)} or give --server ${this.label}#${fingerprint}`
+        `If its key really changed, remove its line from ${this.deps.profile.path(KNOWN_SERVERS_FILE)} or give --server ${this.label}#${fingerprint}`)
       return undefined
     }
     this.nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
@@ -372,12 +410,13 @@ export class RendezvousClient {
   }
 
   private async register(): Promise<boolean> {
-    if (this.serverKeyRefused) return false
+    if (this.keyRefused.size === this.servers.length) return false
+    if (this.keyRefused.has(this.label) || !this.server) return this.failed('no answer')
     let reply = await this.admit()
-    if (this.serverKeyRefused) {
-      this.deps.events.problem({ source: 'hole-punch', code: 'server-key-changed', message: this.serverKeyRefused })
-      this.setOnline(false, this.serverKeyRefused)
-      return false
+    const refused = this.keyRefused.get(this.label)
+    if (refused) {
+      this.deps.events.problem({ source: 'hole-punch', code: 'server-key-changed', message: refused })
+      return this.failed(refused)
     }
     // The server answered our hello, so a later step that went unanswered was lost on the way, request or answer
     // (four round trips in a row: under 20 % loss one registration in three loses a step twice): the next
@@ -401,16 +440,15 @@ export class RendezvousClient {
       return true
     }
     if (reply?.t === 'error' && BUSY_CODES.has(reply.code)) {
-      this.setOnline(false, `the server is busy (${reply.message}); trying again`)
-      return false
+      return this.failed(`the server is busy (${reply.message}); trying again`)
     }
     if (reply?.t === 'error') {
       // A refusal is final for this attempt and the user must see it (a taken name, a rejected key).
       this.deps.events.problem({ source: 'hole-punch', code: 'registration-refused', message: `the server refused the registration: ${reply.message}` })
-      this.setOnline(false, reply.message)
-      return false
+      return this.failed(reply.message)
     }
-    const embedded = this.deps.options.embeddedServer ? this.deps.embedded() : undefined
+    // The embedded server stands in for a single local default only: with a list, the next server is tried instead.
+    const embedded = this.deps.options.embeddedServer && this.servers.length === 1 ? this.deps.embedded() : undefined
     if (embedded) {
       const attempt = await embedded.start(this.deps.server)
       if (attempt.kind === 'started' || attempt.kind === 'ask-again') return this.register()
@@ -420,7 +458,13 @@ export class RendezvousClient {
         return false
       }
     }
-    this.setOnline(false, 'no answer')
+    return this.failed('no answer')
+  }
+
+  /** A registration that did not succeed: offline, and with several servers, the next one is tried at the next attempt. */
+  private async failed(reason: string): Promise<false> {
+    this.setOnline(false, reason)
+    await this.moveOn()
     return false
   }
 
@@ -442,8 +486,11 @@ export class RendezvousClient {
 
   private async tick(): Promise<void> {
     if (this.stopped) return
-    if (!this.online) await this.register()
-    else {
+    if (!this.online) {
+      if (this.leaving) await this.moveOn()
+      this.leaving = false
+      await this.register()
+    } else {
       const reply = await this.request({ t: 'ping', rid: rid(), pad: PING_PAD }, 1)
       if (reply?.t === 'pong') this.failedPings = 0
       // The server restarted, or our NAT moved us: it answers in clear, which alone proves nothing, so only with the
@@ -451,19 +498,23 @@ export class RendezvousClient {
       else if (this.heardNotRegistered) await this.register()
       else if (++this.failedPings >= 2) {
         this.setOnline(false, 'keepalive unanswered')
+        await this.moveOn()
         await this.register()
       }
     }
     this.deps.events.tick()
   }
 
-  private schedule(): void {
+  private schedule(now?: number): void {
     if (this.stopped) return
     // While offline, try the server more often than the steady keepalive: soon at first (a lost hello is more likely
     // than a server gone), then every OFFLINE_RETRY_MS.
     const lost = this.lostStep && this.lostSteps <= LOST_STEP_RETRIES
     const { keepaliveMs } = this.deps.options
-    const delay = this.online ? keepaliveMs : lost ? 0 : Math.min(keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** this.offlineTries++)
+    // With other servers to go to, one unanswered ping is checked again within a second, so a dead server is left
+    // within a keepalive and a second or two, not two keepalives.
+    const recheck = this.online && this.failedPings > 0 && this.servers.length > 1
+    const delay = now !== undefined ? now : recheck ? Math.min(keepaliveMs, RECHECK_MS) : this.online ? keepaliveMs : lost ? 0 : Math.min(keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** this.offlineTries++)
     this.keepalive = setTimeout(() => {
       this.keepalive = undefined
       void this.tick().finally(() => this.schedule())
@@ -479,10 +530,12 @@ export class RendezvousClient {
     if (!this.online) return
     this.setOnline(false, 'the server is stopping')
     this.offlineTries = 0
+    // With several servers, the next tick moves to the next one and registers there at once.
+    this.leaving = true
     // Between ticks, the steady keepalive is replaced by the offline schedule; during one, it ends and schedules that.
     if (this.keepalive === undefined) return
     clearTimeout(this.keepalive)
-    this.schedule()
+    this.schedule(this.servers.length > 1 ? 0 : undefined)
   }
 }
 

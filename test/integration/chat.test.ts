@@ -122,6 +122,19 @@ describe('chat between headless clients (real processes on loopback)', function 
     await bob.message('still here')
   })
 
+  it('exits 2 for a bad --server list, naming the entry', () => {
+    for (const [list, message] of [
+      ['127.0.0.1:1,,127.0.0.1:2', 'udsu: --server has an empty entry (server 2 of 3): write HOST:PORT,HOST:PORT'],
+      ['127.0.0.1:1,nowhere', 'udsu: --server "nowhere" is not host:port (e.g. 127.0.0.1:7777)'],
+      ['127.0.0.1:1,127.0.0.1:1', 'udsu: --server names 127.0.0.1:1 twice'],
+    ]) {
+      const result = spawnSync(process.execPath, [CLI, '--server', list, '--name', 'alice', '--frontend', 'headless'], { encoding: 'utf8' })
+      expect(result.status, result.stderr).to.equal(2)
+      expect(result.stderr.split('\n')[0]).to.equal(message)
+      expect(result.stdout).to.equal('')
+    }
+  })
+
   it('exits non-zero with a message naming the bad key for an invalid config', () => {
     const dir = tempDir()
     const file = path.join(dir, 'udsu.config.js')
