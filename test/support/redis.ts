@@ -2,7 +2,7 @@
 // nothing (`--save ''`), so a restart comes back empty as a worst case; stopped, killed and started again on its port.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import * as net from 'node:net'
-import { tempDir } from './processes'
+import { tempDir, type Spawner } from './processes'
 
 const READY_MS = 10_000
 
@@ -21,23 +21,27 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    /** The address it listens on (127.0.0.1, or a NAT lab host's). */
+    readonly host: string,
+    private readonly spawner?: Spawner,
   ) {}
 
-  /** Starts one on a free port; resolves once it accepts connections. */
-  static async start(): Promise<RedisServer> {
-    const redis = new RedisServer(await freePort(), tempDir('udsu-redis-'))
+  /** Starts one on a free port (on this machine, or inside a NAT lab host with its `spawn`); resolves once it accepts connections. */
+  static async start(options: { host?: string; spawner?: Spawner } = {}): Promise<RedisServer> {
+    const redis = new RedisServer(await freePort(), tempDir('udsu-redis-'), options.host ?? '127.0.0.1', options.spawner)
     await redis.restart()
     return redis
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`
+    return `redis://${this.host}:${this.port}`
   }
 
   /** Starts it again on the same port (empty: nothing is saved). */
   async restart(): Promise<void> {
     this.output = ''
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no'], { stdio: 'pipe' })
+    const args = ['--port', String(this.port), '--bind', this.host, '--protected-mode', 'no', '--dir', this.dir, '--save', '', '--appendonly', 'no']
+    const child = (this.spawner ?? spawn)('redis-server', args, { stdio: 'pipe' }) as ChildProcessWithoutNullStreams
     this.child = child
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${READY_MS} ms:\n${this.output}`)), READY_MS)
