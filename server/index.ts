@@ -13,7 +13,7 @@ import {
 } from '../protocol'
 import { loadServerKey } from './identity'
 import { keyId, NameBook, type ClaimResult } from './names'
-import { SharedState, type Broadcast, type Forward, type SharedRegistration } from './shared'
+import type { Broadcast, Forward, SharedRegistration, SharedState } from './shared'
 
 export { defaultServerDataDir } from './identity'
 import { DEFAULT_QUOTAS, Registry, type Quotas, type Registration } from './registry'
@@ -165,6 +165,8 @@ export class RendezvousServer {
     }
     if (options.relay) this.relayPolicy = new RelayPolicy(options.relayLimits ?? DEFAULT_RELAY_LIMITS)
     if (options.redis) {
+      // Loaded only here: the Redis client costs a server that runs alone ~13 MB of memory for nothing.
+      const { SharedState } = require('./shared') as typeof import('./shared')
       this.shared = new SharedState({
         url: options.redis,
         ttlMs: this.ttlMs,
