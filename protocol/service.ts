@@ -15,10 +15,14 @@ export type HealthCheck = {
 export type HealthReply = {
   t: 'healthy'
   rid: string
+  /** From an instance with `--redis`: whether Redis answers it (`down`: it serves its own clients alone). */
+  redis?: 'up' | 'down'
 }
 /** Server → each registered client when it stops (SIGTERM), sealed: register elsewhere, or again once it is back. */
 export type ClosingNotice = {
   t: 'closing'
+  /** Why, for logs (clients act alike on both): `evicted` when the server's table was full and this registration made room. */
+  reason?: 'stopping' | 'evicted'
 }
 
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
@@ -29,9 +33,12 @@ export function parseHealthCheck(m: JsonMessage): HealthCheck | undefined {
 }
 
 export function parseHealthReply(m: JsonMessage): HealthReply | undefined {
-  return m.t === 'healthy' && isRid(m.rid) ? { t: 'healthy', rid: m.rid } : undefined
+  if (m.t !== 'healthy' || !isRid(m.rid)) return undefined
+  return m.redis === 'up' || m.redis === 'down' ? { t: 'healthy', rid: m.rid, redis: m.redis } : { t: 'healthy', rid: m.rid }
 }
 
 export const healthReply = (check: HealthCheck): HealthReply => ({ t: 'healthy', rid: check.rid })
 
 export const CLOSING: ClosingNotice = { t: 'closing' }
+/** To a registration the server dropped to make room (its table full): register again, here or elsewhere. */
+export const EVICTED: ClosingNotice = { t: 'closing', reason: 'evicted' }

@@ -1,11 +1,12 @@
 // How a name gets registered: a stateless cookie proves the address, then a signed challenge proves the key and sets
 // up the channel: the server signs the transcript with its long-term key, the client with its identity key, and both
 // derive the channel's keys from their ephemeral X25519 keys.
-import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto'
+import { randomBytes, verify, type KeyObject } from 'node:crypto'
 import type { Endpoint } from '../core/types'
 import { CookieJar } from './guard'
+import { parseRsaPublicKey } from './rsa-key'
 import {
-  ChannelEnd, checkRsaPublicKey, nameProblem, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
+  ChannelEnd, nameProblem, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
   type ClientMessage, type EphemeralKey, type NatType, type ServerMessage, type Transcript,
 } from '../protocol'
 
@@ -20,6 +21,8 @@ export interface Admitted {
 }
 
 interface Pending extends Omit<Admitted, 'channel'> {
+  /** The key, parsed once at `register` (parsing a PEM is the dearest step after the signature check). */
+  publicKey: KeyObject
   nonce: string
   expiresAt: number
   transcript: Transcript
@@ -36,6 +39,8 @@ export class Admission {
   /** Registrations waiting for their proof, per endpoint; only cookie-checked endpoints get an entry. */
   private readonly pending = new Map<string, Pending>()
   private readonly serverKeyText: string
+  /** When the expired pending entries were last dropped: at most once a second (or when full), not on every `register`. */
+  private swept = 0
 
   constructor(
     /** The server's long-term Ed25519 private key, which signs every challenge. */
@@ -60,24 +65,28 @@ export class Admission {
     }
     const badName = nameProblem(message.name)
     if (badName) return { t: 'error', rid: message.rid, code: 'bad_request', message: badName }
-    const badKey = checkRsaPublicKey(message.key)
-    if (badKey) return { t: 'error', rid: message.rid, code: 'bad_key', message: badKey }
     const now = this.now()
-    for (const [at, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(at)
+    const maxPending = this.options.maxPending ?? 4096
+    if (now - this.swept >= 1000 || this.pending.size >= maxPending) {
+      this.swept = now
+      for (const [at, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(at)
+    }
     // A resent `register` (its answer lost or late) gets the same challenge: a new nonce would void the proof of a client
     // that then receives the first answer after all.
     const waiting = this.pending.get(formatEndpoint(from))
-    if (waiting && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key && waiting.transcript.clientEph === message.eph) {
+    if (waiting && waiting.expiresAt > now && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key && waiting.transcript.clientEph === message.eph) {
       return this.challenge(message.rid, waiting)
     }
-    if (this.pending.size >= (this.options.maxPending ?? 4096)) {
+    if (this.pending.size >= maxPending) {
       return { t: 'error', rid: message.rid, code: 'full', message: 'too many registrations at once; try again' }
     }
+    const publicKey = parseRsaPublicKey(message.key)
+    if (typeof publicKey === 'string') return { t: 'error', rid: message.rid, code: 'bad_key', message: publicKey }
     const nonce = randomBytes(16).toString('hex')
     const { name, key, local, nat = 'unknown', instance } = message
     const eph = ephemeralKey()
     const transcript: Transcript = { nonce, name, clientKey: key, clientEph: message.eph, serverEph: eph.public, serverKey: this.serverKeyText }
-    const entry: Pending = { name, key, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000), transcript, eph, signature: signTranscript(this.serverKey, transcript) }
+    const entry: Pending = { name, key, publicKey, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000), transcript, eph, signature: signTranscript(this.serverKey, transcript) }
     this.pending.set(formatEndpoint(from), entry)
     return this.challenge(message.rid, entry)
   }
@@ -102,7 +111,7 @@ export class Admission {
     }
     let valid = false
     try {
-      valid = verify('sha256', registrationProof(entry.transcript), { key: createPublicKey(entry.key), ...PSS }, Buffer.from(message.sig, 'base64'))
+      valid = verify('sha256', registrationProof(entry.transcript), { key: entry.publicKey, ...PSS }, Buffer.from(message.sig, 'base64'))
     } catch {
       valid = false
     }

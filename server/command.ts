@@ -25,6 +25,8 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     ttlMs: settings.ttlMs,
     maxRegistrations: settings.maxRegistrations,
     watches: settings.watches,
+    admission: settings.admission,
+    redis: settings.redis,
     logger,
   })
   const at = await server.listen()
@@ -44,7 +46,7 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   logger.info('listening', { port: at.port, relay: settings.relay })
 
   // Listening for SIGUSR1 also keeps Node from opening its debugger on it (an inspector port nobody asked for).
-  const logStats = () => logger.info('stats', { online: server.online, ...server.stats })
+  const logStats = () => logger.info('stats', { online: server.online, ...server.stats, ...(server.redis ? { redis: server.redis } : {}) })
   const reopenLog = () => {
     log.reopen()
     logger.info('log file reopened')

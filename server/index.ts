@@ -4,15 +4,16 @@ import { randomBytes, type KeyObject } from 'node:crypto'
 import { isIPv6 } from 'node:net'
 import { createLogger } from '../core/log'
 import type { Endpoint, Logger } from '../core/types'
-import { Admission } from './admission'
+import { Admission, type Admitted } from './admission'
 import { RateLimiter } from './guard'
 import {
   decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage,
   sameEndpoint, serverFingerprint, type ChannelEnd, type ClientMessage, type ServerMessage,
-  CLOSING, healthReply, parseHealthCheck, type ClosingNotice, type HealthReply,
+  CLOSING, EVICTED, foldName, healthReply, parseHealthCheck, type ClosingNotice, type HealthReply,
 } from '../protocol'
 import { loadServerKey } from './identity'
-import { NameBook } from './names'
+import { keyId, NameBook, type ClaimResult } from './names'
+import type { Broadcast, Forward, SharedRegistration, SharedState } from './shared'
 
 export { defaultServerDataDir } from './identity'
 import { DEFAULT_QUOTAS, Registry, type Quotas, type Registration } from './registry'
@@ -52,6 +53,15 @@ export interface ServerOptions {
   limits?: { perSecond: number; burst: number; registrationsPerSecond: number; registrationBurst: number }
   /** Names a client waits for: kept `ttlMs`, at most `perClient` per client and `total` in all (default: an hour, 32, 100,000). */
   watches?: { ttlMs: number; perClient: number; total: number }
+  /**
+   * `redis://HOST:PORT`: share registrations, names and introductions with the other instances on that Redis (see
+   * server/shared.ts); without it, this instance is alone (the in-memory registry).
+   */
+  redis?: string
+  /** How often an instance heartbeats in Redis; one silent for three beats is gone, its clients offline (default 1000). */
+  heartbeatMs?: number
+  /** Registrations waiting for their proof at once, how long one waits (ms), how long a cookie is good for (ms). */
+  admission?: { maxPending: number; pendingMs: number; cookieMs: number }
   /** Names and addresses go only in the fields `name`, `peer`, `from`, `to`, `endpoint` (server/logger.ts can redact them). */
   logger?: Logger
 }
@@ -99,6 +109,12 @@ function growRecvBuffer(socket: dgram.Socket, bytes: number): void {
   }
 }
 
+export const DEFAULT_ADMISSION = { maxPending: 4096, pendingMs: 10_000, cookieMs: 60_000 }
+
+/** A client to introduce or to relay to: one of ours (with its channel), or one at another instance (`at`). */
+type Peer = Registration | SharedRegistration
+const isRemote = (peer: Peer): peer is SharedRegistration => 'at' in peer
+
 export const DEFAULT_LIMITS = { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 }
 
 export class RendezvousServer {
@@ -120,11 +136,15 @@ export class RendezvousServer {
   private readonly logger: Logger
   private readonly ttlMs: number
   private sweeper?: NodeJS.Timeout
+  /** The other instances' state, with `--redis`. */
+  private readonly shared?: SharedState
+  /** Clients of other instances lately relayed to, so a relayed frame costs no Redis round trip: name → until when. */
+  private readonly remoteRelay = new Map<string, { peer: SharedRegistration; until: number }>()
 
   constructor(private readonly options: ServerOptions = {}) {
     this.ttlMs = options.ttlMs ?? 45_000
     this.serverKey = options.key ?? loadServerKey(options.dataDir)
-    this.admission = new Admission(this.serverKey)
+    this.admission = new Admission(this.serverKey, options.admission ?? DEFAULT_ADMISSION)
     this.names = NameBook.in(options.dataDir, { releaseAfterMs: options.nameReleaseAfterMs, maxNames: options.maxNames })
     this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000, options.quotas ?? DEFAULT_QUOTAS)
     const limits = options.limits ?? DEFAULT_LIMITS
@@ -144,6 +164,20 @@ export class RendezvousServer {
       this.altSocket.on('error', (error) => this.logger.error('second socket error', { reason: error.message }))
     }
     if (options.relay) this.relayPolicy = new RelayPolicy(options.relayLimits ?? DEFAULT_RELAY_LIMITS)
+    if (options.redis) {
+      // Loaded only here: the Redis client costs a server that runs alone ~13 MB of memory for nothing.
+      const { SharedState } = require('./shared') as typeof import('./shared')
+      this.shared = new SharedState({
+        url: options.redis,
+        ttlMs: this.ttlMs,
+        releaseAfterMs: this.names.releaseAfter,
+        heartbeatMs: options.heartbeatMs ?? 1000,
+        logger: this.logger,
+        republish: () => ({ registrations: this.registry.all(Date.now()).map(shareable), names: this.names.entries() }),
+        onForward: (forward) => this.forwarded(forward, Date.now()),
+        onBroadcast: (broadcast) => this.broadcasted(broadcast, Date.now()),
+      })
+    }
   }
 
   /** Binds the socket; resolves with the endpoint it listens on. */
@@ -157,11 +191,20 @@ export class RendezvousServer {
     })
     growRecvBuffer(this.socket, RECV_BUFFER_BYTES)
     if (this.altSocket) await this.listenAlt(this.altSocket)
+    await this.shared?.start()
     this.sweeper = setInterval(() => {
       const now = Date.now()
       // Those online were here: their names' absence counts from now on.
-      for (const r of this.registry.all(now)) this.names.seen(r.name, r.key, now)
-      for (const name of this.registry.expire(now)) this.logger.info('expired', { name })
+      const live = this.registry.all(now)
+      for (const r of live) this.names.seen(r.name, r.key, now)
+      // In Redis too; a client another instance holds now (it moved there) is no longer ours.
+      void this.shared?.refresh(live.map(shareable), now).then((moved) => {
+        for (const name of moved) this.registry.remove(name)
+      })
+      for (const name of this.registry.expire(now)) {
+        this.shared?.unpublish(name)
+        this.logger.info('expired', { name })
+      }
       for (const name of this.names.expire(now)) this.logger.info("released after its owner's long absence", { name })
       this.saveNames()
       this.watches.expire(now)
@@ -215,6 +258,11 @@ export class RendezvousServer {
     return this.registry.size
   }
 
+  /** With `--redis`: whether Redis answers now, and what crossed it; undefined when this instance is alone. */
+  get redis(): { up: boolean; forwarded: number; forwardDropped: number } | undefined {
+    return this.shared && { up: this.shared.available, ...this.shared.stats }
+  }
+
   /**
    * Tells every registered client that this server is stopping (`closing`), so it can register elsewhere or again when
    * the server is back, then closes. Resolves once the notices have left the socket.
@@ -230,8 +278,11 @@ export class RendezvousServer {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper)
-    for (const r of this.registry.all(Date.now())) this.names.seen(r.name, r.key, Date.now())
+    const live = this.registry.all(Date.now())
+    for (const r of live) this.names.seen(r.name, r.key, Date.now())
     this.saveNames()
+    // Its clients are gone from Redis at once, so those moving to another instance are found there, not here.
+    await this.shared?.close(live.map((r) => r.name))
     await new Promise<void>((resolve) => this.socket.close(() => resolve()))
     if (this.altSocket) await new Promise<void>((resolve) => this.altSocket!.close(() => resolve()))
   }
@@ -257,7 +308,7 @@ export class RendezvousServer {
     if (frame?.kind === FrameKind.Relay) return void this.stats.relayRefused++ // only inside the channel
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const health = json && parseHealthCheck(json)
-    if (health) return this.replyClear(from, healthReply(health), bytes.length)
+    if (health) return this.replyClear(from, { ...healthReply(health), ...(this.shared ? { redis: this.shared.available ? 'up' : 'down' } : {}) }, bytes.length)
     const message = json && parseClientMessage(json)
     if (!message) {
       this.stats.malformed++
@@ -309,14 +360,21 @@ export class RendezvousServer {
   /** Forwards one RELAY frame if both peers asked for it and the sender is within its budget; drops it otherwise. */
   private relay(body: Buffer, sender: Registration, now: number): void {
     const parsed = decodeRelay(body)
-    const recipient = parsed && this.registry.get(parsed.name, now)
-    if (!this.relayPolicy || !parsed || !recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
+    if (!this.relayPolicy || !parsed) return void this.stats.relayRefused++
+    const recipient = this.registry.get(parsed.name, now)
+    if (!recipient && this.shared) return this.relayAcross(parsed.name, parsed.frame, sender, now)
+    if (!recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
       this.stats.relayRefused++
       return
     }
+    this.deliverRelayed(recipient, sender.name, parsed.frame)
+  }
+
+  /** Seals a relayed frame for one of our clients, as coming from `senderName`. */
+  private deliverRelayed(recipient: Registration, senderName: string, frame: Buffer): void {
     let out: Buffer
     try {
-      out = encodeRelay(sender.name, parsed.frame)
+      out = encodeRelay(senderName, frame)
     } catch {
       // The sender's name is longer than the recipient's and the frame no longer fits a datagram.
       this.stats.relayRefused++
@@ -327,17 +385,46 @@ export class RendezvousServer {
     this.sendSealed(recipient, out)
   }
 
+  /**
+   * A RELAY frame for a client of another instance: this side checks the sender's consent and budget, the recipient's
+   * instance its consent, and seals it there. Where the recipient is, is looked up in Redis once every few seconds.
+   */
+  private relayAcross(name: string, frame: Buffer, sender: Registration, now: number): void {
+    if (!this.relayPolicy?.hasAsked(sender, name) || !this.relayPolicy.spend(sender, frame.length, now)) return void this.stats.relayRefused++
+    const forward = (peer: SharedRegistration) => this.shared!.forward(peer.at, { t: 'frame', to: peer.name, key: keyId(peer.key), from: sender.name, frame: frame.toString('base64') })
+    const known = this.remoteRelay.get(name)
+    if (known && known.until > now) return void forward(known.peer)
+    void this.shared!.lookup(name).then((peer) => {
+      if (!peer) return void this.stats.relayRefused++
+      if (this.remoteRelay.size >= 10_000) this.remoteRelay.clear() // a cache, bounded: only costs a lookup
+      this.remoteRelay.set(name, { peer, until: Date.now() + 5_000 })
+      forward(peer)
+    })
+  }
+
   private askRelay(message: Extract<ClientMessage, { t: 'relay' }>, me: Registration, now: number): void {
     if (!this.relayPolicy) return this.send(me, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
-    const peer = this.registry.get(message.to, now)
-    if (!peer || peer.name === me.name) {
-      return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
-    }
-    const ready = this.relayPolicy.ask(me, peer)
-    this.send(me, { t: 'relay', rid: message.rid, peer: peer.name, ready })
-    // The peer hears either that we asked (so it can consent too) or that the relay is now open both ways.
-    this.send(peer, { t: 'relay', peer: me.name, ready })
-    if (ready) this.logger.info('relaying', { name: me.name, peer: peer.name })
+    const unknown = () => this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+    void this.find(message.to, now).then((peer) => {
+      if (!peer || peer.name === me.name) return unknown()
+      if (isRemote(peer)) {
+        // Its instance knows whether it asked too, and answers us (a `send` of our `relay` reply).
+        this.relayPolicy!.note(me, peer.name)
+        this.remoteRelay.delete(peer.name)
+        this.shared!.forward(peer.at, { t: 'ask-relay', to: peer.name, key: keyId(peer.key), from: me.name, fromKey: keyId(me.key), fromAt: this.shared!.instanceId, rid: message.rid })
+        return
+      }
+      const ready = this.relayPolicy!.ask(me, peer)
+      this.send(me, { t: 'relay', rid: message.rid, peer: peer.name, ready })
+      // The peer hears either that we asked (so it can consent too) or that the relay is now open both ways.
+      this.send(peer, { t: 'relay', peer: me.name, ready })
+      if (ready) this.logger.info('relaying', { name: me.name, peer: peer.name })
+    })
+  }
+
+  /** One of ours by name, or (with Redis) a client of another live instance; undefined if offline. */
+  private async find(name: string, now: number): Promise<Peer | undefined> {
+    return this.registry.get(name, now) ?? (await this.shared?.lookup(name))
   }
 
   /** An authenticated request from a registration. */
@@ -348,28 +435,41 @@ export class RendezvousServer {
         return this.send(me, { t: 'pong', rid: message.rid, public: from })
       case 'release':
         this.names.release(me.name, me.key)
+        this.shared?.release(me.name, me.key)
         this.saveNames()
         this.logger.info('released its name', { name: me.name })
         return this.send(me, { t: 'released', rid: message.rid, name: me.name })
       case 'bye':
         this.names.seen(me.name, me.key, now)
+        this.shared?.seen(me.name, me.key, now)
         this.registry.remove(me.name)
-        // Those relayed with it hear of it from us: its own bye goes only down direct paths.
-        for (const asker of this.relayPolicy?.askers(me.name) ?? []) {
-          if (this.registry.get(asker.name, now) === asker) this.send(asker, { t: 'left', peer: me.name })
-        }
+        this.shared?.unpublish(me.name)
+        this.shared?.broadcast({ t: 'left', name: me.name, at: this.shared.instanceId })
+        this.tellLeft(me.name, now)
         return this.logger.info('left', { name: me.name })
       case 'list': {
-        const page = this.registry.page(now, { query: message.query, after: message.after, size: NAMES_PER_REPLY, without: me.name })
-        return this.send(me, { t: 'peers', rid: message.rid, peers: page.names, more: page.more })
+        const options = { query: message.query, after: message.after, size: NAMES_PER_REPLY, without: me.name }
+        if (!this.shared?.available) {
+          const page = this.registry.page(now, options)
+          return this.send(me, { t: 'peers', rid: message.rid, peers: page.names, more: page.more })
+        }
+        const query = message.query ? foldName(message.query) : ''
+        void this.shared.page(message.after, NAMES_PER_REPLY, (name) => name !== me.name && foldName(name).includes(query)).then((page) => {
+          const shown = page ?? this.registry.page(Date.now(), options)
+          this.send(me, { t: 'peers', rid: message.rid, peers: shown.names, more: shown.more })
+        })
+        return
       }
       case 'connect': {
-        const peer = this.registry.get(message.to, now)
-        if (!peer || peer.name === me.name) {
-          if (message.to !== me.name) this.watches.add(me.name, message.to, now)
-          return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
-        }
-        return this.introduce(me, peer, now, message.rid)
+        void this.find(message.to, now).then((peer) => {
+          const at = Date.now()
+          if (!peer || peer.name === me.name) {
+            if (message.to !== me.name) this.watches.add(me.name, message.to, at)
+            return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+          }
+          this.introduce(me, peer, at, message.rid)
+        })
+        return
       }
       case 'relay':
         return this.askRelay(message, me, now)
@@ -378,16 +478,70 @@ export class RendezvousServer {
     }
   }
 
-  /** Introduces two registrations to each other: both get the same token, which their punches must carry, so a stranger cannot steer the path. */
-  private introduce(asker: Registration, peer: Registration, now: number, rid?: string): void {
+  /** Those relayed with `name` hear that it left: its own bye goes only down direct paths. */
+  private tellLeft(name: string, now: number): void {
+    for (const asker of this.relayPolicy?.askers(name) ?? []) {
+      if (this.registry.get(asker.name, now) === asker) this.send(asker, { t: 'left', peer: name })
+    }
+  }
+
+  /**
+   * Introduces one of our clients to a peer, ours or another instance's: both get the same token, which their punches
+   * must carry, so a stranger cannot steer the path. A peer at another instance gets its intro from there, sealed in its
+   * own channel and sent from the address it registered with.
+   */
+  private introduce(asker: Registration, peer: Peer, now: number, rid?: string): void {
     const token = randomBytes(16).toString('hex')
-    const intro = (r: Registration) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) })
+    const intro = (r: Peer) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) })
     this.stats.introductions++
     // Each now waits for the other: if either comes back (a restart, a new port, a new key), both meet again at once.
     this.watches.add(asker.name, peer.name, now)
-    this.watches.add(peer.name, asker.name, now)
-    this.send(peer, { t: 'intro', peer: intro(asker), token })
+    if (isRemote(peer)) {
+      this.shared!.forward(peer.at, { t: 'send', to: peer.name, key: keyId(peer.key), message: { t: 'intro', peer: intro(asker), token }, watch: asker.name })
+    } else {
+      this.watches.add(peer.name, asker.name, now)
+      this.send(peer, { t: 'intro', peer: intro(asker), token })
+    }
     this.send(asker, { t: 'intro', ...(rid ? { rid } : {}), peer: intro(peer), token })
+  }
+
+  /** A message from another instance for one of our clients: acted on only if the client is still ours, under the same key. */
+  private forwarded(forward: Forward, now: number): void {
+    const to = this.registry.get(forward.to, now)
+    if (!to || keyId(to.key) !== forward.key) return
+    switch (forward.t) {
+      case 'send':
+        if (forward.watch) this.watches.add(to.name, forward.watch, now)
+        return this.send(to, forward.message)
+      case 'ask-relay': {
+        if (!this.relayPolicy) return
+        const ready = this.relayPolicy.hasAsked(to, forward.from)
+        this.remoteRelay.delete(forward.from)
+        this.send(to, { t: 'relay', peer: forward.from, ready })
+        this.shared?.forward(forward.fromAt, { t: 'send', to: forward.from, key: forward.fromKey, message: { t: 'relay', ...(forward.rid ? { rid: forward.rid } : {}), peer: to.name, ready } })
+        if (ready) this.logger.info('relaying', { name: forward.from, peer: to.name })
+        return
+      }
+      case 'frame':
+        if (!this.relayPolicy?.hasAsked(to, forward.from)) return void this.stats.relayRefused++
+        return this.deliverRelayed(to, forward.from, Buffer.from(forward.frame, 'base64'))
+    }
+  }
+
+  /** News from another instance: a client registered there (ours no longer, and those waiting for it meet it), or left. */
+  private broadcasted(broadcast: Broadcast, now: number): void {
+    if (broadcast.t === 'left') return this.tellLeft(broadcast.name, now)
+    const peer = broadcast.registration
+    this.remoteRelay.delete(peer.name)
+    if (this.registry.get(peer.name, now)) {
+      // The client registered at another instance since (it moved): that one holds its NAT mapping now.
+      this.registry.remove(peer.name)
+      this.logger.info('moved to another instance', { name: peer.name })
+    }
+    for (const watcher of this.watches.take(peer.name, now)) {
+      const asker = this.registry.get(watcher, now)
+      if (asker) this.introduce(asker, peer, now)
+    }
   }
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
@@ -407,25 +561,41 @@ export class RendezvousServer {
     if (message.t === 'register') return this.replyClear(from, this.admission.register(message, from), size)
     const admitted = this.admission.prove(message, from)
     if ('t' in admitted) return this.replyClear(from, admitted, size)
+    if (!this.shared) return this.enrol(admitted, from, message.rid, now, this.names.claim(admitted.name, admitted.key, now))
+    // With Redis, the shared book decides who owns the name (then ours follows it); without an answer, ours does.
+    void this.shared.claim(admitted.name, admitted.key, now).then((shared) => {
+      const at = Date.now()
+      if (shared?.ok) this.names.bind(admitted.name, admitted.key, at)
+      this.enrol(admitted, from, message.rid, at, shared ?? this.names.claim(admitted.name, admitted.key, at))
+    })
+  }
+
+  /** A proven registration whose name claim was answered: into the registry, told, and met by those waiting for it. */
+  private enrol(admitted: Admitted, from: Endpoint, rid: string, now: number, claim: ClaimResult): void {
     const before = this.registry.get(admitted.name, now)
     // The name's owner, online or not, and look-alikes: checked before the registry, which knows only who is online.
-    const claim = this.names.claim(admitted.name, admitted.key, now)
-    if (!claim.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: claim.code, message: claim.message }))
+    if (!claim.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid, code: claim.code, message: claim.message }))
     this.saveNames()
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
-    if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid: message.rid, code: result.code, message: result.message }))
+    if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid, code: result.code, message: result.message }))
     result.registration.nat = admitted.nat
     result.registration.instance = admitted.instance
     result.registration.channel = admitted.channel
-    if (result.evicted) this.logger.info(`${result.evicted.name} made room: the registration idle longest`)
+    if (result.evicted) {
+      // Told, so that it registers again (here, once there is room, or elsewhere) instead of waiting for its keepalive.
+      this.send(result.evicted, EVICTED)
+      this.shared?.unpublish(result.evicted.name)
+      this.logger.info(`${result.evicted.name} made room: the registration idle longest`)
+    }
     this.stats.registrations++
     this.logger.info('registered', { name: admitted.name, from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
-    this.send(result.registration, { t: 'registered', rid: message.rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    this.send(result.registration, { t: 'registered', rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
     // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
     // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
     // A refresh (the same process at the same endpoint with the same key) changes nothing its contacts must learn.
     const refresh = before?.key === admitted.key && before.instance === admitted.instance && sameEndpoint(before.endpoint, from)
+    if (!refresh) this.shared?.register(shareable(result.registration))
     for (const watcher of refresh ? [] : this.watches.take(admitted.name, now)) {
       const asker = this.registry.get(watcher, now)
       if (asker) this.introduce(asker, result.registration, now)
@@ -460,6 +630,11 @@ export class RendezvousServer {
       done?.()
     })
   }
+}
+
+/** What the other instances learn of one of ours. */
+function shareable(r: Registration): Omit<SharedRegistration, 'at'> {
+  return { name: r.name, key: r.key, endpoint: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) }
 }
 
 /** `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) as `a.b.c.d`: registrations and introductions carry the

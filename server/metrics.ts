@@ -43,6 +43,28 @@ export function serverMetrics(server: RendezvousServer): Registry {
   mirror('udsu_server_relayed_bytes_total', 'Bytes of RELAY frames forwarded', (s) => s.relayedBytes)
   mirror('udsu_server_mappings_total', 'NAT detection requests answered on the second port', (s) => s.mappings)
   mirror('udsu_server_rate_limited_total', 'Datagrams and registration steps refused by the per-address rate limits', (s) => s.limited)
+  if (server.redis) {
+    new Gauge({
+      name: 'udsu_server_redis_up',
+      help: 'Whether Redis answers this instance (1) or not (0: it serves its own clients alone)',
+      registers: [registry],
+      collect() {
+        this.set(server.redis?.up ? 1 : 0)
+      },
+    })
+    const shared = (name: string, help: string, read: (r: NonNullable<RendezvousServer['redis']>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(server.redis ? read(server.redis) : 0)
+        },
+      })
+    shared('udsu_server_forwarded_total', 'Introductions, relay notices and relayed frames sent to other instances through Redis', (r) => r.forwarded)
+    shared('udsu_server_forward_dropped_total', 'Messages for other instances dropped (Redis unreachable, too many in flight, or malformed)', (r) => r.forwardDropped)
+  }
   new Counter({
     name: 'udsu_server_dropped_total',
     help: 'Datagrams dropped or left unanswered, by reason',

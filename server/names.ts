@@ -20,9 +20,16 @@ interface Binding {
 
 export type ClaimResult = { ok: true } | { ok: false; code: 'name_taken' | 'full'; message: string }
 
-const keyId = (pem: string) => createHash('sha256').update(pem).digest('hex')
+/** A key as the book keeps it: SHA-256 (hex) of its PEM. */
+export const keyId = (pem: string) => createHash('sha256').update(pem).digest('hex')
 const days = (ms: number) => Math.round(ms / 86_400_000)
 const ago = (ms: number) => (ms < 86_400_000 ? 'today' : `${days(ms)} day(s) ago`)
+
+/** Why `name` is refused: `boundName` (itself or a look-alike) belongs to another key, whose owner was here `absentMs` ago. */
+export function takenMessage(name: string, boundName: string, absentMs: number, releaseAfterMs: number): string {
+  const like = boundName === name ? `the name "${name}"` : `"${name}" looks like "${boundName}", which`
+  return `${like} belongs to another key (its owner was last here ${ago(absentMs)}; a name is released after ${days(releaseAfterMs)} days away)`
+}
 
 export class NameBook {
   private readonly bindings = new Map<string, Binding>()
@@ -43,6 +50,11 @@ export class NameBook {
     return this.bindings.size
   }
 
+  /** How long a name stays bound while its owner is away (ms). */
+  get releaseAfter(): number {
+    return this.releaseAfterMs
+  }
+
   private get releaseAfterMs(): number {
     return this.options.releaseAfterMs ?? DEFAULT_RELEASE_AFTER_MS
   }
@@ -56,8 +68,7 @@ export class NameBook {
     const id = keyId(key)
     const bound = this.bindings.get(skeleton)
     if (bound && bound.key !== id && now - bound.seen < this.releaseAfterMs) {
-      const like = bound.name === name ? `the name "${name}"` : `"${name}" looks like "${bound.name}", which`
-      return { ok: false, code: 'name_taken', message: `${like} belongs to another key (its owner was last here ${ago(now - bound.seen)}; a name is released after ${days(this.releaseAfterMs)} days away)` }
+      return { ok: false, code: 'name_taken', message: takenMessage(name, bound.name, now - bound.seen, this.releaseAfterMs) }
     }
     if (!bound || bound.key !== id) {
       // Full: make room from names whose owners stayed away past the release, oldest first; never from a live binding.
@@ -69,6 +80,23 @@ export class NameBook {
     this.bindings.set(skeleton, { name, key: id, seen: now })
     this.dirty = true
     return { ok: true }
+  }
+
+  /**
+   * `name` is `key`'s: the shared book (Redis) said so, and it decides over this one, which may not have heard of a
+   * release or a transfer at another instance. Bounded as `claim` is: past `maxNames`, only if a released name makes room.
+   */
+  bind(name: string, key: string, now: number): void {
+    const skeleton = nameSkeleton(name)
+    if (!this.bindings.has(skeleton) && this.bindings.size >= (this.options.maxNames ?? 100_000) && !this.releaseOldest(now)) return
+    this.bindings.delete(skeleton)
+    this.bindings.set(skeleton, { name, key: keyId(key), seen: now })
+    this.dirty = true
+  }
+
+  /** Every binding (the key as its SHA-256): what an instance gives a Redis that restarted empty. */
+  entries(): Array<{ name: string; key: string; seen: number }> {
+    return [...this.bindings.values()].map(({ name, key, seen }) => ({ name, key, seen }))
   }
 
   /** The owner was here at `now` (a refresh, or it left): its absence counts from then. */

@@ -19,6 +19,8 @@ export interface ServerSettings {
   dataDir?: string
   /** How long a name stays bound to its key while its owner is away. */
   nameReleaseDays: number
+  /** `redis://HOST:PORT` shared with the other instances (registrations, names, introductions); absent: this instance alone. */
+  redis?: string
   /** `HOST:PORT` of the Prometheus endpoint (`/metrics`); absent: none. */
   metrics?: string
   log: { level: LogLevel; format: LogFormat; file?: string; redact: boolean }
@@ -31,6 +33,8 @@ export interface ServerSettings {
   relayLimits: { framesPerSec: number; bytesPerSec: number }
   /** Names a client waits for (introduced when they register): how long, how many per client, how many in all. */
   watches: { ttlMs: number; perClient: number; total: number }
+  /** Registrations between their `register` and their proof: how many at once, how long each waits; how long a cookie is good for. */
+  admission: { maxPending: number; pendingMs: number; cookieMs: number }
 }
 
 /** The defaults; server/README.md lists them (a test keeps the two alike). */
@@ -45,6 +49,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   limits: { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 },
   relayLimits: { framesPerSec: 100, bytesPerSec: 64 * 1024 },
   watches: { ttlMs: 60 * 60_000, perClient: 32, total: 100_000 },
+  admission: { maxPending: 4096, pendingMs: 10_000, cookieMs: 60_000 },
 }
 
 export const SERVER_HELP = `udsu server — run a rendezvous server
@@ -58,6 +63,8 @@ Options (each also a key of the "server" section of the config file, which they 
   --relay              relay end-to-end sealed frames for peers that cannot connect directly
   --data-dir DIR       where the server keeps its key and the names bound to keys
                        (default ~/.local/share/udsu-server/port-PORT); clients pin the key
+  --redis URL          share clients and names with the other instances on this Redis
+                       (redis://HOST:PORT; default: none, this instance alone)
   --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics (PORT 0: any free one)
   --log-level LEVEL    debug, info, warn, error or silent (default info)
   --log-format FORMAT  human (default) or json (one object per line, for log collectors)
@@ -80,6 +87,7 @@ export const SERVER_FLAGS = {
   relay: { type: 'boolean' },
   'data-dir': { type: 'string' },
   metrics: { type: 'string' },
+  redis: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'log-file': { type: 'string' },
@@ -108,6 +116,11 @@ export function parseServerFlags(argv: string[]): { help: true } | { help: false
     })
     overrides.metrics = values.metrics
   }
+  if (values.redis !== undefined) {
+    const problem = redisUrlProblem(values.redis, '--redis')
+    if (problem) throw new UsageError(problem, HELP_POINTER)
+    overrides.redis = values.redis
+  }
   if (values['log-level'] !== undefined) log.level = logLevelFlag(values['log-level'], HELP_POINTER)
   if (values['log-format'] !== undefined) log.format = choiceFlag('log-format', values['log-format'], LOG_FORMATS, HELP_POINTER)
   if (values['log-file'] !== undefined) log.file = values['log-file']
@@ -126,12 +139,30 @@ export function listenAddress(text: string, at: string, report: (problem: string
   return undefined
 }
 
+/** Why `text` is not a Redis URL we can use, or undefined. */
+export function redisUrlProblem(text: string, at: string): string | undefined {
+  const problem = `${at} must be redis://HOST:PORT (or rediss:// for TLS, with /DB and user:password@ if needed), not ${JSON.stringify(text)}`
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname ? undefined : problem
+  } catch {
+    return problem
+  }
+}
+
 const port = (min: number) => number({ min, max: 65535, integer: true })
 const positive = (max: number) => number({ min: 1, max, integer: true })
 const onlyFalse: Check<false> = (value, at, problems) => (value === false ? false : void problems.push(`${at} must be a port number or false`))
 const metricsAddress: Check<string> = (value, at, problems) => {
   const text = string()(value, at, problems)
   return text !== undefined && listenAddress(text, at, (problem) => problems.push(problem)) ? text : undefined
+}
+
+const redisUrl: Check<string> = (value, at, problems) => {
+  const text = string()(value, at, problems)
+  const problem = text === undefined ? undefined : redisUrlProblem(text, at)
+  if (problem) problems.push(problem)
+  return problem ? undefined : text
 }
 
 const D = SERVER_DEFAULTS
@@ -143,6 +174,7 @@ const serverSection = object({
   dataDir: optional(string({ pattern: /\S/, hint: 'must be a directory path' })),
   nameReleaseDays: optional(positive(36_500), D.nameReleaseDays),
   metrics: optional(metricsAddress),
+  redis: optional(redisUrl),
   log: optional(
     object({
       level: optional(oneOf(LOG_LEVELS), D.log.level),
@@ -178,6 +210,14 @@ const serverSection = object({
     }),
     D.watches,
   ),
+  admission: optional(
+    object({
+      maxPending: optional(positive(1_000_000), D.admission.maxPending),
+      pendingMs: optional(number({ min: 1000, max: 600_000, integer: true }), D.admission.pendingMs),
+      cookieMs: optional(number({ min: 1000, max: 3_600_000, integer: true }), D.admission.cookieMs),
+    }),
+    D.admission,
+  ),
 })
 
 /**
@@ -199,12 +239,13 @@ export async function loadServerSettings(configFlag: string | undefined, overrid
   const merged = { ...section, ...overrides, ...(mergedLog !== undefined ? { log: mergedLog } : {}) }
   const result = validate(serverSection, merged, 'server')
   if ('problems' in result) throw new ConfigError(source, result.problems)
-  const { altPort, metrics, dataDir, ...rest } = result.value
+  const { altPort, metrics, dataDir, redis, ...rest } = result.value
   return {
     ...rest,
     ...(altPort !== undefined ? { altPort } : {}),
     ...(metrics !== undefined ? { metrics } : {}),
     ...(dataDir !== undefined ? { dataDir } : {}),
+    ...(redis !== undefined ? { redis } : {}),
     log: withoutUndefined(result.value.log),
   }
 }

@@ -39,23 +39,31 @@ export async function runPingCommand(argv: string[]): Promise<number> {
   if (roundTrip === undefined) {
     throw new Error(`no answer from ${positionals[0]} within ${timeoutMs} ms: is a udsu server running there, and does the firewall let UDP through to that port?`)
   }
-  process.stdout.write(`udsu server at ${positionals[0]} answered in ${roundTrip.toFixed(1)} ms\n`)
+  process.stdout.write(`udsu server at ${positionals[0]} answered in ${roundTrip.ms.toFixed(1)} ms${roundTrip.redis ? `; Redis ${roundTrip.redis}` : ''}\n`)
+  if (roundTrip.redis === 'down') {
+    // Still serving (its own clients meet each other), so not a failure of the check; but the operator must hear it.
+    process.stderr.write('udsu ping: that instance cannot reach its Redis: clients of other instances cannot reach its clients (see its log)\n')
+  }
   return 0
 }
 
-/** Sends the health check three times across `timeoutMs` (a datagram may be lost); the round trip from the latest send, in ms, or undefined. */
-export async function healthCheck(to: { address: string; port: number }, family: 'udp4' | 'udp6', timeoutMs: number): Promise<number | undefined> {
+/**
+ * Sends the health check three times across `timeoutMs` (a datagram may be lost); the round trip from the latest send
+ * in ms, with the instance's Redis state when it has one, or undefined.
+ */
+export async function healthCheck(to: { address: string; port: number }, family: 'udp4' | 'udp6', timeoutMs: number): Promise<{ ms: number; redis?: 'up' | 'down' } | undefined> {
   const socket = dgram.createSocket(family)
   const rid = randomBytes(8).toString('hex')
   const request = encodeJson(FrameKind.Server, { t: 'health', rid, pad: HEALTH_PAD })
   let sentAt = performance.now()
   const timers: NodeJS.Timeout[] = []
   try {
-    return await new Promise<number | undefined>((resolve) => {
+    return await new Promise<{ ms: number; redis?: 'up' | 'down' } | undefined>((resolve) => {
       socket.on('message', (bytes) => {
         const frame = decodeFrame(bytes)
         const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
-        if (json && parseHealthReply(json)?.rid === rid) resolve(performance.now() - sentAt)
+        const reply = json && parseHealthReply(json)
+        if (reply && reply.rid === rid) resolve({ ms: performance.now() - sentAt, ...(reply.redis ? { redis: reply.redis } : {}) })
       })
       // An ICMP "port unreachable" arrives as an error on a connected socket only; ours is not, so the timeout decides.
       socket.on('error', () => resolve(undefined))

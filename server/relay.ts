@@ -47,10 +47,20 @@ export class RelayPolicy {
 
   /** Records that `from` wants frames relayed to and from `to`; true when `to` has asked for `from` as well. */
   ask(from: Registration, to: Registration): boolean {
-    const set = this.asked.get(from) ?? new Set<string>()
-    set.add(to.name)
-    this.asked.set(from, set)
+    this.note(from, to.name)
     return this.allowed(from, to)
+  }
+
+  /** Records that `from` wants frames relayed with `name`, a client of another instance (which knows whether it asked too). */
+  note(from: Registration, name: string): void {
+    const set = this.asked.get(from) ?? new Set<string>()
+    set.add(name)
+    this.asked.set(from, set)
+  }
+
+  /** `from` asked to be relayed with `name`, under its current registration. */
+  hasAsked(from: Registration, name: string): boolean {
+    return Boolean(this.asked.get(from)?.has(name))
   }
 
   /** Both asked for each other under their current registrations. */

@@ -24,6 +24,7 @@ describe('udsu command line (operators)', function () {
       ['a bad log format', ['server', '--log-format', 'xml'], /--log-format must be one of human, json/],
       ['an empty host', ['server', '--host', ''], /--host must be an address to listen on, not ""/],
       ['a bad metrics address', ['server', '--metrics', '9464'], /--metrics must be HOST:PORT/],
+      ['a Redis address that is not a redis:// URL', ['server', '--redis', '127.0.0.1:6379'], /--redis must be redis:\/\/HOST:PORT/],
       ['a stray word', ['server', 'now'], /unexpected argument "now" to udsu server/],
       ['an unknown command', ['serve'], /unknown command "serve"/],
       ['a bad web port', ['--web-port', '0x50'], /--web-port must be a decimal number/],

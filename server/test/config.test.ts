@@ -8,6 +8,8 @@ import { rejection } from '../../core/test/support'
 import { ServerProcess, tempDir, trackProcesses } from '../../test/support/processes'
 import { loadServerSettings, parseServerFlags, SERVER_DEFAULTS } from '../options'
 import { runCli, UdpPeer } from './operator-support'
+import { publicPem } from '../../core/test/support'
+import { ephemeralKey, HELLO_PAD } from '../../protocol'
 
 function projectWith(files: Record<string, string>): string {
   const dir = tempDir('udsu-server-config-')
@@ -76,6 +78,32 @@ describe('udsu server settings', function () {
       expect(row!.split('|')[3].trim(), key).to.equal(`\`${JSON.stringify(value)}\``)
     }
     for (const key of ['altPort', 'metrics', 'log.file']) expect(rows.some((r) => r.startsWith(`| \`${key}\` |`)), key).to.equal(true)
+  })
+
+  it('admission\'s limits come from the file: past `admission.maxPending` registrations waiting for their proof, one more gets `full`', async () => {
+    const dir = projectWith({ '.udsurc.json': JSON.stringify({ server: { admission: { maxPending: 2, cookieMs: 5000 }, redis: 'redis://cache.internal:6379' } }) })
+    const settings = await loadServerSettings(undefined, {}, dir)
+    expect(settings.admission).to.deep.equal({ maxPending: 2, pendingMs: SERVER_DEFAULTS.admission.pendingMs, cookieMs: 5000 })
+    expect(settings.redis).to.equal('redis://cache.internal:6379')
+    const bad = projectWith({ '.udsurc.json': JSON.stringify({ server: { admission: { pendingMs: 10 }, redis: 'cache:6379' } }) })
+    const problems = await rejection(loadServerSettings(undefined, {}, bad))
+    expect(problems.message).to.include('server.admission.pendingMs must be at least 1000')
+    expect(problems.message).to.include('server.redis must be redis://HOST:PORT')
+
+    const running = projectWith({ 'udsu.config.json': JSON.stringify({ server: { admission: { maxPending: 2 } } }) })
+    const server = track(await ServerProcess.start({ args: ['--config', path.join(running, 'udsu.config.json')] }))
+    // Three clients stop after their challenge (well within the per-address rate of registration steps).
+    const peers = await Promise.all([1, 2, 3].map(() => UdpPeer.open({ address: '127.0.0.1', port: server.port })))
+    try {
+      const answers = []
+      for (const [i, peer] of peers.entries()) {
+        const cookie = await peer.request({ t: 'hello', pad: HELLO_PAD })
+        answers.push(await peer.request({ t: 'register', cookie: cookie.cookie, name: `waiting${i}`, key: publicPem('alice'), local: [], eph: ephemeralKey().public }))
+      }
+      expect(answers.map((a) => a.t === 'error' ? a.code : a.t)).to.deep.equal(['challenge', 'challenge', 'full'])
+    } finally {
+      for (const peer of peers) peer.close()
+    }
   })
 
   it('a bad config file stops `udsu server` with exit 2 and the problems; a good one is what it runs with', async () => {

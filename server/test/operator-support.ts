@@ -97,8 +97,8 @@ export class UdpPeer {
   }
 
   /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key of that name. */
-  register(name: string): Promise<JsonMessage> {
-    return admit((m) => this.request(m), { name, key: publicPem(name) }, (channel) => (this.channel = channel))
+  register(name: string, keyName = name): Promise<JsonMessage> {
+    return admit((m) => this.request(m), { name, key: publicPem(keyName) }, (channel) => (this.channel = channel))
   }
 
   close(): void {

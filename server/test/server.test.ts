@@ -245,7 +245,7 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(refused.message).to.include('127.0.0.0/24')
   })
 
-  it('makes room when full by dropping the registration idle longest, not by refusing', async () => {
+  it('makes room when full by dropping the registration idle longest, not by refusing, and tells it (sealed `closing`)', async () => {
     await server.close()
     await start({ maxRegistrations: 2 })
     const alice = await registered('alice')
@@ -253,6 +253,9 @@ describe('server RendezvousServer (live UDP)', function () {
     await alice.request({ t: 'ping', pad: PING_PAD }) // alice is active; bob idles
     await registered('carol')
     expect(server.online).to.equal(2)
+    // Told at once, under its channel, so its client registers again instead of waiting for a keepalive to fail.
+    expect(await bob.next()).to.deep.equal({ t: 'closing', reason: 'evicted' })
+    expect(alice.received, 'only the evicted registration is told').to.deep.equal([])
     expect(await alice.peers()).to.deep.equal(['carol'])
     expect((await bob.pingForgotten()).code).to.equal('not_registered')
   })
