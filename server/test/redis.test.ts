@@ -93,6 +93,36 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
     await say(again, alice, 'and back')
   })
 
+  it('an instance dies mid-conversation: its clients move to the next instance in their list and the conversation carries on', async () => {
+    const [one, two, three] = await instances(3)
+    // As users configure several instances: each client lists all three, starting at another one.
+    const listed = (...order: ServerProcess[]) => order.map((s) => s.address).join(',')
+    const failover = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 1_000 } }, 'rsa', 'reliable'] })
+    const start = async (name: string, order: ServerProcess[]) => {
+      const c = track(await HeadlessClient.start({ name, server: listed(...order), config: failover }))
+      await c.waitFor((e) => e.type === 'server' && e.online === true && e.current === order[0].address, `${name} registered at ${order[0].address}`)
+      return c
+    }
+    const alice = await start('alice', [one, two, three])
+    const bob = await start('bob', [two, three, one])
+    await say(alice, bob, 'alice@1 to bob@2')
+    await say(bob, alice, 'bob@2 to alice@1')
+
+    const mark = alice.lines.length
+    for (let i = 0; i < 5; i++) alice.send({ type: 'send', to: 'bob', text: `during ${i}` })
+    one.child.kill('SIGKILL')
+    for (let i = 5; i < 10; i++) alice.send({ type: 'send', to: 'bob', text: `during ${i}` })
+    await alice.waitFor((e) => e.type === 'server' && e.online === true && e.current === two.address, 'alice moved to instance 2', 20_000, mark)
+    for (let i = 0; i < 10; i++) await bob.message(`during ${i}`)
+    const shown = bob.lines.filter((e) => e.type === 'message' && String(e.text).startsWith('during ')).map((e) => e.text)
+    expect(shown, 'in order, once each').to.deep.equal(Array.from({ length: 10 }, (_, i) => `during ${i}`))
+
+    // A newcomer at instance 3 finds alice where she is now, and bob (never moved) still hears from her.
+    const carol = await start('carol', [three, one, two])
+    await say(carol, alice, 'carol@3 to alice, who moved to 2')
+    await say(alice, bob, 'alice@2 to bob@2 after the move')
+  })
+
   it('Redis restarted empty: the instances reconnect, publish their clients again, and chat across instances goes on', async () => {
     const [one, two, three] = await instances(3)
     const alice = await client('alice', one)

@@ -73,8 +73,8 @@ describe('journeys: clients fail over between two servers (real processes on loo
     a.child.kill('SIGTERM')
     const moved = await Promise.all([movedTo(alice, b, marks[0], drained), movedTo(bob, b, marks[1], drained)])
     figure('A drained: alice, bob at B after', Math.max(...moved))
-    // At once: within a second or two, not after missed pings.
-    expect(Math.max(...moved), 'both at B').to.be.below(3_000)
+    expect(Math.max(...moved), 'both at B').to.be.below(15_000)
+    // At once, on the notice (the reason says so), not after missed pings.
     for (const client of [alice, bob]) {
       const offline = client.lines.slice(client === alice ? marks[0] : marks[1]).find((e) => e.type === 'server' && e.online === false)
       expect(offline?.reason).to.equal('the server is stopping')
