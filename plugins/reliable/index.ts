@@ -5,7 +5,7 @@ import { definePlugin, isVeto, Veto, type CoreServices } from '../../core/plugin
 import { number, object, optional, validate } from '../../core/schema'
 import type { Logger } from '../../core/types'
 import { DurableState, type DurableMark } from './durable'
-import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from './frame'
+import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from '../../protocol/reliable'
 import { ReliableLink, type ReliableLinkStats } from './link'
 
 /** The largest receive window the option allows, and the congestion window's ceiling (a peer's window caps it). */

@@ -3,7 +3,7 @@
 // and the owner calls `tick()` at `nextDeadline()`. The algorithm and frame layout are in README.md.
 // This file holds the epochs and the public calls; the two directions are `Sender` (sender.ts) and `Receiver`
 // (receiver.ts), the options `options.ts`.
-import { MAX_ID_BYTES, decodeFrame, encodeFrame } from './frame'
+import { MAX_ID_BYTES, decodeFrame, encodeFrame } from '../../protocol/reliable'
 import {
   type LinkCounters,
   type ReceiveOutcome,

@@ -1,5 +1,5 @@
 // The link's options, their defaults and checks, and what the link reports: the part of ReliableLink an owner configures.
-import { MAX_FRAME_BYTES, MAX_ID_BYTES, dataOverhead } from './frame'
+import { MAX_FRAME_BYTES, MAX_ID_BYTES, dataOverhead } from '../../protocol/reliable'
 import type { DeliveredStore } from './store'
 
 export interface ReliableLinkOptions {

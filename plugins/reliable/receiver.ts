@@ -1,6 +1,6 @@
 // The receive side of a ReliableLink: reassembly of fragments, the receive window, in-order delivery one message at a
 // time through the app's `deliver` and DeliveredStore, and the ACKs that report it. Pure: time is passed in.
-import { type AckBlock, type DataFrame, FrameError, type SackRange, MAX_SACK_RANGES } from './frame'
+import { type AckBlock, type DataFrame, FrameError, type SackRange, MAX_SACK_RANGES } from '../../protocol/reliable'
 import { type LinkCounters, type ReceiveOutcome, type Tuning, U32_MAX } from './options'
 import type { DeliveredStore } from './store'
 

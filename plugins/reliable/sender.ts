@@ -1,6 +1,6 @@
 // The send side of a ReliableLink: the outbox, fragmentation, the congestion window, RTT and retransmission timeouts,
 // QUIC loss detection, and the hellos that learn the peer's epoch. Pure: time is passed in, frames leave via `output`.
-import { type AckBlock, FrameError, dataOverhead, encodeFrame } from './frame'
+import { type AckBlock, FrameError, dataOverhead, encodeFrame } from '../../protocol/reliable'
 import { type LinkCounters, type ReliableLinkStats, type Tuning, U32_MAX, fragmentCount } from './options'
 import { Fifo } from '../../core/fifo'
 
