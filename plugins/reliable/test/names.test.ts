@@ -185,33 +185,63 @@ class Network {
 
 describe('reliable: thousands of names sending data', function () {
   this.timeout(180_000)
-  const network = new Network()
-  let bob: Receiver
+  let network: Network
+  let bob: Receiver | undefined
 
-  after(async () => {
+  beforeEach(() => {
+    network = new Network()
+    bob = undefined
+  })
+  afterEach(async () => {
     for (const peer of network.peers.values()) peer.close()
     await bob?.hooks.stop.promise()
     if (bob) fs.rmSync(bob.profile, { recursive: true, force: true })
   })
 
-  it('keeps a bounded table of links, the conversation goes on, and a dropped name still gets each message delivered once', async () => {
-    bob = network.receiver = new Receiver(network, { maxLinks: MAX_LINKS })
+  it('drops the link of a name the peer directory forgets, with no limit of its own in the way', async () => {
+    bob = network.receiver = new Receiver(network, { maxLinks: 1_000_000 })
     await bob.start()
-    const received = (name: string) => bob.received.get(name) ?? []
+    // Introduced names (no path) that each send one message: the directory keeps DIRECTORY_NAMES of them.
+    for (let from = 0; from < 1000; from += BATCH) {
+      const batch: Peer[] = []
+      for (let i = from; i < from + BATCH; i++) {
+        bob.directory.update(`f${i}`, { online: true })
+        const peer = network.peer(`f${i}`)
+        peer.send(`f${i}-m`)
+        batch.push(peer)
+      }
+      await network.until(`names ${from}.. acknowledged`, () => batch.every((peer) => peer.acked.length === 1))
+      for (const peer of batch) {
+        peer.close()
+        network.peers.delete(peer.name)
+      }
+    }
+    const links = bob.handle.stats().links
+    console.log(`      1000 introduced names: ${links} links held, the directory ${bob.directory.size} names`)
+    expect(bob.directory.size).to.be.at.most(DIRECTORY_NAMES)
+    // What the directory keeps, plus the batch that was sending when its names were forgotten.
+    expect(links).to.be.at.most(DIRECTORY_NAMES + BATCH)
+  })
+
+  it('keeps a bounded table of links, the conversation goes on, and a dropped name still gets each message delivered once', async () => {
+    const receiver = new Receiver(network, { maxLinks: MAX_LINKS })
+    bob = network.receiver = receiver
+    await receiver.start()
+    const received = (name: string) => receiver.received.get(name) ?? []
 
     // A real conversation, both ways, before the flood.
-    bob.directory.update('alice', { online: true, path: 'direct' })
+    receiver.directory.update('alice', { online: true, path: 'direct' })
     const alice = network.peer('alice')
     alice.send('a1')
-    await bob.send('alice', 'b1')
+    await receiver.send('alice', 'b1')
     await network.until('alice and bob hear each other', () => received('alice').length === 1 && alice.delivered.length === 1)
 
     // zed's first message arrives and is acknowledged; its second arrives, but every acknowledgement of it is lost.
-    bob.directory.update('zed', { online: true, path: 'direct' })
+    receiver.directory.update('zed', { online: true, path: 'direct' })
     const zed = network.peer('zed')
     zed.send('z1')
     await network.until('z1 acknowledged', () => zed.acked.includes('z1'))
-    bob.cut.add('zed')
+    receiver.cut.add('zed')
     zed.send('z2')
     await network.until('z2 handed to bob', () => received('zed').length === 2)
     // zed then goes quiet: a name that keeps sending stays among the most recently used, and is dropped last.
@@ -224,13 +254,13 @@ describe('reliable: thousands of names sending data', function () {
       const batch: Peer[] = []
       for (let i = from; i < Math.min(NAMES, from + BATCH); i++) {
         const name = `n${i}`
-        bob.directory.update(name, i % 2 === 0 ? { online: true } : { online: true, path: 'direct' })
+        receiver.directory.update(name, i % 2 === 0 ? { online: true } : { online: true, path: 'direct' })
         const peer = network.peer(name)
         peer.send(`${name}-m`)
         batch.push(peer)
       }
       await network.until(`names ${from}.. acknowledged`, () => batch.every((peer) => peer.acked.length === 1))
-      largestTable = Math.max(largestTable, bob.links().length)
+      largestTable = Math.max(largestTable, receiver.links().length)
       // The senders are done: the test forgets them, so the heap shows what the receiver keeps.
       for (const peer of batch) {
         peer.close()
@@ -238,7 +268,7 @@ describe('reliable: thousands of names sending data', function () {
       }
     }
     const grown = heapUsed() - before
-    const stats = bob.handle.stats()
+    const stats = receiver.handle.stats()
     console.log(
       `      ${NAMES} names: at most ${largestTable} links held (bound ${MAX_LINKS}), ${stats.linksDropped} dropped; ` +
         `heap +${(grown / 2 ** 20).toFixed(1)} MiB`,
@@ -249,8 +279,8 @@ describe('reliable: thousands of names sending data', function () {
     expect(grown).to.be.at.most(MAX_HEAP_GROWTH_BYTES)
 
     // zed's link went with the flood (idle: its z2 was delivered; only the ACK never arrived).
-    expect(bob.links()).to.not.include('zed')
-    bob.cut.delete('zed')
+    expect(receiver.links()).to.not.include('zed')
+    receiver.cut.delete('zed')
     zed.wake()
     zed.send('z3')
     await network.until('z2 and z3 acknowledged to zed', () => zed.acked.includes('z2') && zed.acked.includes('z3'))
@@ -259,7 +289,7 @@ describe('reliable: thousands of names sending data', function () {
 
     // The conversation goes on, both ways.
     alice.send('a2')
-    await bob.send('alice', 'b2')
+    await receiver.send('alice', 'b2')
     await network.until('alice and bob hear each other again', () => received('alice').length === 2 && alice.delivered.length === 2)
     expect(received('alice').map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal(['a1', 'a2'])
     expect(alice.delivered.map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal(['b1', 'b2'])
