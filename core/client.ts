@@ -6,7 +6,7 @@ import { CommandRegistry } from './commands'
 import { Fifo } from './fifo'
 import { DEFAULT_HOOK_TIMEOUT_MS, NAME_HINT, NAME_PATTERN, type Config } from './config'
 import { createHooks, type Hooks } from './hooks'
-import { loadPlugins, type LoadedPlugin } from './loader'
+import { frameKindsOf, loadPlugins, type LoadedPlugin } from './loader'
 import { createLogger, DeferredFileSink, fileSink } from './log'
 import { PeerDirectory } from './peers'
 import { describeThrown, isVeto, MessageRefused, PluginFailure, Veto, type CoreServices } from './plugin'
@@ -14,7 +14,7 @@ import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
 import { ServiceRegistry } from './services'
 import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Pipeline, Settings } from './types'
-import { decodeFrame, encodeFrame, FrameKind } from './wire'
+import { decodeFrame, encodeFrame, FrameKind, hasFrameHeader, type FrameKinds } from '../protocol/frames'
 
 /** Longest chat text, in UTF-8 bytes: 64 KiB, which reliable delivery fragments and reassembles. */
 export const MAX_TEXT_BYTES = 64 * 1024
@@ -24,14 +24,18 @@ export interface ClientStats {
   dropped: number
   /** Received chat messages an `incoming` tap refused (Veto): not stored or shown. */
   refused: number
+  /** Of `dropped`: udsu frames of a kind no plugin registered (`frames` in a plugin's definition). */
+  unknownKinds: number
 }
 
 export class Client implements Chat, Pipeline {
   readonly hooks: Hooks = createHooks()
   readonly peersDirectory = new PeerDirectory()
-  readonly stats: ClientStats = { dropped: 0, refused: 0 }
+  readonly stats: ClientStats = { dropped: 0, refused: 0, unknownKinds: 0 }
   readonly container: AwilixContainer<CoreServices>
   private readonly plugins: LoadedPlugin[]
+  /** The core's frame kinds and those the plugins registered: a datagram of any other kind is dropped. */
+  private readonly frameKinds: FrameKinds
   private readonly logger: Logger
   /** Set when a terminal frontend needs logs in the profile, which is known only after configure. */
   private readonly profileLog?: DeferredFileSink
@@ -57,6 +61,7 @@ export class Client implements Chat, Pipeline {
 
   constructor(readonly config: Config, options: { logger?: Logger } = {}) {
     this.plugins = loadPlugins(config)
+    this.frameKinds = frameKindsOf(this.plugins)
     this.settings = { name: config.name ?? '', server: config.server }
     const usesTerminal = this.plugins.some((p) => p.definition.usesTerminal)
     if (usesTerminal && !config.log.file && !options.logger) this.profileLog = new DeferredFileSink()
@@ -200,7 +205,11 @@ export class Client implements Chat, Pipeline {
   /** Every datagram of every transport comes through here. */
   async receive(datagram: Datagram): Promise<void> {
     // Parsed once here, for every plugin's receive tap and for the core.
-    const frame = decodeFrame(datagram.bytes)
+    const frame = decodeFrame(datagram.bytes, this.frameKinds)
+    if (!frame && hasFrameHeader(datagram.bytes)) {
+      this.stats.unknownKinds++
+      return this.drop(`frame of unregistered kind ${datagram.bytes[2]}`, datagram)
+    }
     if (this.hooks.receive.call({ ...datagram, frame })) return
     if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
     const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })

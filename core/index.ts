@@ -5,6 +5,7 @@ export { API_VERSION, definePlugin, Veto, Cancelled, isVeto, isCancelled } from 
 export type { CoreServices, OptionsCheck, PluginDefinition } from './plugin'
 
 export type { Hooks } from './hooks'
+export type { ClientStats } from './client'
 export type {
   Chat,
   ChatMessage,
@@ -38,9 +39,10 @@ export type { Profile } from './profile'
 export type { TransportRegistry } from './transports'
 export type { ConversationSummary, EmbeddedAttempt, EmbeddedServerService, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
 
-// Frames: a plugin that claims datagrams in `receive` tells them apart by kind.
-export { FrameKind, MAX_DATAGRAM_BYTES } from './wire'
-export type { Frame } from './wire'
+// Frames: a plugin that claims datagrams in `receive` tells them apart by kind; one with a kind of its own declares it
+// in its definition (`frames`) and sends it with encodeFrame.
+export { FIRST_PLUGIN_KIND, FrameKind, MAX_DATAGRAM_BYTES, decodeFrame, encodeFrame } from '../protocol/frames'
+export type { Frame, FrameKindDeclaration } from '../protocol/frames'
 
 // Checking options: udsu's combinators, or any Standard Schema (zod, valibot).
 export { boolean, either, list, number, object, oneOf, optional, string, validate } from './schema'

@@ -4,7 +4,9 @@ import * as path from 'node:path'
 import type { Config, PluginEntry } from './config'
 import { ConfigError } from './errors'
 import { API_VERSION, type OptionsCheck, type PluginDefinition } from './plugin'
+import type { FrameKindDeclaration } from '../protocol/frames'
 import { isStandardSchema, validateStandard } from './standard-schema'
+import { FrameKinds } from '../protocol/frames'
 
 export interface LoadedPlugin {
   definition: PluginDefinition<unknown, unknown>
@@ -100,6 +102,15 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
     loaded.push({ definition, options: checked.value })
   }
 
+  // Frame kinds: each has one owner, so a duplicate names both plugins.
+  if (!problems.length) {
+    try {
+      frameKindsOf(loaded)
+    } catch (error) {
+      problems.push((error as Error).message)
+    }
+  }
+
   if (!problems.length) {
     const provided = new Set(loaded.flatMap((p) => p.definition.provides ?? []))
     for (const { definition } of loaded) {
@@ -110,4 +121,15 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
   }
   if (problems.length) throw new ConfigError(source, problems)
   return loaded
+}
+
+/** The frame kinds a client with these plugins accepts: the core's and each plugin's `frames`; throws on a duplicate. */
+export function frameKindsOf(plugins: readonly LoadedPlugin[]): FrameKinds {
+  const kinds = new FrameKinds()
+  for (const { definition } of plugins) {
+    const declared: unknown = definition.frames ?? []
+    if (!Array.isArray(declared)) throw new Error(`plugin "${definition.name}" declares frames that are not a list of { kind, name }`)
+    for (const declaration of declared) kinds.register(declaration as FrameKindDeclaration, definition.name)
+  }
+  return kinds
 }

@@ -7,10 +7,22 @@ import { lookup } from 'node:dns/promises'
 import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { parseArgs } from 'node:util'
-import { HELLO_PAD, MAPPING_PAD, parseServerMessage, type ClientMessage, type ServerMessage } from '../protocol'
+import {
+  decodeFrame,
+  decodeJson,
+  encodeJson,
+  FrameKind,
+  formatEndpoint,
+  HELLO_PAD,
+  MAPPING_PAD,
+  parseHostPort,
+  parseServerMessage,
+  sameEndpoint,
+  type ClientMessage,
+  type ServerMessage,
+} from '../protocol'
 import { DEFAULT_CONFIG, loadConfig } from './config'
 import type { Endpoint } from './types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, formatEndpoint, parseHostPort, sameEndpoint } from './wire'
 
 export const NETCHECK_HELP = `Usage: udsu netcheck [--server HOST:PORT[,HOST:PORT…]] [--json] [--config FILE]
 

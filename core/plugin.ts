@@ -7,6 +7,7 @@ import type { PeerDirectory } from './peers'
 import type { TransportRegistry } from './transports'
 import type { ServiceRegistry } from './services'
 import type { StandardSchemaV1 } from './standard-schema'
+import type { FrameKindDeclaration } from '../protocol/frames'
 
 /** Everything the core registers in each client's container. A plugin declares the part it uses. */
 export interface CoreServices {
@@ -46,6 +47,11 @@ export interface PluginDefinition<Options = Record<string, never>, Deps = Partia
   provides?: string[]
   /** A frontend that draws on the terminal: logs then go to a file in the profile instead of stderr. */
   usesTerminal?: boolean
+  /**
+   * Frame kinds of its own (`{ kind: 16..255, name }`), registered at load: datagrams of a kind no plugin registered
+   * are dropped and counted. A kind another plugin (or udsu) owns fails the load, naming both.
+   */
+  frames?: FrameKindDeclaration[]
   /** Builds the plugin, which does all its work by tapping `deps.hooks`; `deps` resolves core services by name. */
   create(deps: Deps, options: Options): void
 }

@@ -1,5 +1,5 @@
 // The types that plugins, frontends and the core share. This file and hooks.ts are the public API.
-import type { Frame } from './wire'
+import type { Frame } from '../protocol/frames'
 import type { SearchHit } from './services'
 
 /** A UDP (or other datagram) address. */

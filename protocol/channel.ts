@@ -2,7 +2,7 @@
 // the transcript a registration signs on both sides, the keys it derives, and CHANNEL frames sealed under them.
 // Pure: no sockets, no timers, no files.
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES, frameHeader } from '../core/wire'
+import { FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES, frameHeader } from './frames'
 
 /** Bytes a CHANNEL frame adds to the inner frame it seals: counter (8) and GCM tag (16), plus its own header (3), minus
  *  the inner header's magic and version (2): the inner kind byte is sealed with the body. */

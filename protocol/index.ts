@@ -1,8 +1,11 @@
 // The wire format both sides import: the frame, the rendezvous messages, the relay codec, the registration proof and
 // key policy, and user names. The server and the client plugins depend on this folder, never on each other.
-export * from '../core/wire'
+// reliable.ts (reliable delivery's frames) is imported by path: its names (encodeFrame, HEADER_BYTES) overlap the frame's.
+export * from './frames'
+export * from './endpoints'
 export * from './names'
 export * from './relay'
 export * from './rendezvous'
 export * from './channel'
 export * from './service'
+export * from './signatures'

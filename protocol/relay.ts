@@ -1,9 +1,10 @@
 // The RELAY frame codec, shared by the server (forwarding) and the client's hole-punch plugin (wrapping, unwrapping).
-import { decodeFrame, encodeFrame, FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../core/wire'
+import { decodeFrame, encodeFrame, FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES } from './frames'
 import { CHANNEL_OVERHEAD } from './channel'
+import { MAX_NAME_BYTES } from './names'
 
-/** Longest name in a RELAY header, in UTF-8 bytes (32 characters of up to 4 bytes). */
-export const MAX_RELAY_NAME_BYTES = 128
+/** Longest name in a RELAY header, in UTF-8 bytes: a name's limit, as everywhere (protocol/names.ts). */
+export const MAX_RELAY_NAME_BYTES = MAX_NAME_BYTES
 /** The only frame kinds the relay carries: both are sealed end to end, so the server cannot read them. */
 const RELAYABLE = new Set<number>([FrameKind.Handshake, FrameKind.Data])
 

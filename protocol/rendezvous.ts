@@ -1,9 +1,10 @@
 // The rendezvous protocol: JSON bodies of SERVER frames between clients and the server, and their checks.
-import { constants, createPublicKey } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 import { transcriptBytes, type Transcript } from './channel'
 import { NAME_PATTERN } from './names'
 import type { Endpoint } from '../core/types'
-import { isEndpoint, type JsonMessage } from '../core/wire'
+import { isEndpoint } from './endpoints'
+import type { JsonMessage } from './frames'
 
 /** Longest public key PEM accepted (a 4096-bit key is about 800 characters). */
 export const MAX_KEY_CHARS = 1000
@@ -96,8 +97,6 @@ export function registrationProof(transcript: Transcript): Buffer {
   return Buffer.concat([Buffer.from('udsu-register-v2\n', 'utf8'), transcriptBytes(transcript)])
 }
 
-/** RSA-PSS with SHA-256 and a 32-byte salt, as every udsu signature. */
-export const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const
 
 /** Checks a client message's shape; undefined if it is not one we accept. */
 export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {

@@ -1,6 +1,6 @@
 // Messages about the service itself, not the rendezvous: the health check `udsu ping` sends, and the notice a draining
 // server sends its clients. Beside the rendezvous messages (rendezvous.ts), in the one wire-format module.
-import type { JsonMessage } from '../core/wire'
+import type { JsonMessage } from './frames'
 
 /** Padding of a `health` request, so the `healthy` answer is never longer (the check needs no registration: no amplification). */
 export const HEALTH_PAD = 'x'.repeat(24)

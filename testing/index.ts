@@ -5,7 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
-import { Client } from '../core/client'
+import { Client, type ClientStats } from '../core/client'
 import type { CommandRegistry } from '../core/commands'
 import { DEFAULT_CONFIG, type PluginEntry } from '../core/config'
 import type { Hooks } from '../core/hooks'
@@ -91,6 +91,8 @@ export interface TestClient {
   command(line: string): Promise<CommandResult>
   /** The local endpoint of its transport: where a test sends datagrams of its own (a forgery, a replay) to it. */
   local(): Endpoint
+  /** The client's counters: datagrams `dropped` (of them `unknownKinds`, frames of a kind no plugin registered), `refused`. */
+  stats(): ClientStats
   /** Stops the client (idempotent); the network stops every client on `close`. */
   stop(): Promise<void>
 }
@@ -232,6 +234,7 @@ function observe(name: string, client: Client): TestClient {
       if (!transport) throw new Error(`udsu/testing: ${name} has no transport`)
       return transport.local()
     },
+    stats: () => ({ ...client.stats }),
     stop: () => client.stop(),
   }
 }

@@ -5,7 +5,7 @@ import { definePlugin, isVeto, Veto, type CoreServices } from '../../core/plugin
 import { number, object, optional, validate } from '../../core/schema'
 import type { Logger } from '../../core/types'
 import { DurableState, type DurableMark } from './durable'
-import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from './frame'
+import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from '../../protocol/reliable'
 import { ReliableLink, type ReliableLinkStats } from './link'
 
 /** The largest receive window the option allows, and the congestion window's ceiling (a peer's window caps it). */
@@ -43,6 +43,9 @@ const optionsSchema = object({
    *  2048 ~50,000). A peer can make us buffer at most this many full frames (2048: 2.2 MB). Bursts this large need
    *  the udp plugin's larger socket buffer; where the system refuses it, losses shrink the sender's window. */
   windowFrames: optional(number({ min: 256, max: MAX_WINDOW_FRAMES, integer: true }), 2048),
+  /** Links kept at most. Names cost a peer nothing, so past this the least recently used idle links are dropped (what
+   *  must survive is in the journals); a busy link is never dropped. The peer directory keeps 1,024 names. */
+  maxLinks: optional(number({ min: 16, max: 1_000_000, integer: true }), 1024),
 })
 
 export type ReliableOptions = NonNullable<ReturnType<typeof optionsSchema>>
@@ -60,6 +63,9 @@ export interface ReliableHandle {
 
 export interface ReliablePluginStats {
   epoch: number
+  /** Links held now, and how many idle ones were dropped so far (for a forgotten name, or past `maxLinks`). */
+  links: number
+  linksDropped: number
   peers: Record<string, ReliableLinkStats & { parked: number; sendFailures: number }>
   journal: ReturnType<DurableState['stats']>
 }
@@ -107,6 +113,8 @@ interface Peer {
   sendFailures: number
   /** The peer's identity key the link's streams belong to; another key is another device, whose streams start over. */
   key: string | undefined
+  /** Dropped from the table (see dropLink): late callbacks of its link or sends change nothing. */
+  dropped: boolean
 }
 
 export default definePlugin<ReliableOptions, Deps>({
@@ -120,7 +128,12 @@ export default definePlugin<ReliableOptions, Deps>({
   },
   create({ hooks, logger, profile, pipeline, chat, peers: directory }, options): ReliableHandle {
     const log: Logger = logger.child('reliable')
+    /** Least recently used first: the order in which idle links are dropped. */
     const peers = new Map<string, Peer>()
+    /** The epoch new links use, and the highest epoch of a dropped link: a name's next link must use a higher one. */
+    let linkEpoch = 0
+    let droppedEpoch = 0
+    let linksDropped = 0
     const clock = () => performance.now()
     let state: DurableState | undefined
     let stopped = false
@@ -133,6 +146,12 @@ export default definePlugin<ReliableOptions, Deps>({
         for (const p of peers.values()) if (p.out.length > 0) release(p)
       })
       log.debug('state opened', { epoch: state.epoch })
+    })
+
+    // A name the directory forgot (introduced, silent, no path) takes its link with it, unless the link still has work.
+    directory.onForget((name) => {
+      const p = peers.get(name)
+      if (p && idle(p)) dropLink(p)
     })
 
     hooks.start.tapPromise('reliable', async () => {
@@ -243,8 +262,17 @@ export default definePlugin<ReliableOptions, Deps>({
 
     function peerFor(name: string): Peer {
       const existing = peers.get(name)
-      if (existing) return existing
+      if (existing) {
+        peers.delete(name) // re-inserted as the most recently used
+        peers.set(name, existing)
+        return existing
+      }
       const s = durable()
+      if (linkEpoch === 0) linkEpoch = s.epoch
+      // The peer may still hold the stream of a dropped link under this name: a higher epoch tells it that this side
+      // restarted, so it sends again what we did not acknowledge (the inbox's ids turn what we had into no-ops). One
+      // raise serves every link created until the next drop.
+      if (linkEpoch <= droppedEpoch) linkEpoch = s.nextEpoch()
       const p: Peer = {
         name,
         link: undefined as unknown as ReliableLink,
@@ -264,10 +292,51 @@ export default definePlugin<ReliableOptions, Deps>({
         failed: new Set(),
         sendFailures: 0,
         key: directory.get(name)?.publicKey,
+        dropped: false,
       }
-      p.link = createLink(p, s.epoch)
+      p.link = createLink(p, linkEpoch)
       peers.set(name, p)
+      if (peers.size > options.maxLinks) dropIdleLinks(p)
       return p
+    }
+
+    /**
+     * Nothing of this link is needed any more: no message of ours unacknowledged (the outbox), none received and not yet
+     * handed to the app, no frame waiting for the journal. What it still holds (fragments, a due ACK, its RTT) the peer
+     * repairs after the epoch raise in peerFor, and which ids were delivered is in the journal, not in the link.
+     */
+    function idle(p: Peer): boolean {
+      return (
+        !p.dropped &&
+        p.link.stats().queuedMessages === 0 &&
+        durable().outboxSize(p.name) === 0 &&
+        p.inbound.length === 0 &&
+        p.handedCount === p.receivedCount &&
+        p.out.length === 0 &&
+        !p.releaseQueued
+      )
+    }
+
+    /** Past `maxLinks`: drops the least recently used idle links, an eighth of the table at once so epochs rise seldom. */
+    function dropIdleLinks(keep: Peer): void {
+      const target = options.maxLinks - Math.floor(options.maxLinks / 8)
+      for (const p of [...peers.values()]) {
+        if (peers.size <= target) return
+        if (p !== keep && idle(p)) dropLink(p)
+      }
+    }
+
+    function dropLink(p: Peer): void {
+      p.dropped = true
+      clearTimeout(p.timer)
+      clearTimeout(p.retry)
+      p.timer = undefined
+      p.retry = undefined
+      p.parked = []
+      p.link.close()
+      peers.delete(p.name)
+      droppedEpoch = Math.max(droppedEpoch, p.link.epoch)
+      linksDropped++
     }
 
     function createLink(p: Peer, epoch: number): ReliableLink {
@@ -417,7 +486,7 @@ export default definePlugin<ReliableOptions, Deps>({
     }
 
     function sendFailed(p: Peer, frames: Buffer[], error: Error): void {
-      if (stopped) return
+      if (stopped || p.dropped) return
       p.sendFailures++
       const path = directory.get(p.name)?.path
       // With a path, a failed send (a full socket buffer, a firewall's EPERM) is one lost datagram: the link repairs it.
@@ -459,7 +528,7 @@ export default definePlugin<ReliableOptions, Deps>({
 
     /** Tries to reach the peer again, backing off, while something for it is queued. */
     function scheduleRetry(p: Peer, now = false): void {
-      if (p.retry || stopped) return
+      if (p.retry || stopped || p.dropped) return
       const delay = now ? 0 : p.retryMs
       if (!now) p.retryMs = Math.min(options.retryMaxMs, p.retryMs * 2)
       p.retry = setTimeout(() => {
@@ -485,7 +554,7 @@ export default definePlugin<ReliableOptions, Deps>({
 
     /** A path to the peer exists again: resend what was parked at once, rather than at the next retransmission timeout. */
     function pathBack(p: Peer): void {
-      if (stopped) return
+      if (stopped || p.dropped) return
       clearTimeout(p.retry)
       p.retry = undefined
       p.reachable = true
@@ -508,6 +577,8 @@ export default definePlugin<ReliableOptions, Deps>({
     return {
       stats: () => ({
         epoch: durable().epoch,
+        links: peers.size,
+        linksDropped,
         peers: Object.fromEntries([...peers.values()].map((p) => [p.name, summary(p)])),
         journal: durable().stats(),
       }),

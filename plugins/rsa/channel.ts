@@ -1,7 +1,6 @@
 // One end of an authenticated, forward-secret session between two named users. The wire format is in README.md.
 // Pure: no I/O, no timers. The caller moves the returned bytes and decides when to call begin() again.
 import {
-  constants,
   createCipheriv,
   createDecipheriv,
   createHash,
@@ -20,6 +19,8 @@ import {
   type KeyObject,
 } from 'node:crypto'
 import { checkPublicKey, fingerprintBytes, type RsaIdentity } from './identity'
+// The wire's constants: one name limit everywhere, and the RSA parameters the server's proof uses too.
+import { MAX_NAME_BYTES, OAEP, PSS } from '../../protocol'
 
 /** A handshake message that is malformed, not for us, stale, replayed or not signed by the expected key. */
 export class HandshakeRejected extends Error {
@@ -81,7 +82,7 @@ export function initBudget(perSecond: number, burst: number): InitBudget {
 /** Share of the INIT budget a nonce heard only once may not use: kept for nonces heard again, as a real responder's are. */
 const FIRST_HEARING_RESERVE = 10
 
-export const MAX_NAME_BYTES = 64
+export { MAX_NAME_BYTES, OAEP, PSS }
 /** Bytes a DATA body adds to the plaintext: session id, counter and tag. */
 export const DATA_OVERHEAD = 32
 /** How far behind the highest counter seen a message may arrive and still open once. */
@@ -120,10 +121,6 @@ const MAX_COUNTER_HIGH_WORD = 2 ** 21
 // Fatal so that invalid bytes are rejected; ignoreBOM so that two different byte strings never decode to one name.
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-/** RSA-PSS as every handshake signature uses it (with SHA-256; MGF1 follows the message digest). Exported for the vector tests. */
-export const PSS = Object.freeze({ padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
-/** RSA-OAEP as the handshake uses it; OpenSSL's MGF1 digest defaults to the OAEP digest, so this is MGF1-SHA-256. */
-export const OAEP = Object.freeze({ padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' })
 
 interface RequestMessage {
   type: 'request'

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { FrameError, decodeFrame, encodeFrame, type DataFrame, type Frame } from '../frame'
+import { FrameError, decodeFrame, encodeFrame, type DataFrame, type Frame } from '../../../protocol/reliable'
 import { ReliableLink } from '../link'
 import { MemoryDeliveredStore } from '../store'
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { bundleFrames, FRAME_BUNDLE, FrameError, MAX_BUNDLE_BYTES, unbundle } from '../frame'
+import { bundleFrames, FRAME_BUNDLE, FrameError, MAX_BUNDLE_BYTES, unbundle } from '../../../protocol/reliable'
 
 describe('reliable frame bundles', () => {
   it('packs frames in order into bundles no larger than MAX_BUNDLE_BYTES and unpacks them unchanged', () => {

@@ -7,7 +7,7 @@ import fsModule = require('node:fs')
 import type { RendezvousServer } from '../../../server/index'
 import { startClient, startServer, type TestClient } from './clients'
 import { INBOX_FILE } from '../durable'
-import { decodeFrame, FRAME_BUNDLE, unbundle } from '../frame'
+import { decodeFrame, FRAME_BUNDLE, unbundle } from '../../../protocol/reliable'
 
 /** How much slower every fdatasync is made: far longer than a loopback round trip, so an early ACK cannot hide. */
 const SLOW_SYNC_MS = 150

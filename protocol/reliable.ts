@@ -1,5 +1,6 @@
-// The wire format of the reliable layer: DATA and ACK frames, encoded by hand and decoded with every length checked.
-// The byte layout is documented in README.md; keep the two in step.
+// The wire format of reliable delivery (plugins/reliable): DATA, ACK and BUNDLE frames, carried as the plaintext of
+// sealed DATA datagrams; encoded by hand and decoded with every length checked.
+// The byte layout is documented in plugins/reliable/README.md and docs/PROTOCOL.md; keep them in step.
 
 export const FRAME_DATA = 1
 export const FRAME_ACK = 2
