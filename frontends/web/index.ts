@@ -186,6 +186,8 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         if (phase === 'starting' && code === 'registration-refused') refusal = message
         return broadcast({ type: 'problem', source, message, peer, keyChanged: code === 'key-changed' })
       }
+      case 'notice':
+        return // news during init (a key being generated) comes before the page shows the chat
     }
   }
 
