@@ -184,7 +184,8 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         const { source, message, peer, code } = event.problem
         // While starting, a refused registration (a taken name) belongs in the start window.
         if (phase === 'starting' && code === 'registration-refused') refusal = message
-        return broadcast({ type: 'problem', source, message, peer, keyChanged: code === 'key-changed' })
+        const keyChanged = code === 'key-changed'
+        return broadcast({ type: 'problem', source, message, peer, keyChanged, ...(keyChanged ? { fingerprint: newKeyNamed(message) } : {}) })
       }
       case 'notice':
         return // news during init (a key being generated) comes before the page shows the chat
@@ -374,10 +375,11 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       needChat()
       return chat.fingerprintOf(peer) ?? null
     },
-    async acceptKey({ peer }) {
+    async acceptKey({ peer, fingerprint }) {
       needChat()
       const said: { info: string[]; error: string[] } = { info: [], error: [] }
-      await commands.run(`/trust ${peer}`, { info: (line) => said.info.push(line), error: (line) => said.error.push(line), current: peer })
+      // The key the user saw, not whatever the peer's key is by now: /trust refuses if it changed again since.
+      await commands.run(`/trust ${peer} ${fingerprint}`, { info: (line) => said.info.push(line), error: (line) => said.error.push(line), current: peer })
       if (said.error.length) throw new Error(said.error.join('\n'))
       broadcast({ type: 'keyAccepted', peer })
       return said.info.join('\n')
@@ -439,3 +441,10 @@ function rememberSettings(settings: Settings, log: { warn(message: string): void
   }
 }
 
+/**
+ * The new key's fingerprint in a key-changed warning ("… (was A, now B). …", as the rsa plugin words it), or undefined.
+ * The page shows the warning and sends this back when the user accepts, so the key pinned is the one shown.
+ */
+export function newKeyNamed(warning: string): string | undefined {
+  return /\bnow ([0-9a-f]{4}(?: [0-9a-f]{4})+)\)/.exec(warning)?.[1]
+}
