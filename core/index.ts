@@ -5,6 +5,9 @@ export { API_VERSION, definePlugin, Veto, Cancelled, isVeto, isCancelled } from 
 export type { CoreServices, OptionsCheck, PluginDefinition } from './plugin'
 
 export type { Hooks } from './hooks'
+// A frontend maps events, not hooks: the observe-only hooks as one typed stream.
+export { observeFrontendEvents } from './frontend'
+export type { FrontendEvent } from './frontend'
 export type {
   Chat,
   ChatMessage,
@@ -18,6 +21,7 @@ export type {
   Logger,
   MessageState,
   MessageStateChange,
+  Notice,
   PathKind,
   PeerInfo,
   PeerPacket,
@@ -34,12 +38,22 @@ export type {
 // The classes behind core services: types only, since the client builds them and hands them to plugins.
 export type { CommandRegistry } from './commands'
 export type { PeerDirectory } from './peers'
-export type { Profile } from './profile'
 export type { TransportRegistry } from './transports'
 export type { ConversationSummary, EmbeddedAttempt, EmbeddedServerService, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
 
-// Frames: a plugin that claims datagrams in `receive` tells them apart by kind.
-export { FrameKind, MAX_DATAGRAM_BYTES } from './wire'
+// Frames: a plugin that claims datagrams in `receive` tells them apart by kind; one that sends its own frames
+// (a handshake) frames them with `encodeFrame`, or puts `frameHeader(kind)` before its body itself.
+export { DEFAULT_SERVER, encodeFrame, frameHeader, FrameKind, MAX_DATAGRAM_BYTES } from './wire'
+
+// Names, as the rendezvous server accepts them: a frontend checks what the user types against these.
+export { NAME_HINT, NAME_PATTERN } from '../protocol/names'
+
+// Files: a folder of private files (the profile is one; a frontend keeps its remembered settings in another), where a
+// user's profile is by default, and the atomic 0600 write both use, for a plugin writing a file elsewhere (an export).
+export { defaultProfileDir, Profile, writeFileAtomic } from './profile'
+
+// One IPv4 UDP socket as a Transport (bind, send, close), for a transport plugin over UDP.
+export { UdpSocket } from './udp-socket'
 export type { Frame } from './wire'
 
 // Checking options: udsu's combinators, or any Standard Schema (zod, valibot).

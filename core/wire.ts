@@ -68,6 +68,9 @@ export function decodeJson(body: Buffer): JsonMessage | undefined {
   return typeof (value as JsonMessage).t === 'string' ? (value as JsonMessage) : undefined
 }
 
+/** The rendezvous server a client uses when neither the config nor a flag names one. */
+export const DEFAULT_SERVER = '127.0.0.1:7777'
+
 /**
  * `host:port`, optionally `#fingerprint` (the server key a client expects, `SHA256:…` as the server prints it) →
  * endpoint; throws a clear error for anything else.

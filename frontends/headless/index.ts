@@ -1,9 +1,5 @@
 // The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
-import { observeFrontendEvents } from '../../core/frontend'
-import { definePlugin, type CoreServices } from '../../core/plugin'
-import type { CommandRegistry } from '../../core/commands'
-import type { ServiceRegistry, StoredMessage } from '../../core/services'
-import type { Chat } from '../../core/types'
+import { definePlugin, observeFrontendEvents, type Chat, type CommandRegistry, type CoreServices, type ServiceRegistry, type StoredMessage } from '../../core'
 import { readJsonLines } from './json-lines'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
@@ -98,8 +94,9 @@ function readCommands(services: Services, emit: (event: Output) => void, fail: (
       if (!line.trim()) return
       let command: Record<string, unknown>
       try {
-        command = JSON.parse(line)
-        if (typeof command !== 'object' || command === null || Array.isArray(command)) throw new Error('not an object')
+        const parsed: unknown = JSON.parse(line)
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object')
+        command = parsed as Record<string, unknown>
       } catch {
         return fail(`not a JSON object: ${line.slice(0, 80)}`)
       }

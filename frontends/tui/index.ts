@@ -1,7 +1,5 @@
 // The terminal frontend: a start screen for name and server, then contacts, conversations, a status bar and an input line.
-import { observeFrontendEvents } from '../../core/frontend'
-import { Cancelled, definePlugin, type CoreServices } from '../../core/plugin'
-import type { CommandOutput, Settings } from '../../core/types'
+import { Cancelled, definePlugin, observeFrontendEvents, type CommandOutput, type CoreServices, type Settings } from '../../core'
 import { ChatView } from './chat-screen'
 import { registerCommands } from './commands'
 import { themeFromEnv } from './format'

@@ -1,7 +1,6 @@
 // The bridge protocol between the core and the renderer, the one definition both sides use: the web frontend's server
 // checks every request with `parseRequestEnvelope`; the renderer (a browser page or Electron's) imports only the types.
-import { NAME_PATTERN } from '../../core/config'
-import type { Identity, MessageState, PathKind, Settings } from '../../core/types'
+import { NAME_PATTERN, type Identity, type MessageState, type PathKind, type Settings } from '../../core'
 
 /** Largest bridge message accepted, in bytes: an imported history file travels in one. */
 export const MAX_BRIDGE_MESSAGE_BYTES = 8 * 1024 * 1024

@@ -1,13 +1,7 @@
 // The web frontend: the chat in a browser page on 127.0.0.1, talking to this client over a WebSocket bridge.
 // The gui frontend runs the same page in Electron through the same bridge (see frontends/gui).
 import * as path from 'node:path'
-import { DEFAULT_CONFIG } from '../../core/config'
-import { observeFrontendEvents, type FrontendEvent } from '../../core/frontend'
-import { Cancelled, definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { defaultProfileDir, Profile } from '../../core/profile'
-import { number, object, optional, validate } from '../../core/schema'
-import type { HistoryService, StoredMessage } from '../../core/services'
-import type { Identity, MessageState, Settings } from '../../core/types'
+import { Cancelled, DEFAULT_SERVER, defaultProfileDir, definePlugin, number, object, observeFrontendEvents, optional, Profile, validate, Veto, type CoreServices, type FrontendEvent, type HistoryService, type Identity, type MessageState, type Settings, type StoredMessage } from '../../core'
 import {
   parseRequestEnvelope,
   type ContactView,
@@ -120,7 +114,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     const remembered = loadRemembered()
     prefill = {
       name: given.name || remembered.name || '',
-      server: given.server !== DEFAULT_CONFIG.server || !remembered.server ? given.server : remembered.server,
+      server: given.server !== DEFAULT_SERVER || !remembered.server ? given.server : remembered.server,
     }
     await launcher.launched(web.url, web).catch((error: Error) => {
       throw error instanceof Veto ? error : new Veto(error.message)

@@ -1,8 +1,7 @@
 // Where history lives: the HistoryStore interface, and its SQLite implementation (WAL, synchronous=FULL, FTS5, migrations).
 import * as fs from 'node:fs'
 import Database from 'better-sqlite3'
-import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
-import type { MessageState } from '../../core/types'
+import type { ConversationSummary, MessageState, SearchHit, StoredMessage } from '../../core'
 import { ftsPhrase, ftsQuery, ftsText, matchRanges, queryTerms, rankByBm25 } from './search'
 
 /** The file in the profile. */

@@ -1,8 +1,6 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
 import { createPrivateKey, sign } from 'node:crypto'
-import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { number, object, oneOf, optional, validate } from '../../core/schema'
-import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
+import { definePlugin, encodeFrame, frameHeader, FrameKind, number, object, oneOf, optional, validate, Veto, type CoreServices } from '../../core'
 import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
