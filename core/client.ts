@@ -13,7 +13,7 @@ import { describeThrown, isVeto, MessageRefused, PluginFailure, Veto, type CoreS
 import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
 import { ServiceRegistry } from './services'
-import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerSummary, Pipeline, Settings } from './types'
+import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerPacket, PeerSummary, Pipeline, Settings } from './types'
 import { decodeFrame, encodeFrame, FrameKind, hasFrameHeader, type FrameKinds } from '../protocol/frames'
 
 /** Longest chat text, in UTF-8 bytes: 64 KiB, which reliable delivery fragments and reassembles. */
@@ -165,8 +165,10 @@ export class Client implements Chat, Pipeline {
   /** Seals plaintext for a peer and puts it on a path: encode, frame, send. Throws with the reason. */
   async sendSealed(peer: string, plaintext: Buffer): Promise<void> {
     if (!this.peersDirectory.get(peer)?.path) await this.connect(peer)
+    // A failed or refusing tap throws here (see tapFailureHandler): the packet is not sent in any other form.
     const packet = await this.hooks.encode.promise({ peer, bytes: plaintext, sealed: false })
     if (!packet.sealed) throw new Error('no encryption plugin sealed the message, and udsu never sends plaintext')
+    if (!Buffer.isBuffer(packet.bytes)) throw new Error('a plugin left no bytes in the packet (encode must return a packet with a Buffer)')
     const delivered = await this.hooks.send.promise({ ...packet, bytes: encodeFrame(FrameKind.Data, packet.bytes) })
     if (!delivered) throw new Error(`no path to ${peer}`)
   }
@@ -214,8 +216,30 @@ export class Client implements Chat, Pipeline {
     if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
     const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })
     if (!opened) return this.drop('DATA frame nobody could open', datagram)
-    if (await this.hooks.unwrap.promise(opened)) return
-    await this.receiveEnvelope(opened.peer, opened.bytes)
+    const decoded = await this.decodePacket(opened)
+    if (!decoded) return this.drop(`packet from ${opened.peer} a byte transform dropped`, datagram)
+    if (await this.hooks.unwrap.promise(decoded)) return
+    await this.receiveEnvelope(decoded.peer, decoded.bytes)
+  }
+
+  /**
+   * Runs `decode`: the packet with the bytes its taps leave, or undefined when one failed or refused (reported by name in
+   * tapFailureHandler), since bytes a transform could not undo are not what the peer sent. Only the bytes may change.
+   */
+  private async decodePacket(opened: PeerPacket): Promise<PeerPacket | undefined> {
+    let result: PeerPacket
+    try {
+      result = await this.hooks.decode.promise({ ...opened })
+    } catch (error) {
+      if (!isVeto(error) && !(error instanceof TransformFailed)) throw error
+      return undefined
+    }
+    const bytes = (result as Partial<PeerPacket> | undefined)?.bytes
+    if (!Buffer.isBuffer(bytes)) {
+      this.hooks.problem.call({ source: 'decode', peer: opened.peer, message: `a plugin left no bytes in a packet from ${opened.peer} (decode must return a packet with a Buffer); it was dropped` })
+      return undefined
+    }
+    return { ...opened, bytes }
   }
 
   /** Parses one envelope from an authenticated peer, lets plugins route it, and delivers chat messages. */
@@ -326,7 +350,7 @@ export class Client implements Chat, Pipeline {
           const fail = this.tapFailureHandler(hookName, plugin)
           // configure waits for a person at a start screen, init may generate a key: only taps that should be quick are timed.
           const timeoutMs = LIFECYCLE_STEPS.has(hookName) ? undefined : (this.config.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS)
-          const fn = tap.fn as (...args: unknown[]) => unknown
+          const fn = hookName === 'encode' ? keepSealedBytes(tap.fn as TapFn) : (tap.fn as TapFn)
           if (tap.type === 'sync') {
             tap.fn = (...args: unknown[]) => {
               try {
@@ -373,6 +397,7 @@ export class Client implements Chat, Pipeline {
   /** What a failed tap leads to: a refusal goes on up; on a lifecycle step the start fails; on compose the message stops; else a report. */
   private tapFailureHandler(hookName: keyof Hooks, plugin: string): (error: unknown) => undefined {
     return (error) => {
+      if (isVeto(error) && BYTE_TRANSFORMS.has(hookName)) this.logger.debug(`plugin "${plugin}" refused a packet in ${hookName}: ${describeThrown(error)}`)
       if (isVeto(error) || error instanceof PluginFailure) throw error
       if (LIFECYCLE_STEPS.has(hookName)) throw new PluginFailure(plugin, hookName as 'configure' | 'init' | 'start', describeThrown(error))
       const message = `plugin "${plugin}" failed in hook ${hookName}: ${describeThrown(error)}`
@@ -380,10 +405,39 @@ export class Client implements Chat, Pipeline {
       if (hookName !== 'problem') this.hooks.problem.call({ source: plugin, message })
       // A filter that crashed has not approved the message: it is refused, not sent as if the filter had passed.
       if (hookName === 'compose') throw new Veto(`not sent: the plugin "${plugin}" failed while checking it`)
+      // Passing the bytes on untransformed would send, or read, what the transform never approved: the packet stops.
+      if (BYTE_TRANSFORMS.has(hookName)) throw new TransformFailed(message)
       return undefined
     }
   }
 }
+
+/** Taps that transform a packet's bytes (`encode`, `decode`): a failure drops that packet (see tapFailureHandler). */
+const BYTE_TRANSFORMS: ReadonlySet<keyof Hooks> = new Set(['encode', 'decode'])
+
+type TapFn = (...args: unknown[]) => unknown
+
+/**
+ * An `encode` tap that changed bytes already sealed would make them unreadable to the peer's `decrypt`, silently: it
+ * fails instead, naming the fix (a transform taps before the encryption).
+ */
+function keepSealedBytes(fn: TapFn): TapFn {
+  return (...args) => {
+    const before = args[0] as PeerPacket
+    const check = (after: unknown) => {
+      const bytes = (after as Partial<PeerPacket> | undefined)?.bytes
+      if (before.sealed && bytes !== undefined && bytes !== before.bytes && !(Buffer.isBuffer(bytes) && bytes.equals(before.bytes))) {
+        throw new Error('changed the bytes of a packet the encryption had already sealed: tap encode at a stage below 0, before the encryption')
+      }
+      return after
+    }
+    const result = fn(...args)
+    return result instanceof Promise ? result.then(check) : check(result)
+  }
+}
+
+/** A byte transform failed: the packet was dropped. Not a refusal: a delivery plugin may send the data again. */
+class TransformFailed extends Error {}
 
 /** The hooks of the start: a failure in one of their taps stops the client (see PluginFailure). */
 const LIFECYCLE_STEPS: ReadonlySet<keyof Hooks> = new Set(['configure', 'init', 'start'])

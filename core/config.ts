@@ -5,7 +5,7 @@ import { ConfigError } from './errors'
 import { loadPlugins } from './loader'
 import { LOG_LEVELS, type LogLevel } from './log'
 import { either, list, number, object, oneOf, optional, string, validate, type Check } from './schema'
-import { MAX_SERVERS, parseHostPort, parseServerList } from '../protocol/endpoints'
+import { DEFAULT_SERVER, MAX_SERVERS, parseHostPort, parseServerList } from '../protocol/endpoints'
 
 /** A plugin named in the config, with its options; `resolve` is a built-in short name, a package or a path. */
 export interface PluginEntry {
@@ -48,7 +48,7 @@ import { NAME_HINT, NAME_PATTERN } from '../protocol/names'
 export { NAME_HINT, NAME_PATTERN }
 
 export const DEFAULT_CONFIG: Omit<Config, 'source'> = {
-  server: '127.0.0.1:7777',
+  server: DEFAULT_SERVER,
   frontend: 'tui',
   plugins: [
     { resolve: 'udp', options: {} },

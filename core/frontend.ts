@@ -1,6 +1,6 @@
 // The observe-only hooks every frontend shows, as one stream of typed events: a frontend maps events, not hooks.
 import type { Hooks } from './hooks'
-import type { ChatMessage, Identity, MessageStateChange, PathKind, Problem, ServerState } from './types'
+import type { ChatMessage, Identity, MessageStateChange, Notice, PathKind, Problem, ServerState } from './types'
 
 export type FrontendEvent =
   | { type: 'ready'; identity: Identity }
@@ -11,6 +11,7 @@ export type FrontendEvent =
   | { type: 'messageState'; change: MessageStateChange }
   | { type: 'deliver'; message: ChatMessage }
   | { type: 'problem'; problem: Problem }
+  | { type: 'notice'; notice: Notice }
 
 /**
  * Taps the observe-only hooks under `name` and hands each as an event to `on`. A `deliver` event is acknowledged only once
@@ -25,4 +26,5 @@ export function observeFrontendEvents(hooks: Hooks, name: string, on: (event: Fr
   hooks.messageState.tap(name, (change) => void on({ type: 'messageState', change }))
   hooks.deliver.tapPromise(name, async (message) => on({ type: 'deliver', message }))
   hooks.problem.tap(name, (problem) => void on({ type: 'problem', problem }))
+  hooks.notice.tap(name, (notice) => void on({ type: 'notice', notice }))
 }

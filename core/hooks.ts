@@ -63,7 +63,7 @@ export function createHooks() {
     accepted: new SyncHook<[ChatMessage]>(['message']),
     /** An envelope leaving for a peer; a delivery plugin that takes charge (queue, fragment, retransmit) returns true, else the core sends it as one datagram. */
     transmit: new AsyncSeriesBailHook<[string, Envelope], true | undefined>(['peer', 'envelope']),
-    /** Plaintext on its way to one peer; an encryption tap seals it and sets `sealed`. */
+    /** Plaintext on its way to one peer, from `pipeline.sendSealed`: byte transforms tap at a stage below 0 and may return other bytes, then the encryption tap seals it and sets `sealed`; a tap that throws or vetoes stops the packet (fail closed). */
     encode: new AsyncSeriesWaterfallHook<[PeerPacket]>(['packet']),
     /** A sealed packet; the first path plugin that delivers it returns true (direct before relay by stage). */
     send: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
@@ -75,7 +75,9 @@ export function createHooks() {
     receive: new SyncBailHook<[ReceivedDatagram], true | undefined>(['datagram']),
     /** An unclaimed DATA frame; the tap that can authenticate and decrypt it returns the opened packet. */
     decrypt: new AsyncSeriesBailHook<[SealedPacket], PeerPacket | undefined>(['packet']),
-    /** An opened packet from an authenticated peer; a delivery plugin that owns its framing takes it (and passes whole envelopes to `pipeline.receiveEnvelope`), else the core reads it as one envelope. */
+    /** An opened packet from an authenticated peer, fired by the core after `decrypt`: byte transforms undo what they did in `encode` by returning other bytes (tap at the negated stage, so several are undone in reverse order) (peer and sender stay); a tap that throws or vetoes drops the packet (fail closed). */
+    decode: new AsyncSeriesWaterfallHook<[PeerPacket]>(['packet']),
+    /** An opened and decoded packet from an authenticated peer; a delivery plugin that owns its framing takes it (and passes whole envelopes to `pipeline.receiveEnvelope`), else the core reads it as one envelope. */
     unwrap: new AsyncSeriesBailHook<[PeerPacket], true | undefined>(['packet']),
     /** A decoded envelope from an authenticated peer; a tap that handles its type returns true (chat goes on to deliver). */
     route: new AsyncSeriesBailHook<[Envelope, PeerPacket], true | undefined>(['envelope', 'packet']),

@@ -6,6 +6,9 @@ export type { CoreServices, OptionsCheck, PluginDefinition } from './plugin'
 
 export type { Hooks } from './hooks'
 export type { ClientStats } from './client'
+// A frontend maps events, not hooks: the observe-only hooks as one typed stream.
+export { observeFrontendEvents } from './frontend'
+export type { FrontendEvent } from './frontend'
 export type {
   Chat,
   ChatMessage,
@@ -19,6 +22,7 @@ export type {
   Logger,
   MessageState,
   MessageStateChange,
+  Notice,
   PathKind,
   PeerInfo,
   PeerPacket,
@@ -35,14 +39,24 @@ export type {
 // The classes behind core services: types only, since the client builds them and hands them to plugins.
 export type { CommandRegistry } from './commands'
 export type { PeerDirectory } from './peers'
-export type { Profile } from './profile'
 export type { TransportRegistry } from './transports'
 export type { ConversationSummary, EmbeddedAttempt, EmbeddedServerService, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
 
 // Frames: a plugin that claims datagrams in `receive` tells them apart by kind; one with a kind of its own declares it
-// in its definition (`frames`) and sends it with encodeFrame.
-export { FIRST_PLUGIN_KIND, FrameKind, MAX_DATAGRAM_BYTES, decodeFrame, encodeFrame } from '../protocol/frames'
+// in its definition (`frames`) and sends it with encodeFrame (or puts `frameHeader(kind)` before its body itself).
+export { FIRST_PLUGIN_KIND, FrameKind, MAX_DATAGRAM_BYTES, decodeFrame, encodeFrame, frameHeader } from '../protocol/frames'
 export type { Frame, FrameKindDeclaration } from '../protocol/frames'
+export { DEFAULT_SERVER } from '../protocol/endpoints'
+
+// Names, as the rendezvous server accepts them: a frontend checks what the user types against these.
+export { NAME_HINT, NAME_PATTERN } from '../protocol/names'
+
+// Files: a folder of private files (the profile is one; a frontend keeps its remembered settings in another), where a
+// user's profile is by default, and the atomic 0600 write both use, for a plugin writing a file elsewhere (an export).
+export { defaultProfileDir, Profile, writeFileAtomic } from './profile'
+
+// One IPv4 UDP socket as a Transport (bind, send, close), for a transport plugin over UDP.
+export { UdpSocket } from './udp-socket'
 
 // Checking options: udsu's combinators, or any Standard Schema (zod, valibot).
 export { boolean, either, list, number, object, oneOf, optional, string, validate } from './schema'

@@ -11,6 +11,9 @@ export function parseHostPort(text: string): { host: string; port: number; finge
   return { host: match[1], port, ...(match[3] ? { fingerprint: match[3] } : {}) }
 }
 
+/** The rendezvous server a client uses when neither the config nor a flag names one. */
+export const DEFAULT_SERVER = '127.0.0.1:7777'
+
 /** Servers a client takes at most in its list (`--server A:P,B:P`). */
 export const MAX_SERVERS = 16
 

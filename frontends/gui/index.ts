@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { definePlugin } from '../../core/plugin'
+import { definePlugin } from '../../core'
 import { createWebFrontend, type WebDeps } from '../web'
 
 export default definePlugin<Record<string, never>, WebDeps>({

@@ -1,8 +1,5 @@
 // The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
-import { definePlugin, type CoreServices } from '../../core/plugin'
-import type { CommandRegistry } from '../../core/commands'
-import type { ServiceRegistry, StoredMessage } from '../../core/services'
-import type { Chat } from '../../core/types'
+import { definePlugin, observeFrontendEvents, type Chat, type CommandRegistry, type CoreServices, type ServiceRegistry, type StoredMessage } from '../../core'
 import { readJsonLines } from './json-lines'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
@@ -21,27 +18,46 @@ export default definePlugin<Record<string, never>, Deps>({
       description: 'lists the commands',
       run: (_, out) => out.info(commands.help().join('\n')),
     })
-    const emit = (event: Output) => process.stdout.write(jsonLine(event))
+    const emit = (event: Output): void => void process.stdout.write(jsonLine(event))
     const fail = (message: string, extra: Record<string, unknown> = {}) => emit({ type: 'error', message, ...extra })
 
-    hooks.ready.tap('headless', ({ name, fingerprint }) => {
-      emit({ type: 'ready', name, fingerprint })
-      readCommands({ chat, commands, services }, emit, fail)
+    // Each event becomes one JSON line; names and fields are the contract in the README ("The headless frontend").
+    observeFrontendEvents(hooks, 'headless', (event) => {
+      switch (event.type) {
+        case 'ready': {
+          const { name, fingerprint } = event.identity
+          emit({ type: 'ready', name, fingerprint })
+          return readCommands({ chat, commands, services }, emit, fail)
+        }
+        case 'server': {
+          const { online, server, current, reason } = event.state
+          return emit({ type: 'server', online, server, ...(current ? { current } : {}), ...(reason ? { reason } : {}) })
+        }
+        case 'peerConnected':
+          return emit({ type: 'connected', peer: event.peer, path: event.path })
+        case 'peerLost':
+          return emit({ type: 'lost', peer: event.peer, reason: event.reason })
+        case 'messageState': {
+          const { id, to, state, reason } = event.change
+          if (state === 'failed') return fail(`message to ${to} failed: ${reason}`, { id, to })
+          return emit({ type: state, to, id })
+        }
+        case 'deliver': {
+          // Resolves once the line is handed to the OS (the write callback), so "acknowledged" means it left this process:
+          // a full pipe holds the peer's ACK back rather than losing an acknowledged line to a kill.
+          const { from, text, id, ts } = event.message
+          const line = jsonLine({ type: 'message', from, text, id, ts })
+          return new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())))
+        }
+        case 'problem': {
+          const { message, peer } = event.problem
+          return fail(message, peer ? { peer } : {})
+        }
+        case 'peerDiscovered':
+        case 'notice':
+          return // not part of the JSON-lines contract: scripts ask with "peers"; notices are for people
+      }
     })
-    hooks.server.tap('headless', ({ online, server, current, reason }) => emit({ type: 'server', online, server, ...(current ? { current } : {}), ...(reason ? { reason } : {}) }))
-    hooks.peerConnected.tap('headless', (peer, path) => emit({ type: 'connected', peer, path }))
-    hooks.peerLost.tap('headless', (peer, reason) => emit({ type: 'lost', peer, reason }))
-    hooks.messageState.tap('headless', ({ id, to, state, reason }) => {
-      if (state === 'failed') fail(`message to ${to} failed: ${reason}`, { id, to })
-      else emit({ type: state, to, id })
-    })
-    // Resolves once the line is handed to the OS (the write callback), so "acknowledged" means it left this process:
-    // a full pipe holds the peer's ACK back rather than losing an acknowledged line to a kill.
-    hooks.deliver.tapPromise('headless', ({ from, text, id, ts }) => {
-      const line = jsonLine({ type: 'message', from, text, id, ts })
-      return new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())))
-    })
-    hooks.problem.tap('headless', ({ message, peer }) => fail(message, peer ? { peer } : {}))
   },
 })
 
@@ -78,8 +94,9 @@ function readCommands(services: Services, emit: (event: Output) => void, fail: (
       if (!line.trim()) return
       let command: Record<string, unknown>
       try {
-        command = JSON.parse(line)
-        if (typeof command !== 'object' || command === null || Array.isArray(command)) throw new Error('not an object')
+        const parsed: unknown = JSON.parse(line)
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object')
+        command = parsed as Record<string, unknown>
       } catch {
         return fail(`not a JSON object: ${line.slice(0, 80)}`)
       }

@@ -1,7 +1,5 @@
 // The slash commands the terminal frontend adds to the registry; /help is generated from the registry.
-import { NAME_PATTERN } from '../../core/config'
-import type { CommandRegistry } from '../../core/commands'
-import type { Chat } from '../../core/types'
+import { NAME_PATTERN, type Chat, type CommandRegistry } from '../../core'
 import type { ChatModel } from './model'
 
 /** What the commands need from the frontend. */

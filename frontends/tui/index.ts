@@ -1,6 +1,5 @@
 // The terminal frontend: a start screen for name and server, then contacts, conversations, a status bar and an input line.
-import { Cancelled, definePlugin, type CoreServices } from '../../core/plugin'
-import type { CommandOutput, Settings } from '../../core/types'
+import { Cancelled, definePlugin, observeFrontendEvents, type CommandOutput, type CoreServices, type Settings } from '../../core'
 import { ChatView } from './chat-screen'
 import { registerCommands } from './commands'
 import { themeFromEnv } from './format'
@@ -182,30 +181,43 @@ function createTui({ hooks, chat, commands, me, settings, services }: Deps): voi
     }, 300)
   }
 
-  hooks.ready.tap('tui', ({ name, fingerprint }) => {
-    model.me = name
-    model.notice(`You are ${name}. Your fingerprint: ${fingerprint}`)
-    refreshPeers()
-    refreshTimer = setInterval(refreshPeers, REFRESH_MS)
+  observeFrontendEvents(hooks, 'tui', (event) => {
+    switch (event.type) {
+      case 'ready':
+        model.me = event.identity.name
+        model.notice(`You are ${event.identity.name}. Your fingerprint: ${event.identity.fingerprint}`)
+        refreshPeers()
+        refreshTimer = setInterval(refreshPeers, REFRESH_MS)
+        return
+      case 'server':
+        return model.setServer(event.state)
+      case 'peerDiscovered':
+        model.updatePeer(event.peer, { online: event.online })
+        return scheduleRefresh()
+      case 'peerConnected': {
+        const { peer, path } = event
+        model.updatePeer(peer, { online: true, path })
+        if (model.hasConversation(peer)) model.notice(`${path} path to ${peer} open`, 'info', peer)
+        return
+      }
+      case 'peerLost': {
+        const { peer, reason } = event
+        model.updatePeer(peer, { online: reason !== 'left', path: undefined })
+        if (model.hasConversation(peer)) model.notice(reason === 'left' ? `${peer} left` : `lost the path to ${peer}: ${reason}`, 'info', peer)
+        return scheduleRefresh()
+      }
+      case 'messageState':
+        return model.setDelivery(event.change)
+      case 'deliver':
+        return model.addIncoming(event.message)
+      case 'problem': {
+        const { source, message, peer } = event.problem
+        return model.problem(`${source}: ${message}`, peer)
+      }
+      case 'notice':
+        return model.notice(event.notice.message)
+    }
   })
-  hooks.server.tap('tui', (state) => model.setServer(state))
-  hooks.peerDiscovered.tap('tui', ({ name, online }) => {
-    model.updatePeer(name, { online })
-    scheduleRefresh()
-  })
-  hooks.peerConnected.tap('tui', (peer, path) => {
-    model.updatePeer(peer, { online: true, path })
-    if (model.hasConversation(peer)) model.notice(`${path} path to ${peer} open`, 'info', peer)
-  })
-  hooks.peerLost.tap('tui', (peer, reason) => {
-    model.updatePeer(peer, { online: reason !== 'left', path: undefined })
-    if (model.hasConversation(peer)) model.notice(reason === 'left' ? `${peer} left` : `lost the path to ${peer}: ${reason}`, 'info', peer)
-    scheduleRefresh()
-  })
-  hooks.messageState.tap('tui', (change) => model.setDelivery(change))
-  hooks.deliver.tapPromise('tui', async (message) => model.addIncoming(message))
-  hooks.problem.tap('tui', ({ source, message, peer }) => model.problem(`${source}: ${message}`, peer))
-  hooks.notice.tap('tui', ({ message }) => model.notice(message))
   hooks.stop.tap({ name: 'tui', stage: 1000 }, () => {
     clearInterval(refreshTimer)
     clearTimeout(refreshSoon)

@@ -1,6 +1,5 @@
 // What the chat screen shows, as data: contacts, conversations, unread counts, delivery states, status.
-import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
-import type { ChatMessage, MessageState, MessageStateChange, PathKind, PeerSummary, ServerState } from '../../core/types'
+import type { ChatMessage, ConversationSummary, MessageState, MessageStateChange, PathKind, PeerSummary, SearchHit, ServerState, StoredMessage } from '../../core'
 
 export type Entry =
   | { kind: 'message'; id: string; from: string; text: string; ts: number; own: boolean }

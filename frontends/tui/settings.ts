@@ -1,9 +1,7 @@
 // The start screen's memory: the last name and server, in $XDG_DATA_HOME/udsu/tui.json (mode 0600).
 import * as path from 'node:path'
-import { DEFAULT_CONFIG, NAME_HINT, NAME_PATTERN } from '../../core/config'
-import { defaultProfileDir, Profile } from '../../core/profile'
-import type { Settings } from '../../core/types'
-import { parseServerList } from '../../core/wire'
+import { DEFAULT_SERVER, defaultProfileDir, NAME_HINT, NAME_PATTERN, Profile, type Settings } from '../../core'
+import { parseServerList } from '../../protocol'
 
 export const REMEMBERED_FILE = 'tui.json'
 
@@ -44,7 +42,7 @@ export function prefill(given: Settings, remembered: Partial<Settings>, inUse: (
   const rememberedName = remembered.name && !inUse(remembered.name) ? remembered.name : ''
   return {
     name: given.name || rememberedName,
-    server: given.server && (given.server !== DEFAULT_CONFIG.server || !remembered.server) ? given.server : (remembered.server ?? DEFAULT_CONFIG.server),
+    server: given.server && (given.server !== DEFAULT_SERVER || !remembered.server) ? given.server : (remembered.server ?? DEFAULT_SERVER),
   }
 }
 

@@ -1,6 +1,6 @@
 // The start screen: name and rendezvous server, prefilled, checked before the client goes on.
 import * as blessed from 'blessed'
-import type { Settings } from '../../core/types'
+import type { Settings } from '../../core'
 import { LineEditor } from './editor'
 import { paint, type Theme } from './format'
 import { displayWidth, safe } from './sanitize'

@@ -10,7 +10,7 @@ interface BlessedUnicode {
   chars: { all: RegExp }
 }
 
-const unicode: BlessedUnicode = require('blessed/lib/unicode')
+const unicode = require('blessed/lib/unicode') as BlessedUnicode
 
 /** Wide characters: blessed's CJK ranges, the CJK of planes 2-3, and emoji shown as pictures by default. */
 const WIDE_SOURCE =

@@ -1,7 +1,6 @@
 // The bridge protocol between the core and the renderer, the one definition both sides use: the web frontend's server
 // checks every request with `parseRequestEnvelope`; the renderer (a browser page or Electron's) imports only the types.
-import { NAME_PATTERN } from '../../core/config'
-import type { Identity, MessageState, PathKind, Settings } from '../../core/types'
+import { NAME_PATTERN, type Identity, type MessageState, type PathKind, type Settings } from '../../core'
 
 /** Largest bridge message accepted, in bytes: an imported history file travels in one. */
 export const MAX_BRIDGE_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -71,7 +70,8 @@ export type CoreEvent =
   | { type: 'path'; peer: string; path?: PathKind; reason?: string }
   | { type: 'message'; message: MessageView }
   | { type: 'messageState'; id: string; peer: string; state: MessageState; reason?: string }
-  | { type: 'problem'; source: string; message: string; peer?: string; keyChanged: boolean }
+  /** `fingerprint`: on a key change, the new key's fingerprint the warning names; accepting sends it back (acceptKey). */
+  | { type: 'problem'; source: string; message: string; peer?: string; keyChanged: boolean; fingerprint?: string }
   | { type: 'keyAccepted'; peer: string }
   | ReplyEvent
 
@@ -85,8 +85,8 @@ export type CoreRequest =
   | { type: 'history'; peer: string; before: string }
   | { type: 'search'; query: string; peer?: string }
   | { type: 'safetyNumber'; peer: string }
-  /** Accepts a peer's changed key (the rsa plugin's /trust). */
-  | { type: 'acceptKey'; peer: string }
+  /** Accepts a peer's changed key, the one with the fingerprint the warning showed (the rsa plugin's /trust NAME FINGERPRINT). */
+  | { type: 'acceptKey'; peer: string; fingerprint: string }
   | { type: 'export'; peer?: string }
   | { type: 'import'; text: string; file?: string }
   | { type: 'quit' }
@@ -134,6 +134,8 @@ export interface DesktopBridge {
 
 const isName = (value: unknown): value is string => typeof value === 'string' && NAME_PATTERN.test(value)
 const isText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max
+/** A key fingerprint as a warning shows it: hex digits in groups (rsa: 16 groups of 4), nothing that could add to a command line. */
+const isFingerprint = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]+( [0-9a-f]+)*$/.test(value) && value.length <= 200
 
 /** Checks one raw bridge message from a renderer: a request envelope, or the reason it is not one (and its id, if readable). */
 export function parseRequestEnvelope(raw: string): RequestEnvelope | { id?: number; error: string } {
@@ -162,8 +164,11 @@ export function parseRequest(value: unknown): CoreRequest | string {
       return isName(r.to) && isText(r.text, MAX_BRIDGE_MESSAGE_BYTES) ? { type: 'send', to: r.to, text: r.text } : 'send needs a peer name "to" and a "text"'
     case 'open':
     case 'safetyNumber':
-    case 'acceptKey':
       return isName(r.peer) ? { type: r.type, peer: r.peer } : `${r.type} needs a peer name`
+    case 'acceptKey':
+      return isName(r.peer) && isFingerprint(r.fingerprint)
+        ? { type: 'acceptKey', peer: r.peer, fingerprint: r.fingerprint }
+        : 'acceptKey needs a peer name and the "fingerprint" (hex digits, spaces allowed) the warning showed'
     case 'history':
       return isName(r.peer) && isText(r.before, 200) ? { type: 'history', peer: r.peer, before: r.before } : 'history needs a peer name and a message id "before"'
     case 'search':

@@ -1,13 +1,7 @@
 // The web frontend: the chat in a browser page on 127.0.0.1, talking to this client over a WebSocket bridge.
 // The gui frontend runs the same page in Electron through the same bridge (see frontends/gui).
 import * as path from 'node:path'
-import { DEFAULT_CONFIG } from '../../core/config'
-import { observeFrontendEvents, type FrontendEvent } from '../../core/frontend'
-import { Cancelled, definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { defaultProfileDir, Profile } from '../../core/profile'
-import { number, object, optional, validate } from '../../core/schema'
-import type { HistoryService, StoredMessage } from '../../core/services'
-import type { Identity, MessageState, Settings } from '../../core/types'
+import { Cancelled, DEFAULT_SERVER, defaultProfileDir, definePlugin, number, object, observeFrontendEvents, optional, Profile, validate, Veto, type CoreServices, type FrontendEvent, type HistoryService, type Identity, type MessageState, type Settings, type StoredMessage } from '../../core'
 import {
   parseRequestEnvelope,
   type ContactView,
@@ -120,7 +114,7 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     const remembered = loadRemembered()
     prefill = {
       name: given.name || remembered.name || '',
-      server: given.server !== DEFAULT_CONFIG.server || !remembered.server ? given.server : remembered.server,
+      server: given.server !== DEFAULT_SERVER || !remembered.server ? given.server : remembered.server,
     }
     await launcher.launched(web.url, web).catch((error: Error) => {
       throw error instanceof Veto ? error : new Veto(error.message)
@@ -184,8 +178,11 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         const { source, message, peer, code } = event.problem
         // While starting, a refused registration (a taken name) belongs in the start window.
         if (phase === 'starting' && code === 'registration-refused') refusal = message
-        return broadcast({ type: 'problem', source, message, peer, keyChanged: code === 'key-changed' })
+        const keyChanged = code === 'key-changed'
+        return broadcast({ type: 'problem', source, message, peer, keyChanged, ...(keyChanged ? { fingerprint: newKeyNamed(message) } : {}) })
       }
+      case 'notice':
+        return // news during init (a key being generated) comes before the page shows the chat
     }
   }
 
@@ -372,10 +369,11 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       needChat()
       return chat.fingerprintOf(peer) ?? null
     },
-    async acceptKey({ peer }) {
+    async acceptKey({ peer, fingerprint }) {
       needChat()
       const said: { info: string[]; error: string[] } = { info: [], error: [] }
-      await commands.run(`/trust ${peer}`, { info: (line) => said.info.push(line), error: (line) => said.error.push(line), current: peer })
+      // The key the user saw, not whatever the peer's key is by now: /trust refuses if it changed again since.
+      await commands.run(`/trust ${peer} ${fingerprint}`, { info: (line) => said.info.push(line), error: (line) => said.error.push(line), current: peer })
       if (said.error.length) throw new Error(said.error.join('\n'))
       broadcast({ type: 'keyAccepted', peer })
       return said.info.join('\n')
@@ -437,3 +435,10 @@ function rememberSettings(settings: Settings, log: { warn(message: string): void
   }
 }
 
+/**
+ * The new key's fingerprint in a key-changed warning ("… (was A, now B). …", as the rsa plugin words it), or undefined.
+ * The page shows the warning and sends this back when the user accepts, so the key pinned is the one shown.
+ */
+export function newKeyNamed(warning: string): string | undefined {
+  return /\bnow ([0-9a-f]{4}(?: [0-9a-f]{4})+)\)/.exec(warning)?.[1]
+}

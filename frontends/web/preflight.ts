@@ -4,10 +4,8 @@ import * as dgram from 'node:dgram'
 import { lookup } from 'node:dns/promises'
 import * as os from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { NAME_HINT, NAME_PATTERN } from '../../core/config'
-import type { Settings } from '../../core/types'
-import { decodeFrame, decodeJson, encodeJson, FrameKind, parseHostPort } from '../../core/wire'
-import { HELLO_PAD } from '../../protocol'
+import { NAME_HINT, NAME_PATTERN, type Settings } from '../../core'
+import { decodeFrame, decodeJson, encodeJson, FrameKind, HELLO_PAD, parseHostPort } from '../../protocol'
 import type { StartProblems } from './bridge'
 
 /** How long each of the two `hello`s waits for the server's answer. */

@@ -2,10 +2,8 @@
 // clients chat with no setup. Its own plugin, so that the path plugins never import the server.
 import * as os from 'node:os'
 import { lookup } from 'node:dns/promises'
-import { definePlugin, type CoreServices } from '../../core/plugin'
-import { object, validate } from '../../core/schema'
-import type { EmbeddedAttempt } from '../../core/services'
-import { parseHostPort } from '../../core/wire'
+import { definePlugin, object, validate, type CoreServices, type EmbeddedAttempt } from '../../core'
+import { parseHostPort } from '../../protocol'
 import type { RendezvousServer } from '../../server'
 import { EmbeddedServerStarter } from './starter'
 

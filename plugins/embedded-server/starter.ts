@@ -1,8 +1,7 @@
 // The server a client starts inside itself when the configured one is on this machine and none answers; and what to
 // tell the user when another program holds that port, so nothing can answer there and nothing can be started.
-import type { EmbeddedAttempt } from '../../core/services'
-import type { Logger } from '../../core/types'
-import { parseHostPort } from '../../core/wire'
+import type { EmbeddedAttempt, Logger } from '../../core'
+import { parseHostPort } from '../../protocol'
 import { defaultServerDataDir, RendezvousServer } from '../../server'
 
 export class EmbeddedServerStarter {

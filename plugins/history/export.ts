@@ -1,6 +1,5 @@
 // Export: history as our versioned JSON (docs/history-export.schema.json), or as text and HTML for people; optionally sealed.
-import { writeFileAtomic } from '../../core/profile'
-import type { StoredMessage } from '../../core/services'
+import { writeFileAtomic, type StoredMessage } from '../../core'
 import { seal } from './crypto'
 import type { ExportFilter, HistoryStore } from './store'
 

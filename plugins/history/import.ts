@@ -2,7 +2,7 @@
 // it into history in one transaction. A bad file changes nothing and the error names the problem, its JSON path and line.
 import * as fs from 'node:fs'
 import Ajv, { type ErrorObject } from 'ajv'
-import type { StoredMessage } from '../../core/services'
+import type { StoredMessage } from '../../core'
 import exportSchema from '../../docs/history-export.schema.json'
 import { isSealed, unseal } from './crypto'
 import { EXPORT_FORMAT, EXPORT_VERSION, type ExportFile } from './export'

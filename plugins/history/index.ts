@@ -1,10 +1,7 @@
 // History: every conversation kept in SQLite in the profile. Received messages are stored before any frontend shows
 // them (deliver, stage -100), one's own when accepted, with their delivery state; the `history` service reads them.
 import * as path from 'node:path'
-import { definePlugin, type CoreServices } from '../../core/plugin'
-import { number, object, optional, validate } from '../../core/schema'
-import type { HistoryService, SearchHit } from '../../core/services'
-import type { CommandOutput } from '../../core/types'
+import { definePlugin, number, object, optional, validate, type CommandOutput, type CoreServices, type HistoryService, type SearchHit } from '../../core'
 import { exportHistory, formatFromFile, renderExport } from './export'
 import { importBytes, importFile } from './import'
 import { HISTORY_FILE, SqliteHistoryStore, type HistoryStore } from './store'

@@ -1,8 +1,7 @@
 // Where history lives: the HistoryStore interface, and its SQLite implementation (WAL, synchronous=FULL, FTS5, migrations).
 import * as fs from 'node:fs'
 import Database from 'better-sqlite3'
-import type { ConversationSummary, SearchHit, StoredMessage } from '../../core/services'
-import type { MessageState } from '../../core/types'
+import type { ConversationSummary, MessageState, SearchHit, StoredMessage } from '../../core'
 import { ftsPhrase, ftsQuery, ftsText, matchRanges, queryTerms, rankByBm25 } from './search'
 
 /** The file in the profile. */
@@ -127,6 +126,7 @@ export class SqliteHistoryStore implements HistoryStore {
   /** Opens (creating, migrating) the database; a newer schema than this code knows is refused, not touched. */
   constructor(readonly file: string, options: { readonly?: boolean } = {}) {
     if (options.readonly && !fs.existsSync(file)) throw new Error(`no history at ${file}`)
+    if (!options.readonly) createPrivately(file)
     this.db = new Database(file, { readonly: options.readonly ?? false })
     try {
       // Another process (a running client, an import) may hold the write lock for a moment: wait rather than fail.
@@ -136,7 +136,6 @@ export class SqliteHistoryStore implements HistoryStore {
         // FULL: every commit is fsync'ed, so what a tap stored before a frontend showed it survives a power loss.
         this.db.pragma('synchronous = FULL')
         this.migrate()
-        fs.chmodSync(file, 0o600)
       }
     } catch (error) {
       this.db.close()
@@ -380,4 +379,20 @@ function filterSql(filter: ExportFilter): { where: string; params: Record<string
     params.until = filter.until
   }
   return { where: parts.join(' AND '), params }
+}
+
+/**
+ * Creates the database file 0600 before SQLite opens it, so no message is ever in a file others may read: SQLite gives
+ * the -wal and -shm files it creates the database's mode. A file an earlier version left looser (with a -wal or -shm
+ * left by a crash) is tightened first.
+ */
+function createPrivately(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', 0o600))
+  for (const companion of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(companion).mode & 0o077) !== 0) fs.chmodSync(companion, 0o600)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
 }

@@ -1,7 +1,7 @@
 // Maps a Telegram Desktop export of one personal chat (result.json, "Export chat history" → JSON) to history messages.
 // The chat partner becomes `peer`, everyone else the owner. Formatting is flattened to text, media become a placeholder
 // line ([photo], [voice message, 0:05]) above the caption, and every message udsu cannot keep is refused with a reason.
-import type { StoredMessage } from '../../core/services'
+import type { StoredMessage } from '../../core'
 import type { Located } from './import'
 
 /** The parts of Telegram's export this reads; see https://core.telegram.org/import-export and an export's result.json. */

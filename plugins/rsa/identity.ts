@@ -5,7 +5,7 @@ import { constants, promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import forge from 'node-forge'
-import { writeFileAtomic } from '../../core/profile'
+import { writeFileAtomic } from '../../core'
 
 export interface RsaIdentity {
   privateKeyPem: string

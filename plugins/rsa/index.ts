@@ -1,8 +1,6 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
 import { createPrivateKey, sign } from 'node:crypto'
-import { definePlugin, Veto, type CoreServices } from '../../core/plugin'
-import { number, object, oneOf, optional, validate } from '../../core/schema'
-import { encodeFrame, frameHeader, FrameKind } from '../../core/wire'
+import { definePlugin, encodeFrame, frameHeader, FrameKind, number, object, oneOf, optional, validate, Veto, type CoreServices } from '../../core'
 import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
@@ -233,16 +231,26 @@ export default definePlugin<RsaOptions, Deps>({
         out.info(number ? `safety number with ${peer}: ${number}` : `no key known for ${peer} yet`)
       },
     })
+    /** The shortest fingerprint prefix /trust takes: 64 bits, beyond any key made to match a prefix. */
+    const MIN_TRUST_HEX = 16
     commands.register({
       name: 'trust',
       usage: '/trust NAME [FINGERPRINT]',
       description: "accept NAME's new key (the one the warning named) after you compared the safety number",
       run(args, out) {
-        const [name = '', expected] = args.split(/\s+/, 2)
+        // The fingerprint may be given as shown (in groups with spaces) or without them.
+        const [name = '', ...groups] = args.trim().split(/\s+/)
+        const expected = groups.length ? groups.join('').toLowerCase() : undefined
         const fingerprint = changedKeys.get(name)
-        if (!fingerprint) return out.error(`the key of ${name || '(no name)'} has not changed`)
+        if (!fingerprint) {
+          const pinned = expected !== undefined ? known[name] : undefined
+          return out.error(`the key of ${name || '(no name)'} has not changed${pinned ? `: it is the one you already trust (${pinned})` : ''}`)
+        }
         // A frontend that showed a key names it, so that the key pinned is the one the user compared, not a newer one.
-        if (expected !== undefined && !fingerprint.replace(/ /g, '').startsWith(expected.toLowerCase())) {
+        if (expected !== undefined && expected.length < MIN_TRUST_HEX) {
+          return out.error(`name at least ${MIN_TRUST_HEX} hex digits of the fingerprint (the warning shows all of it), not "${expected}"`)
+        }
+        if (expected !== undefined && !fingerprint.replace(/ /g, '').startsWith(expected)) {
           return out.error(`the key of ${name} is now ${fingerprint}, not the one you named; compare the safety number again`)
         }
         pin(name, fingerprint)

@@ -1,8 +1,5 @@
 // The UDP transport: one socket per client, shared by the rendezvous protocol and every peer.
-import { definePlugin, type CoreServices } from '../../core/plugin'
-import { number, object, optional, string, validate } from '../../core/schema'
-import type { Endpoint } from '../../core/types'
-import { UdpSocket } from '../../core/udp-socket'
+import { definePlugin, number, object, optional, string, UdpSocket, validate, type CoreServices, type Endpoint } from '../../core'
 
 const optionsSchema = object({
   /** Address to bind; 0.0.0.0 listens on every interface. */

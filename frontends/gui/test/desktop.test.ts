@@ -114,7 +114,7 @@ describe('gui: the Electron main process with a fake electron', () => {
   it('relays checked requests from our page to the core, and the core\'s events to the page', () => {
     const request = electron.ipcOn.get(IPC.request)!
     request(fromApp as never, { id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } } as never)
-    expect(core.sent.map((t) => JSON.parse(t))).to.deep.equal([{ id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } }])
+    expect(core.sent.map((t) => JSON.parse(t) as unknown)).to.deep.equal([{ id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } }])
     core.emit('{"type":"server","online":true,"server":"127.0.0.1:7777"}')
     core.emit('not json')
     expect(window.webContents.sent).to.deep.equal([[IPC.event, { type: 'server', online: true, server: '127.0.0.1:7777' }]])
@@ -196,7 +196,8 @@ describe('gui: the preload with a fake electron', () => {
     }
     const source = fs.readFileSync(path.join(__dirname, '..', 'preload.js'), 'utf8')
     const module = { exports: {} }
-    vm.runInNewContext(`(function (require, module, exports) {${source}\n})`, {})(sandboxRequire, module, module.exports)
+    const run = vm.runInNewContext(`(function (require, module, exports) {${source}\n})`, {}) as (...args: unknown[]) => void
+    run(sandboxRequire, module, module.exports)
     return { exposed, sent, invoked, listeners, required }
   }
 

@@ -104,8 +104,8 @@
   let loadingOlder = false
   let server: { online: boolean; server: string; reason?: string } | undefined
   const paths = new Map<string, string>()
-  /** Peers whose key changed and is not accepted yet → the warning's text. */
-  const keyChanges = new Map<string, string>()
+  /** Peers whose key changed and is not accepted yet → the warning's text and the new key's fingerprint it names. */
+  const keyChanges = new Map<string, { text: string; fingerprint?: string }>()
   const notices: Array<{ peer?: string; text: string }> = []
 
   const channel = openChannel()
@@ -173,7 +173,7 @@
       }
       case 'problem':
         if (event.keyChanged && event.peer) {
-          keyChanges.set(event.peer, event.message)
+          keyChanges.set(event.peer, { text: event.message, fingerprint: event.fingerprint })
           renderAlerts()
         } else notice(event.message, event.peer)
         return
@@ -453,19 +453,22 @@
   function renderAlerts(): void {
     const warning = current ? keyChanges.get(current) : undefined
     ui.alerts.replaceChildren()
-    for (const [peer, text] of keyChanges) {
+    for (const [peer, { text, fingerprint }] of keyChanges) {
       if (peer !== current && warning) continue
       const alert = el('div', 'alert')
       alert.setAttribute('role', 'alert')
       alert.append(el('p', undefined, `Warning: ${text.replace(/\. Messages with .*$/, '.')}`))
       alert.append(el('p', undefined, `Messages with ${peer} are blocked until you compare the safety number with ${peer} and accept the new key.`))
-      const accept = el('button', undefined, 'Accept new key')
-      accept.type = 'button'
-      accept.setAttribute('aria-label', `Accept new key of ${peer}`)
-      accept.addEventListener('click', () => {
-        request({ type: 'acceptKey', peer }).catch((error: Error) => notice(error.message, peer))
-      })
-      alert.append(accept)
+      // Accepting pins exactly the key this warning names; without a fingerprint to name, there is nothing safe to accept.
+      if (fingerprint) {
+        const accept = el('button', undefined, 'Accept new key')
+        accept.type = 'button'
+        accept.setAttribute('aria-label', `Accept new key of ${peer}`)
+        accept.addEventListener('click', () => {
+          request({ type: 'acceptKey', peer, fingerprint }).catch((error: Error) => notice(error.message, peer))
+        })
+        alert.append(accept)
+      }
       ui.alerts.append(alert)
     }
   }

@@ -72,6 +72,7 @@ describe('web frontend in Chromium: a real server, two real clients', function (
   let alicePage: Page
   let bobPage: Page
   let bobProfile: string
+  let aliceProfile: string
   /** alice's $XDG_DATA_HOME, where her start window remembers what she typed. */
   let aliceData: string
   const refused = { dialogs: [] as string[], requests: [] as string[] }
@@ -82,7 +83,7 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     aliceData = tempDir('udsu-web-data-')
     server = await ServerProcess.start()
     ;[alice, bob] = await Promise.all([
-      WebClient.start({ server: server.address, profile: fixtureProfile('alice'), dataHome: aliceData }),
+      WebClient.start({ server: server.address, profile: (aliceProfile = fixtureProfile('alice')), dataHome: aliceData }),
       WebClient.start({ server: server.address, profile: bobProfile }),
     ])
     browser = await launchChromium()
@@ -379,8 +380,12 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await expect(own(alicePage, 'before accepting').locator('.state')).toHaveText('failed', { timeout: 20_000 })
     await expect(own(alicePage, 'before accepting').locator('.state')).toHaveAttribute('title', /^failed: the key of bob has changed/)
     await expect(theirs(bobPage, 'before accepting')).toHaveCount(0)
+    const shown = /now ([0-9a-f ]+)\)/.exec((await alert.textContent()) ?? '')?.[1]
+    expectChai(shown, 'the alert names the new key').to.match(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/)
     await alert.getByRole('button', { name: 'Accept new key of bob' }).click()
     await expect(alert).toBeHidden()
+    // The key pinned is the one the alert showed (the page sent it with /trust).
+    expectChai(JSON.parse(fs.readFileSync(path.join(aliceProfile, 'known-peers.json'), 'utf8'))).to.include({ bob: shown })
     await send(alicePage, 'after accepting')
     await expect(own(alicePage, 'after accepting').locator('.state')).toHaveText('delivered', { timeout: 30_000 })
     // What failed while blocked was kept, and goes out once the key is accepted.

@@ -304,12 +304,17 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
 
   it('passes a key change on as such, and accepts the new key with /trust', async () => {
     await startChat()
-    hooks.problem.call({ source: 'rsa', peer: 'bob', code: 'key-changed', message: 'the key of bob has changed' })
+    const now = '9f3a 0c11 72be 44d0 e5a9 1b62 0d7c 88f1 3e40 aa19 5c6d 07b2 f814 62e3 9d05 c7a8'
+    hooks.problem.call({ source: 'rsa', peer: 'bob', code: 'key-changed', message: `the key of bob has changed (was 1111 2222 3333 4444, now ${now}). Messages with bob are blocked until you accept the new key with /trust bob` })
     hooks.problem.call({ source: 'udp', message: 'something else' })
-    expect(await renderer.event('problem', (e) => e.peer === 'bob')).to.include({ keyChanged: true })
-    expect(await renderer.event('problem', (e) => e.source === 'udp')).to.include({ keyChanged: false })
-    expect(await renderer.request({ type: 'acceptKey', peer: 'bob' })).to.equal('you now trust the new key of bob')
-    expect(trusted).to.deep.equal(['bob'])
+    expect(await renderer.event('problem', (e) => e.peer === 'bob')).to.include({ keyChanged: true, fingerprint: now })
+    expect(await renderer.event('problem', (e) => e.source === 'udp')).to.include({ keyChanged: false }).and.not.have.property('fingerprint')
+    // The page sends back the key it showed, and /trust gets it: a key that changed again since is refused there.
+    expect(await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: now })).to.equal(`you now trust the new key of bob ${now}`)
+    expect(trusted).to.deep.equal([`bob ${now}`])
+    const error = await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: '9f3a; /quit' } as never).then(() => undefined, (e: Error) => e)
+    expect(error?.message).to.match(/acceptKey needs a peer name and the "fingerprint"/)
+    expect(trusted).to.have.length(1)
     await renderer.event('keyAccepted', (e) => e.peer === 'bob')
     expect(await renderer.request({ type: 'safetyNumber', peer: 'bob' })).to.equal('12345 67890')
     expect(await renderer.request({ type: 'safetyNumber', peer: 'dave' })).to.equal(null)

@@ -1,5 +1,6 @@
 // The SQLite store on a real file: durability settings, merge by (sender, id), pages, unread counts, states, migrations, search.
 import { expect } from 'chai'
+import * as fs from 'node:fs'
 import Database from 'better-sqlite3'
 import { SCHEMA_VERSION, SqliteHistoryStore } from '../store'
 import { ftsQuery, matchRanges } from '../search'
@@ -18,6 +19,32 @@ describe('history store (SQLite)', () => {
     const reopened = new SqliteHistoryStore(store.file)
     expect((reopened as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).to.equal(2) // FULL
     reopened.close()
+  })
+
+  it('keeps the database and its -wal and -shm files 0600 from their creation, whatever the umask', () => {
+    const umask = process.umask(0o022)
+    try {
+      const store = openTempStore()
+      store.append(message('bob', false, 'private'))
+      const modes = ['', '-wal', '-shm'].map((suffix) => [suffix || 'db', (fs.statSync(store.file + suffix).mode & 0o777).toString(8)])
+      store.close()
+      expect(modes).to.deep.equal([['db', '600'], ['-wal', '600'], ['-shm', '600']])
+    } finally {
+      process.umask(umask)
+    }
+  })
+
+  it('tightens a database and a leftover -wal that an earlier version left readable by others', () => {
+    const store = openTempStore()
+    store.append(message('bob', false, 'private'))
+    store.close()
+    fs.chmodSync(store.file, 0o644)
+    fs.writeFileSync(`${store.file}-wal`, '', { mode: 0o644 })
+    fs.chmodSync(`${store.file}-wal`, 0o644)
+    const reopened = new SqliteHistoryStore(store.file)
+    const modes = [store.file, `${store.file}-wal`].map((file) => (fs.statSync(file).mode & 0o777).toString(8))
+    reopened.close()
+    expect(modes).to.deep.equal(['600', '600'])
   })
 
   it('refuses a database of a newer schema, and leaves it untouched', () => {
