@@ -5,7 +5,7 @@ import { ConfigError } from './errors'
 import { loadPlugins } from './loader'
 import { LOG_LEVELS, type LogLevel } from './log'
 import { either, list, number, object, oneOf, optional, string, validate, type Check } from './schema'
-import { DEFAULT_SERVER, MAX_SERVERS, parseHostPort, parseServerList } from '../protocol/endpoints'
+import { DEFAULT_SERVER, MAX_SERVERS, parseServerList } from '../protocol/endpoints'
 
 /** A plugin named in the config, with its options; `resolve` is a built-in short name, a package or a path. */
 export interface PluginEntry {

@@ -22,6 +22,7 @@ export {
   defaultProfileDir,
   Profile,
   writeFileAtomic,
+  Fifo,
   UdpSocket,
   boolean,
   either,

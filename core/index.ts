@@ -55,6 +55,9 @@ export { NAME_HINT, NAME_PATTERN } from '../protocol/names'
 // user's profile is by default, and the atomic 0600 write both use, for a plugin writing a file elsewhere (an export).
 export { defaultProfileDir, Profile, writeFileAtomic } from './profile'
 
+// A FIFO queue whose shift stays O(1) past V8's array limits, for a plugin that queues per peer.
+export { Fifo } from './fifo'
+
 // One IPv4 UDP socket as a Transport (bind, send, close), for a transport plugin over UDP.
 export { UdpSocket } from './udp-socket'
 

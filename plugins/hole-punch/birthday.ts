@@ -1,7 +1,6 @@
 // Birthday-paradox punching for a symmetric NAT facing an endpoint-independent one: many sockets on the symmetric
 // side, random ports probed from the other, until one probe lands on one of the sockets' mappings.
-import type { Endpoint, Transport } from '../../core/types'
-import { UdpSocket } from '../../core/udp-socket'
+import { UdpSocket, type Endpoint, type Transport } from '../../core'
 
 /** Ports a NAT picks from when it randomises (Linux `--random-fully` uses 1024-65535 for unprivileged sources). */
 export const NAT_PORT_MIN = 1024

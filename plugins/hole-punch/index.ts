@@ -1,7 +1,7 @@
 // Finds peers through the rendezvous server and opens direct UDP paths by simultaneous hole punching; birthday-paradox
 // probing when one side's NAT is symmetric; the server's relay when no direct path opens, upgraded when one does.
 // This file only wires: hooks, sockets and the one timer. The server side is rendezvous.ts; the paths, paths.ts.
-import { boolean, definePlugin, FrameKind, number, object, optional, validate, Veto, type CoreServices, type Endpoint, type PathKind, type Transport } from '../../core/index'
+import { boolean, definePlugin, FrameKind, number, object, optional, validate, Veto, type CoreServices, type Endpoint, type PathKind, type Transport } from '../../core'
 import { decodeJson, encodeJson, formatEndpoint, isEndpoint, relayRoom, sameEndpoint, type PeerIntro } from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets } from './birthday'
 import { PathMachine, type PathEvent } from './paths'

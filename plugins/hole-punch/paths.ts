@@ -2,7 +2,7 @@
 // decision, path checks, keepalives and expiry, and the send budgets. Pure and clock-driven: no sockets, no timers.
 // Time comes from `clock`, what must happen leaves through `effects`, and the owner calls `tick()` at `nextDeadline()`
 // (it hears of an earlier deadline through `effects.deadline`). A socket is an opaque `Via`; `main` is the client's own.
-import type { Endpoint, PathKind } from '../../core/index'
+import type { Endpoint, PathKind } from '../../core'
 import { formatEndpoint, sameEndpoint, type NatType } from '../../protocol'
 import { probeToken, SendBudget, type Probe, type ProbeType } from './probe'
 import { randomPorts } from './birthday'

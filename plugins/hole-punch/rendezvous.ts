@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import * as os from 'node:os'
-import type { EmbeddedServerService, Endpoint, Frame, Logger, Problem, Profile, ServerState, Transport } from '../../core/index'
-import { FrameKind } from '../../core/index'
+import type { EmbeddedServerService, Endpoint, Frame, Logger, Problem, Profile, ServerState, Transport } from '../../core'
+import { FrameKind } from '../../core'
 import {
   ChannelEnd, decodeJson, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, HELLO_PAD, MAPPING_PAD, parseServerList,
   parseServerMessage, PING_PAD, registrationProof, sameEndpoint, serverFingerprint, verifyTranscript, decodeRelay, type ClientMessage,

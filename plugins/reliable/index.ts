@@ -1,9 +1,7 @@
 // Reliable delivery: every chat envelope goes through a ReliableLink per peer (ids, acks, retransmission, order,
 // fragments), with the outbox and the received ids kept in the profile so that a restart loses and repeats nothing.
 import { performance } from 'node:perf_hooks'
-import { definePlugin, isVeto, Veto, type CoreServices } from '../../core/plugin'
-import { number, object, optional, validate } from '../../core/schema'
-import type { Logger } from '../../core/types'
+import { definePlugin, isVeto, number, object, optional, validate, Veto, type CoreServices, type Logger } from '../../core'
 import { DurableState, type DurableMark } from './durable'
 import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from '../../protocol/reliable'
 import { ReliableLink, type ReliableLinkStats } from './link'

@@ -1,7 +1,7 @@
 // An append-only file of JSON lines with group commit: records appended in the same tick share one write and one
 // fdatasync, so many small records cost one disk flush. Read back at open; a torn last line (a crash mid-write) is cut off.
 import * as fs from 'node:fs'
-import { writeFileAtomic } from '../../core/profile'
+import { writeFileAtomic } from '../../core'
 
 /** A journal that cannot be read: names the file and the line, and says what to do. */
 export class JournalCorrupt extends Error {

@@ -2,7 +2,7 @@
 // QUIC loss detection, and the hellos that learn the peer's epoch. Pure: time is passed in, frames leave via `output`.
 import { type AckBlock, FrameError, dataOverhead, encodeFrame } from '../../protocol/reliable'
 import { type LinkCounters, type ReliableLinkStats, type Tuning, U32_MAX, fragmentCount } from './options'
-import { Fifo } from '../../core/fifo'
+import { Fifo } from '../../core'
 
 /** QUIC's packet threshold: a frame is lost once one sent 3 transmissions later was acknowledged. */
 const PACKET_THRESHOLD = 3
