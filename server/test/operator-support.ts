@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import { admit, publicPem } from '../../core/test/support'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, type ChannelEnd, type JsonMessage } from '../../protocol'
 import { CLI } from '../../test/support/processes'
+import { waitUntil } from '../../test/support/wait'
 
 const RUN_MS = 20_000
 
@@ -73,19 +74,9 @@ export class UdpPeer {
 
   /** The first received message (from now on, or already received when `seen` is true) that matches, within `timeoutMs`. */
   waitFor(match: (m: JsonMessage) => boolean, what: string, timeoutMs = 5000): Promise<JsonMessage> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.received.find(match)
-        if (found) finish(() => resolve(found))
-      }
-      const timer = setTimeout(() => finish(() => reject(new Error(`no ${what} within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`))), timeoutMs)
-      const finish = (settle: () => void) => {
-        clearTimeout(timer)
-        this.listeners.delete(check)
-        settle()
-      }
-      this.listeners.add(check)
-      check()
+    return waitUntil(this.listeners, () => this.received.find(match), {
+      timeoutMs,
+      timedOut: () => `no ${what} within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`,
     })
   }
 

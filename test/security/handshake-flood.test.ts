@@ -11,10 +11,9 @@ import { createRequire } from 'node:module'
 import * as path from 'node:path'
 import type { Endpoint } from '../../core/types'
 import { encodeFrame, FrameKind } from '../../core/wire'
-import { fingerprintBytes } from '../../plugins/rsa/identity'
 import type { RendezvousServer } from '../../server'
 import { floodForged, requireForge } from '../support/forge'
-import { makeClient, startServer, type TestClient } from '../support/inprocess'
+import { makeClient, startByRole, startServer, type TestClient } from '../support/inprocess'
 import { cleanupTemp } from '../support/processes'
 
 const FORGED_PER_SECOND = 1600
@@ -26,6 +25,9 @@ const HANDSHAKE_BOUND_MS = 12_000
 const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { embeddedServer: false } }, { resolve: 'rsa', options: {} }]
 const nodeCrypto = createRequire(__filename)('node:crypto') as Record<string, unknown>
 const endpointOf = (client: TestClient): Endpoint => ({ address: '127.0.0.1', port: client.client.container.cradle.transports.primary().local().port })
+
+/** Names the step a wait belongs to in its error. */
+const step = <T>(what: string, waiting: Promise<T>): Promise<T> => waiting.catch((error: Error) => Promise.reject(new Error(`${what}: ${error.message}`)))
 
 /** A REQUEST from the responder as the wire carries it: header, nonce, cookie. */
 function forgedRequest(from: string, to: string): Buffer {
@@ -74,17 +76,11 @@ describe('finding 7: forged handshake REQUESTs from forged source addresses, 1,6
     it(`${mode}: the victim does no RSA work for them, its conversation goes on, and a new handshake forms under the flood`, async () => {
       server = await startServer()
       const address = `127.0.0.1:${server.address().port}`
-      const alice = makeClient('alice', address, { plugins })
-      const bob = makeClient('bob', address, { plugins })
-      running.push(alice, bob)
-      await alice.client.start()
-      await bob.client.start()
-      // The victim is the initiator (lower fingerprint): the side a REQUEST with a nonce asks for an INIT (RSA work).
-      const aliceLower = Buffer.compare(fingerprintBytes(alice.client.container.cradle.me.publicKey!), fingerprintBytes(bob.client.container.cradle.me.publicKey!)) < 0
-      const [victim, peer] = aliceLower ? [alice, bob] : [bob, alice]
+      // The victim is the initiator: the side a REQUEST with a nonce asks for an INIT (RSA work).
+      const { initiator: victim, responder: peer } = await startByRole(address, plugins, running)
       const [victimName, peerName] = [victim.client.settings.name, peer.client.settings.name]
       await peer.client.send(victimName, 'before the flood')
-      await victim.message('before the flood')
+      await step('before the flood', victim.message('before the flood'))
 
       let forgedHeard = 0
       let wakeAt: { count: number; wake: () => void } | undefined
@@ -114,9 +110,9 @@ describe('finding 7: forged handshake REQUESTs from forged source addresses, 1,6
 
       // The conversation goes on over the session it has.
       await victim.client.send(peerName, 'during the flood')
-      await peer.message('during the flood', HANDSHAKE_BOUND_MS)
+      await step('during the flood', peer.message('during the flood', HANDSHAKE_BOUND_MS))
       await peer.client.send(victimName, 'still here')
-      await victim.message('still here', HANDSHAKE_BOUND_MS)
+      await step('still here', victim.message('still here', HANDSHAKE_BOUND_MS))
 
       // The peer restarts (and loses its session) and speaks first (the victim may not have heard of the restart yet;
       // this test has no reliable delivery to send again): a new handshake, whose INIT the victim makes, forms under the flood.
@@ -126,9 +122,9 @@ describe('finding 7: forged handshake REQUESTs from forged source addresses, 1,6
       await again.client.start()
       const started = Date.now()
       await again.client.send(victimName, 'after the restart')
-      await victim.message('after the restart', HANDSHAKE_BOUND_MS)
+      await step('after the restart', victim.message('after the restart', HANDSHAKE_BOUND_MS))
       await victim.client.send(peerName, 'and back')
-      await again.message('and back', HANDSHAKE_BOUND_MS)
+      await step('and back', again.message('and back', HANDSHAKE_BOUND_MS))
       const handshakeMs = Date.now() - started
       expect(flood.over, 'the flood was still on when the new session formed').to.equal(false)
       const operations = counter.count()

@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram'
 import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import { encodeFrame, FrameKind } from '../../../core/wire'
-import { makeClient, startServer, type TestClient } from '../../../test/support/inprocess'
+import { makeClient, startByRole, startServer, type TestClient } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
 import type { RendezvousServer } from '../../../server'
 import * as fs from 'node:fs'
@@ -49,14 +49,8 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
     const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }]
-    const alice = makeClient('alice', address, { plugins })
-    const bob = makeClient('bob', address, { plugins })
-    running.push(alice, bob)
-    await alice.client.start()
-    await bob.client.start()
-    // The victim is the initiator (lower fingerprint): REQUESTs with a nonce are what it answers with an INIT.
-    const aliceLower = Buffer.compare(fingerprintBytes(alice.client.container.cradle.me.publicKey!), fingerprintBytes(bob.client.container.cradle.me.publicKey!)) < 0
-    const [victim, peer] = aliceLower ? [alice, bob] : [bob, alice]
+    // The victim is the initiator: REQUESTs with a nonce are what it answers with an INIT.
+    const { initiator: victim, responder: peer } = await startByRole(address, plugins, running)
     await victim.client.connect(peer.client.settings.name) // introduced both ways: the victim knows the peer's key
     const port = victim.client.container.cradle.transports.all()[0].local().port
 
