@@ -51,9 +51,10 @@ export class UdpPeer {
     })
   }
 
-  static async open(server: { address: string; port: number }, family: 'udp4' | 'udp6' = 'udp4'): Promise<UdpPeer> {
+  /** A socket on loopback (`host`: another loopback address, to be another client address to the server). */
+  static async open(server: { address: string; port: number }, family: 'udp4' | 'udp6' = 'udp4', host = family === 'udp4' ? '127.0.0.1' : '::1'): Promise<UdpPeer> {
     const socket = dgram.createSocket(family)
-    await new Promise<void>((resolve) => socket.bind(0, family === 'udp4' ? '127.0.0.1' : '::1', resolve))
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve))
     return new UdpPeer(socket, server)
   }
 
@@ -87,9 +88,9 @@ export class UdpPeer {
     return this.waitFor((m) => m.rid === rid, `reply to ${message.t}`)
   }
 
-  /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key of that name. */
-  register(name: string): Promise<JsonMessage> {
-    return admit((m) => this.request(m), { name, key: publicPem(name) }, (channel) => (this.channel = channel))
+  /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key `key` (default: the name's). */
+  register(name: string, key = name): Promise<JsonMessage> {
+    return admit((m) => this.request(m), { name, key: publicPem(key) }, (channel) => (this.channel = channel))
   }
 
   close(): void {
