@@ -98,9 +98,9 @@ export function requestCookies(secret: Buffer = randomBytes(32)): RequestCookies
     valid(now, source, names, nonceR, cookie) {
       if (cookie.length !== COOKIE_BYTES) return false
       const bucket = Math.floor(now / COOKIE_BUCKET_MS)
-      // Both checked whatever the first says, so the time taken tells nothing.
+      // Both checked whatever the first says, so the time taken tells nothing. (A clock before 1970 has no previous.)
       const current = timingSafeEqual(mac(bucket, source, names, nonceR), cookie)
-      const previous = timingSafeEqual(mac(bucket - 1, source, names, nonceR), cookie)
+      const previous = timingSafeEqual(mac(Math.max(0, bucket - 1), source, names, nonceR), cookie)
       return current || previous
     },
   }

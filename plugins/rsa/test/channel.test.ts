@@ -392,6 +392,15 @@ describe('rsa SecureChannel', () => {
       expect(typeOf(p.initiator.handleHandshake(valid, BOB_AT))).to.deep.equal(['init'])
     })
 
+    it('answers with a COOKIE, not an error, on a clock in its first time bucket', () => {
+      const clock = fakeClock(0)
+      const alice = channel('alice', 'bob', clock)
+      const bob = channel('bob', 'alice', clock)
+      const [responder, initiator] = alice.initiator ? [bob, alice] : [alice, bob]
+      exchange(responder, initiator)
+      expect(initiator.sessionIds()).to.have.length(1).and.deep.equal(responder.sessionIds())
+    })
+
     it('keeps a cookie valid for its time bucket and the next one, then asks for a new one', () => {
       const p = pair('alice', 'bob')
       p.clock.advance(COOKIE_BUCKET_MS - (p.clock.now() % COOKIE_BUCKET_MS)) // the start of a bucket
