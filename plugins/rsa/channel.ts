@@ -4,6 +4,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   createSecretKey,
@@ -37,7 +38,7 @@ export class SealRefused extends Error {
   override name = 'SealRefused'
 }
 
-export type HandshakeType = 'request' | 'init' | 'resp'
+export type HandshakeType = 'request' | 'init' | 'resp' | 'cookie'
 
 export interface SecureChannelOptions {
   me: { name: string; identity: RsaIdentity }
@@ -57,6 +58,53 @@ export interface SecureChannelOptions {
   handshakeTimeoutMs?: number
   /** Shared by the channels of one client: each new INIT (an RSA signature) takes from it, whichever the peer. */
   initBudget?: InitBudget
+  /** The secret the initiator's cookies are made under; shared by the channels of one client (default: its own). */
+  cookies?: RequestCookies
+}
+
+/**
+ * Stateless cookies for REQUESTs: a REQUEST makes the initiator do RSA work only if it echoes the cookie the initiator
+ * made for that nonce, those names and the endpoint it came from, within the last one or two time buckets. The cookie
+ * goes to the peer's path, so someone forging REQUESTs from other addresses never sees it.
+ */
+export interface RequestCookies {
+  make(now: number, source: string, names: Buffer, nonceR: Buffer): Buffer
+  valid(now: number, source: string, names: Buffer, nonceR: Buffer, cookie: Buffer): boolean
+}
+
+/** How long a cookie is valid: its own bucket and the next one (60 to 120 s). */
+export const COOKIE_BUCKET_MS = 60_000
+const COOKIE_BYTES = 16
+const COOKIE_LABEL = Buffer.from('udsu-cookie-v1', 'ascii')
+
+/** Cookies under a random 32-byte secret that never leaves this process. */
+export function requestCookies(secret: Buffer = randomBytes(32)): RequestCookies {
+  const key = createSecretKey(Buffer.from(secret))
+  const mac = (bucket: number, source: string, names: Buffer, nonceR: Buffer): Buffer => {
+    const sourceBytes = Buffer.from(source, 'utf8')
+    const bucketBytes = Buffer.alloc(8)
+    bucketBytes.writeBigUInt64BE(BigInt(bucket))
+    return createHmac('sha256', key)
+      .update(COOKIE_LABEL)
+      .update(bucketBytes)
+      .update(u16(sourceBytes.length))
+      .update(sourceBytes)
+      .update(names)
+      .update(nonceR)
+      .digest()
+      .subarray(0, COOKIE_BYTES)
+  }
+  return {
+    make: (now, source, names, nonceR) => mac(Math.floor(now / COOKIE_BUCKET_MS), source, names, nonceR),
+    valid(now, source, names, nonceR, cookie) {
+      if (cookie.length !== COOKIE_BYTES) return false
+      const bucket = Math.floor(now / COOKIE_BUCKET_MS)
+      // Both checked whatever the first says, so the time taken tells nothing. (A clock before 1970 has no previous.)
+      const current = timingSafeEqual(mac(bucket, source, names, nonceR), cookie)
+      const previous = timingSafeEqual(mac(Math.max(0, bucket - 1), source, names, nonceR), cookie)
+      return current || previous
+    },
+  }
 }
 
 /** A budget of new INITs across all peers: `take` says whether one may be made now, leaving `reserve` untouched. */
@@ -88,11 +136,12 @@ export const DATA_OVERHEAD = 32
 /** How far behind the highest counter seen a message may arrive and still open once. */
 export const REPLAY_WINDOW = 2048
 
-const TYPE_CODES: Record<HandshakeType, number> = { request: 0x01, init: 0x02, resp: 0x03 }
+const TYPE_CODES: Record<HandshakeType, number> = { request: 0x01, init: 0x02, resp: 0x03, cookie: 0x04 }
 const TYPE_NAMES = new Map<number, HandshakeType>([
   [0x01, 'request'],
   [0x02, 'init'],
   [0x03, 'resp'],
+  [0x04, 'cookie'],
 ])
 const INIT_LABEL = Buffer.from('udsu-init-v1', 'ascii')
 const RESP_LABEL = Buffer.from('udsu-resp-v1', 'ascii')
@@ -126,7 +175,19 @@ interface RequestMessage {
   type: 'request'
   from: string
   to: string
+  /** The responder's nonce and the cookie it echoes (all zeros when it has none yet); absent from the initiator's. */
   nonceR?: Buffer
+  cookie?: Buffer
+  /** The two names as sent (from and to, each with its length byte): what a cookie covers besides nonce and source. */
+  names: Buffer
+}
+
+interface CookieMessage {
+  type: 'cookie'
+  from: string
+  to: string
+  nonceR: Buffer
+  cookie: Buffer
 }
 
 interface InitMessage {
@@ -152,7 +213,7 @@ interface RespMessage {
   signedPart: Buffer
 }
 
-type HandshakeMessage = RequestMessage | InitMessage | RespMessage
+type HandshakeMessage = RequestMessage | InitMessage | RespMessage | CookieMessage
 
 interface Session {
   id: Buffer
@@ -212,6 +273,7 @@ export class SecureChannel {
   private readonly maxMessagesPerSession: number
   private readonly handshakeTimeoutMs: number
   private readonly initBudget: InitBudget | undefined
+  private readonly cookies: RequestCookies
 
   private current: Session | undefined
   private retired: Array<{ session: Session; dropAt: number }> = []
@@ -227,6 +289,8 @@ export class SecureChannel {
 
   // Responder state.
   private nonceR: Buffer | undefined
+  /** The initiator's cookie for the current nonceR, echoed in every REQUEST until an INIT uses the nonce. */
+  private cookie: Buffer | undefined
   private answered: { init: Buffer; resp: Buffer } | undefined
 
   constructor(options: SecureChannelOptions) {
@@ -257,6 +321,7 @@ export class SecureChannel {
     this.graceMs = nonNegativeInteger(options.graceMs, 60 * 1000, 'graceMs')
     this.handshakeTimeoutMs = positiveInteger(options.handshakeTimeoutMs, 10 * 1000, 'handshakeTimeoutMs')
     this.initBudget = options.initBudget
+    this.cookies = options.cookies ?? requestCookies()
     if (this.maxMessagesPerSession > Number.MAX_SAFE_INTEGER) {
       throw new RangeError('SecureChannel: maxMessagesPerSession must fit a safe integer')
     }
@@ -277,7 +342,7 @@ export class SecureChannel {
   begin(): Buffer[] {
     if (!this.initiator) {
       this.nonceR ??= randomBytes(NONCE_BYTES)
-      return [this.encodeRequest(this.nonceR)]
+      return [this.encodeRequest(this.nonceR, this.cookie)]
     }
     if (this.pending !== undefined && this.now() - this.pending.createdAt < this.handshakeTimeoutMs) {
       return [this.pending.bytes]
@@ -286,8 +351,12 @@ export class SecureChannel {
     return [this.encodeRequest(undefined)]
   }
 
-  /** Handles one handshake message from this peer; returns the replies to send. Throws HandshakeRejected. */
-  handleHandshake(body: Buffer): Buffer[] {
+  /**
+   * Handles one handshake message from this peer; returns the replies to send (to the peer's path, never to `source`).
+   * Throws HandshakeRejected. `source` names where the message came from (as "transport address:port"): a cookie the
+   * initiator made for one source is not valid from another.
+   */
+  handleHandshake(body: Buffer, source = ''): Buffer[] {
     const message = parseHandshake(body)
     if (message.from !== this.peerName || message.to !== this.myName) {
       throw new HandshakeRejected(
@@ -296,7 +365,10 @@ export class SecureChannel {
     }
     switch (message.type) {
       case 'request':
-        return this.initiator ? this.answerRequestAsInitiator(message) : this.answerRequestAsResponder()
+        return this.initiator ? this.answerRequestAsInitiator(message, source) : this.answerRequestAsResponder()
+      case 'cookie':
+        if (this.initiator) throw new HandshakeRejected(`COOKIE from ${this.peerName}, but ${this.myName} is the initiator`)
+        return this.acceptCookie(message)
       case 'init':
         if (this.initiator) throw new HandshakeRejected(`INIT from ${this.peerName}, but ${this.myName} is the initiator`)
         return this.acceptInit(message, body)
@@ -376,17 +448,23 @@ export class SecureChannel {
 
   // ── initiator ──
 
-  private answerRequestAsInitiator(request: RequestMessage): Buffer[] {
-    const nonceR = request.nonceR
-    if (nonceR === undefined) {
+  private answerRequestAsInitiator(request: RequestMessage, source: string): Buffer[] {
+    const { nonceR, cookie } = request
+    if (nonceR === undefined || cookie === undefined) {
       throw new HandshakeRejected(`REQUEST from ${this.peerName} (the responder) carries no nonce`)
+    }
+    // Before anything else, and before any RSA work: a REQUEST without the cookie for its nonce, names and source gets
+    // the cookie (to the peer's path, no larger than the REQUEST) and nothing more. Forged sources never see it.
+    const now = this.now()
+    if (!this.cookies.valid(now, source, request.names, nonceR, cookie)) {
+      const fresh = this.cookies.make(now, source, request.names, nonceR)
+      return [Buffer.concat([this.encodeHeader('cookie'), nonceR, fresh])]
     }
     if (this.completedNonceR !== undefined && nonceR.equals(this.completedNonceR)) return []
     if (this.pending !== undefined && nonceR.equals(this.pending.nonceR)) return [this.pending.bytes]
     // REQUESTs are unauthenticated: anyone can send them with fresh nonces. One responder has one nonce at a time, so
     // several fresh ones within a second mean a flood; then a nonce is acted on only when heard again. The real
     // responder repeats its nonce until an INIT uses it; made-up nonces cost no RSA work and replace no pending INIT.
-    const now = this.now()
     const hex = nonceR.toString('hex')
     const repeated = this.heardOnce.delete(hex)
     if (!repeated) {
@@ -456,7 +534,17 @@ export class SecureChannel {
   private answerRequestAsResponder(): Buffer[] {
     // No RSA work here: a REQUEST is unauthenticated, so it must stay cheap to answer.
     this.nonceR ??= randomBytes(NONCE_BYTES)
-    return [this.encodeRequest(this.nonceR)]
+    return [this.encodeRequest(this.nonceR, this.cookie)]
+  }
+
+  private acceptCookie(message: CookieMessage): Buffer[] {
+    if (this.nonceR === undefined || !timingSafeEqual(message.nonceR, this.nonceR)) {
+      throw new HandshakeRejected(`COOKIE from ${this.peerName} for a nonce we are not offering (stale or forged)`)
+    }
+    // The same cookie again (one per REQUEST we sent): the retransmissions carry it already.
+    if (this.cookie !== undefined && this.cookie.equals(message.cookie)) return []
+    this.cookie = Buffer.from(message.cookie)
+    return [this.encodeRequest(this.nonceR, this.cookie)]
   }
 
   private acceptInit(init: InitMessage, initBytes: Buffer): Buffer[] {
@@ -493,6 +581,7 @@ export class SecureChannel {
       const session = this.deriveSession(shared, secret, initBytes, respBytes)
 
       this.nonceR = undefined
+      this.cookie = undefined
       this.answered = { init: Buffer.from(initBytes), resp: respBytes }
       this.install(session)
       return [respBytes]
@@ -564,8 +653,10 @@ export class SecureChannel {
     ])
   }
 
-  private encodeRequest(nonceR: Buffer | undefined): Buffer {
-    return nonceR === undefined ? this.encodeHeader('request') : Buffer.concat([this.encodeHeader('request'), nonceR])
+  /** The initiator's REQUEST has no nonce; the responder's carries its nonce and the cookie (zeros until it has one). */
+  private encodeRequest(nonceR: Buffer | undefined, cookie?: Buffer): Buffer {
+    if (nonceR === undefined) return this.encodeHeader('request')
+    return Buffer.concat([this.encodeHeader('request'), nonceR, cookie ?? Buffer.alloc(COOKIE_BYTES)])
   }
 }
 
@@ -618,11 +709,18 @@ function parseHandshake(body: Buffer): HandshakeMessage {
   const label = type.toUpperCase()
   switch (type) {
     case 'request': {
-      if (reader.remaining === 0) return { type, from, to }
-      if (reader.remaining !== NONCE_BYTES) {
-        throw new HandshakeRejected(`REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES}`)
+      const names = body.subarray(1, reader.offset)
+      if (reader.remaining === 0) return { type, from, to, names }
+      if (reader.remaining !== NONCE_BYTES + COOKIE_BYTES) {
+        throw new HandshakeRejected(`REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES + COOKIE_BYTES}`)
       }
-      return { type, from, to, nonceR: reader.take(NONCE_BYTES, 'nonceR') }
+      return { type, from, to, names, nonceR: reader.take(NONCE_BYTES, 'nonceR'), cookie: reader.take(COOKIE_BYTES, 'cookie') }
+    }
+    case 'cookie': {
+      const nonceR = reader.take(NONCE_BYTES, 'nonceR')
+      const cookie = reader.take(COOKIE_BYTES, 'cookie')
+      reader.end(label)
+      return { type, from, to, nonceR, cookie }
     }
     case 'init': {
       const ephemeral = reader.take(X25519_BYTES, 'ephemeral key')

@@ -1,7 +1,7 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
 import { createPrivateKey, sign } from 'node:crypto'
 import { definePlugin, encodeFrame, frameHeader, FrameKind, number, object, oneOf, optional, validate, Veto, type CoreServices } from '../../core'
-import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, SecureChannel } from './channel'
+import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, requestCookies, SecureChannel } from './channel'
 import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
 
 const optionsSchema = object({
@@ -48,6 +48,8 @@ export default definePlugin<RsaOptions, Deps>({
     const changedKeys = new Map<string, string>()
     const stats: RsaStats = { handshakesRejected: 0, openFailed: 0 }
     const inits = initBudget(options.initsPerSecond, options.initBurst)
+    /** One secret for the cookies of all our channels, made at start and never stored: a restart only costs a round trip. */
+    const cookies = requestCookies()
     let known: Record<string, string> = {}
     let identity: RsaIdentity
 
@@ -131,7 +133,7 @@ export default definePlugin<RsaOptions, Deps>({
       // A first contact introduced anew with another key before its handshake finished: start over with that key.
       if (existing) forget(peer)
       if (!publicKeyPem) return undefined
-      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem }, initBudget: inits })
+      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem }, initBudget: inits, cookies })
       channels.set(peer, channel)
       return channel
     }
@@ -184,7 +186,7 @@ export default definePlugin<RsaOptions, Deps>({
       return { ...packet, bytes: channel.seal(packet.bytes, DATA_AAD), sealed: true }
     })
 
-    hooks.receive.tap('rsa', ({ frame }) => {
+    hooks.receive.tap('rsa', ({ frame, from: source, transport }) => {
       if (frame?.kind !== FrameKind.Handshake) return undefined
       try {
         const { from, to } = peekHandshake(frame.body)
@@ -192,7 +194,8 @@ export default definePlugin<RsaOptions, Deps>({
         const channel = channelWith(from)
         if (!channel) throw new HandshakeRejected(`handshake from ${from}, whose key we do not know or trust`)
         const wasEstablished = channel.sessionIds().join()
-        const replies = channel.handleHandshake(frame.body)
+        // Relayed frames come from the server's endpoint: a cookie then proves the way through the relay.
+        const replies = channel.handleHandshake(frame.body, `${transport.name} ${source.address}:${source.port}`)
         void sendHandshake(from, replies)
         if (channel.established && channel.sessionIds().join() !== wasEstablished) established(from, channel)
       } catch (error) {

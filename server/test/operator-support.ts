@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import { admit, publicPem } from '../../core/test/support'
 import { decodeFrame, decodeJson, encodeJson, FrameKind, type ChannelEnd, type JsonMessage } from '../../protocol'
 import { CLI } from '../../test/support/processes'
+import { waitUntil } from '../../test/support/wait'
 
 const RUN_MS = 20_000
 
@@ -50,9 +51,10 @@ export class UdpPeer {
     })
   }
 
-  static async open(server: { address: string; port: number }, family: 'udp4' | 'udp6' = 'udp4'): Promise<UdpPeer> {
+  /** A socket on loopback (`host`: another loopback address, to be another client address to the server). */
+  static async open(server: { address: string; port: number }, family: 'udp4' | 'udp6' = 'udp4', host = family === 'udp4' ? '127.0.0.1' : '::1'): Promise<UdpPeer> {
     const socket = dgram.createSocket(family)
-    await new Promise<void>((resolve) => socket.bind(0, family === 'udp4' ? '127.0.0.1' : '::1', resolve))
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve))
     return new UdpPeer(socket, server)
   }
 
@@ -73,19 +75,9 @@ export class UdpPeer {
 
   /** The first received message (from now on, or already received when `seen` is true) that matches, within `timeoutMs`. */
   waitFor(match: (m: JsonMessage) => boolean, what: string, timeoutMs = 5000): Promise<JsonMessage> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.received.find(match)
-        if (found) finish(() => resolve(found))
-      }
-      const timer = setTimeout(() => finish(() => reject(new Error(`no ${what} within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`))), timeoutMs)
-      const finish = (settle: () => void) => {
-        clearTimeout(timer)
-        this.listeners.delete(check)
-        settle()
-      }
-      this.listeners.add(check)
-      check()
+    return waitUntil(this.listeners, () => this.received.find(match), {
+      timeoutMs,
+      timedOut: () => `no ${what} within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`,
     })
   }
 
@@ -96,9 +88,9 @@ export class UdpPeer {
     return this.waitFor((m) => m.rid === rid, `reply to ${message.t}`)
   }
 
-  /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key of that name. */
-  register(name: string, keyName = name): Promise<JsonMessage> {
-    return admit((m) => this.request(m), { name, key: publicPem(keyName) }, (channel) => (this.channel = channel))
+  /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key `key` (default: the name's). */
+  register(name: string, key = name): Promise<JsonMessage> {
+    return admit((m) => this.request(m), { name, key: publicPem(key) }, (channel) => (this.channel = channel))
   }
 
   close(): void {

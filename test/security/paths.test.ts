@@ -126,8 +126,9 @@ describe('paths: probes that prove themselves, and clients that cannot be aimed 
     const mallory = await silentPeer(server.address(), 'mallory', publicPem('carol'), candidates)
     cleanups.push(() => mallory.close())
     const alice = makeClient('alice', `127.0.0.1:${server.address().port}`, { plugins: plugins(3_000) })
-    cleanups.push(() => alice.client.stop())
-    await alice.client.start()
+    const bob = makeClient('bob', `127.0.0.1:${server.address().port}`, { plugins: plugins() })
+    cleanups.push(() => alice.client.stop(), () => bob.client.stop())
+    await Promise.all([alice.client.start(), bob.client.start()])
     const started = Date.now()
     await alice.client.connect('mallory').catch(() => undefined) // no path: the attempt runs to its end
     const received = victims.flatMap((v) => v.received)
@@ -139,5 +140,8 @@ describe('paths: probes that prove themselves, and clients that cannot be aimed 
     expect(received.length).to.be.at.most(24)
     expect(ports).to.be.at.most(4)
     expect(victims.slice(5).flatMap((v) => v.received)).to.have.length(0)
+    // alice's own conversations go on.
+    await alice.client.send('bob', 'after the attempt')
+    await bob.message('after the attempt')
   })
 })

@@ -1,9 +1,11 @@
 // Clients and servers inside the test process, on real loopback sockets, for tests that need to see inside them.
 import { EventEmitter } from 'node:events'
+import './data-home'
 import { Client } from '../../core/client'
 import { DEFAULT_CONFIG, type Config } from '../../core/config'
 import { createLogger } from '../../core/log'
 import type { ChatMessage, MessageStateChange, PathKind, Problem } from '../../core/types'
+import { fingerprintBytes } from '../../plugins/rsa/identity'
 import { RendezvousServer } from '../../server'
 import { fixtureProfile } from './processes'
 
@@ -72,4 +74,19 @@ export function makeClient(name: string, server: string, overrides: Partial<Conf
     { logger: quiet },
   )
   return new TestClient(client)
+}
+
+/**
+ * Starts alice and bob (fixture keys) at `server` and returns them by handshake role: the initiator, whose key
+ * fingerprint sorts lower, is the side a REQUEST asks for an INIT (RSA work). Each is pushed to `running` as it starts.
+ */
+export async function startByRole(server: string, plugins: Config['plugins'], running: TestClient[]): Promise<{ initiator: TestClient; responder: TestClient }> {
+  const [alice, bob] = [makeClient('alice', server, { plugins }), makeClient('bob', server, { plugins })]
+  for (const client of [alice, bob]) {
+    running.push(client)
+    await client.client.start()
+  }
+  const fingerprint = (client: TestClient) => fingerprintBytes(client.client.container.cradle.me.publicKey!)
+  const aliceFirst = Buffer.compare(fingerprint(alice), fingerprint(bob)) < 0
+  return aliceFirst ? { initiator: alice, responder: bob } : { initiator: bob, responder: alice }
 }

@@ -5,6 +5,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as readline from 'node:readline'
 import type { NetcheckReport } from '../../core/netcheck'
+import './data-home'
+import { waitUntil } from './wait'
 
 /** The repository root, found from here whether running from source or from dist/. */
 export const ROOT = (() => {
@@ -101,20 +103,10 @@ class LineProcess<T> {
   }
 
   private awaitLine<L>(find: () => L | undefined, what: string, timeoutMs: number): Promise<L> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = find()
-        if (found !== undefined) return finish(() => resolve(found))
-        if (this.child.exitCode !== null) finish(() => reject(new Error(`process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`)))
-      }
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`))), timeoutMs)
-      const finish = (settle: () => void) => {
-        clearTimeout(timer)
-        this.listeners.delete(check)
-        settle()
-      }
-      this.listeners.add(check)
-      check()
+    return waitUntil(this.listeners, find, {
+      timeoutMs,
+      timedOut: () => `timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`,
+      gone: () => (this.child.exitCode === null ? undefined : `process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`),
     })
   }
 

@@ -9,6 +9,7 @@ import { createLogger } from '../../../core/log'
 import type { ChatMessage, MessageStateChange } from '../../../core/types'
 import { RendezvousServer } from '../../../server/index'
 import type { ReliableHandle, ReliableOptions } from '../index'
+import '../../../test/support/data-home'
 
 export const ROOT = (() => {
   let dir = __dirname
@@ -44,13 +45,38 @@ export function fixtureProfile(key: string): string {
   return dir
 }
 
-export async function startClient(
-  name: string,
-  server: string,
-  /** `record: false` counts deliveries and state changes without keeping them (the benchmark's app, like a real one,
-   *  does not hold three objects per message it ever sent). */
-  options: { profile?: string; reliable?: Partial<ReliableOptions>; keepaliveMs?: number; record?: boolean } = {},
-): Promise<TestClient> {
+export interface ClientOptions {
+  profile?: string
+  reliable?: Partial<ReliableOptions>
+  keepaliveMs?: number
+  /** `false` counts deliveries and state changes without keeping them (the benchmark's app, like a real one, does not
+   *  hold three objects per message it ever sent). */
+  record?: boolean
+}
+
+/**
+ * For a mocha suite: `start` starts a client (and, the first time, the rendezvous server they all use); after the suite
+ * every client stops, the server closes and the clients' profiles are removed.
+ */
+export function useNetwork(): { start(name: string, options?: ClientOptions): Promise<TestClient> } {
+  let network: ReturnType<typeof startServer> | undefined
+  const running: TestClient[] = []
+  after(async () => {
+    await Promise.all(running.map((c) => c.client.stop()))
+    if (network) await (await network).server.close()
+    for (const c of running) fs.rmSync(c.profile, { recursive: true, force: true })
+  })
+  return {
+    async start(name, options) {
+      network ??= startServer()
+      const client = await startClient(name, (await network).address, options)
+      running.push(client)
+      return client
+    },
+  }
+}
+
+export async function startClient(name: string, server: string, options: ClientOptions = {}): Promise<TestClient> {
   const profile = options.profile ?? fixtureProfile(name)
   const config: Config = {
     name,

@@ -5,9 +5,8 @@ import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import type { RendezvousServer } from '../../../server/index'
 import { DurableState, INBOX_FILE } from '../durable'
-import { startClient, startServer, type TestClient } from './clients'
+import { useNetwork } from './clients'
 import { heapUsed } from '../../../test/support/heap'
 
 const ATTACK_IDS = Number(process.env.FILL_IDS ?? 100_000)
@@ -23,26 +22,16 @@ const MAX_HEAP_GROWTH_BYTES = 24 * 1024 * 1024
 
 describe('reliable: a peer that sends 100,000 unique ids', function () {
   this.timeout(180_000)
-  let server: RendezvousServer
-  const running: TestClient[] = []
-
-  after(async () => {
-    await Promise.all(running.map((c) => c.client.stop()))
-    await server?.close()
-    for (const c of running) fs.rmSync(c.profile, { recursive: true, force: true })
-  })
+  const network = useNetwork()
 
   it('keeps the ids it remembers, its memory and its journal bounded, and the real conversation goes on', async () => {
-    let address: string
-    ;({ server, address } = await startServer())
     const victimOptions = { seenIdsPerPeer: SEEN_PER_PEER, seenIdsTotal: SEEN_TOTAL, compactBytes: COMPACT_BYTES }
-    const bob = await startClient('bob', address, { reliable: victimOptions, record: false })
-    const alice = await startClient('alice', address)
+    const bob = await network.start('bob', { reliable: victimOptions, record: false })
+    const alice = await network.start('alice')
     // Attackers raise their own limits; the receiver keeps its own.
     const attackers = await Promise.all(
-      ['carol', 'dave'].map((name) => startClient(name, address, { reliable: { maxOutboxMessages: 1_000_000, maxOutboxBytes: 1 << 30 }, record: false })),
+      ['carol', 'dave'].map((name) => network.start(name, { reliable: { maxOutboxMessages: 1_000_000, maxOutboxBytes: 1 << 30 }, record: false })),
     )
-    running.push(bob, alice, ...attackers)
     const before = heapUsed()
     const started = performance.now()
 

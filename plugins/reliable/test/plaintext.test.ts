@@ -3,29 +3,19 @@
 import { expect } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { RendezvousServer } from '../../../server/index'
 import { DurableState, INBOX_FILE, OUTBOX_FILE } from '../durable'
-import { startClient, startServer, type TestClient } from './clients'
+import { useNetwork, type TestClient } from './clients'
 
 const journalText = (client: TestClient) =>
   [OUTBOX_FILE, INBOX_FILE].map((file) => fs.readFileSync(path.join(client.profile, file), 'utf8')).join('')
 
 describe('reliable: delivered plaintext in the journals', function () {
   this.timeout(60_000)
-  let server: RendezvousServer
-  const running: TestClient[] = []
-  after(async () => {
-    await Promise.all(running.map((c) => c.client.stop()))
-    await server?.close()
-    for (const c of running) fs.rmSync(c.profile, { recursive: true, force: true })
-  })
+  const network = useNetwork()
 
   it('blanks a message in both journals once delivered, keeping its id, and the journals still read back', async () => {
-    let address: string
-    ;({ server, address } = await startServer())
-    const alice = await startClient('alice', address)
-    const bob = await startClient('bob', address)
-    running.push(alice, bob)
+    const alice = await network.start('alice')
+    const bob = await network.start('bob')
 
     const secrets = ['the first secret', 'the second secret', 'ünïcödé 秘密 🔑']
     const sent = []

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { constants, generateKeyPairSync, sign, verify } from 'node:crypto'
+import { constants, createHmac, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
 import fc from 'fast-check'
 import {
   DATA_OVERHEAD,
@@ -7,24 +7,27 @@ import {
   OpenFailed,
   peekHandshake,
   peekSessionId,
+  COOKIE_BUCKET_MS,
   REPLAY_WINDOW,
+  requestCookies,
   SealRefused,
   SecureChannel,
 } from '../channel'
 import { KeyRejected } from '../identity'
 import { fixtureIdentity } from './fixtures'
-import { channel, exchange, fakeClock, flipBit, observable, pair, type Pair } from './helpers'
+import { channel, exchange, fakeClock, flipBit, observable, pair, requestWithCookie, type Pair } from './helpers'
 
 const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
 const text = (value: string) => Buffer.from(value, 'utf8')
+const zeroCookie = (request: Buffer) => Buffer.concat([request.subarray(0, -16), Buffer.alloc(16)])
 
 function rawFingerprint(name: 'alice' | 'bob' | 'carol' | 'dave'): Buffer {
   return Buffer.from(fixtureIdentity(name).fingerprint.replace(/ /g, ''), 'hex')
 }
 
-/** Runs the handshake as a responder-started exchange and returns each message that crossed. */
+/** Runs the handshake as a responder-started exchange and returns each message that crossed (after the cookie). */
 function handshake(p: Pair): { request: Buffer; init: Buffer; resp: Buffer } {
-  const [request] = p.responder.begin()
+  const request = requestWithCookie(p.responder, p.initiator)
   const [init] = p.initiator.handleHandshake(request)
   const [resp] = p.responder.handleHandshake(init)
   expect(p.initiator.handleHandshake(resp)).to.deep.equal([])
@@ -66,18 +69,18 @@ describe('rsa SecureChannel', () => {
       ['bob', 'alice'],
       ['carol', 'dave'],
     ] as const) {
-      it(`establishes ${a} ↔ ${b} when the initiator speaks first: REQUEST, REQUEST{nonceR}, INIT, RESP`, () => {
+      it(`establishes ${a} ↔ ${b} when the initiator speaks first: REQUEST, REQUEST{nonceR}, COOKIE, REQUEST{nonceR, cookie}, INIT, RESP`, () => {
         const p = pair(a, b)
         const log = exchange(p.initiator, p.responder)
-        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'request', 'init', 'resp'])
+        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'request', 'cookie', 'request', 'init', 'resp'])
         expect(p.initiator.established && p.responder.established).to.equal(true)
         expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
       })
 
-      it(`establishes ${a} ↔ ${b} when the responder speaks first: REQUEST{nonceR}, INIT, RESP`, () => {
+      it(`establishes ${a} ↔ ${b} when the responder speaks first: REQUEST{nonceR}, COOKIE, REQUEST{nonceR, cookie}, INIT, RESP`, () => {
         const p = pair(a, b)
         const log = exchange(p.responder, p.initiator)
-        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'init', 'resp'])
+        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'cookie', 'request', 'init', 'resp'])
         expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
       })
     }
@@ -95,17 +98,26 @@ describe('rsa SecureChannel', () => {
     it('lays out messages as documented, and peek functions route them', () => {
       const p = pair('alice', 'bob')
       const [prompt] = p.initiator.begin()
+      const [cookieless] = p.responder.begin()
+      const [cookie] = p.initiator.handleHandshake(cookieless)
       const { request, init, resp } = handshake(p)
       const headerLength = 3 + 'alice'.length + 'bob'.length
       expect(prompt).to.deep.equal(Buffer.from([0x01, 5, ...text('alice'), 3, ...text('bob')]))
-      expect(request.length).to.equal(headerLength + 16)
+      // REQUEST{nonceR, cookie}: zeros until the initiator's COOKIE (the same size: it never amplifies) gives one.
+      expect(cookieless.length).to.equal(headerLength + 32)
+      expect(cookieless.subarray(headerLength + 16)).to.deep.equal(Buffer.alloc(16))
+      expect(cookie).to.deep.equal(Buffer.concat([Buffer.from([0x04, 5, ...text('alice'), 3, ...text('bob')]), cookieless.subarray(headerLength, headerLength + 16), cookie.subarray(-16)]))
+      expect(cookie.length).to.equal(cookieless.length)
+      expect(request.subarray(0, headerLength + 16)).to.deep.equal(cookieless.subarray(0, headerLength + 16))
+      expect(request.subarray(headerLength + 16)).to.deep.equal(cookie.subarray(-16))
+      expect(peekHandshake(cookie)).to.deep.equal({ type: 'cookie', from: 'alice', to: 'bob' })
       expect(init.length).to.equal(headerLength + 32 + 16 + 16 + 2 + 384 + 2 + 384)
       expect(resp.length).to.equal(headerLength + 32 + 16 + 2 + 384)
       expect(peekHandshake(request)).to.deep.equal({ type: 'request', from: 'bob', to: 'alice' })
       expect(peekHandshake(init)).to.deep.equal({ type: 'init', from: 'alice', to: 'bob' })
       expect(peekHandshake(resp)).to.deep.equal({ type: 'resp', from: 'bob', to: 'alice' })
       // INIT echoes the responder's nonce; RESP echoes the initiator's.
-      expect(init.subarray(headerLength + 48, headerLength + 64)).to.deep.equal(request.subarray(headerLength))
+      expect(init.subarray(headerLength + 48, headerLength + 64)).to.deep.equal(request.subarray(headerLength, headerLength + 16))
       expect(resp.subarray(headerLength + 32, headerLength + 48)).to.deep.equal(init.subarray(headerLength + 32, headerLength + 48))
       const data = p.initiator.seal(text('abc'))
       expect(data.length).to.equal(DATA_OVERHEAD + 3)
@@ -143,19 +155,22 @@ describe('rsa SecureChannel', () => {
       const [first] = p.responder.handleHandshake(prompt)
       expect(p.responder.handleHandshake(prompt)).to.deep.equal([first])
       expect(p.responder.begin()).to.deep.equal([first])
-      const [init] = p.initiator.handleHandshake(first)
+      const [withCookie] = p.responder.handleHandshake(p.initiator.handleHandshake(first)[0])
+      expect(withCookie.subarray(0, -16)).to.deep.equal(first.subarray(0, -16))
+      const [init] = p.initiator.handleHandshake(withCookie)
       p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])
       const [fresh] = p.responder.begin()
-      expect(fresh.subarray(-16)).to.not.deep.equal(first.subarray(-16))
+      expect(fresh.subarray(-32, -16)).to.not.deep.equal(first.subarray(-32, -16))
+      expect(fresh.subarray(-16), 'a new nonce needs a new cookie').to.deep.equal(Buffer.alloc(16))
     })
 
     it('makes at most one new INIT per second, and repeats the pending one for a repeated REQUEST', () => {
       const p = pair('alice', 'bob')
-      const [first] = p.responder.begin()
+      const first = requestWithCookie(p.responder, p.initiator)
       const [init] = p.initiator.handleHandshake(first)
       expect(p.initiator.handleHandshake(first)).to.deep.equal([init])
       const renewed = channel('bob', 'alice', p.clock) // the responder restarted and lost its nonce
-      const [second] = renewed.begin()
+      const second = requestWithCookie(renewed, p.initiator)
       expect(p.initiator.handleHandshake(second)).to.deep.equal([])
       p.clock.advance(999)
       expect(p.initiator.handleHandshake(second)).to.deep.equal([])
@@ -168,8 +183,7 @@ describe('rsa SecureChannel', () => {
 
     it('recovers when the RESP is lost: the retransmitted INIT gets the same RESP, with no new session', () => {
       const p = pair('alice', 'bob')
-      const [request] = p.responder.begin()
-      const [init] = p.initiator.handleHandshake(request)
+      const [init] = p.initiator.handleHandshake(requestWithCookie(p.responder, p.initiator))
       const [resp] = p.responder.handleHandshake(init) // lost on the way
       const before = observable(p.responder)
       expect(p.initiator.begin()).to.deep.equal([init])
@@ -181,7 +195,7 @@ describe('rsa SecureChannel', () => {
 
     it('gives up on an unanswered INIT after the handshake timeout and asks afresh', () => {
       const p = pair('alice', 'bob', { handshakeTimeoutMs: 5000 })
-      const [init] = p.initiator.handleHandshake(p.responder.begin()[0])
+      const [init] = p.initiator.handleHandshake(requestWithCookie(p.responder, p.initiator))
       p.clock.advance(4999)
       expect(p.initiator.begin()).to.deep.equal([init])
       p.clock.advance(1)
@@ -204,8 +218,7 @@ describe('rsa SecureChannel', () => {
   describe('rejecting altered, truncated and replayed handshakes', () => {
     it('rejects every single-bit flip of INIT and RESP, changing nothing, then accepts the honest ones', () => {
       const p = pair('alice', 'bob')
-      const [request] = p.responder.begin()
-      const [init] = p.initiator.handleHandshake(request)
+      const [init] = p.initiator.handleHandshake(requestWithCookie(p.responder, p.initiator))
 
       const responderBefore = observable(p.responder)
       for (let bit = 0; bit < init.length * 8; bit++) {
@@ -223,20 +236,23 @@ describe('rsa SecureChannel', () => {
       expect(p.responder.open(p.initiator.seal(text('through')))).to.deep.equal(text('through'))
     })
 
-    it('rejects every flip of a REQUEST header; a flipped (unsigned) nonce only yields an INIT the responder refuses', () => {
+    it('rejects every flip of a REQUEST header; a flipped nonce or cookie only yields a COOKIE, and no RSA work', () => {
       const p = pair('alice', 'bob')
       const [prompt] = p.initiator.begin()
-      const [request] = p.responder.begin()
-      const headerBits = (request.length - 16) * 8
+      const request = requestWithCookie(p.responder, p.initiator)
+      const headerBits = (request.length - 32) * 8
       for (let bit = 0; bit < prompt.length * 8; bit++) {
         expect(() => p.responder.handleHandshake(flipBit(prompt, bit)), `prompt bit ${bit}`).to.throw(HandshakeRejected)
       }
       for (let bit = 0; bit < headerBits; bit++) {
         expect(() => p.initiator.handleHandshake(flipBit(request, bit)), `REQUEST bit ${bit}`).to.throw(HandshakeRejected)
       }
-      const [wrongInit] = p.initiator.handleHandshake(flipBit(request, headerBits + 5))
-      expect(() => p.responder.handleHandshake(wrongInit)).to.throw(HandshakeRejected, /echoes no nonce/)
-      p.clock.advance(1000)
+      const before = observable(p.initiator)
+      for (let bit = headerBits; bit < request.length * 8; bit++) {
+        const [reply] = p.initiator.handleHandshake(flipBit(request, bit))
+        expect(peekHandshake(reply).type, `REQUEST bit ${bit}`).to.equal('cookie')
+      }
+      expect(observable(p.initiator)).to.deep.equal(before)
       exchange(p.responder, p.initiator, [request])
       expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
     })
@@ -244,12 +260,14 @@ describe('rsa SecureChannel', () => {
     it('rejects every truncation of every handshake message, changing nothing', () => {
       const p = pair('alice', 'bob')
       const [prompt] = p.initiator.begin()
-      const [request] = p.responder.begin()
+      const request = requestWithCookie(p.responder, p.initiator)
       const [init] = p.initiator.handleHandshake(request)
+      const [cookie] = p.initiator.handleHandshake(zeroCookie(p.responder.begin()[0]))
       const cases: Array<[SecureChannel, Buffer, string]> = [
         [p.responder, prompt, 'prompt REQUEST'],
         [p.initiator, request, 'REQUEST{nonceR}'],
         [p.responder, init, 'INIT'],
+        [p.responder, cookie, 'COOKIE'],
       ]
       for (const [receiver, message, what] of cases) {
         for (let length = 0; length < message.length; length++) {
@@ -270,8 +288,9 @@ describe('rsa SecureChannel', () => {
 
     it('rejects a handshake message with trailing bytes', () => {
       const p = pair('alice', 'bob')
-      const [request] = p.responder.begin()
-      const [init] = p.initiator.handleHandshake(request)
+      const [cookie] = p.initiator.handleHandshake(p.responder.begin()[0])
+      expect(() => p.responder.handleHandshake(Buffer.concat([cookie, Buffer.of(0)]))).to.throw(HandshakeRejected, /trailing/)
+      const [init] = p.initiator.handleHandshake(p.responder.handleHandshake(cookie)[0])
       expect(() => p.responder.handleHandshake(Buffer.concat([init, Buffer.of(0)]))).to.throw(HandshakeRejected, /trailing/)
     })
 
@@ -307,8 +326,8 @@ describe('rsa SecureChannel', () => {
         now: p.clock.now,
       })
       expect(carolAsAlice.initiator).to.equal(true)
-      const [request] = p.responder.begin()
-      const [forgedInit] = carolAsAlice.handleHandshake(request)
+      const [forgedInit] = carolAsAlice.handleHandshake(requestWithCookie(p.responder, carolAsAlice))
+      const request = requestWithCookie(p.responder, p.initiator)
       expect(() => p.responder.handleHandshake(forgedInit)).to.throw(HandshakeRejected, /does not verify with alice's key/)
       expect(p.responder.established).to.equal(false)
 
@@ -334,6 +353,101 @@ describe('rsa SecureChannel', () => {
       expect(() => p.initiator.handleHandshake(wrongEchoResp)).to.throw(HandshakeRejected, /answers no INIT/)
 
       // The honest handshake still completes afterwards.
+      p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])
+      expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
+    })
+  })
+
+  describe('cookies (no RSA work for a REQUEST from a source that has not shown it can receive)', () => {
+    const BOB_AT = 'udp 192.0.2.7:4000'
+    const typeOf = (replies: Buffer[]) => replies.map((reply) => peekHandshake(reply).type)
+
+    it('makes the cookie PROTOCOL.md gives: HMAC-SHA256 over label, time bucket, source, names and nonce, cut to 16 bytes', () => {
+      const secret = Buffer.alloc(32, 0x5a)
+      const clock = fakeClock(7 * COOKIE_BUCKET_MS + 123)
+      const alice = new SecureChannel({ me: { name: 'alice', identity: fixtureIdentity('alice') }, peer: { name: 'bob', publicKeyPem: fixtureIdentity('bob').publicKeyPem }, now: clock.now, cookies: requestCookies(secret) })
+      const bob = channel('bob', 'alice', clock)
+      const [request] = bob.begin()
+      const [cookie] = alice.handleHandshake(request, BOB_AT)
+      const names = Buffer.from([3, ...text('bob'), 5, ...text('alice')])
+      const bucket = Buffer.alloc(8)
+      bucket.writeUInt32BE(7, 4)
+      const source = text(BOB_AT)
+      const expected = createHmac('sha256', secret)
+        .update(Buffer.concat([text('udsu-cookie-v1'), bucket, Buffer.from([0, source.length]), source, names, request.subarray(-32, -16)]))
+        .digest()
+        .subarray(0, 16)
+      expect(cookie.subarray(-16)).to.deep.equal(expected)
+    })
+
+    it('answers a REQUEST whose cookie is missing, wrong, for another nonce or from another source with a COOKIE, never an INIT', () => {
+      const p = pair('alice', 'bob')
+      const valid = requestWithCookie(p.responder, p.initiator, BOB_AT)
+      const before = observable(p.initiator)
+      expect(typeOf(p.initiator.handleHandshake(valid, 'udp 203.0.113.9:4000')), 'another source').to.deep.equal(['cookie'])
+      expect(typeOf(p.initiator.handleHandshake(valid, 'udp 192.0.2.7:4001')), 'another port').to.deep.equal(['cookie'])
+      const otherNonce = Buffer.concat([valid.subarray(0, -32), randomBytes(16), valid.subarray(-16)])
+      expect(typeOf(p.initiator.handleHandshake(otherNonce, BOB_AT)), 'another nonce').to.deep.equal(['cookie'])
+      expect(observable(p.initiator)).to.deep.equal(before)
+      expect(typeOf(p.initiator.handleHandshake(valid, BOB_AT))).to.deep.equal(['init'])
+    })
+
+    it('answers with a COOKIE, not an error, on a clock in its first time bucket', () => {
+      const clock = fakeClock(0)
+      const alice = channel('alice', 'bob', clock)
+      const bob = channel('bob', 'alice', clock)
+      const [responder, initiator] = alice.initiator ? [bob, alice] : [alice, bob]
+      exchange(responder, initiator)
+      expect(initiator.sessionIds()).to.have.length(1).and.deep.equal(responder.sessionIds())
+    })
+
+    it('keeps a cookie valid for its time bucket and the next one, then asks for a new one', () => {
+      const p = pair('alice', 'bob')
+      p.clock.advance(COOKIE_BUCKET_MS - (p.clock.now() % COOKIE_BUCKET_MS)) // the start of a bucket
+      const request = requestWithCookie(p.responder, p.initiator, BOB_AT)
+      p.clock.advance(2 * COOKIE_BUCKET_MS - 1)
+      expect(typeOf(p.initiator.handleHandshake(request, BOB_AT))).to.deep.equal(['init'])
+      p.clock.advance(1)
+      expect(typeOf(p.initiator.handleHandshake(request, BOB_AT))).to.deep.equal(['cookie'])
+    })
+
+    it('costs the initiator no RSA work for forged REQUESTs, fresh nonces or one nonce repeated, and replaces no pending INIT', () => {
+      const p = pair('alice', 'bob')
+      const [init] = p.initiator.handleHandshake(requestWithCookie(p.responder, p.initiator, BOB_AT), BOB_AT)
+      const template = p.responder.begin()[0]
+      const repeated = Buffer.concat([template.subarray(0, -32), randomBytes(32)])
+      for (let i = 0; i < 2000; i++) {
+        p.clock.advance(1) // 1,000 a second, two seconds: past every per-peer interval
+        const forged = i % 2 === 0 ? repeated : Buffer.concat([template.subarray(0, -32), randomBytes(32)])
+        expect(typeOf(p.initiator.handleHandshake(forged, i % 3 === 0 ? BOB_AT : `udp 198.51.100.${i % 250}:${1024 + i}`))).to.deep.equal(['cookie'])
+      }
+      expect(p.initiator.begin(), 'the pending INIT stands').to.deep.equal([init])
+      p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])
+      expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
+    })
+
+    it('at the responder: takes a COOKIE only for the nonce it offers, and sends the REQUEST again once per new cookie', () => {
+      const p = pair('alice', 'bob')
+      const [request] = p.responder.begin()
+      const [cookie] = p.initiator.handleHandshake(request, BOB_AT)
+      const forged = Buffer.concat([cookie.subarray(0, -32), randomBytes(32)])
+      expect(() => p.responder.handleHandshake(forged)).to.throw(HandshakeRejected, /nonce we are not offering/)
+      expect(p.responder.begin()).to.deep.equal([request])
+      const [again] = p.responder.handleHandshake(cookie)
+      expect(again.subarray(-16)).to.deep.equal(cookie.subarray(-16))
+      expect(p.responder.handleHandshake(cookie), 'the same cookie again: nothing new to send').to.deep.equal([])
+      expect(p.responder.begin()).to.deep.equal([again])
+      const toInitiator = Buffer.concat([Buffer.from([0x04, 3, ...text('bob'), 5, ...text('alice')]), cookie.subarray(-32)])
+      expect(() => p.initiator.handleHandshake(toInitiator)).to.throw(HandshakeRejected, /is the initiator/)
+    })
+
+    it('completes under loss: a lost COOKIE or cookie-bearing REQUEST is made good by the next retransmission', () => {
+      const p = pair('alice', 'bob')
+      p.initiator.handleHandshake(p.responder.begin()[0], BOB_AT) // the COOKIE is lost
+      const [cookie] = p.initiator.handleHandshake(p.responder.begin()[0], BOB_AT) // retransmitted REQUEST, new COOKIE
+      p.responder.handleHandshake(cookie) // the REQUEST with the cookie is lost
+      const [init] = p.initiator.handleHandshake(p.responder.begin()[0], BOB_AT) // the retransmission carries it
+      expect(peekHandshake(init).type).to.equal('init')
       p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])
       expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
     })

@@ -65,6 +65,14 @@ export function exchange(starter: SecureChannel, other: SecureChannel, first: Bu
   return log
 }
 
+/** The responder's REQUEST after the cookie round trip (REQUEST, COOKIE): the one the initiator does RSA work for. */
+export function requestWithCookie(responder: SecureChannel, initiator: SecureChannel, source = ''): Buffer {
+  const [first] = responder.begin()
+  const [cookie] = initiator.handleHandshake(first, source)
+  const [request] = responder.handleHandshake(cookie)
+  return request
+}
+
 /** What a caller can observe of a channel, to check that a rejected message changed nothing. */
 export function observable(channel: SecureChannel): { established: boolean; sessionIds: string[]; needsRekey: boolean } {
   return { established: channel.established, sessionIds: channel.sessionIds(), needsRekey: channel.needsRekey() }

@@ -11,6 +11,7 @@ import * as path from 'node:path'
 import { FIXTURE_KEYS } from '../../../core/test/support'
 import { checkPublicKey, IDENTITY_RSA_BITS, identityFromPem, type RsaIdentity } from '../identity'
 import { fixtureIdentity } from './fixtures'
+import { exchange } from './helpers'
 
 function newIdentity(bits: number): RsaIdentity {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
@@ -35,10 +36,8 @@ const [HANDSHAKE_NAME_A, HANDSHAKE_NAME_B] = ['й'.repeat(32), 'ж'.repeat(32)]
 function largestHandshakeBytes(a: RsaIdentity, b: RsaIdentity): number {
   const ours = new SecureChannel({ me: { name: HANDSHAKE_NAME_A, identity: a }, peer: { name: HANDSHAKE_NAME_B, publicKeyPem: b.publicKeyPem } })
   const theirs = new SecureChannel({ me: { name: HANDSHAKE_NAME_B, identity: b }, peer: { name: HANDSHAKE_NAME_A, publicKeyPem: a.publicKeyPem } })
-  const first = ours.begin()
-  const replies = first.flatMap((m) => theirs.handleHandshake(m))
-  const last = replies.flatMap((m) => ours.handleHandshake(m))
-  return Math.max(...[...first, ...replies, ...last].map((m) => m.length + 3))
+  const [responder, initiator] = ours.initiator ? [theirs, ours] : [ours, theirs]
+  return Math.max(...exchange(responder, initiator).map((step) => step.bytes.length + 3))
 }
 
 describe('rsa: identity key sizes that fit the frames', function () {
