@@ -131,7 +131,7 @@ export default definePlugin<HolePunchOptions, Deps>({
     const rendezvous = new RendezvousClient({
       options,
       me,
-      server: settings.server,
+      server: () => settings.server,
       log,
       profile,
       embedded: () => (options.embeddedServer ? services.get('embedded-server') : undefined),

@@ -40,8 +40,8 @@ export interface RendezvousEvents {
 export interface RendezvousDeps {
   options: RendezvousOptions
   me: { name: string; publicKey: string; sign(data: Buffer): Buffer }
-  /** `HOST:PORT[#SHA256:…]`, as configured. */
-  server: string
+  /** `HOST:PORT[#SHA256:…]` (several separated by commas), as configured when the client starts. */
+  server: () => string
   log: Logger
   profile: Profile
   embedded: () => EmbeddedServerService | undefined
@@ -114,7 +114,9 @@ export class RendezvousClient {
    *  each with its reason; once every one has, registration stops. */
   private readonly keyRefused = new Map<string, string>()
   /** The configured servers, tried in order, and the one in use (or being tried). */
-  private readonly servers: ReturnType<typeof parseServerList>
+  private servers: ReturnType<typeof parseServerList> = []
+  /** The servers as configured, read at start (a frontend's start window may change them before). */
+  private configured = ''
   private current = 0
   /** The server in use said `closing`: the next tick moves on to the next one. */
   private leaving = false
@@ -124,9 +126,7 @@ export class RendezvousClient {
   /** Requests in flight that the path machine made (see MAX_BACKGROUND_REQUESTS). */
   private background = 0
   private readonly pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
-  constructor(private readonly deps: RendezvousDeps) {
-    this.servers = parseServerList(deps.server)
-  }
+  constructor(private readonly deps: RendezvousDeps) {}
 
   get registered(): boolean {
     return this.online
@@ -134,7 +134,7 @@ export class RendezvousClient {
 
   /** `HOST:PORT` of the server in use, or being tried. */
   get label(): string {
-    return this.servers[this.current].label
+    return this.servers[this.current]?.label ?? ''
   }
 
   private get address(): { host: string; port: number; fingerprint?: string } {
@@ -144,6 +144,8 @@ export class RendezvousClient {
   /** Resolves the first server's address, registers (or fails to, and keeps trying on the offline schedule). */
   async start(transport: Transport): Promise<void> {
     this.transport = transport
+    this.configured = this.deps.server()
+    this.servers = parseServerList(this.configured)
     this.server = await this.resolve()
     await this.register()
     this.schedule()
@@ -355,7 +357,7 @@ export class RendezvousClient {
     this.deps.events.registered(online, this.relays, renewed)
     if (online === this.reported) return
     this.reported = online
-    this.deps.events.state({ online, server: this.deps.server, current: this.label, publicEndpoint, reason })
+    this.deps.events.state({ online, server: this.configured, current: this.label, publicEndpoint, reason })
     this.deps.log.info(online ? `registered at ${this.label}` : `server ${this.label} lost: ${reason}`)
   }
 
@@ -450,7 +452,7 @@ export class RendezvousClient {
     // The embedded server stands in for a single local default only: with a list, the next server is tried instead.
     const embedded = this.deps.options.embeddedServer && this.servers.length === 1 ? this.deps.embedded() : undefined
     if (embedded) {
-      const attempt = await embedded.start(this.deps.server)
+      const attempt = await embedded.start(this.configured)
       if (attempt.kind === 'started' || attempt.kind === 'ask-again') return this.register()
       if (attempt.kind === 'held') {
         if (attempt.tell) this.deps.events.problem({ source: 'hole-punch', message: attempt.tell })
