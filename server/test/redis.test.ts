@@ -86,9 +86,12 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
       asker.close()
     }
 
-    // bob comes back at instance 3 with the same key (as a client that fails over would): its name is its own there.
+    // bob comes back at instance 3 with the same key (as a client that fails over would): its name is its own there,
+    // and alice, who met bob lately, is introduced to it by her own instance at once (a watch across instances).
     bob.kill()
     const again = await client('bob', three)
+    const paths = () => alice.stderr.filter((l) => l.includes('direct path to bob')).length
+    await alice.waitForLog((l) => l.includes('direct path to bob') && paths() >= 2, 'alice to meet bob again at instance 3')
     await say(alice, again, 'after the crash, through instance 3')
     await say(again, alice, 'and back')
   })
