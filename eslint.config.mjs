@@ -1,5 +1,5 @@
 // Lint: rules that find bugs, with type information (floating and misused promises, thrown non-errors, objects turned
-// into "[object Object]"), not style: the formatting is left as it is. Why these rules and not others: docs/DECISIONS.md.
+// into "[object Object]"), not style: Prettier formats (`npm run format`; `npm run lint` checks it). Why these rules and not others: docs/DECISIONS.md.
 import tseslint from 'typescript-eslint'
 
 // TEMPORARY: plugins still importing core internals while others rewrite them (issue 12). The integrator empties this
@@ -38,7 +38,14 @@ export default tseslint.config(
   {
     // Where no `any` comes in unchecked any more: core, frontends, protocol and testing (JSON.parse and require() results
     // are typed as `unknown` or a declared shape there). Elsewhere they are still off: see the list in DECISIONS.md.
-    files: ['core/**/*.ts', 'core/**/*.mts', 'frontends/**/*.ts', 'protocol/**/*.ts', 'testing/**/*.ts', 'testing/**/*.mts'],
+    files: [
+      'core/**/*.ts',
+      'core/**/*.mts',
+      'frontends/**/*.ts',
+      'protocol/**/*.ts',
+      'testing/**/*.ts',
+      'testing/**/*.mts',
+    ],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'error',
       '@typescript-eslint/no-unsafe-member-access': 'error',
@@ -59,7 +66,8 @@ export default tseslint.config(
           patterns: [
             {
               regex: '(^|/)core/(?!index(\\.m?js)?$)[^/]+',
-              message: "import from the core's public entry ('../../core', core/index.ts), as a third-party plugin does; if it lacks something, add it there (typed, documented) or do without",
+              message:
+                "import from the core's public entry ('../../core', core/index.ts), as a third-party plugin does; if it lacks something, add it there (typed, documented) or do without",
             },
           ],
         },

@@ -19,9 +19,18 @@ const now = () => time
 const alice = fixtureIdentity('alice')
 const bob = fixtureIdentity('bob')
 const [initiator, constructMs] = cpuMs(
-  () => new SecureChannel({ me: { name: 'alice', identity: alice }, peer: { name: 'bob', publicKeyPem: bob.publicKeyPem }, now }),
+  () =>
+    new SecureChannel({
+      me: { name: 'alice', identity: alice },
+      peer: { name: 'bob', publicKeyPem: bob.publicKeyPem },
+      now,
+    }),
 )
-const responder = new SecureChannel({ me: { name: 'bob', identity: bob }, peer: { name: 'alice', publicKeyPem: alice.publicKeyPem }, now })
+const responder = new SecureChannel({
+  me: { name: 'bob', identity: bob },
+  peer: { name: 'alice', publicKeyPem: alice.publicKeyPem },
+  now,
+})
 if (!initiator.initiator) throw new Error('expected alice to be the initiator with bob')
 
 let initiatorMs = 0
@@ -43,15 +52,19 @@ for (let round = 0; round < warmup + rounds; round++) {
 
 const key = createPrivateKey(alice.privateKeyPem)
 const message = Buffer.alloc(900)
-for (let i = 0; i < warmup; i++) sign('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+for (let i = 0; i < warmup; i++)
+  sign('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
 const [, signTotalMs] = cpuMs(() => {
-  for (let i = 0; i < rounds; i++) sign('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+  for (let i = 0; i < rounds; i++)
+    sign('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
 })
 const signMs = signTotalMs / rounds
 
 const perInitiator = initiatorMs / rounds
 const perResponder = responderMs / rounds
-console.log(`udsu rsa handshake, 3072-bit identities, ${rounds} handshakes (after ${warmup} warm-up), CPU time per side:`)
+console.log(
+  `udsu rsa handshake, 3072-bit identities, ${rounds} handshakes (after ${warmup} warm-up), CPU time per side:`,
+)
 console.log(`  initiator  ${perInitiator.toFixed(2)} ms  (${(perInitiator / signMs).toFixed(1)}x one PSS sign)`)
 console.log(`  responder  ${perResponder.toFixed(2)} ms  (${(perResponder / signMs).toFixed(1)}x one PSS sign)`)
 console.log(`  baseline: one native RSA-PSS-SHA256 sign  ${signMs.toFixed(2)} ms`)

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   script('handshake', ['20'])
   console.log('\nreliable delivery: two processes on loopback, raw node:dgram against the full pipeline\n')
   console.log(formatRows(await benchReliable()))
-  console.log('\nhistory: SQLite in the profile against plain better-sqlite3 (UDSU_BENCH_HISTORY_MESSAGES, default 1,000,000)\n')
+  console.log(
+    '\nhistory: SQLite in the profile against plain better-sqlite3 (UDSU_BENCH_HISTORY_MESSAGES, default 1,000,000)\n',
+  )
   script('history', [process.env.UDSU_BENCH_HISTORY_MESSAGES ?? '1000000'])
   const lab = labAvailable()
   console.log('\nNAT traversal: median time to first message per lab scenario\n')

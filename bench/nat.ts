@@ -19,23 +19,39 @@ function main(): number {
     const mocha = require.resolve('mocha/bin/mocha.js', { paths: [ROOT] })
     for (let run = 1; run <= runs; run++) {
       process.stderr.write(`run ${run}/${runs}…\n`)
-      const result = spawnSync(process.execPath, [mocha, '--no-config', '--timeout', '180000', '--reporter', 'dot', path.join(ROOT, 'dist/test/nat/*.test.js')], {
-        cwd: ROOT,
-        env: { ...process.env, UDSU_NAT_RESULTS: file },
-        stdio: ['ignore', 'ignore', 'inherit'],
-        timeout: 10 * 60_000,
-      })
-      if (result.status !== 0) process.stderr.write(`run ${run}: the scenario tests failed (exit ${result.status}); their results still count\n`)
+      const result = spawnSync(
+        process.execPath,
+        [mocha, '--no-config', '--timeout', '180000', '--reporter', 'dot', path.join(ROOT, 'dist/test/nat/*.test.js')],
+        {
+          cwd: ROOT,
+          env: { ...process.env, UDSU_NAT_RESULTS: file },
+          stdio: ['ignore', 'ignore', 'inherit'],
+          timeout: 10 * 60_000,
+        },
+      )
+      if (result.status !== 0)
+        process.stderr.write(
+          `run ${run}: the scenario tests failed (exit ${result.status}); their results still count\n`,
+        )
     }
-    const results = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as ScenarioResult)
+    const results = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as ScenarioResult)
     const byScenario = new Map<string, ScenarioResult[]>()
     for (const r of results) byScenario.set(r.scenario, [...(byScenario.get(r.scenario) ?? []), r])
     const rows = [...byScenario].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
     console.log(`| scenario | path | median first message (ms) | runs | notes |\n| --- | --- | --- | --- | --- |`)
     for (const [scenario, list] of rows) {
       const paths = [...new Set(list.map((r) => r.path))].join(', ')
-      const notes = list.map((r) => r.note).filter(Boolean).join('; ')
-      console.log(`| ${scenario} | ${paths} | ${median(list.map((r) => r.firstMessageMs))} | ${list.length} | ${notes} |`)
+      const notes = list
+        .map((r) => r.note)
+        .filter(Boolean)
+        .join('; ')
+      console.log(
+        `| ${scenario} | ${paths} | ${median(list.map((r) => r.firstMessageMs))} | ${list.length} | ${notes} |`,
+      )
     }
     return 0
   } finally {

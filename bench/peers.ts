@@ -14,14 +14,18 @@ if (mode === 'raw') {
   const socket = dgram.createSocket('udp4')
   let count = 0
   socket.on('message', (bytes, rinfo) => {
-    if (bytes[0] === 1) socket.send(bytes, rinfo.port, rinfo.address) // ping: echo it
+    if (bytes[0] === 1)
+      socket.send(bytes, rinfo.port, rinfo.address) // ping: echo it
     else count++
   })
   process.on('message', () => process.send?.({ count }))
   socket.bind(0, '127.0.0.1', () => process.send?.({ port: socket.address().port }))
 } else if (mode === 'client') {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-bench-bob-'))
-  fs.copyFileSync(path.join(__dirname, '..', '..', 'test', 'fixtures', 'keys', 'bob.pem'), path.join(profile, 'identity.pem'))
+  fs.copyFileSync(
+    path.join(__dirname, '..', '..', 'test', 'fixtures', 'keys', 'bob.pem'),
+    path.join(profile, 'identity.pem'),
+  )
   fs.chmodSync(path.join(profile, 'identity.pem'), 0o600)
   const client = new Client(
     {
@@ -48,7 +52,11 @@ if (mode === 'raw') {
   )
   process.on('disconnect', () => {
     // `UDSU_BENCH_STATS=1`: the receiving side's link and journal figures, to read beside the sender's.
-    if (process.env.UDSU_BENCH_STATS) console.error('bob:', JSON.stringify((client.container.resolve('plugin:reliable' as never) as ReliableHandle).stats()))
+    if (process.env.UDSU_BENCH_STATS)
+      console.error(
+        'bob:',
+        JSON.stringify((client.container.resolve('plugin:reliable' as never) as ReliableHandle).stats()),
+      )
     void client.stop().finally(() => {
       fs.rmSync(profile, { recursive: true, force: true })
       process.exit(0)

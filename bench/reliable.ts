@@ -33,14 +33,18 @@ const DEADLINE_MS = 60_000
 
 function peer(mode: string, arg = ''): Promise<{ child: ChildProcess; hello: Record<string, unknown> }> {
   const execArgv = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []
-  const child = fork(path.join(__dirname, 'peers.js'), [mode, arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
+  const child = fork(path.join(__dirname, 'peers.js'), [mode, arg], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  })
   return new Promise((resolve, reject) => {
     child.once('message', (hello) => resolve({ child, hello: hello as Record<string, unknown> }))
     child.once('exit', (code) => reject(new Error(`bench peer ${mode} exited with ${code}`)))
   })
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]
 
 /** Raw datagrams: as many as the receiver counts per second while the sender keeps the socket busy; ping-pong RTT. */
 async function raw(size: number): Promise<{ perSecond: number; p50: number; p99: number }> {
@@ -107,7 +111,7 @@ async function pipeline(size: number): Promise<{ perSecond: number; p50: number;
     }
     const started = performance.now()
     // In chunks, at most LEAD ahead of the receipts, so the sender's own queue does not hold every message at once.
-    for (let sent = 0; sent < count; ) {
+    for (let sent = 0; sent < count;) {
       for (const end = Math.min(count, sent + CHUNK); sent < end; sent++) void alice.client.send('bob', text)
       await alice.until('room for the next chunk', () => refused() || receipts() >= sent + CHUNK - LEAD, DEADLINE_MS)
       checkRefused()
@@ -141,7 +145,15 @@ export async function benchReliable(): Promise<Row[]> {
   for (const size of SIZES) {
     const r = await raw(size)
     const p = await pipeline(size)
-    rows.push({ size, rawPerSecond: r.perSecond, pipelinePerSecond: p.perSecond, rawP50: r.p50, rawP99: r.p99, pipelineP50: p.p50, pipelineP99: p.p99 })
+    rows.push({
+      size,
+      rawPerSecond: r.perSecond,
+      pipelinePerSecond: p.perSecond,
+      rawP50: r.p50,
+      rawP99: r.p99,
+      pipelineP50: p.p50,
+      pipelineP99: p.p99,
+    })
   }
   return rows
 }

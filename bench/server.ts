@@ -17,8 +17,21 @@ import { performance } from 'node:perf_hooks'
 import { createLogger } from '../core/log'
 import type { Endpoint } from '../core/types'
 import {
-  ChannelEnd, decodeFrame, decodeJson, encodeJson, ephemeralKey, FrameKind, HELLO_PAD, MAPPING_PAD, PING_PAD, parseServerMessage, PSS,
-  registrationProof, type ClientMessage, type ServerMessage, type Transcript,
+  ChannelEnd,
+  decodeFrame,
+  decodeJson,
+  encodeJson,
+  ephemeralKey,
+  FrameKind,
+  HELLO_PAD,
+  MAPPING_PAD,
+  PING_PAD,
+  parseServerMessage,
+  PSS,
+  registrationProof,
+  type ClientMessage,
+  type ServerMessage,
+  type Transcript,
 } from '../protocol'
 import { RendezvousServer } from '../server/index'
 
@@ -42,7 +55,8 @@ const LISTS = QUICK ? 10 : 50
 const ECHOES = QUICK ? 2_000 : 50_000
 const REQUEST_TIMEOUT_MS = 1_000
 
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN)
+const percentile = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -65,7 +79,12 @@ interface Usage {
 
 /** The server, alone in its process; tells its ports, then answers `usage` (after a GC when asked) over IPC. */
 async function serve(): Promise<void> {
-  const server = new RendezvousServer({ host: '127.0.0.1', port: 0, maxRegistrations: CLIENTS + 1000, logger: createLogger('silent') })
+  const server = new RendezvousServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxRegistrations: CLIENTS + 1000,
+    logger: createLogger('silent'),
+  })
   const main = await server.listen()
   process.on('message', (m: { t: string; gc?: boolean }) => {
     if (m.t !== 'usage') return
@@ -129,7 +148,11 @@ async function load(): Promise<void> {
   }
 
   /** One request from one client's socket, resent on silence; the reply, or undefined after three attempts. */
-  async function request(client: SimClient, message: ClientMessage & { rid: string }, to = server): Promise<ServerMessage | undefined> {
+  async function request(
+    client: SimClient,
+    message: ClientMessage & { rid: string },
+    to = server,
+  ): Promise<ServerMessage | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (attempt > 0) retries++
       const reply = await new Promise<ServerMessage | undefined>((resolve) => {
@@ -159,10 +182,26 @@ async function load(): Promise<void> {
     const local = [{ address: client.socket.address().address, port: client.socket.address().port }]
     const key = keys[client.key]
     const eph = ephemeralKey()
-    const challenge = await request(client, { t: 'register', rid: rid(), cookie: cookie.cookie, name: client.name, key: key.publicPem, local, nat: 'eim', eph: eph.public })
+    const challenge = await request(client, {
+      t: 'register',
+      rid: rid(),
+      cookie: cookie.cookie,
+      name: client.name,
+      key: key.publicPem,
+      local,
+      nat: 'eim',
+      eph: eph.public,
+    })
     if (challenge?.t !== 'challenge') return false
     // The server's signature over the transcript is not checked here (the client's cost, not the server's).
-    const transcript: Transcript = { nonce: challenge.nonce, name: client.name, clientKey: key.publicPem, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
+    const transcript: Transcript = {
+      nonce: challenge.nonce,
+      name: client.name,
+      clientKey: key.publicPem,
+      clientEph: eph.public,
+      serverEph: challenge.eph,
+      serverKey: challenge.skey,
+    }
     // `registered` comes sealed: the channel must exist before the answer to `prove` arrives.
     client.channel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
     const sig = sign('sha256', registrationProof(transcript), { key: key.privateKey, ...PSS }).toString('base64')
@@ -195,7 +234,10 @@ async function load(): Promise<void> {
         serverAlt = m.altPort ? { address: '127.0.0.1', port: m.altPort as number } : undefined
         keys = (m.keys as string[]).map((pem) => {
           const privateKey = createPrivateKey(pem)
-          return { privateKey, publicPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString() }
+          return {
+            privateKey,
+            publicPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
+          }
         })
         const first = m.first as number
         for (let i = 0; i < (m.count as number); i++) {
@@ -241,7 +283,10 @@ async function load(): Promise<void> {
             const client = registered[i % registered.length]
             const to = targets[i % targets.length]
             const t = performance.now()
-            const message: ClientMessage & { rid: string } = m.t === 'lists' ? { t: 'list', rid: rid() } : { t: 'connect', rid: rid(), to: to === client.name ? targets[(i + 1) % targets.length] : to }
+            const message: ClientMessage & { rid: string } =
+              m.t === 'lists'
+                ? { t: 'list', rid: rid() }
+                : { t: 'connect', rid: rid(), to: to === client.name ? targets[(i + 1) % targets.length] : to }
             const reply = await request(client, message)
             const expected = m.t === 'lists' ? 'peers' : 'intro'
             if (reply?.t === expected) samples.push(performance.now() - t)
@@ -271,7 +316,10 @@ interface Child {
 
 /** Forks this file in `mode`; `next(t)` resolves with the next IPC message of type `t`. */
 function child(mode: string, execArgv: string[] = []): Promise<Child> {
-  const proc = fork(__filename, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', ...execArgv] })
+  const proc = fork(__filename, [mode], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc', ...execArgv],
+  })
   const waiting = new Map<string, Array<(m: Record<string, unknown>) => void>>()
   const inbox = new Map<string, Array<Record<string, unknown>>>()
   proc.on('message', (m: Record<string, unknown>) => {
@@ -287,7 +335,9 @@ function child(mode: string, execArgv: string[] = []): Promise<Child> {
         const queued = inbox.get(t)?.shift()
         if (queued) return resolve(queued)
         waiting.set(t, [...(waiting.get(t) ?? []), resolve])
-        proc.once('exit', (code) => reject(new Error(`bench/server ${mode} exited with ${code} while waiting for ${t}`)))
+        proc.once('exit', (code) =>
+          reject(new Error(`bench/server ${mode} exited with ${code} while waiting for ${t}`)),
+        )
       }),
     send: (message) => proc.send(message),
   }
@@ -300,7 +350,13 @@ async function usageOf(process: Child, gc = false): Promise<Usage> {
 }
 
 /** Raw echoes: a ping-pong for latency (`rounds`, one at a time) and a flood (64 in flight) for CPU per datagram. */
-async function rawEcho(echoProcess: Child, port: number, rounds: number, flood: number, deadlineMs = 60_000): Promise<{ p50: number; p99: number; lost: number; cpuUsPerDatagram: number; perSecond: number }> {
+async function rawEcho(
+  echoProcess: Child,
+  port: number,
+  rounds: number,
+  flood: number,
+  deadlineMs = 60_000,
+): Promise<{ p50: number; p99: number; lost: number; cpuUsPerDatagram: number; perSecond: number }> {
   const socket = dgram.createSocket('udp4')
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
   const ping = encodeJson(FrameKind.Server, { t: 'ping', rid: '0', pad: PING_PAD })
@@ -319,7 +375,7 @@ async function rawEcho(echoProcess: Child, port: number, rounds: number, flood: 
   }
   rtts.sort((a, b) => a - b)
   const latency = { p50: percentile(rtts, 50), p99: percentile(rtts, 99), lost }
-  if (flood === 0) return socket.close(), { ...latency, cpuUsPerDatagram: NaN, perSecond: NaN }
+  if (flood === 0) return (socket.close(), { ...latency, cpuUsPerDatagram: NaN, perSecond: NaN })
   const before = await usageOf(echoProcess)
   const started = performance.now()
   let received = 0
@@ -334,7 +390,7 @@ async function rawEcho(echoProcess: Child, port: number, rounds: number, flood: 
     }
     socket.removeAllListeners('message')
     socket.on('message', () => {
-      if (++received >= flood) return clearTimeout(timer), resolve()
+      if (++received >= flood) return (clearTimeout(timer), resolve())
       pump()
     })
     pump()
@@ -342,7 +398,11 @@ async function rawEcho(echoProcess: Child, port: number, rounds: number, flood: 
   const seconds = (performance.now() - started) / 1000
   const after = await usageOf(echoProcess)
   socket.close()
-  return { ...latency, cpuUsPerDatagram: ((after.cpuMs - before.cpuMs) * 1000) / received, perSecond: received / seconds }
+  return {
+    ...latency,
+    cpuUsPerDatagram: ((after.cpuMs - before.cpuMs) * 1000) / received,
+    perSecond: received / seconds,
+  }
 }
 
 /** Datagrams the kernel dropped at these loopback ports' sockets (receive buffer full), from /proc/net/udp. */
@@ -357,36 +417,62 @@ function socketDrops(ports: number[]): number {
 }
 
 const MB = 1024 * 1024
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a'
 
 async function bench(): Promise<void> {
   const began = performance.now()
-  const profile = process.env.UDSU_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.UDSU_BENCH_CPU_PROF] : []
+  const profile = process.env.UDSU_BENCH_CPU_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.UDSU_BENCH_CPU_PROF]
+    : []
   const serverProcess = await child('serve', profile)
   const echoProcess = await child('echo')
   const loads = await Promise.all(Array.from({ length: Math.ceil(CLIENTS / LOAD_PER_PROCESS) }, () => child('load')))
   const lines: string[] = []
   const say = (line: string) => (lines.push(line), console.log(line))
   try {
-    say(`rendezvous server on loopback: ${fmt(CLIENTS)} simulated clients in ${loads.length} load processes${QUICK ? ' (quick mode: figures not meaningful)' : ''}`)
+    say(
+      `rendezvous server on loopback: ${fmt(CLIENTS)} simulated clients in ${loads.length} load processes${QUICK ? ' (quick mode: figures not meaningful)' : ''}`,
+    )
     const keyStarted = performance.now()
-    const keys = Array.from({ length: KEY_POOL }, () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
-    say(`  ${KEY_POOL} RSA-2048 keys generated in ${fmt(performance.now() - keyStarted)} ms, shared by the clients (one per name would take ${fmt(((performance.now() - keyStarted) / KEY_POOL) * CLIENTS / 1000)} s)`)
+    const keys = Array.from({ length: KEY_POOL }, () =>
+      generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString(),
+    )
+    say(
+      `  ${KEY_POOL} RSA-2048 keys generated in ${fmt(performance.now() - keyStarted)} ms, shared by the clients (one per name would take ${fmt((((performance.now() - keyStarted) / KEY_POOL) * CLIENTS) / 1000)} s)`,
+    )
 
     // The raw baseline, before the load: latency one at a time, and the CPU one echo costs.
     const raw = await rawEcho(echoProcess, echoProcess.ready.port as number, QUICK ? 200 : 1000, ECHOES)
-    say(`  raw UDP echo (same run, idle): p50 ${fmt(raw.p50, 3)} ms, p99 ${fmt(raw.p99, 3)} ms; ${fmt(raw.cpuUsPerDatagram, 1)} µs CPU per echo = ${fmt(1e6 / raw.cpuUsPerDatagram)} echoes/s per core (${fmt(raw.perSecond)}/s with 64 in flight)`)
+    say(
+      `  raw UDP echo (same run, idle): p50 ${fmt(raw.p50, 3)} ms, p99 ${fmt(raw.p99, 3)} ms; ${fmt(raw.cpuUsPerDatagram, 1)} µs CPU per echo = ${fmt(1e6 / raw.cpuUsPerDatagram)} echoes/s per core (${fmt(raw.perSecond)}/s with 64 in flight)`,
+    )
 
     const keepalives = async () => {
       const counts = await Promise.all(loads.map(async (l) => (l.send({ t: 'pings' }), await l.next('pings'))))
-      return { pings: counts.reduce((n, c) => n + (c.pings as number), 0), pongs: counts.reduce((n, c) => n + (c.pongs as number), 0) }
+      return {
+        pings: counts.reduce((n, c) => n + (c.pings as number), 0),
+        pongs: counts.reduce((n, c) => n + (c.pongs as number), 0),
+      }
     }
 
     // Registrations: every client through the full admission, as fast as the load processes sign.
     const idle = await usageOf(serverProcess, true)
     const registerStarted = performance.now()
     loads.forEach((load, i) =>
-      load.send({ t: 'start', port: serverProcess.ready.port, altPort: serverProcess.ready.altPort, keys, first: i * LOAD_PER_PROCESS, count: Math.min(LOAD_PER_PROCESS, CLIENTS - i * LOAD_PER_PROCESS), deadlineMs: REGISTER_DEADLINE_MS }),
+      load.send({
+        t: 'start',
+        port: serverProcess.ready.port,
+        altPort: serverProcess.ready.altPort,
+        keys,
+        first: i * LOAD_PER_PROCESS,
+        count: Math.min(LOAD_PER_PROCESS, CLIENTS - i * LOAD_PER_PROCESS),
+        deadlineMs: REGISTER_DEADLINE_MS,
+      }),
     )
     const results = await Promise.all(loads.map((load) => load.next('registered')))
     const registerSeconds = (performance.now() - registerStarted) / 1000
@@ -396,7 +482,9 @@ async function bench(): Promise<void> {
     const afterRegistering = await usageOf(serverProcess)
     const pingsWhileRegistering = (await keepalives()).pings
     const registerCpuSeconds = (afterRegistering.cpuMs - idle.cpuMs) / 1000
-    say(`  registered ${fmt(registered)} of ${fmt(CLIENTS)} in ${fmt(registerSeconds, 1)} s (${fmt(failed)} failed, ${fmt(retries)} requests resent; server online: ${fmt(afterRegistering.online ?? 0)})`)
+    say(
+      `  registered ${fmt(registered)} of ${fmt(CLIENTS)} in ${fmt(registerSeconds, 1)} s (${fmt(failed)} failed, ${fmt(retries)} requests resent; server online: ${fmt(afterRegistering.online ?? 0)})`,
+    )
     const registrationLine = (cpuUsPerPing: number) => {
       const cpuSeconds = registerCpuSeconds - (pingsWhileRegistering * cpuUsPerPing) / 1e6
       const perCore = registered / cpuSeconds
@@ -404,7 +492,9 @@ async function bench(): Promise<void> {
     }
 
     const held = await usageOf(serverProcess, true)
-    say(`  memory: ${fmt(held.rss / MB, 1)} MB RSS with ${fmt(registered)} registered (idle ${fmt(idle.rss / MB, 1)} MB; heap ${fmt(idle.heapUsed / MB, 1)} → ${fmt(held.heapUsed / MB, 1)} MB) = ${fmt((held.rss - idle.rss) / registered)} B RSS, ${fmt((held.heapUsed - idle.heapUsed) / registered)} B heap per client`)
+    say(
+      `  memory: ${fmt(held.rss / MB, 1)} MB RSS with ${fmt(registered)} registered (idle ${fmt(idle.rss / MB, 1)} MB; heap ${fmt(idle.heapUsed / MB, 1)} → ${fmt(held.heapUsed / MB, 1)} MB) = ${fmt((held.rss - idle.rss) / registered)} B RSS, ${fmt((held.heapUsed - idle.heapUsed) / registered)} B heap per client`,
+    )
 
     // Keepalives alone for one whole interval: every client pings once.
     const before = await keepalives()
@@ -417,34 +507,54 @@ async function bench(): Promise<void> {
     const pingRate = (after.pings - before.pings) / windowSeconds
     const keepaliveCpu = (windowEnd.cpuMs - windowStart.cpuMs) / 1000 / windowSeconds
     const rawAtRate = (pingRate * raw.cpuUsPerDatagram) / 1e6
-    say(`  keepalive: ${fmt(registered)} clients every ${KEEPALIVE_MS / 1000} s = ${fmt(pingRate)} pings/s; server CPU ${fmt(keepaliveCpu * 100, 1)} % of a core (raw echo at that rate: ${fmt(rawAtRate * 100, 1)} %, ratio 1/${fmt(keepaliveCpu / rawAtRate, 1)}); ${fmt((100 * (after.pongs - before.pongs)) / (after.pings - before.pings), 1)} % answered in the window; online ${fmt(windowEnd.online ?? 0)}`)
+    say(
+      `  keepalive: ${fmt(registered)} clients every ${KEEPALIVE_MS / 1000} s = ${fmt(pingRate)} pings/s; server CPU ${fmt(keepaliveCpu * 100, 1)} % of a core (raw echo at that rate: ${fmt(rawAtRate * 100, 1)} %, ratio 1/${fmt(keepaliveCpu / rawAtRate, 1)}); ${fmt((100 * (after.pongs - before.pongs)) / (after.pings - before.pings), 1)} % answered in the window; online ${fmt(windowEnd.online ?? 0)}`,
+    )
     say(registrationLine((keepaliveCpu * windowSeconds * 1e6) / Math.max(1, after.pings - before.pings)))
     if (registered < CLIENTS) {
       // Linear in the clients: each holds one registration, and pings at the same interval.
       const scale = CLIENTS / registered
-      say(`  at ${fmt(CLIENTS)} (linear from ${fmt(registered)}, not measured): ${fmt((idle.rss + (held.rss - idle.rss) * scale) / MB)} MB RSS, keepalive ${fmt(keepaliveCpu * scale * 100, 1)} % of a core`)
+      say(
+        `  at ${fmt(CLIENTS)} (linear from ${fmt(registered)}, not measured): ${fmt((idle.rss + (held.rss - idle.rss) * scale) / MB)} MB RSS, keepalive ${fmt(keepaliveCpu * scale * 100, 1)} % of a core`,
+      )
     }
 
     // Introductions under that load, spread over the load processes, with raw echoes timed alongside.
     const introRequests = loads.map((load) => {
-      load.send({ t: 'introductions', count: Math.ceil(INTRODUCTIONS / loads.length), perSecond: INTRODUCTIONS_PER_SECOND / loads.length })
+      load.send({
+        t: 'introductions',
+        count: Math.ceil(INTRODUCTIONS / loads.length),
+        perSecond: INTRODUCTIONS_PER_SECOND / loads.length,
+      })
       return load.next('samples')
     })
     // Pings one at a time for as long as the introductions run (a lost one waits its 1 s timeout: counted apart).
-    const rawUnderLoad = rawEcho(echoProcess, echoProcess.ready.port as number, Number.MAX_SAFE_INTEGER, 0, (INTRODUCTIONS / INTRODUCTIONS_PER_SECOND) * 1000)
+    const rawUnderLoad = rawEcho(
+      echoProcess,
+      echoProcess.ready.port as number,
+      Number.MAX_SAFE_INTEGER,
+      0,
+      (INTRODUCTIONS / INTRODUCTIONS_PER_SECOND) * 1000,
+    )
     const intros = await Promise.all(introRequests)
     const echoUnderLoad = await rawUnderLoad
     const introSamples = intros.flatMap((r) => r.samples as number[]).sort((a, b) => a - b)
     const introFailures = intros.reduce((n, r) => n + (r.failures as number), 0)
-    say(`  introduction (connect → intro) under that load, ${INTRODUCTIONS_PER_SECOND}/s: p50 ${fmt(percentile(introSamples, 50), 3)} ms, p99 ${fmt(percentile(introSamples, 99), 3)} ms (${introSamples.length} timed, ${introFailures} unanswered); raw echo alongside: p50 ${fmt(echoUnderLoad.p50, 3)} ms, p99 ${fmt(echoUnderLoad.p99, 3)} ms, ${echoUnderLoad.lost} lost (ratio ${fmt(percentile(introSamples, 50) / echoUnderLoad.p50, 1)} / ${fmt(percentile(introSamples, 99) / echoUnderLoad.p99, 1)})`)
+    say(
+      `  introduction (connect → intro) under that load, ${INTRODUCTIONS_PER_SECOND}/s: p50 ${fmt(percentile(introSamples, 50), 3)} ms, p99 ${fmt(percentile(introSamples, 99), 3)} ms (${introSamples.length} timed, ${introFailures} unanswered); raw echo alongside: p50 ${fmt(echoUnderLoad.p50, 3)} ms, p99 ${fmt(echoUnderLoad.p99, 3)} ms, ${echoUnderLoad.lost} lost (ratio ${fmt(percentile(introSamples, 50) / echoUnderLoad.p50, 1)} / ${fmt(percentile(introSamples, 99) / echoUnderLoad.p99, 1)})`,
+    )
 
     const listRequest = loads[0]
     listRequest.send({ t: 'lists', count: LISTS, perSecond: 10 })
     const lists = await listRequest.next('samples')
     const listSamples = (lists.samples as number[]).sort((a, b) => a - b)
-    say(`  list (40 names of ${fmt(registered)}): p50 ${fmt(percentile(listSamples, 50), 3)} ms, p99 ${fmt(percentile(listSamples, 99), 3)} ms (${listSamples.length} timed, ${lists.failures as number} unanswered)`)
+    say(
+      `  list (40 names of ${fmt(registered)}): p50 ${fmt(percentile(listSamples, 50), 3)} ms, p99 ${fmt(percentile(listSamples, 99), 3)} ms (${listSamples.length} timed, ${lists.failures as number} unanswered)`,
+    )
     const final = await usageOf(serverProcess)
-    say(`  server stats: ${JSON.stringify(final.stats)}; datagrams the kernel dropped at the server's full socket buffers: ${fmt(socketDrops([serverProcess.ready.port as number, serverProcess.ready.altPort as number]))}`)
+    say(
+      `  server stats: ${JSON.stringify(final.stats)}; datagrams the kernel dropped at the server's full socket buffers: ${fmt(socketDrops([serverProcess.ready.port as number, serverProcess.ready.altPort as number]))}`,
+    )
     say(`  done in ${fmt((performance.now() - began) / 1000, 1)} s`)
   } finally {
     for (const load of loads) load.send({ t: 'stop' })
@@ -456,7 +566,14 @@ async function bench(): Promise<void> {
 }
 
 const mode = process.argv[2]
-const run = mode === 'serve' ? serve() : mode === 'echo' ? Promise.resolve(echo()) : mode === 'load' ? load() : bench().then(() => process.exit(0))
+const run =
+  mode === 'serve'
+    ? serve()
+    : mode === 'echo'
+      ? Promise.resolve(echo())
+      : mode === 'load'
+        ? load()
+        : bench().then(() => process.exit(0))
 run.catch((error: Error) => {
   console.error(error)
   process.exit(1)

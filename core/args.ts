@@ -5,7 +5,12 @@ import { LOG_LEVELS, type LogLevel } from './log'
 import { parseServerList } from './wire'
 
 /** Parses `argv` for `udsu <command>` strictly: an unknown flag, a missing value or a stray word is a UsageError. */
-export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(command: string, options: O, argv: string[], maxPositionals = 0): ParsedCommandLine<O> {
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  options: O,
+  argv: string[],
+  maxPositionals = 0,
+): ParsedCommandLine<O> {
   const help = `udsu ${command} --help`
   let parsed: ParsedCommandLine<O>
   try {
@@ -24,12 +29,15 @@ export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options'
   return parsed
 }
 
-export type ParsedCommandLine<O extends ParseArgsConfig['options']> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>>
+export type ParsedCommandLine<O extends ParseArgsConfig['options']> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>
+>
 
 /** A port given as a decimal number from `min` to 65535 (no hex, exponents or spaces, which Number() would accept). */
 export function portFlag(flag: string, text: string, help: string, min = 0): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN
-  if (!(port >= min && port <= 65535)) throw new UsageError(`--${flag} must be a decimal number from ${min} to 65535, not "${text}"`, help)
+  if (!(port >= min && port <= 65535))
+    throw new UsageError(`--${flag} must be a decimal number from ${min} to 65535, not "${text}"`, help)
   return port
 }
 
@@ -41,7 +49,8 @@ export function millisecondsFlag(flag: string, text: string, help: string): numb
 }
 
 export function choiceFlag<T extends string>(flag: string, text: string, choices: readonly T[], help: string): T {
-  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, not "${text}"`, help)
+  if (!(choices as readonly string[]).includes(text))
+    throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, not "${text}"`, help)
   return text as T
 }
 

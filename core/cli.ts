@@ -78,8 +78,9 @@ async function main(argv: string[]): Promise<number> {
 
 async function runChat(argv: string[]): Promise<number> {
   const { values } = parseCommandLine('chat', CHAT_FLAGS, argv)
-  if (values.help) return void process.stdout.write(HELP), 0
-  if (values.version) return void process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`), 0
+  if (values.help) return (void process.stdout.write(HELP), 0)
+  if (values.version)
+    return (void process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`), 0)
   const logLevel = values['log-level'] === undefined ? undefined : logLevelFlag(values['log-level'], 'udsu --help')
   const webPort = values['web-port'] === undefined ? undefined : portFlag('web-port', values['web-port'], 'udsu --help')
   const config = await loadConfig({
@@ -91,7 +92,8 @@ async function runChat(argv: string[]): Promise<number> {
     logLevel,
     webPort,
   })
-  if (webPort !== undefined && config.frontend !== 'web') throw new UsageError('--web-port is for the web frontend: add --frontend web')
+  if (webPort !== undefined && config.frontend !== 'web')
+    throw new UsageError('--web-port is for the web frontend: add --frontend web')
   const client = new Client(config)
   process.once('SIGINT', () => void client.stop())
   process.once('SIGTERM', () => void client.stop())

@@ -13,7 +13,20 @@ import { describeThrown, isVeto, MessageRefused, PluginFailure, Veto, type CoreS
 import { defaultProfileDir, Profile } from './profile'
 import { TransportRegistry } from './transports'
 import { ServiceRegistry } from './services'
-import type { Chat, ChatMessage, Datagram, Envelope, Identity, LocalUser, Logger, PathKind, PeerPacket, PeerSummary, Pipeline, Settings } from './types'
+import type {
+  Chat,
+  ChatMessage,
+  Datagram,
+  Envelope,
+  Identity,
+  LocalUser,
+  Logger,
+  PathKind,
+  PeerPacket,
+  PeerSummary,
+  Pipeline,
+  Settings,
+} from './types'
 import { decodeFrame, encodeFrame, FrameKind, hasFrameHeader, type FrameKinds } from '../protocol/frames'
 
 /** Longest chat text, in UTF-8 bytes: 64 KiB, which reliable delivery fragments and reassembles. */
@@ -59,15 +72,17 @@ export class Client implements Chat, Pipeline {
   /** Resolves once the client has stopped, whoever stopped it (a frontend's quit, a signal). */
   readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve))
 
-  constructor(readonly config: Config, options: { logger?: Logger } = {}) {
+  constructor(
+    readonly config: Config,
+    options: { logger?: Logger } = {},
+  ) {
     this.plugins = loadPlugins(config)
     this.frameKinds = frameKindsOf(this.plugins)
     this.settings = { name: config.name ?? '', server: config.server }
     const usesTerminal = this.plugins.some((p) => p.definition.usesTerminal)
     if (usesTerminal && !config.log.file && !options.logger) this.profileLog = new DeferredFileSink()
     this.logger =
-      options.logger ??
-      createLogger(config.log.level, config.log.file ? fileSink(config.log.file) : this.profileLog)
+      options.logger ?? createLogger(config.log.level, config.log.file ? fileSink(config.log.file) : this.profileLog)
     this.container = createContainer<CoreServices>({ injectionMode: InjectionMode.PROXY, strict: true })
     this.isolateTaps()
   }
@@ -85,7 +100,11 @@ export class Client implements Chat, Pipeline {
       // The settings object plugins hold is updated in place, so they all see the final values.
       Object.assign(this.settings, await this.hooks.configure.promise({ ...this.settings }))
       if (!NAME_PATTERN.test(this.settings.name)) {
-        throw new Error(this.settings.name ? `name ${NAME_HINT}, not "${this.settings.name}"` : 'no name: pass --name NAME or set name in udsu.config.js')
+        throw new Error(
+          this.settings.name
+            ? `name ${NAME_HINT}, not "${this.settings.name}"`
+            : 'no name: pass --name NAME or set name in udsu.config.js',
+        )
       }
       this.me.name = this.settings.name
       this.openProfile()
@@ -102,7 +121,9 @@ export class Client implements Chat, Pipeline {
 
   /** Why no identity key is set after init; "add rsa" only when no plugin that could set one is configured. */
   private missingIdentityHint(): string {
-    const encryption = this.plugins.filter((p) => p.definition.provides?.includes('encryption')).map((p) => `"${p.definition.name}"`)
+    const encryption = this.plugins
+      .filter((p) => p.definition.provides?.includes('encryption'))
+      .map((p) => `"${p.definition.name}"`)
     if (!encryption.length) return 'no plugin provided an identity key: add "rsa" to the plugins in the config'
     return `no identity key was set at init, although ${encryption.join(', ')} provides encryption`
   }
@@ -168,7 +189,8 @@ export class Client implements Chat, Pipeline {
     // A failed or refusing tap throws here (see tapFailureHandler): the packet is not sent in any other form.
     const packet = await this.hooks.encode.promise({ peer, bytes: plaintext, sealed: false })
     if (!packet.sealed) throw new Error('no encryption plugin sealed the message, and udsu never sends plaintext')
-    if (!Buffer.isBuffer(packet.bytes)) throw new Error('a plugin left no bytes in the packet (encode must return a packet with a Buffer)')
+    if (!Buffer.isBuffer(packet.bytes))
+      throw new Error('a plugin left no bytes in the packet (encode must return a packet with a Buffer)')
     const delivered = await this.hooks.send.promise({ ...packet, bytes: encodeFrame(FrameKind.Data, packet.bytes) })
     if (!delivered) throw new Error(`no path to ${peer}`)
   }
@@ -198,7 +220,12 @@ export class Client implements Chat, Pipeline {
       await this.sendSealed(message.to, Buffer.from(JSON.stringify(envelope)))
       this.hooks.messageState.call({ id: message.id, to: message.to, state: 'sent' })
     } catch (error) {
-      this.hooks.messageState.call({ id: message.id, to: message.to, state: 'failed', reason: (error as Error).message })
+      this.hooks.messageState.call({
+        id: message.id,
+        to: message.to,
+        state: 'failed',
+        reason: (error as Error).message,
+      })
     }
   }
 
@@ -214,7 +241,11 @@ export class Client implements Chat, Pipeline {
     }
     if (this.hooks.receive.call({ ...datagram, frame })) return
     if (!frame || frame.kind !== FrameKind.Data) return this.drop('unclaimed datagram', datagram)
-    const opened = await this.hooks.decrypt.promise({ bytes: frame.body, from: datagram.from, transport: datagram.transport })
+    const opened = await this.hooks.decrypt.promise({
+      bytes: frame.body,
+      from: datagram.from,
+      transport: datagram.transport,
+    })
     if (!opened) return this.drop('DATA frame nobody could open', datagram)
     const decoded = await this.decodePacket(opened)
     if (!decoded) return this.drop(`packet from ${opened.peer} a byte transform dropped`, datagram)
@@ -236,7 +267,11 @@ export class Client implements Chat, Pipeline {
     }
     const bytes = (result as Partial<PeerPacket> | undefined)?.bytes
     if (!Buffer.isBuffer(bytes)) {
-      this.hooks.problem.call({ source: 'decode', peer: opened.peer, message: `a plugin left no bytes in a packet from ${opened.peer} (decode must return a packet with a Buffer); it was dropped` })
+      this.hooks.problem.call({
+        source: 'decode',
+        peer: opened.peer,
+        message: `a plugin left no bytes in a packet from ${opened.peer} (decode must return a packet with a Buffer); it was dropped`,
+      })
       return undefined
     }
     return { ...opened, bytes }
@@ -247,14 +282,21 @@ export class Client implements Chat, Pipeline {
     let envelope: Envelope
     try {
       envelope = JSON.parse(bytes.toString('utf8')) as Envelope
-      if (typeof envelope !== 'object' || envelope === null || typeof envelope.type !== 'string') throw new Error('no type')
+      if (typeof envelope !== 'object' || envelope === null || typeof envelope.type !== 'string')
+        throw new Error('no type')
     } catch {
       return this.reject(`malformed envelope from ${peer}`)
     }
     if (await this.hooks.route.promise(envelope, { peer, bytes, sealed: false })) return
     if (envelope.type !== 'chat') return this.reject(`envelope of unknown type "${envelope.type}" from ${peer}`)
     const { id, text, ts } = envelope
-    if (typeof id !== 'string' || !/^[0-9a-f]{8,64}$/.test(id) || typeof text !== 'string' || typeof ts !== 'number' || Buffer.byteLength(text) > MAX_TEXT_BYTES) {
+    if (
+      typeof id !== 'string' ||
+      !/^[0-9a-f]{8,64}$/.test(id) ||
+      typeof text !== 'string' ||
+      typeof ts !== 'number' ||
+      Buffer.byteLength(text) > MAX_TEXT_BYTES
+    ) {
       return this.reject(`malformed chat message from ${peer}`)
     }
     const received: ChatMessage = { id, from: peer, to: this.me.name, text, ts }
@@ -294,7 +336,10 @@ export class Client implements Chat, Pipeline {
 
   private drop(why: string, datagram: Datagram): void {
     this.stats.dropped++
-    this.logger.debug(`dropped: ${why}`, { from: `${datagram.from.address}:${datagram.from.port}`, bytes: datagram.bytes.length })
+    this.logger.debug(`dropped: ${why}`, {
+      from: `${datagram.from.address}:${datagram.from.port}`,
+      bytes: datagram.bytes.length,
+    })
   }
 
   // ── wiring ──
@@ -309,7 +354,9 @@ export class Client implements Chat, Pipeline {
   private registerServices(): void {
     const profile = this.profile
     const transports = new TransportRegistry(this.hooks, (datagram) => {
-      this.receive(datagram).catch((error) => this.logger.error(`incoming datagram failed: ${(error as Error).message}`))
+      this.receive(datagram).catch((error) =>
+        this.logger.error(`incoming datagram failed: ${(error as Error).message}`),
+      )
     })
     this.container.register({
       hooks: asValue(this.hooks),
@@ -326,12 +373,17 @@ export class Client implements Chat, Pipeline {
     })
     for (const { definition, options } of this.plugins) {
       const key = `plugin:${definition.name}`
-      this.container.register(key, asFunction((cradle: CoreServices) => definition.create(cradle, options) ?? {}).singleton())
+      this.container.register(
+        key,
+        asFunction((cradle: CoreServices) => definition.create(cradle, options) ?? {}).singleton(),
+      )
       try {
         this.container.resolve(key)
       } catch (error) {
         // A plugin that cannot be built (a command name already taken, bad wiring) stops the start, named.
-        throw error instanceof PluginFailure ? error : new PluginFailure(definition.name, 'create', describeThrown(error))
+        throw error instanceof PluginFailure
+          ? error
+          : new PluginFailure(definition.name, 'create', describeThrown(error))
       }
     }
   }
@@ -349,7 +401,9 @@ export class Client implements Chat, Pipeline {
           const plugin = tap.name
           const fail = this.tapFailureHandler(hookName, plugin)
           // configure waits for a person at a start screen, init may generate a key: only taps that should be quick are timed.
-          const timeoutMs = LIFECYCLE_STEPS.has(hookName) ? undefined : (this.config.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS)
+          const timeoutMs = LIFECYCLE_STEPS.has(hookName)
+            ? undefined
+            : (this.config.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS)
           const fn = hookName === 'encode' ? keepSealedBytes(tap.fn as TapFn) : (tap.fn as TapFn)
           if (tap.type === 'sync') {
             tap.fn = (...args: unknown[]) => {
@@ -371,8 +425,10 @@ export class Client implements Chat, Pipeline {
             tap.fn = (...args: unknown[]) => {
               const callback = args.pop() as (error?: unknown, result?: unknown) => void
               // The tap's error is passed on as it came, so that fail() can recognise a refusal from any copy of udsu.
-              // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-              const finished = new Promise<unknown>((resolve, reject) => fn(...args, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result))))
+              const finished = new Promise<unknown>((resolve, reject) =>
+                // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+                fn(...args, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result))),
+              )
               withTimeout(finished, timeoutMs, () => hungTap(timeoutMs)).then(
                 (result) => callback(undefined, result),
                 (error) => {
@@ -397,9 +453,11 @@ export class Client implements Chat, Pipeline {
   /** What a failed tap leads to: a refusal goes on up; on a lifecycle step the start fails; on compose the message stops; else a report. */
   private tapFailureHandler(hookName: keyof Hooks, plugin: string): (error: unknown) => undefined {
     return (error) => {
-      if (isVeto(error) && BYTE_TRANSFORMS.has(hookName)) this.logger.debug(`plugin "${plugin}" refused a packet in ${hookName}: ${describeThrown(error)}`)
+      if (isVeto(error) && BYTE_TRANSFORMS.has(hookName))
+        this.logger.debug(`plugin "${plugin}" refused a packet in ${hookName}: ${describeThrown(error)}`)
       if (isVeto(error) || error instanceof PluginFailure) throw error
-      if (LIFECYCLE_STEPS.has(hookName)) throw new PluginFailure(plugin, hookName as 'configure' | 'init' | 'start', describeThrown(error))
+      if (LIFECYCLE_STEPS.has(hookName))
+        throw new PluginFailure(plugin, hookName as 'configure' | 'init' | 'start', describeThrown(error))
       const message = `plugin "${plugin}" failed in hook ${hookName}: ${describeThrown(error)}`
       this.logger.error(message)
       if (hookName !== 'problem') this.hooks.problem.call({ source: plugin, message })
@@ -426,8 +484,15 @@ function keepSealedBytes(fn: TapFn): TapFn {
     const before = args[0] as PeerPacket
     const check = (after: unknown) => {
       const bytes = (after as Partial<PeerPacket> | undefined)?.bytes
-      if (before.sealed && bytes !== undefined && bytes !== before.bytes && !(Buffer.isBuffer(bytes) && bytes.equals(before.bytes))) {
-        throw new Error('changed the bytes of a packet the encryption had already sealed: tap encode at a stage below 0, before the encryption')
+      if (
+        before.sealed &&
+        bytes !== undefined &&
+        bytes !== before.bytes &&
+        !(Buffer.isBuffer(bytes) && bytes.equals(before.bytes))
+      ) {
+        throw new Error(
+          'changed the bytes of a packet the encryption had already sealed: tap encode at a stage below 0, before the encryption',
+        )
       }
       return after
     }

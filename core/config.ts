@@ -87,7 +87,10 @@ const pluginEntry: Check<PluginEntry> = either(
     return resolve === undefined ? undefined : { resolve, options: {} }
   },
   (value, at, problems) => {
-    const entry = object({ resolve: string({ pattern: /\S/, hint: 'must name a plugin' }), options: optional((v) => v, {}) })(value, at, problems)
+    const entry = object({
+      resolve: string({ pattern: /\S/, hint: 'must name a plugin' }),
+      options: optional((v) => v, {}),
+    })(value, at, problems)
     return entry && { resolve: entry.resolve, options: entry.options }
   },
   (value) => (typeof value === 'string' ? 'a' : 'b'),
@@ -124,7 +127,10 @@ export async function loadConfig(flags: CliFlags = {}, cwd = process.cwd()): Pro
  * The config file named by --config, or the first found from `cwd` up to the project root (udsu.config.js, .udsurc, the
  * `udsu` key of package.json, …): the client and `udsu server` search the same places. `{}` when there is none.
  */
-export async function readConfigFile(configFlag: string | undefined, cwd = process.cwd()): Promise<{ raw: unknown; source: string }> {
+export async function readConfigFile(
+  configFlag: string | undefined,
+  cwd = process.cwd(),
+): Promise<{ raw: unknown; source: string }> {
   const explorer = cosmiconfig('udsu', { searchStrategy: 'project' })
   try {
     const found = configFlag ? await explorer.load(path.resolve(cwd, configFlag)) : await explorer.search(cwd)
@@ -132,7 +138,8 @@ export async function readConfigFile(configFlag: string | undefined, cwd = proce
     return { raw: found.isEmpty ? {} : found.config, source: found.filepath }
   } catch (error) {
     // A JS config's own exception arrives without the file's name: cosmiconfig records it on the error.
-    const where = (error as { filepath?: string }).filepath ?? (configFlag ? path.resolve(cwd, configFlag) : 'the udsu config')
+    const where =
+      (error as { filepath?: string }).filepath ?? (configFlag ? path.resolve(cwd, configFlag) : 'the udsu config')
     throw new ConfigError(where, [`could not be read: ${(error as Error).message}`])
   }
 }
@@ -140,7 +147,10 @@ export async function readConfigFile(configFlag: string | undefined, cwd = proce
 /** When the config has other problems, the plugins' own are reported too, so one run shows them all. */
 function pluginProblems(raw: unknown, source: string): string[] {
   const record = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>
-  const partial = validate(object({ plugins: pluginsSchema, frontend: frontendSchema }), { plugins: record.plugins, frontend: record.frontend })
+  const partial = validate(object({ plugins: pluginsSchema, frontend: frontendSchema }), {
+    plugins: record.plugins,
+    frontend: record.frontend,
+  })
   if ('problems' in partial) return []
   try {
     loadPlugins({ ...DEFAULT_CONFIG, ...partial.value, source })
@@ -158,7 +168,8 @@ function mergeFlags(raw: unknown, flags: CliFlags): unknown {
   if (flags.profile !== undefined) merged.profile = flags.profile
   if (flags.frontend !== undefined) merged.frontend = flags.frontend
   if (flags.webPort !== undefined) {
-    const options = typeof merged.frontendOptions === 'object' && merged.frontendOptions !== null ? merged.frontendOptions : {}
+    const options =
+      typeof merged.frontendOptions === 'object' && merged.frontendOptions !== null ? merged.frontendOptions : {}
     merged.frontendOptions = { ...options, port: flags.webPort }
   }
   if (flags.logLevel !== undefined) {

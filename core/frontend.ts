@@ -17,7 +17,11 @@ export type FrontendEvent =
  * Taps the observe-only hooks under `name` and hands each as an event to `on`. A `deliver` event is acknowledged only once
  * the promise `on` returns for it settles, so a frontend that must show a message before it counts as delivered can.
  */
-export function observeFrontendEvents(hooks: Hooks, name: string, on: (event: FrontendEvent) => void | Promise<void>): void {
+export function observeFrontendEvents(
+  hooks: Hooks,
+  name: string,
+  on: (event: FrontendEvent) => void | Promise<void>,
+): void {
   hooks.ready.tap(name, (identity) => void on({ type: 'ready', identity }))
   hooks.server.tap(name, (state) => void on({ type: 'server', state }))
   hooks.peerDiscovered.tap(name, ({ name: peer, online }) => void on({ type: 'peerDiscovered', peer, online }))

@@ -1,11 +1,5 @@
 // Every extension point of the client, in one place. Each line says when the hook runs and what a tap may change.
-import {
-  AsyncSeriesBailHook,
-  AsyncSeriesHook,
-  AsyncSeriesWaterfallHook,
-  SyncBailHook,
-  SyncHook,
-} from 'tapable'
+import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncBailHook, SyncHook } from 'tapable'
 import type {
   ChatMessage,
   ReceivedDatagram,

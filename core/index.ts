@@ -40,11 +40,27 @@ export type {
 export type { CommandRegistry } from './commands'
 export type { PeerDirectory } from './peers'
 export type { TransportRegistry } from './transports'
-export type { ConversationSummary, EmbeddedAttempt, EmbeddedServerService, HistoryService, SearchHit, ServiceMap, ServiceRegistry, StoredMessage } from './services'
+export type {
+  ConversationSummary,
+  EmbeddedAttempt,
+  EmbeddedServerService,
+  HistoryService,
+  SearchHit,
+  ServiceMap,
+  ServiceRegistry,
+  StoredMessage,
+} from './services'
 
 // Frames: a plugin that claims datagrams in `receive` tells them apart by kind; one with a kind of its own declares it
 // in its definition (`frames`) and sends it with encodeFrame (or puts `frameHeader(kind)` before its body itself).
-export { FIRST_PLUGIN_KIND, FrameKind, MAX_DATAGRAM_BYTES, decodeFrame, encodeFrame, frameHeader } from '../protocol/frames'
+export {
+  FIRST_PLUGIN_KIND,
+  FrameKind,
+  MAX_DATAGRAM_BYTES,
+  decodeFrame,
+  encodeFrame,
+  frameHeader,
+} from '../protocol/frames'
 export type { Frame, FrameKindDeclaration } from '../protocol/frames'
 export { DEFAULT_SERVER } from '../protocol/endpoints'
 

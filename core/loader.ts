@@ -48,11 +48,16 @@ function underOptions(prefix: string, problem: string): string {
 }
 
 /** A plugin's options through its check, whichever form it has; no check passes them on as they are. */
-function checkOptions(check: OptionsCheck<unknown> | undefined, raw: unknown): { value: unknown } | { problems: string[] } {
+function checkOptions(
+  check: OptionsCheck<unknown> | undefined,
+  raw: unknown,
+): { value: unknown } | { problems: string[] } {
   if (check === undefined) return { value: raw }
   if (isStandardSchema(check)) return validateStandard(check, raw)
   if (typeof check === 'function') return check(raw)
-  return { problems: ['the value cannot be checked: the plugin\'s `options` is neither a function nor a Standard Schema'] }
+  return {
+    problems: ["the value cannot be checked: the plugin's `options` is neither a function nor a Standard Schema"],
+  }
 }
 
 /** Loads the plugins and the frontend the config names; every problem is reported at once, naming its entry. */
@@ -63,7 +68,8 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
   const loaded: LoadedPlugin[] = []
   const entries: Array<[string, PluginEntry]> = config.plugins.map((entry, i) => [`plugins[${i}]`, entry])
   // `none`: a program that embeds the client and taps the hooks itself needs no frontend.
-  if (config.frontend !== 'none') entries.push(['frontend', { resolve: config.frontend, options: config.frontendOptions ?? {} }])
+  if (config.frontend !== 'none')
+    entries.push(['frontend', { resolve: config.frontend, options: config.frontendOptions ?? {} }])
 
   for (const [at, entry] of entries) {
     let exported: unknown
@@ -115,7 +121,8 @@ export function loadPlugins(config: Config): LoadedPlugin[] {
     const provided = new Set(loaded.flatMap((p) => p.definition.provides ?? []))
     for (const { definition } of loaded) {
       for (const need of definition.needs ?? []) {
-        if (!provided.has(need)) problems.push(`plugin "${definition.name}" needs a plugin that provides "${need}", and none does`)
+        if (!provided.has(need))
+          problems.push(`plugin "${definition.name}" needs a plugin that provides "${need}", and none does`)
       }
     }
   }
@@ -128,7 +135,8 @@ export function frameKindsOf(plugins: readonly LoadedPlugin[]): FrameKinds {
   const kinds = new FrameKinds()
   for (const { definition } of plugins) {
     const declared: unknown = definition.frames ?? []
-    if (!Array.isArray(declared)) throw new Error(`plugin "${definition.name}" declares frames that are not a list of { kind, name }`)
+    if (!Array.isArray(declared))
+      throw new Error(`plugin "${definition.name}" declares frames that are not a list of { kind, name }`)
     for (const declaration of declared) kinds.register(declaration as FrameKindDeclaration, definition.name)
   }
   return kinds

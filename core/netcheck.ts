@@ -91,8 +91,11 @@ export class NetcheckUsageError extends Error {}
 
 export async function runNetcheckCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv)
-  if (values.help) return void process.stdout.write(NETCHECK_HELP), 0
-  let servers = (values.server ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
+  if (values.help) return (void process.stdout.write(NETCHECK_HELP), 0)
+  let servers = (values.server ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)
   for (const server of servers) {
     try {
       parseHostPort(server)
@@ -104,7 +107,11 @@ export async function runNetcheckCommand(argv: string[]): Promise<number> {
   const report = await netcheck({ servers })
   process.stdout.write(values.json ? JSON.stringify(report) + '\n' : describeReport(report))
   if (!report.answered) {
-    const why = report.udp ? 'nothing listens there' : blockedHere(report) ? 'a firewall on this machine refuses to send UDP' : 'UDP is blocked on this network, or the server is down'
+    const why = report.udp
+      ? 'nothing listens there'
+      : blockedHere(report)
+        ? 'a firewall on this machine refuses to send UDP'
+        : 'UDP is blocked on this network, or the server is down'
     process.stderr.write(`udsu netcheck: no udsu server answered (${servers.join(', ')}): ${why}\n`)
     return 1
   }
@@ -139,7 +146,8 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
   socket.on('message', (bytes) => {
     const frame = decodeFrame(bytes)
     const json = frame && decodeJson(frame.body)
-    if (frame?.kind === FrameKind.Probe && json?.t === 'netcheck-hairpin' && json.nonce === hairpinNonce) return hairpinArrived?.()
+    if (frame?.kind === FrameKind.Probe && json?.t === 'netcheck-hairpin' && json.nonce === hairpinNonce)
+      return hairpinArrived?.()
     const message = frame?.kind === FrameKind.Server && json ? parseServerMessage(json) : undefined
     if (message && 'rid' in message && message.rid) waiting.get(message.rid)?.(message)
   })
@@ -152,7 +160,10 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
   const sendErrors = new Map<string, string>()
 
   /** One request, sent again on silence (each wait twice the last), up to three times; the answer with its round trip. */
-  async function ask(message: ClientMessage & { rid: string }, to: Endpoint): Promise<{ reply: ServerMessage; rttMs: number } | undefined> {
+  async function ask(
+    message: ClientMessage & { rid: string },
+    to: Endpoint,
+  ): Promise<{ reply: ServerMessage; rttMs: number } | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       // A fresh rid per attempt: a late answer to the first must not be timed against the second.
       const rid = randomBytes(8).toString('hex')
@@ -179,7 +190,10 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
     try {
       result.address = (await lookup(host, { family: 4 })).address
     } catch (error) {
-      return { ...result, error: `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }
+      return {
+        ...result,
+        error: `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      }
     }
     const main = { address: result.address, port }
     // Asked at once, so that silence and a refusal take the same time to tell.
@@ -188,8 +202,13 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
     if (first?.reply.t !== 'cookie') {
       if (first) return { ...result, error: `unexpected answer: ${first.reply.t}` }
       const sendError = sendErrors.get(formatEndpoint(main))
-      if (sendError) return { ...result, error: `could not send (${sendError}${sendError === 'EPERM' ? ': a firewall on this machine refuses it' : ''})` }
-      if (await refusal) return { ...result, refused: true, error: 'refused: the host answered that nothing listens on that UDP port' }
+      if (sendError)
+        return {
+          ...result,
+          error: `could not send (${sendError}${sendError === 'EPERM' ? ': a firewall on this machine refuses it' : ''})`,
+        }
+      if (await refusal)
+        return { ...result, refused: true, error: 'refused: the host answered that nothing listens on that UDP port' }
       return { ...result, error: 'no answer' }
     }
     result.answered = true
@@ -202,7 +221,10 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
     }
     result.rttMs = Math.min(...result.rttSamplesMs)
     if (result.altPort) {
-      const mapped = await ask({ t: 'mapping', rid: '', pad: MAPPING_PAD }, { address: result.address, port: result.altPort })
+      const mapped = await ask(
+        { t: 'mapping', rid: '', pad: MAPPING_PAD },
+        { address: result.address, port: result.altPort },
+      )
       if (mapped?.reply.t === 'mapped') result.altPublic = mapped.reply.public
     }
     return result
@@ -212,7 +234,15 @@ export async function netcheck(options: NetcheckOptions): Promise<NetcheckReport
     const servers = await Promise.all(options.servers.map(check))
     const local = localEndpoints(socket.address().port)
     const answered = servers.some((s) => s.answered)
-    const report: NetcheckReport = { udp: answered || servers.some((s) => s.refused), answered, public: servers.find((s) => s.public)?.public, nat: classifyNat(servers, local), local, servers, verdict: [] }
+    const report: NetcheckReport = {
+      udp: answered || servers.some((s) => s.refused),
+      answered,
+      public: servers.find((s) => s.public)?.public,
+      nat: classifyNat(servers, local),
+      local,
+      servers,
+      verdict: [],
+    }
     if (report.public && report.nat !== 'none') report.hairpinning = await hairpins(report.public)
     report.verdict = verdict(report)
     return report
@@ -264,7 +294,9 @@ async function refused(to: Endpoint, timeoutMs: number): Promise<boolean> {
         clearTimeout(timer)
         resolve(false)
       })
-      probe.connect(to.port, to.address, () => probe.send(encodeJson(FrameKind.Server, { t: 'hello', rid: '0', pad: HELLO_PAD }), () => undefined))
+      probe.connect(to.port, to.address, () =>
+        probe.send(encodeJson(FrameKind.Server, { t: 'hello', rid: '0', pad: HELLO_PAD }), () => undefined),
+      )
     })
   } finally {
     probe.close()
@@ -287,34 +319,57 @@ const blockedHere = (report: NetcheckReport) => report.servers.every((s) => s.er
 /** What the findings mean for udsu's direct connections, in the order a person needs them. */
 function verdict(report: NetcheckReport): string[] {
   if (!report.answered && report.udp) {
-    return ['UDP gets out (a server\'s host answered that nothing listens on its port), but no udsu server answered: check the server\'s address and port, and that it runs.']
+    return [
+      "UDP gets out (a server's host answered that nothing listens on its port), but no udsu server answered: check the server's address and port, and that it runs.",
+    ]
   }
   if (!report.udp) {
-    if (blockedHere(report)) return ['A firewall on this machine refuses to send UDP. udsu needs UDP both for direct connections and for the server\'s relay: allow it out.']
+    if (blockedHere(report))
+      return [
+        "A firewall on this machine refuses to send UDP. udsu needs UDP both for direct connections and for the server's relay: allow it out.",
+      ]
     return [
-      'No server answered over UDP. udsu needs UDP both for direct connections and for the server\'s relay: on this network it cannot connect unless UDP is allowed out (or the server is up).',
+      "No server answered over UDP. udsu needs UDP both for direct connections and for the server's relay: on this network it cannot connect unless UDP is allowed out (or the server is up).",
     ]
   }
   const lines: string[] = []
   switch (report.nat) {
     case 'none':
-      if (isLoopback(report.public!.address)) lines.push('The server runs on this machine (loopback): this tells nothing about your network; ask a server on the internet with --server HOST:PORT.')
-      else lines.push('No NAT: the servers see this machine at its own address. Peers can reach you directly, unless a firewall drops what you did not ask for; then hole punching still opens the way.')
+      if (isLoopback(report.public!.address))
+        lines.push(
+          'The server runs on this machine (loopback): this tells nothing about your network; ask a server on the internet with --server HOST:PORT.',
+        )
+      else
+        lines.push(
+          'No NAT: the servers see this machine at its own address. Peers can reach you directly, unless a firewall drops what you did not ask for; then hole punching still opens the way.',
+        )
       break
     case 'eim':
-      lines.push('Your NAT keeps one public port for every destination (endpoint-independent mapping): hole punching gives direct connections with peers behind most NATs, usually within a second.')
-      lines.push('With a peer behind a symmetric NAT, udsu guesses ports (birthday punching): direct within seconds in most attempts, through the relay meanwhile.')
+      lines.push(
+        'Your NAT keeps one public port for every destination (endpoint-independent mapping): hole punching gives direct connections with peers behind most NATs, usually within a second.',
+      )
+      lines.push(
+        'With a peer behind a symmetric NAT, udsu guesses ports (birthday punching): direct within seconds in most attempts, through the relay meanwhile.',
+      )
       break
     case 'symmetric':
-      lines.push('Your NAT gives each destination another public port (symmetric mapping), so peers cannot know where to reach you.')
-      lines.push('With peers on public addresses or behind endpoint-independent NATs udsu guesses ports (birthday punching): direct within seconds in most attempts. With peers behind symmetric NATs a direct connection is not possible: messages go through the server\'s relay, if it offers one.')
+      lines.push(
+        'Your NAT gives each destination another public port (symmetric mapping), so peers cannot know where to reach you.',
+      )
+      lines.push(
+        "With peers on public addresses or behind endpoint-independent NATs udsu guesses ports (birthday punching): direct within seconds in most attempts. With peers behind symmetric NATs a direct connection is not possible: messages go through the server's relay, if it offers one.",
+      )
       break
     case 'unknown':
-      lines.push('The NAT type could not be told (the server\'s second port did not answer, and only one server was asked): udsu punches as if the mapping were endpoint-independent and falls back to the relay.')
+      lines.push(
+        "The NAT type could not be told (the server's second port did not answer, and only one server was asked): udsu punches as if the mapping were endpoint-independent and falls back to the relay.",
+      )
       break
   }
   if (report.hairpinning === false) {
-    lines.push('Your router does not hairpin (a datagram to your own public address did not come back): peers on your own network are reached over their local addresses instead, which udsu tries as well.')
+    lines.push(
+      'Your router does not hairpin (a datagram to your own public address did not come back): peers on your own network are reached over their local addresses instead, which udsu tries as well.',
+    )
   } else if (report.hairpinning === true) {
     lines.push('Your router hairpins: peers behind the same router can also be reached through the public address.')
   }
@@ -324,12 +379,21 @@ function verdict(report: NetcheckReport): string[] {
 /** The report in sentences, for a person. */
 export function describeReport(report: NetcheckReport): string {
   const out: string[] = ['Report:']
-  out.push(`  * UDP: ${report.answered ? 'yes' : report.udp ? 'yes, but no udsu server answered' : 'no answer from any server'}`)
+  out.push(
+    `  * UDP: ${report.answered ? 'yes' : report.udp ? 'yes, but no udsu server answered' : 'no answer from any server'}`,
+  )
   if (report.public) out.push(`  * Public address: ${formatEndpoint(report.public)}`)
   if (report.answered) {
-    const nat = { none: 'none (public address)', eim: 'endpoint-independent mapping (easy)', symmetric: 'symmetric: a new port per destination (hard)', unknown: 'unknown' }[report.nat]
+    const nat = {
+      none: 'none (public address)',
+      eim: 'endpoint-independent mapping (easy)',
+      symmetric: 'symmetric: a new port per destination (hard)',
+      unknown: 'unknown',
+    }[report.nat]
     out.push(`  * NAT: ${nat}`)
-    out.push(`  * Hairpinning: ${report.hairpinning === undefined ? 'not applicable (no NAT)' : report.hairpinning ? 'yes' : 'no'}`)
+    out.push(
+      `  * Hairpinning: ${report.hairpinning === undefined ? 'not applicable (no NAT)' : report.hairpinning ? 'yes' : 'no'}`,
+    )
   }
   out.push('  * Servers:')
   for (const s of report.servers) {

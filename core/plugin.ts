@@ -57,7 +57,8 @@ export interface PluginDefinition<Options = Record<string, never>, Deps = Partia
 }
 
 /** What checks a plugin's options: udsu's own function form, or any Standard Schema v1 object (zod ≥ 3.24, valibot ≥ 1). */
-export type OptionsCheck<Options> = ((raw: unknown) => { value: Options } | { problems: string[] }) | StandardSchemaV1<unknown, Options>
+export type OptionsCheck<Options> =
+  ((raw: unknown) => { value: Options } | { problems: string[] }) | StandardSchemaV1<unknown, Options>
 
 /** Identity function that gives a plugin definition its types. */
 export function definePlugin<Options = Record<string, never>, Deps = Partial<CoreServices>>(
@@ -132,6 +133,9 @@ export class PluginFailure extends Error {
 
 /** The text of anything thrown, on one line: a plugin may throw a string, or an error whose message spans lines. */
 export function describeThrown(thrown: unknown): string {
-  const text = thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown) ? String((thrown as Error).message) : String(thrown)
+  const text =
+    thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown)
+      ? String((thrown as Error).message)
+      : String(thrown)
   return text.replace(/\s*\n\s*/g, ' ').trim() || '(no message)'
 }

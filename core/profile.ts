@@ -36,7 +36,10 @@ export class Profile {
       if (!entry.isFile()) continue
       let fd: number
       try {
-        fd = fs.openSync(this.path(entry.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+        fd = fs.openSync(
+          this.path(entry.name),
+          fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+        )
       } catch {
         continue // gone, or replaced by a link since it was listed
       }
@@ -62,7 +65,9 @@ export class Profile {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
         const holder = Number(fs.readFileSync(file, 'utf8'))
         if (holder !== process.pid && isAlive(holder)) {
-          throw new Error(`the profile ${this.dir} is in use by udsu process ${holder}; choose another --name or --profile`)
+          throw new Error(
+            `the profile ${this.dir} is in use by udsu process ${holder}; choose another --name or --profile`,
+          )
         }
         fs.rmSync(file, { force: true }) // left by a process that died
       }

@@ -6,7 +6,13 @@ export type Check<T> = (value: unknown, path: string, problems: string[]) => T |
 export type Infer<C> = C extends Check<infer T> ? T : never
 
 const describe = (value: unknown): string =>
-  value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'string' ? JSON.stringify(value) : typeof value
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'a list'
+      : typeof value === 'string'
+        ? JSON.stringify(value)
+        : typeof value
 
 export function string(options: { pattern?: RegExp; hint?: string; maxLength?: number } = {}): Check<string> {
   return (value, path, problems) => {
@@ -14,7 +20,9 @@ export function string(options: { pattern?: RegExp; hint?: string; maxLength?: n
     if (options.maxLength !== undefined && value.length > options.maxLength)
       return void problems.push(`${path} must be at most ${options.maxLength} characters`)
     if (options.pattern && !options.pattern.test(value))
-      return void problems.push(`${path} ${options.hint ?? `must match ${options.pattern}`}, not ${JSON.stringify(value)}`)
+      return void problems.push(
+        `${path} ${options.hint ?? `must match ${options.pattern}`}, not ${JSON.stringify(value)}`,
+      )
     return value
   }
 }
@@ -24,8 +32,10 @@ export function number(options: { min?: number; max?: number; integer?: boolean 
     if (typeof value !== 'number' || !Number.isFinite(value))
       return void problems.push(`${path} must be a number, not ${describe(value)}`)
     if (options.integer && !Number.isInteger(value)) return void problems.push(`${path} must be a whole number`)
-    if (options.min !== undefined && value < options.min) return void problems.push(`${path} must be at least ${options.min}`)
-    if (options.max !== undefined && value > options.max) return void problems.push(`${path} must be at most ${options.max}`)
+    if (options.min !== undefined && value < options.min)
+      return void problems.push(`${path} must be at least ${options.min}`)
+    if (options.max !== undefined && value > options.max)
+      return void problems.push(`${path} must be at most ${options.max}`)
     return value
   }
 }
@@ -37,12 +47,16 @@ export function boolean(): Check<boolean> {
 
 export function oneOf<T extends string | number>(values: readonly T[]): Check<T> {
   return (value, path, problems) => {
-    if ((typeof value === 'string' || typeof value === 'number') && (values as readonly unknown[]).includes(value)) return value as T
+    if ((typeof value === 'string' || typeof value === 'number') && (values as readonly unknown[]).includes(value))
+      return value as T
     const words = values.filter((v): v is T & string => typeof v === 'string')
     const near = typeof value === 'string' ? nearest(value, words) : undefined
     // A wrong number is shown as itself: "not 8192" says more than "not number".
-    const given = typeof value === 'number' && values.some((v) => typeof v === 'number') ? String(value) : describe(value)
-    problems.push(`${path} must be one of ${values.join(', ')}, not ${given}${near ? ` (did you mean "${near}"?)` : ''}`)
+    const given =
+      typeof value === 'number' && values.some((v) => typeof v === 'number') ? String(value) : describe(value)
+    problems.push(
+      `${path} must be one of ${values.join(', ')}, not ${given}${near ? ` (did you mean "${near}"?)` : ''}`,
+    )
   }
 }
 
@@ -96,7 +110,9 @@ export function object<S extends Shape>(shape: S): Check<ObjectOf<S>> {
 export function validate<T>(check: Check<T>, value: unknown, path = ''): { value: T } | { problems: string[] } {
   const problems: string[] = []
   const out = check(value, path, problems)
-  return problems.length || out === undefined ? { problems: problems.length ? problems : ['invalid value'] } : { value: out }
+  return problems.length || out === undefined
+    ? { problems: problems.length ? problems : ['invalid value'] }
+    : { value: out }
 }
 
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key)

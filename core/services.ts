@@ -45,7 +45,10 @@ export interface HistoryService {
   exportText(options: { peer?: string; format: 'json' | 'txt' | 'html' }): Promise<string>
   /** Merges an export (ours, or a Telegram chat whose partner becomes `peer`) by message id, in one transaction; throws
    *  naming every problem, with nothing changed, for a bad file. */
-  importText(text: string, options?: { peer?: string; file?: string }): Promise<{ added: number; skipped: number; refused: number }>
+  importText(
+    text: string,
+    options?: { peer?: string; file?: string },
+  ): Promise<{ added: number; skipped: number; refused: number }>
 }
 
 /** What one attempt to start the embedded rendezvous server came to. */

@@ -75,14 +75,22 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 }
 
 /** Runs a Standard Schema synchronously; its issues become problems in udsu's form, each naming its key. */
-export function validateStandard<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): { value: T } | { problems: string[] } {
+export function validateStandard<T>(
+  schema: StandardSchemaV1<unknown, T>,
+  value: unknown,
+): { value: T } | { problems: string[] } {
   const result = schema['~standard'].validate(value)
   if (isPromise(result)) {
     // A rejected promise we never look at would otherwise surface as an unhandled rejection.
     result.catch(() => undefined)
-    return { problems: [`the value is checked by an asynchronous ${schema['~standard'].vendor} schema; udsu checks options synchronously (drop async refinements)`] }
+    return {
+      problems: [
+        `the value is checked by an asynchronous ${schema['~standard'].vendor} schema; udsu checks options synchronously (drop async refinements)`,
+      ],
+    }
   }
-  if (result.issues) return { problems: result.issues.length ? result.issues.map(describeIssue) : ['the value is invalid'] }
+  if (result.issues)
+    return { problems: result.issues.length ? result.issues.map(describeIssue) : ['the value is invalid'] }
   return { value: (result as StandardSchemaV1.SuccessResult<T>).value }
 }
 
@@ -96,6 +104,7 @@ function describeIssue(issue: StandardSchemaV1.Issue): string {
     .map((segment) => (typeof segment === 'object' && segment !== null ? segment.key : segment))
     .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
     .join('')
-  if (!key) return /^[a-z]/.test(issue.message) ? `the value ${issue.message}` : `the value is invalid: ${issue.message}`
+  if (!key)
+    return /^[a-z]/.test(issue.message) ? `the value ${issue.message}` : `the value is invalid: ${issue.message}`
   return /^[a-z]/.test(issue.message) ? `${key} ${issue.message}` : `${key}: ${issue.message}`
 }

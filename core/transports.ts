@@ -16,7 +16,8 @@ export class TransportRegistry {
   }
 
   register(transport: Transport): void {
-    if (this.list.some((t) => t.name === transport.name)) throw new Error(`transport ${transport.name} is already registered`)
+    if (this.list.some((t) => t.name === transport.name))
+      throw new Error(`transport ${transport.name} is already registered`)
     this.list.push(transport)
     this.hooks.transport.call(transport)
   }

@@ -32,7 +32,9 @@ export class UdpSocket implements Transport {
 
   send(bytes: Uint8Array, to: Endpoint): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`${this.name} socket is closed`))
-    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())))
+    return new Promise((resolve, reject) =>
+      this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())),
+    )
   }
 
   /** Closes once; later calls resolve at once. */

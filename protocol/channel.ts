@@ -1,7 +1,18 @@
 // The authenticated client–server channel: the server's long-term Ed25519 key (pinned by clients like an ssh host key),
 // the transcript a registration signs on both sides, the keys it derives, and CHANNEL frames sealed under them.
 // Pure: no sockets, no timers, no files.
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
 import { FrameKind, HEADER_BYTES, MAX_DATAGRAM_BYTES, frameHeader } from './frames'
 
 /** Bytes a CHANNEL frame adds to the inner frame it seals: counter (8) and GCM tag (16), plus its own header (3), minus
@@ -13,7 +24,8 @@ export const REPLAY_WINDOW = 64
 const b64u = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest()
 /** The public half's SPKI DER, from a private or a public key object. */
-const spki = (key: KeyObject) => (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' })
+const spki = (key: KeyObject) =>
+  (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' })
 
 /** A server key's fingerprint, as clients pin and print it: `SHA256:` and the base64url SHA-256 of its SPKI DER. */
 export function serverFingerprint(key: KeyObject): string {
@@ -62,7 +74,18 @@ export interface Transcript {
 
 export function transcriptBytes(t: Transcript): Buffer {
   // Every field is hex, base64url or a name (no newline: NAME_PATTERN), so the lines parse one way.
-  return Buffer.from(['udsu-server-v1', t.nonce, t.name, sha256(t.clientKey).toString('hex'), t.clientEph, t.serverEph, t.serverKey].join('\n'), 'utf8')
+  return Buffer.from(
+    [
+      'udsu-server-v1',
+      t.nonce,
+      t.name,
+      sha256(t.clientKey).toString('hex'),
+      t.clientEph,
+      t.serverEph,
+      t.serverKey,
+    ].join('\n'),
+    'utf8',
+  )
 }
 
 /** The server's signature over a transcript (Ed25519, base64url), as its challenge carries it. */
@@ -96,7 +119,12 @@ export class ChannelEnd {
    * Both sides' end from the ephemeral keys and the transcript; undefined if the agreement is degenerate (a low-order
    * point gives all zeros). The HKDF salt is the transcript's hash, so the keys belong to this registration alone.
    */
-  static derive(role: 'client' | 'server', own: EphemeralKey, peerEph: string, transcript: Transcript): ChannelEnd | undefined {
+  static derive(
+    role: 'client' | 'server',
+    own: EphemeralKey,
+    peerEph: string,
+    transcript: Transcript,
+  ): ChannelEnd | undefined {
     let shared: Buffer
     try {
       const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peerEph }, format: 'jwk' })
@@ -105,11 +133,15 @@ export class ChannelEnd {
       return undefined
     }
     if (shared.every((byte) => byte === 0)) return undefined
-    const okm = Buffer.from(hkdfSync('sha256', shared, sha256(transcriptBytes(transcript)), 'udsu-server-channel-v1', 64))
+    const okm = Buffer.from(
+      hkdfSync('sha256', shared, sha256(transcriptBytes(transcript)), 'udsu-server-channel-v1', 64),
+    )
     shared.fill(0)
     const [toServer, toClient] = [okm.subarray(0, 32), okm.subarray(32, 64)]
     const [c2s, s2c] = [Buffer.of(0, 0, 0, 1), Buffer.of(0, 0, 0, 2)]
-    return role === 'client' ? new ChannelEnd(Buffer.from(toServer), Buffer.from(toClient), c2s, s2c) : new ChannelEnd(Buffer.from(toClient), Buffer.from(toServer), s2c, c2s)
+    return role === 'client'
+      ? new ChannelEnd(Buffer.from(toServer), Buffer.from(toClient), c2s, s2c)
+      : new ChannelEnd(Buffer.from(toClient), Buffer.from(toServer), s2c, c2s)
   }
 
   /**
@@ -118,7 +150,8 @@ export class ChannelEnd {
    */
   seal(inner: Buffer): Buffer {
     if (inner.length < HEADER_BYTES) throw new Error('not a frame')
-    if (inner.length + CHANNEL_OVERHEAD > MAX_DATAGRAM_BYTES) throw new Error(`a sealed frame of ${inner.length + CHANNEL_OVERHEAD} bytes exceeds ${MAX_DATAGRAM_BYTES}`)
+    if (inner.length + CHANNEL_OVERHEAD > MAX_DATAGRAM_BYTES)
+      throw new Error(`a sealed frame of ${inner.length + CHANNEL_OVERHEAD} bytes exceeds ${MAX_DATAGRAM_BYTES}`)
     const counter = Buffer.alloc(8)
     counter.writeBigUInt64BE(BigInt(this.sent++))
     const header = frameHeader(FrameKind.Channel)
@@ -141,7 +174,11 @@ export class ChannelEnd {
     if (!this.fresh(n)) return undefined
     let plain: Buffer
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.receiveKey, Buffer.concat([this.receivePrefix, counterBytes]))
+      const decipher = createDecipheriv(
+        'aes-256-gcm',
+        this.receiveKey,
+        Buffer.concat([this.receivePrefix, counterBytes]),
+      )
       decipher.setAAD(Buffer.concat([frameHeader(FrameKind.Channel), counterBytes]))
       decipher.setAuthTag(body.subarray(body.length - 16))
       plain = Buffer.concat([decipher.update(body.subarray(8, body.length - 16)), decipher.final()])

@@ -21,11 +21,14 @@ export const MAX_SERVERS = 16
  * `host:port[#SHA256:…]` entries separated by commas (a client's servers, tried in order) → each parsed; throws a clear
  * error naming the bad entry, an empty one, a repeated one, or more than MAX_SERVERS.
  */
-export function parseServerList(text: string): Array<{ host: string; port: number; fingerprint?: string; label: string }> {
+export function parseServerList(
+  text: string,
+): Array<{ host: string; port: number; fingerprint?: string; label: string }> {
   const entries = text.split(',').map((entry) => entry.trim())
   if (entries.length > MAX_SERVERS) throw new Error(`lists ${entries.length} servers; at most ${MAX_SERVERS}`)
   const servers = entries.map((entry, i) => {
-    if (entry === '') throw new Error(`has an empty entry (server ${i + 1} of ${entries.length}): write HOST:PORT,HOST:PORT`)
+    if (entry === '')
+      throw new Error(`has an empty entry (server ${i + 1} of ${entries.length}): write HOST:PORT,HOST:PORT`)
     const parsed = parseHostPort(entry)
     return { ...parsed, label: `${parsed.host}:${parsed.port}` }
   })
@@ -37,8 +40,13 @@ export function parseServerList(text: string): Array<{ host: string; port: numbe
 export function isEndpoint(value: unknown): value is { address: string; port: number } {
   const v = value as { address?: unknown; port?: unknown }
   return (
-    typeof v === 'object' && v !== null && typeof v.address === 'string' && v.address.length <= 64 &&
-    Number.isInteger(v.port) && (v.port as number) > 0 && (v.port as number) < 65536
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.address === 'string' &&
+    v.address.length <= 64 &&
+    Number.isInteger(v.port) &&
+    (v.port as number) > 0 &&
+    (v.port as number) < 65536
   )
 }
 

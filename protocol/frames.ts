@@ -44,21 +44,28 @@ export class FrameKinds {
   private readonly kinds = new Map<number, { name: string; owner: string }>()
 
   constructor() {
-    for (const [name, kind] of Object.entries(FrameKind)) this.kinds.set(kind, { name: name.toUpperCase(), owner: CORE_OWNER })
+    for (const [name, kind] of Object.entries(FrameKind))
+      this.kinds.set(kind, { name: name.toUpperCase(), owner: CORE_OWNER })
   }
 
   /** Adds `owner`'s kind; throws, naming both owners, when the number is taken, or saying what is wrong with it. */
   register(declaration: FrameKindDeclaration, owner: string): void {
     const { kind, name } = declaration ?? ({} as FrameKindDeclaration)
     if (!Number.isInteger(kind) || kind < FIRST_PLUGIN_KIND || kind > 255) {
-      throw new Error(`plugin "${owner}" declares frame kind ${String(kind)}: a kind must be an integer in ${FIRST_PLUGIN_KIND}..255 (below ${FIRST_PLUGIN_KIND} are udsu's own)`)
+      throw new Error(
+        `plugin "${owner}" declares frame kind ${String(kind)}: a kind must be an integer in ${FIRST_PLUGIN_KIND}..255 (below ${FIRST_PLUGIN_KIND} are udsu's own)`,
+      )
     }
     if (typeof name !== 'string' || !KIND_NAME.test(name)) {
-      throw new Error(`plugin "${owner}" declares frame kind ${kind} with name ${JSON.stringify(name)}: a name is 1 to 32 letters, digits, "_" or "-"`)
+      throw new Error(
+        `plugin "${owner}" declares frame kind ${kind} with name ${JSON.stringify(name)}: a name is 1 to 32 letters, digits, "_" or "-"`,
+      )
     }
     const taken = this.kinds.get(kind)
     if (taken) {
-      throw new Error(`frame kind ${kind} is declared by plugin "${owner}" (${name}) and by ${taken.owner === CORE_OWNER ? CORE_OWNER : `plugin "${taken.owner}"`} (${taken.name}): each kind has one owner; pick another number`)
+      throw new Error(
+        `frame kind ${kind} is declared by plugin "${owner}" (${name}) and by ${taken.owner === CORE_OWNER ? CORE_OWNER : `plugin "${taken.owner}"`} (${taken.name}): each kind has one owner; pick another number`,
+      )
     }
     this.kinds.set(kind, { name, owner })
   }
@@ -94,7 +101,9 @@ export function encodeFrame(kind: number, body: Uint8Array): Buffer {
 
 /** Whether the bytes carry udsu's frame header (magic and version), of any kind. */
 export function hasFrameHeader(bytes: Uint8Array): boolean {
-  return bytes.length >= HEADER_BYTES && bytes.length <= MAX_DATAGRAM_BYTES && bytes[0] === MAGIC && bytes[1] === VERSION
+  return (
+    bytes.length >= HEADER_BYTES && bytes.length <= MAX_DATAGRAM_BYTES && bytes[0] === MAGIC && bytes[1] === VERSION
+  )
 }
 
 /** Parses a datagram's frame; undefined for anything that is not a well-formed udsu frame of a kind in `kinds`. */

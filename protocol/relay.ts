@@ -15,14 +15,16 @@ const RELAYABLE = new Set<number>([FrameKind.Handshake, FrameKind.Data])
  */
 export function encodeRelay(name: string, frame: Buffer): Buffer {
   const nameBytes = Buffer.from(name, 'utf8')
-  if (nameBytes.length === 0 || nameBytes.length > MAX_RELAY_NAME_BYTES) throw new Error(`relay name of ${nameBytes.length} bytes`)
+  if (nameBytes.length === 0 || nameBytes.length > MAX_RELAY_NAME_BYTES)
+    throw new Error(`relay name of ${nameBytes.length} bytes`)
   return encodeFrame(FrameKind.Relay, Buffer.concat([Buffer.of(nameBytes.length), nameBytes, frame]))
 }
 
 /** Parses a RELAY body; undefined unless it names someone and carries a HANDSHAKE or DATA frame. */
 export function decodeRelay(body: Buffer): { name: string; frame: Buffer } | undefined {
   const length = body[0]
-  if (body.length < 1 || !length || length > MAX_RELAY_NAME_BYTES || body.length < 1 + length + HEADER_BYTES) return undefined
+  if (body.length < 1 || !length || length > MAX_RELAY_NAME_BYTES || body.length < 1 + length + HEADER_BYTES)
+    return undefined
   const frame = body.subarray(1 + length)
   const inner = decodeFrame(frame)
   if (!inner || !RELAYABLE.has(inner.kind)) return undefined
@@ -30,4 +32,5 @@ export function decodeRelay(body: Buffer): { name: string; frame: Buffer } | und
 }
 
 /** Room left for the inner frame once the RELAY header and a name are added, and the RELAY frame is sealed into the channel. */
-export const relayRoom = (name: string): number => MAX_DATAGRAM_BYTES - CHANNEL_OVERHEAD - HEADER_BYTES - 1 - Buffer.byteLength(name)
+export const relayRoom = (name: string): number =>
+  MAX_DATAGRAM_BYTES - CHANNEL_OVERHEAD - HEADER_BYTES - 1 - Buffer.byteLength(name)

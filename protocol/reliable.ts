@@ -117,7 +117,8 @@ export function encodeFrame(frame: Frame): Buffer {
   }
   const id = frame.fragIndex === 0 ? (frame.id ?? '') : undefined
   const idBytes = id === undefined ? undefined : Buffer.byteLength(id, 'utf8')
-  if (idBytes !== undefined && idBytes > MAX_ID_BYTES) throw new RangeError(`message id is ${idBytes} bytes; at most ${MAX_ID_BYTES}`)
+  if (idBytes !== undefined && idBytes > MAX_ID_BYTES)
+    throw new RangeError(`message id is ${idBytes} bytes; at most ${MAX_ID_BYTES}`)
   // Every byte is written below, so the pooled, unzeroed allocation is safe (and a frame per message makes it count).
   const out = Buffer.allocUnsafe(dataOverhead(idBytes, frame.ack) + frame.payload.length)
   writeHeader(out, FRAME_DATA, frame.ack ? FLAG_HAS_ACK : 0, frame)
@@ -212,7 +213,8 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = Infinity): Frame {
 }
 
 function need(buf: Buffer, at: number, length: number, what: string): void {
-  if (at + length > buf.length) throw new FrameError('truncated', `${what} needs ${length} bytes at offset ${at}; frame is ${buf.length}`)
+  if (at + length > buf.length)
+    throw new FrameError('truncated', `${what} needs ${length} bytes at offset ${at}; frame is ${buf.length}`)
 }
 
 function readAck(buf: Buffer, at: number): { ack: AckBlock; end: number } {
@@ -290,10 +292,11 @@ function encodeBundle(frames: Buffer[], size: number): Buffer {
 /** The frames of a bundle, as views into it (each still to be decoded). Throws FrameError for a malformed bundle. */
 export function unbundle(bytes: Uint8Array): Buffer[] {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
-  if (buf.length > MAX_BUNDLE_BYTES) throw new FrameError('too-large', `bundle of ${buf.length} bytes; at most ${MAX_BUNDLE_BYTES}`)
+  if (buf.length > MAX_BUNDLE_BYTES)
+    throw new FrameError('too-large', `bundle of ${buf.length} bytes; at most ${MAX_BUNDLE_BYTES}`)
   if (buf[0] !== FRAME_BUNDLE) throw new FrameError('unknown-kind', `frame kind ${buf[0]} is not a bundle`)
   const frames: Buffer[] = []
-  for (let at = BUNDLE_HEADER_BYTES; at < buf.length; ) {
+  for (let at = BUNDLE_HEADER_BYTES; at < buf.length;) {
     need(buf, at, BUNDLE_LENGTH_BYTES, 'bundle length')
     const length = buf.readUInt16BE(at)
     at += BUNDLE_LENGTH_BYTES

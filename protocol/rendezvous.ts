@@ -39,7 +39,17 @@ export type ClientMessage =
   /** The first step of a registration: asks for a cookie that proves we receive at our address. Padded with HELLO_PAD. */
   | { t: 'hello'; rid: string; pad?: string }
   /** The second: name and key, with the cookie and an ephemeral X25519 key for the channel; answered by a challenge to sign. */
-  | { t: 'register'; rid: string; cookie: string; name: string; key: string; local: Endpoint[]; nat?: NatType; instance?: string; eph: string }
+  | {
+      t: 'register'
+      rid: string
+      cookie: string
+      name: string
+      key: string
+      local: Endpoint[]
+      nat?: NatType
+      instance?: string
+      eph: string
+    }
   /** The third: the transcript signed with the identity key (RSA-PSS-SHA256, base64), see `registrationProof`. */
   | { t: 'prove'; rid: string; sig: string }
   /** Sent to the server's second port only: asks which public endpoint that port sees (NAT detection). `pad` makes the
@@ -81,22 +91,33 @@ export type ServerMessage =
   | { t: 'error'; rid?: string; code: ErrorCode; message: string }
 
 export type ErrorCode =
-  | 'bad_request' | 'bad_cookie' | 'bad_proof' | 'name_taken' | 'full' | 'not_registered' | 'unknown_peer' | 'bad_key' | 'relay_disabled' | 'slow_down' | 'over_quota'
+  | 'bad_request'
+  | 'bad_cookie'
+  | 'bad_proof'
+  | 'name_taken'
+  | 'full'
+  | 'not_registered'
+  | 'unknown_peer'
+  | 'bad_key'
+  | 'relay_disabled'
+  | 'slow_down'
+  | 'over_quota'
 
-const isB64u = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max && /^[A-Za-z0-9_-]+$/.test(v)
+const isB64u = (v: unknown, min: number, max: number): v is string =>
+  typeof v === 'string' && v.length >= min && v.length <= max && /^[A-Za-z0-9_-]+$/.test(v)
 const isEph = (v: unknown): v is string => isB64u(v, 43, 43)
 const isRid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{1,32}$/.test(v)
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
 const isNat = (v: unknown): v is NatType => typeof v === 'string' && NAT_TYPES.includes(v)
 const isInstance = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v)
-const isEndpointList = (v: unknown): v is Endpoint[] => Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
+const isEndpointList = (v: unknown): v is Endpoint[] =>
+  Array.isArray(v) && v.length <= MAX_LOCAL_ENDPOINTS && v.every(isEndpoint)
 
 /** What the client signs to prove it holds the private key of the name it registers, for this server and this channel. */
 export function registrationProof(transcript: Transcript): Buffer {
   return Buffer.concat([Buffer.from('udsu-register-v2\n', 'utf8'), transcriptBytes(transcript)])
 }
-
 
 /** Checks a client message's shape; undefined if it is not one we accept. */
 export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
@@ -104,9 +125,27 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
     case 'hello':
       return isRid(m.rid) ? { t: 'hello', rid: m.rid } : undefined
     case 'register':
-      return isRid(m.rid) && typeof m.cookie === 'string' && m.cookie.length <= 64 && isName(m.name) && typeof m.key === 'string' &&
-        m.key.length <= MAX_KEY_CHARS && isEndpointList(m.local) && (m.nat === undefined || isNat(m.nat)) && (m.instance === undefined || isInstance(m.instance)) && isEph(m.eph)
-        ? { t: 'register', rid: m.rid, cookie: m.cookie, name: m.name, key: m.key, local: m.local, nat: m.nat ?? 'unknown', ...(m.instance ? { instance: m.instance } : {}), eph: m.eph }
+      return isRid(m.rid) &&
+        typeof m.cookie === 'string' &&
+        m.cookie.length <= 64 &&
+        isName(m.name) &&
+        typeof m.key === 'string' &&
+        m.key.length <= MAX_KEY_CHARS &&
+        isEndpointList(m.local) &&
+        (m.nat === undefined || isNat(m.nat)) &&
+        (m.instance === undefined || isInstance(m.instance)) &&
+        isEph(m.eph)
+        ? {
+            t: 'register',
+            rid: m.rid,
+            cookie: m.cookie,
+            name: m.name,
+            key: m.key,
+            local: m.local,
+            nat: m.nat ?? 'unknown',
+            ...(m.instance ? { instance: m.instance } : {}),
+            eph: m.eph,
+          }
         : undefined
     case 'prove':
       return isRid(m.rid) && typeof m.sig === 'string' && m.sig.length <= 1400 && /^[A-Za-z0-9+/=]+$/.test(m.sig)
@@ -120,7 +159,9 @@ export function parseClientMessage(m: JsonMessage): ClientMessage | undefined {
     case 'release':
       return isRid(m.rid) ? { t: m.t, rid: m.rid } : undefined
     case 'list':
-      return isRid(m.rid) && (m.query === undefined || (typeof m.query === 'string' && m.query.length <= 64)) && (m.after === undefined || isName(m.after))
+      return isRid(m.rid) &&
+        (m.query === undefined || (typeof m.query === 'string' && m.query.length <= 64)) &&
+        (m.after === undefined || isName(m.after))
         ? { t: 'list', rid: m.rid, ...(m.query ? { query: m.query } : {}), ...(m.after ? { after: m.after } : {}) }
         : undefined
     case 'connect':
@@ -138,13 +179,25 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
   if (!rid) return undefined
   switch (m.t) {
     case 'cookie':
-      return typeof m.cookie === 'string' && m.cookie.length <= 64 && (m.public === undefined || isEndpoint(m.public)) && (m.altPort === undefined || isPort(m.altPort))
+      return typeof m.cookie === 'string' &&
+        m.cookie.length <= 64 &&
+        (m.public === undefined || isEndpoint(m.public)) &&
+        (m.altPort === undefined || isPort(m.altPort))
         ? (m as ServerMessage)
         : undefined
     case 'challenge':
-      return typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce) && isEph(m.eph) && isB64u(m.skey, 16, 128) && isB64u(m.ssig, 86, 86) ? (m as ServerMessage) : undefined
+      return typeof m.nonce === 'string' &&
+        /^[0-9a-f]{32}$/.test(m.nonce) &&
+        isEph(m.eph) &&
+        isB64u(m.skey, 16, 128) &&
+        isB64u(m.ssig, 86, 86)
+        ? (m as ServerMessage)
+        : undefined
     case 'registered':
-      return isName(m.name) && isEndpoint(m.public) && typeof m.ttlMs === 'number' && (m.altPort === undefined || isPort(m.altPort))
+      return isName(m.name) &&
+        isEndpoint(m.public) &&
+        typeof m.ttlMs === 'number' &&
+        (m.altPort === undefined || isPort(m.altPort))
         ? (m as ServerMessage)
         : undefined
     case 'pong':
@@ -159,13 +212,22 @@ export function parseServerMessage(m: JsonMessage): ServerMessage | undefined {
     case 'closing':
       return { t: 'closing' }
     case 'peers':
-      return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName) ? (m as ServerMessage) : undefined
+      return Array.isArray(m.peers) && m.peers.length <= NAMES_PER_REPLY && m.peers.every(isName)
+        ? (m as ServerMessage)
+        : undefined
     case 'intro': {
       const peer = m.peer as PeerIntro | undefined
       const ok =
-        typeof m.token === 'string' && /^[0-9a-f]{32}$/.test(m.token) && typeof peer === 'object' && peer !== null &&
-        isName(peer.name) && typeof peer.key === 'string' && peer.key.length <= MAX_KEY_CHARS &&
-        isEndpoint(peer.public) && isEndpointList(peer.local) && (peer.nat === undefined || isNat(peer.nat)) &&
+        typeof m.token === 'string' &&
+        /^[0-9a-f]{32}$/.test(m.token) &&
+        typeof peer === 'object' &&
+        peer !== null &&
+        isName(peer.name) &&
+        typeof peer.key === 'string' &&
+        peer.key.length <= MAX_KEY_CHARS &&
+        isEndpoint(peer.public) &&
+        isEndpointList(peer.local) &&
+        (peer.nat === undefined || isNat(peer.nat)) &&
         (peer.instance === undefined || isInstance(peer.instance))
       return ok ? (m as ServerMessage) : undefined
     }
@@ -182,7 +244,8 @@ export function checkRsaPublicKey(pem: string): string | undefined {
     const key = createPublicKey(pem)
     const details = key.asymmetricKeyDetails
     if (key.asymmetricKeyType !== 'rsa') return 'the key is not an RSA key'
-    if (!details?.modulusLength || details.modulusLength < 2048 || details.modulusLength > 8192) return 'the key must have 2048 to 8192 bits'
+    if (!details?.modulusLength || details.modulusLength < 2048 || details.modulusLength > 8192)
+      return 'the key must have 2048 to 8192 bits'
     if (details.publicExponent !== 65537n) return 'the key must have public exponent 65537'
     return undefined
   } catch {

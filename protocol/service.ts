@@ -34,7 +34,9 @@ export function parseHealthCheck(m: JsonMessage): HealthCheck | undefined {
 
 export function parseHealthReply(m: JsonMessage): HealthReply | undefined {
   if (m.t !== 'healthy' || !isRid(m.rid)) return undefined
-  return m.redis === 'up' || m.redis === 'down' ? { t: 'healthy', rid: m.rid, redis: m.redis } : { t: 'healthy', rid: m.rid }
+  return m.redis === 'up' || m.redis === 'down'
+    ? { t: 'healthy', rid: m.rid, redis: m.redis }
+    : { t: 'healthy', rid: m.rid }
 }
 
 export const healthReply = (check: HealthCheck): HealthReply => ({ t: 'healthy', rid: check.rid })

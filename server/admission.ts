@@ -6,8 +6,19 @@ import type { Endpoint } from '../core/types'
 import { CookieJar } from './guard'
 import { parseRsaPublicKey } from './rsa-key'
 import {
-  ChannelEnd, nameProblem, encodeServerKey, ephemeralKey, formatEndpoint, PSS, registrationProof, signTranscript,
-  type ClientMessage, type EphemeralKey, type NatType, type ServerMessage, type Transcript,
+  ChannelEnd,
+  nameProblem,
+  encodeServerKey,
+  ephemeralKey,
+  formatEndpoint,
+  PSS,
+  registrationProof,
+  signTranscript,
+  type ClientMessage,
+  type EphemeralKey,
+  type NatType,
+  type ServerMessage,
+  type Transcript,
 } from '../protocol'
 
 export interface Admitted {
@@ -74,7 +85,14 @@ export class Admission {
     // A resent `register` (its answer lost or late) gets the same challenge: a new nonce would void the proof of a client
     // that then receives the first answer after all.
     const waiting = this.pending.get(formatEndpoint(from))
-    if (waiting && waiting.expiresAt > now && waiting.proof === undefined && waiting.name === message.name && waiting.key === message.key && waiting.transcript.clientEph === message.eph) {
+    if (
+      waiting &&
+      waiting.expiresAt > now &&
+      waiting.proof === undefined &&
+      waiting.name === message.name &&
+      waiting.key === message.key &&
+      waiting.transcript.clientEph === message.eph
+    ) {
       return this.challenge(message.rid, waiting)
     }
     if (this.pending.size >= maxPending) {
@@ -85,14 +103,40 @@ export class Admission {
     const nonce = randomBytes(16).toString('hex')
     const { name, key, local, nat = 'unknown', instance } = message
     const eph = ephemeralKey()
-    const transcript: Transcript = { nonce, name, clientKey: key, clientEph: message.eph, serverEph: eph.public, serverKey: this.serverKeyText }
-    const entry: Pending = { name, key, publicKey, local, nat, instance, nonce, expiresAt: now + (this.options.pendingMs ?? 10_000), transcript, eph, signature: signTranscript(this.serverKey, transcript) }
+    const transcript: Transcript = {
+      nonce,
+      name,
+      clientKey: key,
+      clientEph: message.eph,
+      serverEph: eph.public,
+      serverKey: this.serverKeyText,
+    }
+    const entry: Pending = {
+      name,
+      key,
+      publicKey,
+      local,
+      nat,
+      instance,
+      nonce,
+      expiresAt: now + (this.options.pendingMs ?? 10_000),
+      transcript,
+      eph,
+      signature: signTranscript(this.serverKey, transcript),
+    }
     this.pending.set(formatEndpoint(from), entry)
     return this.challenge(message.rid, entry)
   }
 
   private challenge(rid: string, entry: Pending): ServerMessage {
-    return { t: 'challenge', rid, nonce: entry.nonce, eph: entry.eph.public, skey: this.serverKeyText, ssig: entry.signature }
+    return {
+      t: 'challenge',
+      rid,
+      nonce: entry.nonce,
+      eph: entry.eph.public,
+      skey: this.serverKeyText,
+      ssig: entry.signature,
+    }
   }
 
   /** `prove` → the admitted registration, or the error to send. */
@@ -100,24 +144,37 @@ export class Admission {
     const at = formatEndpoint(from)
     const entry = this.pending.get(at)
     if (!entry || entry.expiresAt <= this.now()) {
-      return { t: 'error', rid: message.rid, code: 'bad_request', message: 'no registration waits for a proof from here' }
+      return {
+        t: 'error',
+        rid: message.rid,
+        code: 'bad_request',
+        message: 'no registration waits for a proof from here',
+      }
     }
     if (entry.proof !== undefined) {
       // Our answer was lost and the client sent its proof again: the same proof is admitted again (the same name, key
       // and endpoint, so registering it again only refreshes it), anything else is not.
-      if (entry.proof !== message.sig || !entry.channel) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
+      if (entry.proof !== message.sig || !entry.channel)
+        return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
       const { name, key, local, nat, instance, channel } = entry
       return { name, key, local, nat, instance, channel }
     }
     let valid = false
     try {
-      valid = verify('sha256', registrationProof(entry.transcript), { key: entry.publicKey, ...PSS }, Buffer.from(message.sig, 'base64'))
+      valid = verify(
+        'sha256',
+        registrationProof(entry.transcript),
+        { key: entry.publicKey, ...PSS },
+        Buffer.from(message.sig, 'base64'),
+      )
     } catch {
       valid = false
     }
-    if (!valid) return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
+    if (!valid)
+      return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
     const channel = ChannelEnd.derive('server', entry.eph, entry.transcript.clientEph, entry.transcript)
-    if (!channel) return { t: 'error', rid: message.rid, code: 'bad_request', message: 'the ephemeral key is not usable' }
+    if (!channel)
+      return { t: 'error', rid: message.rid, code: 'bad_request', message: 'the ephemeral key is not usable' }
     entry.proof = message.sig
     entry.channel = channel
     const { name, key, local, nat, instance } = entry

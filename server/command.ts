@@ -9,7 +9,7 @@ import { listenAddress, loadServerSettings, parseServerFlags, SERVER_HELP } from
 
 export async function runServerCommand(argv: string[]): Promise<number> {
   const flags = parseServerFlags(argv)
-  if (flags.help) return void process.stdout.write(SERVER_HELP), 0
+  if (flags.help) return (void process.stdout.write(SERVER_HELP), 0)
   const settings = await loadServerSettings(flags.config, flags.overrides)
   const log = openServerLog(settings.log)
   const { logger } = log
@@ -33,20 +33,26 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined
   if (settings.metrics) {
     try {
-      metrics = await serveMetrics(server, listenAddress(settings.metrics, 'metrics', () => undefined)!)
+      metrics = await serveMetrics(
+        server,
+        listenAddress(settings.metrics, 'metrics', () => undefined)!,
+      )
     } catch (error) {
       await server.close()
       throw new Error(`the metrics endpoint cannot listen on ${settings.metrics}: ${(error as Error).message}`)
     }
     process.stdout.write(`udsu server metrics on http://${hostPort(metrics.address)}/metrics\n`)
   }
-  process.stdout.write(`udsu server key ${server.fingerprint} (clients may pin it: --server HOST:${at.port}#${server.fingerprint})\n`)
+  process.stdout.write(
+    `udsu server key ${server.fingerprint} (clients may pin it: --server HOST:${at.port}#${server.fingerprint})\n`,
+  )
   // Last, once everything listens: scripts and tests wait for this line.
   process.stdout.write(`udsu server listening on udp ${hostPort(at)}\n`)
   logger.info('listening', { port: at.port, relay: settings.relay })
 
   // Listening for SIGUSR1 also keeps Node from opening its debugger on it (an inspector port nobody asked for).
-  const logStats = () => logger.info('stats', { online: server.online, ...server.stats, ...(server.redis ? { redis: server.redis } : {}) })
+  const logStats = () =>
+    logger.info('stats', { online: server.online, ...server.stats, ...(server.redis ? { redis: server.redis } : {}) })
   const reopenLog = () => {
     log.reopen()
     logger.info('log file reopened')

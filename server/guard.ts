@@ -28,7 +28,10 @@ export class CookieJar {
   }
 
   private mac(endpoint: Endpoint, bucket: number): string {
-    return createHmac('sha256', this.secret).update(`${endpoint.address}|${endpoint.port}|${bucket}`).digest('hex').slice(0, 32)
+    return createHmac('sha256', this.secret)
+      .update(`${endpoint.address}|${endpoint.port}|${bucket}`)
+      .digest('hex')
+      .slice(0, 32)
   }
 }
 

@@ -32,7 +32,8 @@ export function loadServerKey(dataDir?: string): KeyObject {
       fs.closeSync(fd)
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the server key ${file}: ${(error as Error).message}`)
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the server key ${file}: ${(error as Error).message}`)
     const key = generateKeyPairSync('ed25519').privateKey
     // 'wx': never overwrite a key another server process wrote meanwhile.
     fs.writeFileSync(file, key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' })

@@ -7,9 +7,27 @@ import type { Endpoint, Logger } from '../core/types'
 import { Admission, type Admitted } from './admission'
 import { RateLimiter } from './guard'
 import {
-  decodeFrame, decodeJson, decodeRelay, encodeJson, encodeRelay, FrameKind, formatEndpoint, NAMES_PER_REPLY, parseClientMessage,
-  sameEndpoint, serverFingerprint, type ChannelEnd, type ClientMessage, type ServerMessage,
-  CLOSING, EVICTED, foldName, healthReply, parseHealthCheck, type ClosingNotice, type HealthReply,
+  decodeFrame,
+  decodeJson,
+  decodeRelay,
+  encodeJson,
+  encodeRelay,
+  FrameKind,
+  formatEndpoint,
+  NAMES_PER_REPLY,
+  parseClientMessage,
+  sameEndpoint,
+  serverFingerprint,
+  type ChannelEnd,
+  type ClientMessage,
+  type ServerMessage,
+  CLOSING,
+  EVICTED,
+  foldName,
+  healthReply,
+  parseHealthCheck,
+  type ClosingNotice,
+  type HealthReply,
 } from '../protocol'
 import { loadServerKey } from './identity'
 import { keyId, NameBook, type ClaimResult } from './names'
@@ -118,7 +136,20 @@ const isRemote = (peer: Peer): peer is SharedRegistration => 'at' in peer
 export const DEFAULT_LIMITS = { perSecond: 100, burst: 200, registrationsPerSecond: 5, registrationBurst: 10 }
 
 export class RendezvousServer {
-  readonly stats: ServerStats = { received: 0, malformed: 0, unregistered: 0, forged: 0, registrations: 0, introductions: 0, relayed: 0, relayedBytes: 0, relayRefused: 0, mappings: 0, limited: 0, unsent: 0 }
+  readonly stats: ServerStats = {
+    received: 0,
+    malformed: 0,
+    unregistered: 0,
+    forged: 0,
+    registrations: 0,
+    introductions: 0,
+    relayed: 0,
+    relayedBytes: 0,
+    relayRefused: 0,
+    mappings: 0,
+    limited: 0,
+    unsent: 0,
+  }
   private readonly socket: dgram.Socket
   private readonly altSocket?: dgram.Socket
   /** An IPv6 host (`::`) listens on both families: IPv4 clients arrive as `::ffff:a.b.c.d`, and are answered there. */
@@ -145,7 +176,10 @@ export class RendezvousServer {
     this.ttlMs = options.ttlMs ?? 45_000
     this.serverKey = options.key ?? loadServerKey(options.dataDir)
     this.admission = new Admission(this.serverKey, options.admission ?? DEFAULT_ADMISSION)
-    this.names = NameBook.in(options.dataDir, { releaseAfterMs: options.nameReleaseAfterMs, maxNames: options.maxNames })
+    this.names = NameBook.in(options.dataDir, {
+      releaseAfterMs: options.nameReleaseAfterMs,
+      maxNames: options.maxNames,
+    })
     this.registry = new Registry(this.ttlMs, options.maxRegistrations ?? 10_000, options.quotas ?? DEFAULT_QUOTAS)
     const limits = options.limits ?? DEFAULT_LIMITS
     this.limiter = new RateLimiter(limits.perSecond, limits.burst)
@@ -156,11 +190,15 @@ export class RendezvousServer {
     this.dualStack = isIPv6(options.host ?? '')
     const family = this.dualStack ? 'udp6' : 'udp4'
     this.socket = dgram.createSocket(family)
-    this.socket.on('message', (bytes, rinfo) => this.handle(bytes, { address: unmapped(rinfo.address), port: rinfo.port }))
+    this.socket.on('message', (bytes, rinfo) =>
+      this.handle(bytes, { address: unmapped(rinfo.address), port: rinfo.port }),
+    )
     this.socket.on('error', (error) => this.logger.error('socket error', { reason: error.message }))
     if (options.altPort !== false) {
       this.altSocket = dgram.createSocket(family)
-      this.altSocket.on('message', (bytes, rinfo) => this.handleAlt(bytes, { address: unmapped(rinfo.address), port: rinfo.port }))
+      this.altSocket.on('message', (bytes, rinfo) =>
+        this.handleAlt(bytes, { address: unmapped(rinfo.address), port: rinfo.port }),
+      )
       this.altSocket.on('error', (error) => this.logger.error('second socket error', { reason: error.message }))
     }
     if (options.relay) this.relayPolicy = new RelayPolicy(options.relayLimits ?? DEFAULT_RELAY_LIMITS)
@@ -192,24 +230,27 @@ export class RendezvousServer {
     growRecvBuffer(this.socket, RECV_BUFFER_BYTES)
     if (this.altSocket) await this.listenAlt(this.altSocket)
     await this.shared?.start()
-    this.sweeper = setInterval(() => {
-      const now = Date.now()
-      // Those online were here: their names' absence counts from now on.
-      const live = this.registry.all(now)
-      for (const r of live) this.names.seen(r.name, r.key, now)
-      // In Redis too; a client another instance holds now (it moved there) is no longer ours.
-      void this.shared?.refresh(live.map(shareable), now).then((moved) => {
-        for (const name of moved) this.registry.remove(name)
-      })
-      for (const name of this.registry.expire(now)) {
-        this.shared?.unpublish(name)
-        this.logger.info('expired', { name })
-      }
-      for (const name of this.names.expire(now)) this.logger.info("released after its owner's long absence", { name })
-      this.saveNames()
-      this.watches.expire(now)
-      this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
-    }, Math.max(1000, this.ttlMs / 3))
+    this.sweeper = setInterval(
+      () => {
+        const now = Date.now()
+        // Those online were here: their names' absence counts from now on.
+        const live = this.registry.all(now)
+        for (const r of live) this.names.seen(r.name, r.key, now)
+        // In Redis too; a client another instance holds now (it moved there) is no longer ours.
+        void this.shared?.refresh(live.map(shareable), now).then((moved) => {
+          for (const name of moved) this.registry.remove(name)
+        })
+        for (const name of this.registry.expire(now)) {
+          this.shared?.unpublish(name)
+          this.logger.info('expired', { name })
+        }
+        for (const name of this.names.expire(now)) this.logger.info("released after its owner's long absence", { name })
+        this.saveNames()
+        this.watches.expire(now)
+        this.relayPolicy?.prune((r) => this.registry.get(r.name, now) === r)
+      },
+      Math.max(1000, this.ttlMs / 3),
+    )
     this.sweeper.unref()
     this.logger.info(`server key ${this.fingerprint}`)
     return this.address()
@@ -308,17 +349,28 @@ export class RendezvousServer {
     if (frame?.kind === FrameKind.Relay) return void this.stats.relayRefused++ // only inside the channel
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const health = json && parseHealthCheck(json)
-    if (health) return this.replyClear(from, { ...healthReply(health), ...(this.shared ? { redis: this.shared.available ? 'up' : 'down' } : {}) }, bytes.length)
+    if (health)
+      return this.replyClear(
+        from,
+        { ...healthReply(health), ...(this.shared ? { redis: this.shared.available ? 'up' : 'down' } : {}) },
+        bytes.length,
+      )
     const message = json && parseClientMessage(json)
     if (!message) {
       this.stats.malformed++
       this.logger.debug('dropped a malformed datagram', { from: formatEndpoint(from), bytes: bytes.length })
       return
     }
-    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove') return this.admit(message, from, Date.now(), bytes.length)
+    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove')
+      return this.admit(message, from, Date.now(), bytes.length)
     // Anything else in clear is unauthenticated: never acted on, whoever's address it carries.
     this.stats.unregistered++
-    if (message.t !== 'bye' && message.t !== 'mapping') this.replyClear(from, { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' }, bytes.length)
+    if (message.t !== 'bye' && message.t !== 'mapping')
+      this.replyClear(
+        from,
+        { t: 'error', rid: message.rid, code: 'not_registered', message: 'register first' },
+        bytes.length,
+      )
   }
 
   /**
@@ -338,7 +390,8 @@ export class RendezvousServer {
     if (inner.kind === FrameKind.Relay) return this.relay(inner.body, me, now)
     const json = inner.kind === FrameKind.Server ? decodeJson(inner.body) : undefined
     const message = json && parseClientMessage(json)
-    if (!message || message.t === 'hello' || message.t === 'register' || message.t === 'prove') return void this.stats.malformed++
+    if (!message || message.t === 'hello' || message.t === 'register' || message.t === 'prove')
+      return void this.stats.malformed++
     this.dispatch(message, me, now)
   }
 
@@ -363,7 +416,11 @@ export class RendezvousServer {
     if (!this.relayPolicy || !parsed) return void this.stats.relayRefused++
     const recipient = this.registry.get(parsed.name, now)
     if (!recipient && this.shared) return this.relayAcross(parsed.name, parsed.frame, sender, now)
-    if (!recipient || !this.relayPolicy.allowed(sender, recipient) || !this.relayPolicy.spend(sender, body.length, now)) {
+    if (
+      !recipient ||
+      !this.relayPolicy.allowed(sender, recipient) ||
+      !this.relayPolicy.spend(sender, body.length, now)
+    ) {
       this.stats.relayRefused++
       return
     }
@@ -390,8 +447,16 @@ export class RendezvousServer {
    * instance its consent, and seals it there. Where the recipient is, is looked up in Redis once every few seconds.
    */
   private relayAcross(name: string, frame: Buffer, sender: Registration, now: number): void {
-    if (!this.relayPolicy?.hasAsked(sender, name) || !this.relayPolicy.spend(sender, frame.length, now)) return void this.stats.relayRefused++
-    const forward = (peer: SharedRegistration) => this.shared!.forward(peer.at, { t: 'frame', to: peer.name, key: keyId(peer.key), from: sender.name, frame: frame.toString('base64') })
+    if (!this.relayPolicy?.hasAsked(sender, name) || !this.relayPolicy.spend(sender, frame.length, now))
+      return void this.stats.relayRefused++
+    const forward = (peer: SharedRegistration) =>
+      this.shared!.forward(peer.at, {
+        t: 'frame',
+        to: peer.name,
+        key: keyId(peer.key),
+        from: sender.name,
+        frame: frame.toString('base64'),
+      })
     const known = this.remoteRelay.get(name)
     if (known && known.until > now) return void forward(known.peer)
     void this.shared!.lookup(name).then((peer) => {
@@ -403,15 +468,30 @@ export class RendezvousServer {
   }
 
   private askRelay(message: Extract<ClientMessage, { t: 'relay' }>, me: Registration, now: number): void {
-    if (!this.relayPolicy) return this.send(me, { t: 'error', rid: message.rid, code: 'relay_disabled', message: 'this server does not relay' })
-    const unknown = () => this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+    if (!this.relayPolicy)
+      return this.send(me, {
+        t: 'error',
+        rid: message.rid,
+        code: 'relay_disabled',
+        message: 'this server does not relay',
+      })
+    const unknown = () =>
+      this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
     void this.find(message.to, now).then((peer) => {
       if (!peer || peer.name === me.name) return unknown()
       if (isRemote(peer)) {
         // Its instance knows whether it asked too, and answers us (a `send` of our `relay` reply).
         this.relayPolicy!.note(me, peer.name)
         this.remoteRelay.delete(peer.name)
-        this.shared!.forward(peer.at, { t: 'ask-relay', to: peer.name, key: keyId(peer.key), from: me.name, fromKey: keyId(me.key), fromAt: this.shared!.instanceId, rid: message.rid })
+        this.shared!.forward(peer.at, {
+          t: 'ask-relay',
+          to: peer.name,
+          key: keyId(peer.key),
+          from: me.name,
+          fromKey: keyId(me.key),
+          fromAt: this.shared!.instanceId,
+          rid: message.rid,
+        })
         return
       }
       const ready = this.relayPolicy!.ask(me, peer)
@@ -428,7 +508,11 @@ export class RendezvousServer {
   }
 
   /** An authenticated request from a registration. */
-  private dispatch(message: Exclude<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, me: Registration, now: number): void {
+  private dispatch(
+    message: Exclude<ClientMessage, { t: 'hello' | 'register' | 'prove' }>,
+    me: Registration,
+    now: number,
+  ): void {
     const from = me.endpoint
     switch (message.t) {
       case 'ping':
@@ -454,10 +538,12 @@ export class RendezvousServer {
           return this.send(me, { t: 'peers', rid: message.rid, peers: page.names, more: page.more })
         }
         const query = message.query ? foldName(message.query) : ''
-        void this.shared.page(message.after, NAMES_PER_REPLY, (name) => name !== me.name && foldName(name).includes(query)).then((page) => {
-          const shown = page ?? this.registry.page(Date.now(), options)
-          this.send(me, { t: 'peers', rid: message.rid, peers: shown.names, more: shown.more })
-        })
+        void this.shared
+          .page(message.after, NAMES_PER_REPLY, (name) => name !== me.name && foldName(name).includes(query))
+          .then((page) => {
+            const shown = page ?? this.registry.page(Date.now(), options)
+            this.send(me, { t: 'peers', rid: message.rid, peers: shown.names, more: shown.more })
+          })
         return
       }
       case 'connect': {
@@ -465,7 +551,12 @@ export class RendezvousServer {
           const at = Date.now()
           if (!peer || peer.name === me.name) {
             if (message.to !== me.name) this.watches.add(me.name, message.to, at)
-            return this.send(me, { t: 'error', rid: message.rid, code: 'unknown_peer', message: `${message.to} is not online` })
+            return this.send(me, {
+              t: 'error',
+              rid: message.rid,
+              code: 'unknown_peer',
+              message: `${message.to} is not online`,
+            })
           }
           this.introduce(me, peer, at, message.rid)
         })
@@ -492,12 +583,25 @@ export class RendezvousServer {
    */
   private introduce(asker: Registration, peer: Peer, now: number, rid?: string): void {
     const token = randomBytes(16).toString('hex')
-    const intro = (r: Peer) => ({ name: r.name, key: r.key, public: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) })
+    const intro = (r: Peer) => ({
+      name: r.name,
+      key: r.key,
+      public: r.endpoint,
+      local: r.local,
+      nat: r.nat ?? 'unknown',
+      ...(r.instance ? { instance: r.instance } : {}),
+    })
     this.stats.introductions++
     // Each now waits for the other: if either comes back (a restart, a new port, a new key), both meet again at once.
     this.watches.add(asker.name, peer.name, now)
     if (isRemote(peer)) {
-      this.shared!.forward(peer.at, { t: 'send', to: peer.name, key: keyId(peer.key), message: { t: 'intro', peer: intro(asker), token }, watch: asker.name })
+      this.shared!.forward(peer.at, {
+        t: 'send',
+        to: peer.name,
+        key: keyId(peer.key),
+        message: { t: 'intro', peer: intro(asker), token },
+        watch: asker.name,
+      })
     } else {
       this.watches.add(peer.name, asker.name, now)
       this.send(peer, { t: 'intro', peer: intro(asker), token })
@@ -518,7 +622,12 @@ export class RendezvousServer {
         const ready = this.relayPolicy.hasAsked(to, forward.from)
         this.remoteRelay.delete(forward.from)
         this.send(to, { t: 'relay', peer: forward.from, ready })
-        this.shared?.forward(forward.fromAt, { t: 'send', to: forward.from, key: forward.fromKey, message: { t: 'relay', ...(forward.rid ? { rid: forward.rid } : {}), peer: to.name, ready } })
+        this.shared?.forward(forward.fromAt, {
+          t: 'send',
+          to: forward.from,
+          key: forward.fromKey,
+          message: { t: 'relay', ...(forward.rid ? { rid: forward.rid } : {}), peer: to.name, ready },
+        })
         if (ready) this.logger.info('relaying', { name: forward.from, peer: to.name })
         return
       }
@@ -545,7 +654,12 @@ export class RendezvousServer {
   }
 
   /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
-  private admit(message: Extract<ClientMessage, { t: 'hello' | 'register' | 'prove' }>, from: Endpoint, now: number, size: number): void {
+  private admit(
+    message: Extract<ClientMessage, { t: 'hello' | 'register' | 'prove' }>,
+    from: Endpoint,
+    now: number,
+    size: number,
+  ): void {
     if (message.t === 'hello') {
       // Where we see the client and our second port let it learn its NAT type before it registers; a shorter hello (an
       // older client) gets the cookie alone, as no answer to an unverified source is larger than its request.
@@ -556,12 +670,17 @@ export class RendezvousServer {
     }
     if (!this.registrationLimiter.allow(from.address)) {
       this.stats.limited++
-      return this.replyClear(from, { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' }, size)
+      return this.replyClear(
+        from,
+        { t: 'error', rid: message.rid, code: 'slow_down', message: 'too many registrations' },
+        size,
+      )
     }
     if (message.t === 'register') return this.replyClear(from, this.admission.register(message, from), size)
     const admitted = this.admission.prove(message, from)
     if ('t' in admitted) return this.replyClear(from, admitted, size)
-    if (!this.shared) return this.enrol(admitted, from, message.rid, now, this.names.claim(admitted.name, admitted.key, now))
+    if (!this.shared)
+      return this.enrol(admitted, from, message.rid, now, this.names.claim(admitted.name, admitted.key, now))
     // With Redis, the shared book decides who owns the name (then ours follows it); without an answer, ours does.
     void this.shared.claim(admitted.name, admitted.key, now).then((shared) => {
       const at = Date.now()
@@ -574,10 +693,18 @@ export class RendezvousServer {
   private enrol(admitted: Admitted, from: Endpoint, rid: string, now: number, claim: ClaimResult): void {
     const before = this.registry.get(admitted.name, now)
     // The name's owner, online or not, and look-alikes: checked before the registry, which knows only who is online.
-    if (!claim.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid, code: claim.code, message: claim.message }))
+    if (!claim.ok)
+      return this.sendSealed(
+        { endpoint: from, channel: admitted.channel },
+        encodeJson(FrameKind.Server, { t: 'error', rid, code: claim.code, message: claim.message }),
+      )
     this.saveNames()
     const result = this.registry.register(admitted.name, admitted.key, from, admitted.local, now)
-    if (!result.ok) return this.sendSealed({ endpoint: from, channel: admitted.channel }, encodeJson(FrameKind.Server, { t: 'error', rid, code: result.code, message: result.message }))
+    if (!result.ok)
+      return this.sendSealed(
+        { endpoint: from, channel: admitted.channel },
+        encodeJson(FrameKind.Server, { t: 'error', rid, code: result.code, message: result.message }),
+      )
     result.registration.nat = admitted.nat
     result.registration.instance = admitted.instance
     result.registration.channel = admitted.channel
@@ -590,11 +717,20 @@ export class RendezvousServer {
     this.stats.registrations++
     this.logger.info('registered', { name: admitted.name, from: formatEndpoint(from), nat: admitted.nat })
     const altPort = this.altAddress()?.port
-    this.send(result.registration, { t: 'registered', rid, name: admitted.name, public: from, ttlMs: this.ttlMs, altPort, relay: Boolean(this.relayPolicy) })
+    this.send(result.registration, {
+      t: 'registered',
+      rid,
+      name: admitted.name,
+      public: from,
+      ttlMs: this.ttlMs,
+      altPort,
+      relay: Boolean(this.relayPolicy),
+    })
     // Whoever asked for this name while it was offline, or met it lately, meets it now (after `registered`, so its client
     // knows it is online): a peer that restarted, moved to a new port or changed its key is found at once.
     // A refresh (the same process at the same endpoint with the same key) changes nothing its contacts must learn.
-    const refresh = before?.key === admitted.key && before.instance === admitted.instance && sameEndpoint(before.endpoint, from)
+    const refresh =
+      before?.key === admitted.key && before.instance === admitted.instance && sameEndpoint(before.endpoint, from)
     if (!refresh) this.shared?.register(shareable(result.registration))
     for (const watcher of refresh ? [] : this.watches.take(admitted.name, now)) {
       const asker = this.registry.get(watcher, now)
@@ -634,7 +770,14 @@ export class RendezvousServer {
 
 /** What the other instances learn of one of ours. */
 function shareable(r: Registration): Omit<SharedRegistration, 'at'> {
-  return { name: r.name, key: r.key, endpoint: r.endpoint, local: r.local, nat: r.nat ?? 'unknown', ...(r.instance ? { instance: r.instance } : {}) }
+  return {
+    name: r.name,
+    key: r.key,
+    endpoint: r.endpoint,
+    local: r.local,
+    nat: r.nat ?? 'unknown',
+    ...(r.instance ? { instance: r.instance } : {}),
+  }
 }
 
 /** `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) as `a.b.c.d`: registrations and introductions carry the

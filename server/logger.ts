@@ -33,7 +33,16 @@ export function openServerLog(options: ServerLogOptions): ServerLog {
   }
   const base =
     options.format === 'json'
-      ? pinoLogger(pino({ level: options.level, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination))
+      ? pinoLogger(
+          pino(
+            {
+              level: options.level,
+              timestamp: pino.stdTimeFunctions.isoTime,
+              formatters: { level: (label) => ({ level: label }) },
+            },
+            destination,
+          ),
+        )
       : createLogger(options.level, { write: (line) => destination.write(line) }, 'server')
   return {
     logger: options.redact ? redacting(base) : base,

@@ -37,12 +37,20 @@ export function serverMetrics(server: RendezvousServer): Registry {
     },
   })
   mirror('udsu_server_datagrams_received_total', 'Datagrams received on the main port', (s) => s.received)
-  mirror('udsu_server_registrations_total', 'Registrations completed (cookie, then proof of key)', (s) => s.registrations)
+  mirror(
+    'udsu_server_registrations_total',
+    'Registrations completed (cookie, then proof of key)',
+    (s) => s.registrations,
+  )
   mirror('udsu_server_introductions_total', 'Introductions of two clients to each other', (s) => s.introductions)
   mirror('udsu_server_relayed_frames_total', 'RELAY frames forwarded', (s) => s.relayed)
   mirror('udsu_server_relayed_bytes_total', 'Bytes of RELAY frames forwarded', (s) => s.relayedBytes)
   mirror('udsu_server_mappings_total', 'NAT detection requests answered on the second port', (s) => s.mappings)
-  mirror('udsu_server_rate_limited_total', 'Datagrams and registration steps refused by the per-address rate limits', (s) => s.limited)
+  mirror(
+    'udsu_server_rate_limited_total',
+    'Datagrams and registration steps refused by the per-address rate limits',
+    (s) => s.limited,
+  )
   if (server.redis) {
     new Gauge({
       name: 'udsu_server_redis_up',
@@ -62,8 +70,16 @@ export function serverMetrics(server: RendezvousServer): Registry {
           this.inc(server.redis ? read(server.redis) : 0)
         },
       })
-    shared('udsu_server_forwarded_total', 'Introductions, relay notices and relayed frames sent to other instances through Redis', (r) => r.forwarded)
-    shared('udsu_server_forward_dropped_total', 'Messages for other instances dropped (Redis unreachable, too many in flight, or malformed)', (r) => r.forwardDropped)
+    shared(
+      'udsu_server_forwarded_total',
+      'Introductions, relay notices and relayed frames sent to other instances through Redis',
+      (r) => r.forwarded,
+    )
+    shared(
+      'udsu_server_forward_dropped_total',
+      'Messages for other instances dropped (Redis unreachable, too many in flight, or malformed)',
+      (r) => r.forwardDropped,
+    )
   }
   new Counter({
     name: 'udsu_server_dropped_total',
@@ -79,7 +95,10 @@ export function serverMetrics(server: RendezvousServer): Registry {
 }
 
 /** Serves `/metrics` on HOST:PORT; resolves once listening, rejects when it cannot (the port is taken). */
-export async function serveMetrics(server: RendezvousServer, at: { host: string; port: number }): Promise<{ address: Endpoint; close(): Promise<void> }> {
+export async function serveMetrics(
+  server: RendezvousServer,
+  at: { host: string; port: number },
+): Promise<{ address: Endpoint; close(): Promise<void> }> {
   const registry = serverMetrics(server)
   const listener = http.createServer((request, response) => {
     if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
@@ -101,9 +120,10 @@ export async function serveMetrics(server: RendezvousServer, at: { host: string;
   const bound = listener.address() as { address: string; port: number }
   return {
     address: { address: bound.address, port: bound.port },
-    close: () => new Promise<void>((resolve) => {
-      listener.closeAllConnections()
-      listener.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        listener.closeAllConnections()
+        listener.close(() => resolve())
+      }),
   }
 }

@@ -35,9 +35,7 @@ export class NameBook {
   private readonly bindings = new Map<string, Binding>()
   private dirty = false
 
-  constructor(
-    private readonly options: { file?: string; releaseAfterMs?: number; maxNames?: number } = {},
-  ) {
+  constructor(private readonly options: { file?: string; releaseAfterMs?: number; maxNames?: number } = {}) {
     if (options.file) this.load(options.file)
   }
 
@@ -68,7 +66,11 @@ export class NameBook {
     const id = keyId(key)
     const bound = this.bindings.get(skeleton)
     if (bound && bound.key !== id && now - bound.seen < this.releaseAfterMs) {
-      return { ok: false, code: 'name_taken', message: takenMessage(name, bound.name, now - bound.seen, this.releaseAfterMs) }
+      return {
+        ok: false,
+        code: 'name_taken',
+        message: takenMessage(name, bound.name, now - bound.seen, this.releaseAfterMs),
+      }
     }
     if (!bound || bound.key !== id) {
       // Full: make room from names whose owners stayed away past the release, oldest first; never from a live binding.
@@ -88,7 +90,12 @@ export class NameBook {
    */
   bind(name: string, key: string, now: number): void {
     const skeleton = nameSkeleton(name)
-    if (!this.bindings.has(skeleton) && this.bindings.size >= (this.options.maxNames ?? 100_000) && !this.releaseOldest(now)) return
+    if (
+      !this.bindings.has(skeleton) &&
+      this.bindings.size >= (this.options.maxNames ?? 100_000) &&
+      !this.releaseOldest(now)
+    )
+      return
     this.bindings.delete(skeleton)
     this.bindings.set(skeleton, { name, key: keyId(key), seen: now })
     this.dirty = true
@@ -152,7 +159,8 @@ export class NameBook {
     const parsed = JSON.parse(text) as { names?: unknown }
     if (!Array.isArray(parsed.names)) throw new Error(`${file} is not a udsu server's name book`)
     for (const entry of parsed.names as Binding[]) {
-      if (typeof entry?.name === 'string' && typeof entry.key === 'string' && typeof entry.seen === 'number') this.bindings.set(nameSkeleton(entry.name), entry)
+      if (typeof entry?.name === 'string' && typeof entry.key === 'string' && typeof entry.seen === 'number')
+        this.bindings.set(nameSkeleton(entry.name), entry)
     }
   }
 }

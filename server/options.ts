@@ -97,13 +97,16 @@ export const SERVER_FLAGS = {
 const HELP_POINTER = 'udsu server --help'
 
 /** `udsu server`'s command line: `help` for --help, else the flags as config keys and the --config path. */
-export function parseServerFlags(argv: string[]): { help: true } | { help: false; config?: string; overrides: Record<string, unknown> } {
+export function parseServerFlags(
+  argv: string[],
+): { help: true } | { help: false; config?: string; overrides: Record<string, unknown> } {
   const { values } = parseCommandLine('server', SERVER_FLAGS, argv)
   if (values.help) return { help: true }
   const overrides: Record<string, unknown> = {}
   const log: Record<string, unknown> = {}
   if (values.host !== undefined) {
-    if (!/^\S+$/.test(values.host)) throw new UsageError(`--host must be an address to listen on, not ${JSON.stringify(values.host)}`, HELP_POINTER)
+    if (!/^\S+$/.test(values.host))
+      throw new UsageError(`--host must be an address to listen on, not ${JSON.stringify(values.host)}`, HELP_POINTER)
     overrides.host = values.host
   }
   if (values.port !== undefined) overrides.port = portFlag('port', values.port, HELP_POINTER)
@@ -122,7 +125,8 @@ export function parseServerFlags(argv: string[]): { help: true } | { help: false
     overrides.redis = values.redis
   }
   if (values['log-level'] !== undefined) log.level = logLevelFlag(values['log-level'], HELP_POINTER)
-  if (values['log-format'] !== undefined) log.format = choiceFlag('log-format', values['log-format'], LOG_FORMATS, HELP_POINTER)
+  if (values['log-format'] !== undefined)
+    log.format = choiceFlag('log-format', values['log-format'], LOG_FORMATS, HELP_POINTER)
   if (values['log-file'] !== undefined) log.file = values['log-file']
   if (values['log-redact'] !== undefined) log.redact = values['log-redact']
   if (Object.keys(log).length) overrides.log = log
@@ -130,12 +134,18 @@ export function parseServerFlags(argv: string[]): { help: true } | { help: false
 }
 
 /** `HOST:PORT` to listen on (`[v6]:PORT` too), PORT decimal from 0; reports the problem and returns undefined if not. */
-export function listenAddress(text: string, at: string, report: (problem: string) => void): { host: string; port: number } | undefined {
+export function listenAddress(
+  text: string,
+  at: string,
+  report: (problem: string) => void,
+): { host: string; port: number } | undefined {
   // Like core/wire's parseHostPort, but port 0 (any free port) is allowed: the bound address is printed.
   const match = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text)
   const port = match ? Number(match[2]) : NaN
   if (match && port <= 65535) return { host: match[1], port }
-  report(`${at} must be HOST:PORT with a decimal port from 0 to 65535 (e.g. 127.0.0.1:9464), not ${JSON.stringify(text)}`)
+  report(
+    `${at} must be HOST:PORT with a decimal port from 0 to 65535 (e.g. 127.0.0.1:9464), not ${JSON.stringify(text)}`,
+  )
   return undefined
 }
 
@@ -152,7 +162,8 @@ export function redisUrlProblem(text: string, at: string): string | undefined {
 
 const port = (min: number) => number({ min, max: 65535, integer: true })
 const positive = (max: number) => number({ min: 1, max, integer: true })
-const onlyFalse: Check<false> = (value, at, problems) => (value === false ? false : void problems.push(`${at} must be a port number or false`))
+const onlyFalse: Check<false> = (value, at, problems) =>
+  value === false ? false : void problems.push(`${at} must be a port number or false`)
 const metricsAddress: Check<string> = (value, at, problems) => {
   const text = string()(value, at, problems)
   return text !== undefined && listenAddress(text, at, (problem) => problems.push(problem)) ? text : undefined
@@ -225,17 +236,25 @@ const serverSection = object({
  * over it, then checked; a bad file or value throws a ConfigError naming the file and every bad key (exit 2).
  * Other top-level keys belong to the client and are not looked at.
  */
-export async function loadServerSettings(configFlag: string | undefined, overrides: Record<string, unknown>, cwd = process.cwd()): Promise<ServerSettings> {
+export async function loadServerSettings(
+  configFlag: string | undefined,
+  overrides: Record<string, unknown>,
+  cwd = process.cwd(),
+): Promise<ServerSettings> {
   const { raw, source } = await readConfigFile(configFlag, cwd)
   const file = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
   // A "HOST:PORT" string under `server` is the client's setting (the server it uses), not this section: a checkout's
   // client config does not stop `udsu server` from starting there.
   const section = file.server === undefined || typeof file.server === 'string' ? {} : file.server
   if (typeof section !== 'object' || section === null || Array.isArray(section)) {
-    throw new ConfigError(source, ['server must be an object, the settings of `udsu server` (or a client\'s "HOST:PORT")'])
+    throw new ConfigError(source, [
+      'server must be an object, the settings of `udsu server` (or a client\'s "HOST:PORT")',
+    ])
   }
   const fileLog = (section as Record<string, unknown>).log
-  const mergedLog = overrides.log ? { ...(typeof fileLog === 'object' && fileLog !== null ? fileLog : {}), ...(overrides.log as object) } : fileLog
+  const mergedLog = overrides.log
+    ? { ...(typeof fileLog === 'object' && fileLog !== null ? fileLog : {}), ...(overrides.log as object) }
+    : fileLog
   const merged = { ...section, ...overrides, ...(mergedLog !== undefined ? { log: mergedLog } : {}) }
   const result = validate(serverSection, merged, 'server')
   if ('problems' in result) throw new ConfigError(source, result.problems)
@@ -250,4 +269,5 @@ export async function loadServerSettings(configFlag: string | undefined, overrid
   }
 }
 
-const withoutUndefined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+const withoutUndefined = <T extends object>(value: T): T =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T

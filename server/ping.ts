@@ -22,8 +22,13 @@ Exit status: 0 when the server answered, 1 when it did not in time (or HOST does
 const HELP_POINTER = 'udsu ping --help'
 
 export async function runPingCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine('ping', { help: { type: 'boolean', short: 'h' }, timeout: { type: 'string' } }, argv, 1)
-  if (values.help) return void process.stdout.write(PING_HELP), 0
+  const { values, positionals } = parseCommandLine(
+    'ping',
+    { help: { type: 'boolean', short: 'h' }, timeout: { type: 'string' } },
+    argv,
+    1,
+  )
+  if (values.help) return (void process.stdout.write(PING_HELP), 0)
   if (!positionals[0]) throw new UsageError('udsu ping needs the server, e.g. udsu ping 127.0.0.1:7777', HELP_POINTER)
   let target: { host: string; port: number }
   try {
@@ -35,14 +40,24 @@ export async function runPingCommand(argv: string[]): Promise<number> {
   const address = await lookup(target.host).catch((error: Error) => {
     throw new Error(`cannot resolve ${target.host}: ${error.message}`)
   })
-  const roundTrip = await healthCheck({ address: address.address, port: target.port }, address.family === 6 ? 'udp6' : 'udp4', timeoutMs)
+  const roundTrip = await healthCheck(
+    { address: address.address, port: target.port },
+    address.family === 6 ? 'udp6' : 'udp4',
+    timeoutMs,
+  )
   if (roundTrip === undefined) {
-    throw new Error(`no answer from ${positionals[0]} within ${timeoutMs} ms: is a udsu server running there, and does the firewall let UDP through to that port?`)
+    throw new Error(
+      `no answer from ${positionals[0]} within ${timeoutMs} ms: is a udsu server running there, and does the firewall let UDP through to that port?`,
+    )
   }
-  process.stdout.write(`udsu server at ${positionals[0]} answered in ${roundTrip.ms.toFixed(1)} ms${roundTrip.redis ? `; Redis ${roundTrip.redis}` : ''}\n`)
+  process.stdout.write(
+    `udsu server at ${positionals[0]} answered in ${roundTrip.ms.toFixed(1)} ms${roundTrip.redis ? `; Redis ${roundTrip.redis}` : ''}\n`,
+  )
   if (roundTrip.redis === 'down') {
     // Still serving (its own clients meet each other), so not a failure of the check; but the operator must hear it.
-    process.stderr.write('udsu ping: that instance cannot reach its Redis: clients of other instances cannot reach its clients (see its log)\n')
+    process.stderr.write(
+      'udsu ping: that instance cannot reach its Redis: clients of other instances cannot reach its clients (see its log)\n',
+    )
   }
   return 0
 }
@@ -51,7 +66,11 @@ export async function runPingCommand(argv: string[]): Promise<number> {
  * Sends the health check three times across `timeoutMs` (a datagram may be lost); the round trip from the latest send
  * in ms, with the instance's Redis state when it has one, or undefined.
  */
-export async function healthCheck(to: { address: string; port: number }, family: 'udp4' | 'udp6', timeoutMs: number): Promise<{ ms: number; redis?: 'up' | 'down' } | undefined> {
+export async function healthCheck(
+  to: { address: string; port: number },
+  family: 'udp4' | 'udp6',
+  timeoutMs: number,
+): Promise<{ ms: number; redis?: 'up' | 'down' } | undefined> {
   const socket = dgram.createSocket(family)
   const rid = randomBytes(8).toString('hex')
   const request = encodeJson(FrameKind.Server, { t: 'health', rid, pad: HEALTH_PAD })
@@ -63,15 +82,21 @@ export async function healthCheck(to: { address: string; port: number }, family:
         const frame = decodeFrame(bytes)
         const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
         const reply = json && parseHealthReply(json)
-        if (reply && reply.rid === rid) resolve({ ms: performance.now() - sentAt, ...(reply.redis ? { redis: reply.redis } : {}) })
+        if (reply && reply.rid === rid)
+          resolve({ ms: performance.now() - sentAt, ...(reply.redis ? { redis: reply.redis } : {}) })
       })
       // An ICMP "port unreachable" arrives as an error on a connected socket only; ours is not, so the timeout decides.
       socket.on('error', () => resolve(undefined))
       for (let attempt = 0; attempt < 3; attempt++) {
-        timers.push(setTimeout(() => {
-          sentAt = performance.now()
-          socket.send(request, to.port, to.address, () => undefined)
-        }, (timeoutMs / 3) * attempt))
+        timers.push(
+          setTimeout(
+            () => {
+              sentAt = performance.now()
+              socket.send(request, to.port, to.address, () => undefined)
+            },
+            (timeoutMs / 3) * attempt,
+          ),
+        )
       }
       timers.push(setTimeout(() => resolve(undefined), timeoutMs))
     })

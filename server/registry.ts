@@ -38,8 +38,13 @@ export function addressPrefix(address: string): string {
   const [head, tail = ''] = address.toLowerCase().split('::')
   const left = head ? head.split(':') : []
   const right = tail ? tail.split(':') : []
-  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left
-  return `${groups.slice(0, 3).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/48`
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left
+  return `${groups
+    .slice(0, 3)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/48`
 }
 
 /** Names per `peers` page. */
@@ -75,13 +80,18 @@ export class Registry {
     }
     // One registration per endpoint: a client that re-registers under a new name drops the old one.
     const atEndpoint = this.byEndpoint.get(formatEndpoint(endpoint))
-    const replaced = [existing, atEndpoint && atEndpoint.name !== name ? atEndpoint : undefined].filter((r): r is Registration => r !== undefined)
+    const replaced = [existing, atEndpoint && atEndpoint.name !== name ? atEndpoint : undefined].filter(
+      (r): r is Registration => r !== undefined,
+    )
     // Quotas per address and per prefix, not counting what this registration replaces (a refresh, a restart).
     let over = this.overQuota(endpoint.address, replaced)
     if (over) {
       // Expired registrations still count until the sweep: free them, and count again.
       this.expire(now)
-      over = this.overQuota(endpoint.address, replaced.filter((r) => this.byName.get(r.name) === r))
+      over = this.overQuota(
+        endpoint.address,
+        replaced.filter((r) => this.byName.get(r.name) === r),
+      )
     }
     if (over) return { ok: false, code: 'over_quota', message: over }
     for (const r of replaced) if (this.byName.get(r.name) === r) this.remove(r.name)
@@ -116,7 +126,10 @@ export class Registry {
   }
 
   private count(address: string, delta: number): void {
-    for (const [table, key] of [[this.perAddress, address], [this.perPrefix, addressPrefix(address)]] as const) {
+    for (const [table, key] of [
+      [this.perAddress, address],
+      [this.perPrefix, addressPrefix(address)],
+    ] as const) {
       const n = (table.get(key) ?? 0) + delta
       if (n > 0) table.set(key, n)
       else table.delete(key)
@@ -163,7 +176,10 @@ export class Registry {
   }
 
   names(now: number): string[] {
-    return [...this.byName.values()].filter((r) => r.expiresAt > now).map((r) => r.name).sort()
+    return [...this.byName.values()]
+      .filter((r) => r.expiresAt > now)
+      .map((r) => r.name)
+      .sort()
   }
 
   /**

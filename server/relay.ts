@@ -17,7 +17,10 @@ class Bucket {
   private bytes: number
   private at: number
 
-  constructor(private readonly limits: RelayLimits, now: number) {
+  constructor(
+    private readonly limits: RelayLimits,
+    now: number,
+  ) {
     this.frames = limits.framesPerSec * 2
     this.bytes = limits.bytesPerSec * 2
     this.at = now

@@ -8,7 +8,8 @@ import { checkRsaPublicKey } from '../protocol'
 
 /** SEQUENCE { OID 1.2.840.113549.1.1.1 (rsaEncryption), NULL }: the only algorithm identifier taken apart here. */
 const RSA_ALGORITHM = Buffer.from('300d06092a864886f70d0101010500', 'hex')
-const PEM = /^-----BEGIN PUBLIC KEY-----\r?\n((?:[A-Za-z0-9+/]{64}\r?\n)*[A-Za-z0-9+/]{1,63}={0,2}\r?\n|(?:[A-Za-z0-9+/]{64}\r?\n)+)-----END PUBLIC KEY-----\r?\n?$/
+const PEM =
+  /^-----BEGIN PUBLIC KEY-----\r?\n((?:[A-Za-z0-9+/]{64}\r?\n)*[A-Za-z0-9+/]{1,63}={0,2}\r?\n|(?:[A-Za-z0-9+/]{64}\r?\n)+)-----END PUBLIC KEY-----\r?\n?$/
 
 /** A DER element at `at`: its tag, where its content starts and ends; undefined unless its length is minimal and fits. */
 function element(der: Buffer, at: number): { tag: number; start: number; end: number } | undefined {
@@ -69,7 +70,10 @@ export function parseRsaPublicKey(pem: string): KeyObject | string {
     if (bits < 2048 || bits > 8192) return 'the key must have 2048 to 8192 bits'
     if (!parts.e.equals(Buffer.from([1, 0, 1]))) return 'the key must have public exponent 65537'
     try {
-      return createPublicKey({ key: { kty: 'RSA', n: parts.n.toString('base64url'), e: parts.e.toString('base64url') }, format: 'jwk' })
+      return createPublicKey({
+        key: { kty: 'RSA', n: parts.n.toString('base64url'), e: parts.e.toString('base64url') },
+        format: 'jwk',
+      })
     } catch {
       // Left to OpenSSL below, which says why.
     }

@@ -53,7 +53,10 @@ export interface SharedOptions {
   heartbeatMs: number
   logger: Logger
   /** What this instance must say again when Redis comes back (or first connects): its live clients and its name book. */
-  republish(): { registrations: Array<Omit<SharedRegistration, 'at'>>; names: Array<{ name: string; key: string; seen: number }> }
+  republish(): {
+    registrations: Array<Omit<SharedRegistration, 'at'>>
+    names: Array<{ name: string; key: string; seen: number }>
+  }
   onForward(forward: Forward): void
   onBroadcast(broadcast: Broadcast): void
 }
@@ -147,7 +150,9 @@ export class SharedState {
     this.redis.on('close', () => this.lost('the connection closed'))
     this.subscriber.on('error', () => undefined) // the main connection reports outages
     this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(channelOf(this.instanceId), BROADCAST).catch((error: Error) => this.options.logger.warn(`cannot subscribe in Redis: ${error.message}`))
+      this.subscriber
+        .subscribe(channelOf(this.instanceId), BROADCAST)
+        .catch((error: Error) => this.options.logger.warn(`cannot subscribe in Redis: ${error.message}`))
     })
     this.subscriber.on('message', (channel: string, text: string) => this.receive(channel, text))
   }
@@ -220,10 +225,22 @@ export class SharedState {
     const id = keyId(key)
     const binding = JSON.stringify({ name, key: id, seen: now })
     try {
-      const taken = (await this.redis.eval(CLAIM, 1, NAME + nameSkeleton(name), id, now, this.options.releaseAfterMs, binding)) as string | null
+      const taken = (await this.redis.eval(
+        CLAIM,
+        1,
+        NAME + nameSkeleton(name),
+        id,
+        now,
+        this.options.releaseAfterMs,
+        binding,
+      )) as string | null
       if (!taken) return { ok: true }
       const bound = JSON.parse(taken) as { name: string; seen: number }
-      return { ok: false, code: 'name_taken', message: takenMessage(name, bound.name, now - bound.seen, this.options.releaseAfterMs) }
+      return {
+        ok: false,
+        code: 'name_taken',
+        message: takenMessage(name, bound.name, now - bound.seen, this.options.releaseAfterMs),
+      }
     } catch {
       return undefined
     }
@@ -237,7 +254,8 @@ export class SharedState {
   register(registration: Omit<SharedRegistration, 'at'>): void {
     const shared: SharedRegistration = { ...registration, at: this.instanceId }
     this.command(() =>
-      this.redis.multi()
+      this.redis
+        .multi()
         .set(REG + shared.name, JSON.stringify(shared), 'PX', this.options.ttlMs)
         .zadd(ONLINE, 0, shared.name)
         .publish(BROADCAST, JSON.stringify({ t: 'registered', registration: shared } satisfies Broadcast))
@@ -256,7 +274,14 @@ export class SharedState {
     for (const r of shared) {
       this.refreshIn(pipeline, r)
       const id = keyId(r.key)
-      pipeline.eval(SEEN, 1, NAME + nameSkeleton(r.name), id, JSON.stringify({ name: r.name, key: id, seen: now }), this.options.releaseAfterMs)
+      pipeline.eval(
+        SEEN,
+        1,
+        NAME + nameSkeleton(r.name),
+        id,
+        JSON.stringify({ name: r.name, key: id, seen: now }),
+        this.options.releaseAfterMs,
+      )
     }
     try {
       const results = (await pipeline.exec()) ?? []
@@ -273,7 +298,16 @@ export class SharedState {
   /** The name's owner was here at `now` (it left): its absence counts from then. */
   seen(name: string, key: string, now: number): void {
     const id = keyId(key)
-    this.command(() => this.redis.eval(SEEN, 1, NAME + nameSkeleton(name), id, JSON.stringify({ name, key: id, seen: now }), this.options.releaseAfterMs))
+    this.command(() =>
+      this.redis.eval(
+        SEEN,
+        1,
+        NAME + nameSkeleton(name),
+        id,
+        JSON.stringify({ name, key: id, seen: now }),
+        this.options.releaseAfterMs,
+      ),
+    )
   }
 
   /** The client left this instance (bye, expiry, eviction): gone from Redis unless another instance holds it now. */
@@ -297,7 +331,11 @@ export class SharedState {
    * One page of the names online at every instance, sorted, after `after`, those for which `keep` holds; undefined
    * when Redis is unreachable (the caller lists its own). Checks at most PAGE_ROUNDS × PAGE_BATCH names per request.
    */
-  async page(after: string | undefined, size: number, keep: (name: string) => boolean): Promise<{ names: string[]; more: boolean } | undefined> {
+  async page(
+    after: string | undefined,
+    size: number,
+    keep: (name: string) => boolean,
+  ): Promise<{ names: string[]; more: boolean } | undefined> {
     if (!this.up) return undefined
     const names: string[] = []
     let from = after === undefined ? '-' : `(${after}`
@@ -388,7 +426,8 @@ export class SharedState {
 }
 
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v)
-const isHex = (v: unknown, length: number): v is string => typeof v === 'string' && v.length === length && /^[0-9a-f]+$/.test(v)
+const isHex = (v: unknown, length: number): v is string =>
+  typeof v === 'string' && v.length === length && /^[0-9a-f]+$/.test(v)
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 /** What one instance may ask another to send to a client. */
 const FORWARDED = ['intro', 'relay', 'left', 'error']
@@ -405,8 +444,15 @@ function parseRegistration(text: string): SharedRegistration | undefined {
 
 function checkRegistration(r: unknown): SharedRegistration | undefined {
   if (!isRecord(r)) return undefined
-  const ok = isName(r.name) && typeof r.key === 'string' && isEndpoint(r.endpoint) && Array.isArray(r.local) && r.local.every(isEndpoint) &&
-    typeof r.nat === 'string' && (r.instance === undefined || typeof r.instance === 'string') && isHex(r.at, 16)
+  const ok =
+    isName(r.name) &&
+    typeof r.key === 'string' &&
+    isEndpoint(r.endpoint) &&
+    Array.isArray(r.local) &&
+    r.local.every(isEndpoint) &&
+    typeof r.nat === 'string' &&
+    (r.instance === undefined || typeof r.instance === 'string') &&
+    isHex(r.at, 16)
   return ok ? (r as unknown as SharedRegistration) : undefined
 }
 
@@ -424,9 +470,18 @@ function parseForward(f: unknown): Forward | undefined {
   if (!isRecord(f) || !isName(f.to) || !isHex(f.key, 64)) return undefined
   switch (f.t) {
     case 'send':
-      return isRecord(f.message) && FORWARDED.includes(f.message.t as string) && (f.watch === undefined || isName(f.watch)) ? (f as Forward) : undefined
+      return isRecord(f.message) &&
+        FORWARDED.includes(f.message.t as string) &&
+        (f.watch === undefined || isName(f.watch))
+        ? (f as Forward)
+        : undefined
     case 'ask-relay':
-      return isName(f.from) && isHex(f.fromKey, 64) && isHex(f.fromAt, 16) && (f.rid === undefined || typeof f.rid === 'string') ? (f as Forward) : undefined
+      return isName(f.from) &&
+        isHex(f.fromKey, 64) &&
+        isHex(f.fromAt, 16) &&
+        (f.rid === undefined || typeof f.rid === 'string')
+        ? (f as Forward)
+        : undefined
     case 'frame':
       return isName(f.from) && typeof f.frame === 'string' && f.frame.length <= 4096 ? (f as Forward) : undefined
     default:

@@ -79,7 +79,11 @@ async function start(under: TransportUnderTest, dir: string): Promise<Instance> 
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           listeners.delete(listener)
-          reject(new Error(`no datagram of ${bytes.length} bytes arrived within ${timeoutMs} ms (${received.length} received in all)`))
+          reject(
+            new Error(
+              `no datagram of ${bytes.length} bytes arrived within ${timeoutMs} ms (${received.length} received in all)`,
+            ),
+          )
         }, timeoutMs)
         const listener = (datagram: Datagram) => {
           if (!Buffer.from(datagram.bytes).equals(bytes)) return
@@ -107,7 +111,8 @@ function checkOptions({ plugin, options }: TransportUnderTest): unknown {
   const check = plugin.options
   if (check === undefined) return raw
   const result = isStandardSchema(check) ? validateStandard(check, raw) : check(raw)
-  if ('problems' in result) throw new Error(`plugin "${plugin.name}" refused its options: ${result.problems.join('; ')}`)
+  if ('problems' in result)
+    throw new Error(`plugin "${plugin.name}" refused its options: ${result.problems.join('; ')}`)
   return result.value
 }
 
@@ -145,13 +150,16 @@ export function describeTransportCompliance(name: string, options: TransportComp
       for (const { transport } of [a, b]) {
         const local = transport.local()
         assert.equal(typeof local.address, 'string')
-        assert.ok(Number.isInteger(local.port) && local.port > 0 && local.port < 65536, `port ${local.port} is not a bound port`)
+        assert.ok(
+          Number.isInteger(local.port) && local.port > 0 && local.port < 65536,
+          `port ${local.port} is not a bound port`,
+        )
         assert.equal(typeof transport.name, 'string')
       }
       assert.notDeepEqual(a.transport.local(), b.transport.local(), 'two instances report the same endpoint')
     })
 
-    it('delivers datagrams both ways, each with its sender\'s endpoint', async () => {
+    it("delivers datagrams both ways, each with its sender's endpoint", async () => {
       const toB = Buffer.from('from a to b')
       const toA = Buffer.from('from b to a')
       const atB = b.receive(toB)
@@ -175,7 +183,12 @@ export function describeTransportCompliance(name: string, options: TransportComp
     })
 
     it('hands up bytes that are not a udsu frame, and goes on working', async () => {
-      const garbage = [Buffer.alloc(0), Buffer.from([0]), Buffer.from('\u0000not a frame\uffff'), Buffer.alloc(300, 0xff)]
+      const garbage = [
+        Buffer.alloc(0),
+        Buffer.from([0]),
+        Buffer.from('\u0000not a frame\uffff'),
+        Buffer.alloc(300, 0xff),
+      ]
       for (const bytes of garbage) await a.transport.send(bytes, b.transport.local())
       const after = Buffer.from('still here')
       const arrived = b.receive(after)

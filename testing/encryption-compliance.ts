@@ -36,13 +36,21 @@ export function describeEncryptionCompliance(name: string, options: EncryptionCo
       await net.close()
     })
 
-    const client = (who: string) => net.client(who, { replacePlugins: [{ resolve: 'udp', options: { host: '127.0.0.1' } }, { resolve: 'hole-punch', options: {} }, ...options.plugins] })
+    const client = (who: string) =>
+      net.client(who, {
+        replacePlugins: [
+          { resolve: 'udp', options: { host: '127.0.0.1' } },
+          { resolve: 'hole-punch', options: {} },
+          ...options.plugins,
+        ],
+      })
 
     /** Every DATA datagram `receiver` gets from now on (before any plugin sees it). */
     function capture(receiver: TestClient): Captured[] {
       const captured: Captured[] = []
       receiver.hooks.receive.tap({ name: 'compliance-wire', stage: -10_000 }, (datagram) => {
-        if (datagram.frame?.kind === FrameKind.Data) captured.push({ bytes: Buffer.from(datagram.bytes), to: datagram.transport.local() })
+        if (datagram.frame?.kind === FrameKind.Data)
+          captured.push({ bytes: Buffer.from(datagram.bytes), to: datagram.transport.local() })
         return undefined
       })
       return captured
@@ -50,7 +58,9 @@ export function describeEncryptionCompliance(name: string, options: EncryptionCo
 
     /** Sends bytes from the attacker's own socket: a forged datagram need not come from the peer's address. */
     const inject = (bytes: Buffer, to: Endpoint) =>
-      new Promise<void>((resolve, reject) => attacker.send(bytes, to.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())))
+      new Promise<void>((resolve, reject) =>
+        attacker.send(bytes, to.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
+      )
 
     /** Sends `text` and waits for the receiver to show it; returns the DATA datagrams the receiver got meanwhile. */
     async function exchange(from: TestClient, to: TestClient, wire: Captured[], text: string): Promise<Captured[]> {
@@ -71,12 +81,15 @@ export function describeEncryptionCompliance(name: string, options: EncryptionCo
       const [alice, bob] = [await client('alice'), await client('bob')]
       const [toBob, toAlice] = [capture(bob), capture(alice)]
       const secret = 'the password is swordfish'
-      const sent = [...(await exchange(alice, bob, toBob, secret)), ...(await exchange(bob, alice, toAlice, `re: ${secret}`))]
+      const sent = [
+        ...(await exchange(alice, bob, toBob, secret)),
+        ...(await exchange(bob, alice, toAlice, `re: ${secret}`)),
+      ]
       assert.ok(sent.length >= 2, 'no DATA datagram carried the messages')
       for (const { bytes } of sent) assert.equal(bytes.indexOf('swordfish'), -1, 'plaintext on the wire')
     })
 
-    it('shows a message once when its datagram is replayed, from the peer\'s address or another', async () => {
+    it("shows a message once when its datagram is replayed, from the peer's address or another", async () => {
       const [alice, bob] = [await client('alice'), await client('bob')]
       const wire = capture(bob)
       const carried = await exchange(alice, bob, wire, 'pay bob 10')
@@ -97,7 +110,7 @@ export function describeEncryptionCompliance(name: string, options: EncryptionCo
       await nextShownIs(alice, bob, 'after the forgeries')
     })
 
-    it('does not take its own datagram reflected back as the peer\'s', async () => {
+    it("does not take its own datagram reflected back as the peer's", async () => {
       const [alice, bob] = [await client('alice'), await client('bob')]
       const wire = capture(bob)
       await exchange(bob, alice, capture(alice), 'hello alice') // a session both ways first

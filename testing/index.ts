@@ -84,7 +84,11 @@ export interface TestClient {
    * The first event of that kind matching `match` that no earlier `next` returned, whether it happened before this call
    * or happens within `timeoutMs`. Rejects with an error naming the client, the event and what it saw instead.
    */
-  next<E extends TestEventName>(event: E, match?: (item: TestEvents[E]) => boolean, timeoutMs?: number): Promise<TestEvents[E]>
+  next<E extends TestEventName>(
+    event: E,
+    match?: (item: TestEvents[E]) => boolean,
+    timeoutMs?: number,
+  ): Promise<TestEvents[E]>
   /** Sends a chat message; resolves once it is accepted (after `compose`), rejects when a plugin refused it. */
   send(to: string, text: string): Promise<ChatMessage>
   /** Runs a slash command line (e.g. `/echo hi`) as a frontend would, and returns what it printed. */
@@ -140,9 +144,20 @@ export async function createTestNetwork(options: TestNetworkOptions = {}): Promi
       if (closed) throw new Error(`udsu/testing: the network is closed; cannot start "${name}"`)
       const profile = fs.mkdtempSync(path.join(dir, `${name}-`))
       fs.writeFileSync(path.join(profile, 'identity.pem'), await keyFor(name), { mode: 0o600 })
-      const plugins = clientOptions.replacePlugins ?? [...(options.plugins ?? DEFAULT_TEST_PLUGINS), ...(clientOptions.plugins ?? [])]
+      const plugins = clientOptions.replacePlugins ?? [
+        ...(options.plugins ?? DEFAULT_TEST_PLUGINS),
+        ...(clientOptions.plugins ?? []),
+      ]
       const client = new Client(
-        { ...DEFAULT_CONFIG, frontend: 'none', name, server: address, profile, plugins, hookTimeoutMs: clientOptions.hookTimeoutMs },
+        {
+          ...DEFAULT_CONFIG,
+          frontend: 'none',
+          name,
+          server: address,
+          profile,
+          plugins,
+          hookTimeoutMs: clientOptions.hookTimeoutMs,
+        },
         { logger: silent },
       )
       const handle = observe(name, client)
@@ -208,7 +223,12 @@ function observe(name: string, client: Client): TestClient {
         const timer = setTimeout(() => {
           waiting.get(event)?.delete(waiter)
           const others = (unclaimed.get(event) ?? []).map((item) => JSON.stringify(item)).join(', ')
-          reject(new Error(`udsu/testing: ${name} saw no matching "${event}" event within ${timeoutMs} ms` + (others ? `; unclaimed: ${others}` : '')))
+          reject(
+            new Error(
+              `udsu/testing: ${name} saw no matching "${event}" event within ${timeoutMs} ms` +
+                (others ? `; unclaimed: ${others}` : ''),
+            ),
+          )
         }, timeoutMs)
         const set = waiting.get(event) ?? new Set<Waiter>()
         set.add(waiter)

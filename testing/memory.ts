@@ -34,7 +34,9 @@ export class MemorySwitch {
  * A plugin providing a `memory` transport on `network` (a new switch when absent). It opens at start and closes at stop
  * with the stages the udp plugin uses; sending after stop rejects.
  */
-export function memoryTransport(network = new MemorySwitch()): PluginDefinition<Record<string, never>, Pick<CoreServices, 'hooks' | 'transports'>> {
+export function memoryTransport(
+  network = new MemorySwitch(),
+): PluginDefinition<Record<string, never>, Pick<CoreServices, 'hooks' | 'transports'>> {
   return definePlugin<Record<string, never>, Pick<CoreServices, 'hooks' | 'transports'>>({
     name: 'memory',
     provides: ['transport'],

@@ -56,7 +56,9 @@ describe('core/commands CommandRegistry', () => {
     registry.register(command('msg', { aliases: ['m'] }))
     expect(thrown(() => registry.register(command('msg'))).message).to.equal('command /msg is already registered')
     expect(thrown(() => registry.register(command('m'))).message).to.equal('command /m is already registered')
-    expect(thrown(() => registry.register(command('query', { aliases: ['q', 'msg'] }))).message).to.equal('command /msg is already registered')
+    expect(thrown(() => registry.register(command('query', { aliases: ['q', 'msg'] }))).message).to.equal(
+      'command /msg is already registered',
+    )
     expect(thrown(() => registry.register(command('MSG'))).message).to.equal('command /msg is already registered')
     expect(registry.get('query')).to.equal(undefined)
     expect(registry.get('q')).to.equal(undefined)
@@ -65,7 +67,8 @@ describe('core/commands CommandRegistry', () => {
 
   it('lists each command once, sorted by name, and /help prints usage and description', () => {
     const registry = new CommandRegistry()
-    for (const name of ['trust', 'help', 'msg', 'fingerprint']) registry.register(command(name, { aliases: [`${name}-alias`] }))
+    for (const name of ['trust', 'help', 'msg', 'fingerprint'])
+      registry.register(command(name, { aliases: [`${name}-alias`] }))
     expect(registry.list().map((c) => c.name)).to.deep.equal(['fingerprint', 'help', 'msg', 'trust'])
     const help = registry.help()
     expect(help).to.have.length(4)
@@ -89,10 +92,29 @@ describe('core/commands CommandRegistry', () => {
 
   it('reports a command that throws or rejects to the output, never to the caller', async () => {
     const registry = new CommandRegistry()
-    registry.register(command('sync', { run: () => { throw new Error('no such peer') } }))
-    registry.register(command('async', { aliases: ['a'], run: async () => { throw new Error('timed out') } }))
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a plugin may throw anything; that is the case tested
-    registry.register(command('odd', { run: () => { throw 'a string' } }))
+    registry.register(
+      command('sync', {
+        run: () => {
+          throw new Error('no such peer')
+        },
+      }),
+    )
+    registry.register(
+      command('async', {
+        aliases: ['a'],
+        run: async () => {
+          throw new Error('timed out')
+        },
+      }),
+    )
+    registry.register(
+      command('odd', {
+        run: () => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- a plugin may throw anything; that is the case tested
+          throw 'a string'
+        },
+      }),
+    )
     const out = output()
     await registry.run('/sync bob', out)
     await registry.run('/a', out)

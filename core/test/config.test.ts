@@ -19,7 +19,9 @@ describe('core/config loadConfig', () => {
   describe('finding the file', () => {
     it('reads udsu.config.js in the directory', async () => {
       const dir = tempDir()
-      writeFiles(dir, { 'udsu.config.js': `module.exports = { name: 'alice', server: '10.0.0.5:9000', log: { level: 'warn' } }\n` })
+      writeFiles(dir, {
+        'udsu.config.js': `module.exports = { name: 'alice', server: '10.0.0.5:9000', log: { level: 'warn' } }\n`,
+      })
       const config = await loadConfig({}, dir)
       expect(config).to.include({ name: 'alice', server: '10.0.0.5:9000', source: path.join(dir, 'udsu.config.js') })
       expect(config.log.level).to.equal('warn')
@@ -30,7 +32,12 @@ describe('core/config loadConfig', () => {
 
     it('reads .udsurc.json', async () => {
       const dir = tempDir()
-      writeFiles(dir, { '.udsurc.json': JSON.stringify({ server: 'example.org:4000', plugins: ['udp', { resolve: 'rsa', options: { bits: 2048 } }] }) })
+      writeFiles(dir, {
+        '.udsurc.json': JSON.stringify({
+          server: 'example.org:4000',
+          plugins: ['udp', { resolve: 'rsa', options: { bits: 2048 } }],
+        }),
+      })
       const config = await loadConfig({}, dir)
       expect(config.server).to.equal('example.org:4000')
       expect(config.plugins).to.deep.equal([
@@ -57,7 +64,9 @@ describe('core/config loadConfig', () => {
 
     it('reads the udsu key of package.json', async () => {
       const dir = tempDir()
-      writeFiles(dir, { 'package.json': JSON.stringify({ name: 'my-bot', udsu: { name: 'dave', server: '192.168.1.2:7777' } }) })
+      writeFiles(dir, {
+        'package.json': JSON.stringify({ name: 'my-bot', udsu: { name: 'dave', server: '192.168.1.2:7777' } }),
+      })
       const config = await loadConfig({}, dir)
       expect(config).to.include({ name: 'dave', server: '192.168.1.2:7777', source: path.join(dir, 'package.json') })
     })
@@ -92,7 +101,11 @@ describe('core/config loadConfig', () => {
         'configs/work.json': JSON.stringify({ name: 'given', server: '10.1.1.1:1234' }),
       })
       const config = await loadConfig({ config: 'configs/work.json' }, dir)
-      expect(config).to.include({ name: 'given', server: '10.1.1.1:1234', source: path.join(dir, 'configs', 'work.json') })
+      expect(config).to.include({
+        name: 'given',
+        server: '10.1.1.1:1234',
+        source: path.join(dir, 'configs', 'work.json'),
+      })
     })
 
     it('applies the defaults when no file is found', async () => {
@@ -101,7 +114,14 @@ describe('core/config loadConfig', () => {
       expect(config.source).to.equal('the built-in defaults')
       expect(config.name).to.equal(undefined)
       expect(config).to.include({ server: DEFAULT_CONFIG.server, frontend: DEFAULT_CONFIG.frontend })
-      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history'])
+      expect(config.plugins.map((p) => p.resolve)).to.deep.equal([
+        'udp',
+        'hole-punch',
+        'embedded-server',
+        'rsa',
+        'reliable',
+        'history',
+      ])
       expect(config.log.level).to.equal('info')
     })
 
@@ -115,7 +135,14 @@ describe('core/config loadConfig', () => {
 
     it('accepts the udsu.config.js shipped in the repository', async () => {
       const config = await loadConfig({ config: path.join(ROOT, 'udsu.config.js') }, ROOT)
-      expect(config.plugins.map((p) => p.resolve)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history'])
+      expect(config.plugins.map((p) => p.resolve)).to.deep.equal([
+        'udp',
+        'hole-punch',
+        'embedded-server',
+        'rsa',
+        'reliable',
+        'history',
+      ])
       expect(config.server).to.equal('127.0.0.1:7777')
       expect(config.frontend).to.equal('tui')
     })
@@ -137,18 +164,25 @@ describe('core/config loadConfig', () => {
         { name: 'bob', server: '127.0.0.1:9999', profile: '/profiles/bob', frontend: 'headless', logLevel: 'debug' },
         dir,
       )
-      expect(config).to.include({ name: 'bob', server: '127.0.0.1:9999', profile: '/profiles/bob', frontend: 'headless' })
+      expect(config).to.include({
+        name: 'bob',
+        server: '127.0.0.1:9999',
+        profile: '/profiles/bob',
+        frontend: 'headless',
+      })
       expect(config.log).to.deep.equal({ level: 'debug', file: '/tmp/a.log' })
     })
 
-    it('--web-port sets the frontend\'s port over frontendOptions from the file, keeping its other options', async () => {
+    it("--web-port sets the frontend's port over frontendOptions from the file, keeping its other options", async () => {
       const dir = tempDir()
-      writeFiles(dir, { '.udsurc.json': JSON.stringify({ frontend: 'web', frontendOptions: { port: 8080, theme: 'dark' } }) })
+      writeFiles(dir, {
+        '.udsurc.json': JSON.stringify({ frontend: 'web', frontendOptions: { port: 8080, theme: 'dark' } }),
+      })
       expect((await loadConfig({}, dir)).frontendOptions).to.deep.equal({ port: 8080, theme: 'dark' })
       expect((await loadConfig({ webPort: 0 }, dir)).frontendOptions).to.deep.equal({ port: 0, theme: 'dark' })
     })
 
-    it('reports a bad frontend option with the frontend\'s own check, naming the key', async () => {
+    it("reports a bad frontend option with the frontend's own check, naming the key", async () => {
       const dir = tempDir()
       writeFiles(dir, { '.udsurc.json': JSON.stringify({ frontend: 'web', frontendOptions: { port: 'soon' } }) })
       const { problems } = await problemsOf(loadConfig({}, dir).then(loadPlugins))
@@ -196,7 +230,7 @@ describe('core/config loadConfig', () => {
       for (const problem of problems) expect(error.message).to.contain(problem)
     })
 
-    it('include the plugins\' own option problems alongside the config\'s', async () => {
+    it("include the plugins' own option problems alongside the config's", async () => {
       const dir = tempDir()
       writeFiles(dir, {
         '.udsurc.json': JSON.stringify({
@@ -221,12 +255,18 @@ describe('core/config loadConfig', () => {
 
     it('takes several servers, as a list or comma-separated, each checked and named when wrong', async () => {
       const dir = tempDir()
-      writeFiles(dir, { '.udsurc.json': JSON.stringify({ server: ['127.0.0.1:7777', 'b.example:7777#SHA256:' + 'A'.repeat(43)] }) })
+      writeFiles(dir, {
+        '.udsurc.json': JSON.stringify({ server: ['127.0.0.1:7777', 'b.example:7777#SHA256:' + 'A'.repeat(43)] }),
+      })
       expect((await loadConfig({}, dir)).server).to.equal('127.0.0.1:7777,b.example:7777#SHA256:' + 'A'.repeat(43))
-      expect((await loadConfig({ server: '127.0.0.1:1, 127.0.0.1:2' }, tempDir())).server).to.equal('127.0.0.1:1, 127.0.0.1:2')
+      expect((await loadConfig({ server: '127.0.0.1:1, 127.0.0.1:2' }, tempDir())).server).to.equal(
+        '127.0.0.1:1, 127.0.0.1:2',
+      )
       const bad = tempDir()
       writeFiles(bad, { '.udsurc.json': JSON.stringify({ server: ['127.0.0.1:7777', 'nowhere'] }) })
-      expect((await problemsOf(loadConfig({}, bad))).problems).to.deep.equal(['server "nowhere" is not host:port (e.g. 127.0.0.1:7777)'])
+      expect((await problemsOf(loadConfig({}, bad))).problems).to.deep.equal([
+        'server "nowhere" is not host:port (e.g. 127.0.0.1:7777)',
+      ])
       const twice = tempDir()
       writeFiles(twice, { '.udsurc.json': JSON.stringify({ server: '127.0.0.1:1,127.0.0.1:1' }) })
       expect((await problemsOf(loadConfig({}, twice))).problems).to.deep.equal(['server names 127.0.0.1:1 twice'])

@@ -38,7 +38,12 @@ describe('core: incoming messages pass the `incoming` hook before they are store
   }
 
   it('shows the text a tap returns; who sent it, its id and time stay as they came', async () => {
-    const { alice, bob } = await bobFiltering(async (message) => ({ ...message, text: message.text.toUpperCase(), from: 'mallory', id: 'ffffffff' }))
+    const { alice, bob } = await bobFiltering(async (message) => ({
+      ...message,
+      text: message.text.toUpperCase(),
+      from: 'mallory',
+      id: 'ffffffff',
+    }))
     const sent = await alice.send('bob', 'quiet please')
     const shown = await bob.next('message')
     expect(shown).to.include({ text: 'QUIET PLEASE', from: 'alice', id: sent.id })
@@ -61,13 +66,17 @@ describe('core: incoming messages pass the `incoming` hook before they are store
     })
     await alice.send('bob', 'still here')
     expect((await bob.next('message')).text).to.equal('still here')
-    expect((await bob.next('problem', (p) => p.source === 'filter')).message).to.equal('plugin "filter" failed in hook incoming: filter bug')
+    expect((await bob.next('problem', (p) => p.source === 'filter')).message).to.equal(
+      'plugin "filter" failed in hook incoming: filter bug',
+    )
   })
 
   it('shows the message as it came when a tap returns something that is not a text', async () => {
     const { alice, bob } = await bobFiltering(async (message) => ({ ...message, text: 42 }))
     await alice.send('bob', 'the original')
     expect((await bob.next('message')).text).to.equal('the original')
-    expect((await bob.next('problem', (p) => p.source === 'incoming')).message).to.match(/^a plugin rewrote a message from alice into something that is not a text/)
+    expect((await bob.next('problem', (p) => p.source === 'incoming')).message).to.match(
+      /^a plugin rewrote a message from alice into something that is not a text/,
+    )
   })
 })

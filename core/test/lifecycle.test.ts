@@ -25,7 +25,10 @@ const THEIR_VETO = `class Veto extends Error { constructor(reason) { super(reaso
 const witness = globalThis as { udsuStopWitness?: number }
 
 /** A client of plugin modules written to a temp dir (name → source); `none` frontend, silent logs. */
-function clientOf(plugins: Record<string, string>, extra: Partial<Config> = {}): { client: Client; problems: Problem[] } {
+function clientOf(
+  plugins: Record<string, string>,
+  extra: Partial<Config> = {},
+): { client: Client; problems: Problem[] } {
   const dir = tempDir('udsu-lifecycle-test-')
   writeFiles(dir, Object.fromEntries(Object.entries(plugins).map(([name, source]) => [`${name}.js`, source])))
   const client = new Client(
@@ -90,7 +93,9 @@ describe('core/client: plugin failures', () => {
     const silent = `module.exports = { name: 'silent-crypto', provides: ['encryption'], create() {} }\n`
     const named = await rejection(clientOf({ 'silent-crypto': silent }).client.start())
     expect(named.message).to.equal('no identity key was set at init, although "silent-crypto" provides encryption')
-    const none = await rejection(clientOf({ other: `module.exports = { name: 'other', create() {} }\n` }).client.start())
+    const none = await rejection(
+      clientOf({ other: `module.exports = { name: 'other', create() {} }\n` }).client.start(),
+    )
     expect(none.message).to.equal('no plugin provided an identity key: add "rsa" to the plugins in the config')
   })
 
@@ -122,7 +127,9 @@ describe('core/client: plugin failures', () => {
         expect(error.message).to.equal('not sent: the plugin "buggy" failed while checking it')
         expect(error).to.include({ to: 'bob' })
         expect(problems.map((p) => p.source)).to.deep.equal(['buggy'])
-        expect(problems[0].message).to.match(/^plugin "buggy" failed in hook compose: Cannot read properties of undefined/)
+        expect(problems[0].message).to.match(
+          /^plugin "buggy" failed in hook compose: Cannot read properties of undefined/,
+        )
       } finally {
         await client.stop()
       }

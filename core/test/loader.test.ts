@@ -44,14 +44,26 @@ describe('core/loader loadPlugins', () => {
 
   it('loads the plugins of the udsu.config.js shipped in the repository', async () => {
     const loaded = loadPlugins(await loadConfig({ config: path.join(ROOT, 'udsu.config.js') }, ROOT))
-    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'hole-punch', 'embedded-server', 'rsa', 'reliable', 'history', 'tui'])
+    expect(loaded.map((p) => p.definition.name)).to.deep.equal([
+      'udp',
+      'hole-punch',
+      'embedded-server',
+      'rsa',
+      'reliable',
+      'history',
+      'tui',
+    ])
     expect(loaded[1].options).to.include({ keepaliveMs: 15000 })
   })
 
-  it('loads a plugin by a path relative to the config file, and its capability meets another plugin\'s need', async () => {
+  it("loads a plugin by a path relative to the config file, and its capability meets another plugin's need", async () => {
     const c = await project({ 'lib/fake-transport.js': TRANSPORT_PLUGIN }, ['./lib/fake-transport.js', 'hole-punch'])
     const loaded = loadPlugins(c)
-    expect(loaded.map((p) => p.definition.name)).to.deep.equal(['fake-transport', 'hole-punch', DEFAULT_CONFIG.frontend])
+    expect(loaded.map((p) => p.definition.name)).to.deep.equal([
+      'fake-transport',
+      'hole-punch',
+      DEFAULT_CONFIG.frontend,
+    ])
     expect(loaded[0].options).to.deep.equal({})
   })
 
@@ -64,9 +76,11 @@ describe('core/loader loadPlugins', () => {
     expect(loaded.map((p) => p.definition.name)).to.deep.equal(['udp', 'esm-shaped', 'headless'])
   })
 
-  it('passes a plugin\'s options through its own check', async () => {
+  it("passes a plugin's options through its own check", async () => {
     const c = await project(
-      { 'strict.js': `module.exports = { name: 'strict', options: (raw) => raw.level > 0 ? { value: { level: raw.level * 2 } } : { problems: ['level must be positive'] }, create() {} }\n` },
+      {
+        'strict.js': `module.exports = { name: 'strict', options: (raw) => raw.level > 0 ? { value: { level: raw.level * 2 } } : { problems: ['level must be positive'] }, create() {} }\n`,
+      },
       [{ resolve: './strict.js', options: { level: 3 } }],
     )
     expect(loadPlugins(c)[0].options).to.deep.equal({ level: 6 })
@@ -92,12 +106,18 @@ describe('core/loader loadPlugins', () => {
   })
 
   it('reports a module that does not export a plugin', async () => {
-    const problems = problemsOf(await project({ 'not-a-plugin.js': `module.exports = { hello: 'world' }\n` }, ['udp', './not-a-plugin.js']))
-    expect(problems).to.deep.equal(['plugins[1]: "./not-a-plugin.js" does not export a plugin (an object with name and create)'])
+    const problems = problemsOf(
+      await project({ 'not-a-plugin.js': `module.exports = { hello: 'world' }\n` }, ['udp', './not-a-plugin.js']),
+    )
+    expect(problems).to.deep.equal([
+      'plugins[1]: "./not-a-plugin.js" does not export a plugin (an object with name and create)',
+    ])
   })
 
   it('reports a module that throws while loading, with its message', async () => {
-    const problems = problemsOf(await project({ 'broken.js': `throw new Error('needs LIBFOO')\n` }, ['udp', './broken.js']))
+    const problems = problemsOf(
+      await project({ 'broken.js': `throw new Error('needs LIBFOO')\n` }, ['udp', './broken.js']),
+    )
     expect(problems).to.have.length(1)
     expect(problems[0]).to.match(/^plugins\[1\]: plugin "\.\/broken\.js" failed to load: needs LIBFOO/)
   })

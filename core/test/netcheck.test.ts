@@ -79,7 +79,9 @@ describe('udsu netcheck (loopback)', function () {
     try {
       const run = await runNetcheck(['--server', `127.0.0.1:${silent.port}`, '--json'])
       expect(run.code).to.equal(1)
-      expect(run.stderr).to.equal(`udsu netcheck: no udsu server answered (127.0.0.1:${silent.port}): UDP is blocked on this network, or the server is down\n`)
+      expect(run.stderr).to.equal(
+        `udsu netcheck: no udsu server answered (127.0.0.1:${silent.port}): UDP is blocked on this network, or the server is down\n`,
+      )
       expect(run.report).to.deep.include({ udp: false, answered: false, nat: 'unknown' })
       expect(run.report).not.to.have.property('public')
       expect(run.report!.verdict.join(' ')).to.match(/needs UDP/)
@@ -94,13 +96,17 @@ describe('udsu netcheck (loopback)', function () {
     expect(run.code).to.equal(1)
     expect(run.stderr).to.equal(`udsu netcheck: no udsu server answered (127.0.0.1:${port}): nothing listens there\n`)
     expect(run.stdout).to.match(/\* UDP: yes, but no udsu server answered/)
-    expect(run.stdout).to.include(`- 127.0.0.1:${port}: refused: the host answered that nothing listens on that UDP port`)
+    expect(run.stdout).to.include(
+      `- 127.0.0.1:${port}: refused: the host answered that nothing listens on that UDP port`,
+    )
   })
 
   it('exits 2 for a bad command line, pointing to its help', async () => {
     const bad = await runNetcheck(['--server', 'nowhere'])
     expect(bad.code).to.equal(2)
-    expect(bad.stderr).to.equal('udsu: --server "nowhere" is not host:port (e.g. 127.0.0.1:7777)\nRun udsu netcheck --help for usage.\n')
+    expect(bad.stderr).to.equal(
+      'udsu: --server "nowhere" is not host:port (e.g. 127.0.0.1:7777)\nRun udsu netcheck --help for usage.\n',
+    )
     const unknown = await runNetcheck(['--port', '1'])
     expect(unknown.code).to.equal(2)
     expect(unknown.stderr).to.match(/Unknown option '--port'/)
@@ -112,8 +118,13 @@ describe('udsu netcheck (loopback)', function () {
 
 describe('classifyNat', () => {
   const seen = (address: string, port: number) => ({ address, port })
-  const answered = (pub: { address: string; port: number }, alt?: { address: string; port: number }): ServerCheck =>
-    ({ server: 'x:1', answered: true, rttSamplesMs: [1], public: pub, ...(alt ? { altPort: 2, altPublic: alt } : {}) })
+  const answered = (pub: { address: string; port: number }, alt?: { address: string; port: number }): ServerCheck => ({
+    server: 'x:1',
+    answered: true,
+    rttSamplesMs: [1],
+    public: pub,
+    ...(alt ? { altPort: 2, altPublic: alt } : {}),
+  })
   const local = [seen('10.0.0.2', 4000)]
 
   it('tells no NAT, endpoint-independent, symmetric and unknown apart from the views of one socket', () => {
@@ -125,8 +136,12 @@ describe('classifyNat', () => {
   })
 
   it('compares across servers too: two servers that see different ports mean a mapping per destination', () => {
-    expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4001))], local)).to.equal('symmetric')
-    expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4000))], local)).to.equal('eim')
+    expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4001))], local)).to.equal(
+      'symmetric',
+    )
+    expect(classifyNat([answered(seen('203.0.113.5', 4000)), answered(seen('203.0.113.5', 4000))], local)).to.equal(
+      'eim',
+    )
   })
 })
 
@@ -134,7 +149,9 @@ describe('netcheck() hairpinning, against a rendezvous server that reports a for
   this.timeout(30_000)
   // Where the server says it sees us is a forwarding socket on this machine's own (non-loopback) address: as a NAT's
   // public endpoint, what reaches it comes back to our socket only if the "router" (the forwarder) hairpins.
-  const own = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address
+  const own = Object.values(os.networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address
   const sockets: dgram.Socket[] = []
   const bound = async (address: string) => {
     const socket = dgram.createSocket('udp4')
@@ -156,7 +173,10 @@ describe('netcheck() hairpinning, against a rendezvous server that reports a for
       const request = JSON.parse(bytes.subarray(3).toString()) as { t: string; rid: string }
       asker = from
       const seen = { address: own!, port: forwarder.address().port }
-      const reply = request.t === 'hello' ? { t: 'cookie', rid: request.rid, cookie: 'c'.repeat(32), public: seen, altPort: alt.address().port } : { t: 'mapped', rid: request.rid, public: seen }
+      const reply =
+        request.t === 'hello'
+          ? { t: 'cookie', rid: request.rid, cookie: 'c'.repeat(32), public: seen, altPort: alt.address().port }
+          : { t: 'mapped', rid: request.rid, public: seen }
       socket.send(encodeJson(FrameKind.Server, reply), from.port, from.address)
     }
     server.on('message', answer(server))

@@ -20,7 +20,12 @@ function tableAfter(markdown: string, marker: string): string[][] {
   // The header and the --- line come first; the table ends at the first line that is not a row.
   for (const line of lines.slice(start + 3)) {
     if (!line.startsWith('|')) break
-    rows.push(line.slice(1, -1).split(' | ').map((cell) => cell.trim()))
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(' | ')
+        .map((cell) => cell.trim()),
+    )
   }
   return rows
 }
@@ -34,15 +39,22 @@ describe('docs/PLUGINS.md', () => {
   it('lists every hook of createHooks(), and only those, with its tapable type and its comment in core/hooks.ts', () => {
     const hooks = createHooks()
     // Each hook's one-line comment in core/hooks.ts is what the docs quote.
-    const comments = new Map([...read('core/hooks.ts').matchAll(/\/\*\* (.*?) \*\/\n\s*(\w+): new \w+/g)].map((m) => [m[2], m[1]]))
+    const comments = new Map(
+      [...read('core/hooks.ts').matchAll(/\/\*\* (.*?) \*\/\n\s*(\w+): new \w+/g)].map((m) => [m[2], m[1]]),
+    )
     const documented = tableAfter(doc, 'hooks table')
-    expect(documented.map(([name]) => codeName(name)), 'hooks in the table, in the order of core/hooks.ts').to.deep.equal(Object.keys(hooks))
+    expect(
+      documented.map(([name]) => codeName(name)),
+      'hooks in the table, in the order of core/hooks.ts',
+    ).to.deep.equal(Object.keys(hooks))
     for (const [name, type, firedBy, description] of documented) {
       const hook = hooks[codeName(name) as keyof typeof hooks]
       expect(type, `${name}'s type`).to.equal(hook.constructor.name)
       expect(firedBy, `${name} says who fires it`).to.match(/\w/)
       expect(comments.get(codeName(name)), `${name} has a one-line /** comment */ in core/hooks.ts`).to.be.a('string')
-      expect(description, `${name}'s description is its comment in core/hooks.ts`).to.equal(comments.get(codeName(name)))
+      expect(description, `${name}'s description is its comment in core/hooks.ts`).to.equal(
+        comments.get(codeName(name)),
+      )
     }
   })
 

@@ -37,7 +37,8 @@ describe('profile: private files', () => {
     profile.unlock()
 
     expect(mode(dir)).to.equal(0o700)
-    for (const name of ['known-peers.json', 'reliable-inbox.log', 'udsu.log']) expect(mode(path.join(dir, name)), name).to.equal(0o600)
+    for (const name of ['known-peers.json', 'reliable-inbox.log', 'udsu.log'])
+      expect(mode(path.join(dir, name)), name).to.equal(0o600)
     expect(mode(target)).to.equal(0o644)
     expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).to.equal(true)
   })

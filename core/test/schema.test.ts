@@ -1,6 +1,18 @@
 // The validator behind config and plugin options: each check's message names the key, and all problems are kept.
 import { expect } from 'chai'
-import { boolean, either, list, nearest, number, object, oneOf, optional, string, validate, type Check } from '../schema'
+import {
+  boolean,
+  either,
+  list,
+  nearest,
+  number,
+  object,
+  oneOf,
+  optional,
+  string,
+  validate,
+  type Check,
+} from '../schema'
 
 /** Runs a check at `path` and returns what it gave and the problems it found. */
 function run<T>(check: Check<T>, value: unknown, path = 'opt'): { value: T | undefined; problems: string[] } {
@@ -41,7 +53,9 @@ describe('core/schema', () => {
     })
 
     it('checks the pattern, with the hint when given', () => {
-      expect(run(string({ pattern: /^\d+$/, hint: 'must be digits' }), 'a1').problems).to.deep.equal(['opt must be digits, not "a1"'])
+      expect(run(string({ pattern: /^\d+$/, hint: 'must be digits' }), 'a1').problems).to.deep.equal([
+        'opt must be digits, not "a1"',
+      ])
       expect(run(string({ pattern: /^\d+$/ }), 'a1').problems).to.deep.equal(['opt must match /^\\d+$/, not "a1"'])
       expect(run(string({ pattern: /^\d+$/ }), '42').value).to.equal('42')
     })
@@ -94,7 +108,9 @@ describe('core/schema', () => {
     })
 
     it('suggests the nearest value for a typo', () => {
-      expect(run(level, 'wran').problems).to.deep.equal(['opt must be one of debug, info, warn, not "wran" (did you mean "warn"?)'])
+      expect(run(level, 'wran').problems).to.deep.equal([
+        'opt must be one of debug, info, warn, not "wran" (did you mean "warn"?)',
+      ])
     })
   })
 
@@ -102,7 +118,10 @@ describe('core/schema', () => {
     it('checks each item, naming it by index, and keeps every problem', () => {
       const result = run(list(number()), [1, 'two', 3, null], 'ports')
       expect(result.value).to.equal(undefined)
-      expect(result.problems).to.deep.equal(['ports[1] must be a number, not "two"', 'ports[3] must be a number, not null'])
+      expect(result.problems).to.deep.equal([
+        'ports[1] must be a number, not "two"',
+        'ports[3] must be a number, not null',
+      ])
       expect(run(list(number()), [1, 2]).value).to.deep.equal([1, 2])
     })
 
@@ -115,7 +134,7 @@ describe('core/schema', () => {
   describe('either', () => {
     const entry = either(string(), object({ resolve: string() }), (v) => (typeof v === 'string' ? 'a' : 'b'))
 
-    it('checks the value against the shape it was picked for, and reports only that shape\'s problems', () => {
+    it("checks the value against the shape it was picked for, and reports only that shape's problems", () => {
       expect(run(entry, 'udp').value).to.equal('udp')
       expect(run(entry, { resolve: 'udp' }).value).to.deep.equal({ resolve: 'udp' })
       expect(run(entry, { resolve: 1 }).problems).to.deep.equal(['opt.resolve must be a string, not number'])
@@ -139,7 +158,9 @@ describe('core/schema', () => {
 
     it('fills defaults and keeps given values', () => {
       expect(validate(shape, {})).to.deep.equal({ value: { server: 'default:1', log: { level: 'info' } } })
-      expect(validate(shape, { log: { level: 'debug' } })).to.deep.equal({ value: { server: 'default:1', log: { level: 'debug' } } })
+      expect(validate(shape, { log: { level: 'debug' } })).to.deep.equal({
+        value: { server: 'default:1', log: { level: 'debug' } },
+      })
     })
 
     it('reports unknown keys with a suggestion and nested problems by their dotted path, all at once', () => {
@@ -162,7 +183,9 @@ describe('core/schema', () => {
 
   describe('validate', () => {
     it('prefixes problems with the given path', () => {
-      expect(validate(number(), 'x', 'plugins[0].port')).to.deep.equal({ problems: ['plugins[0].port must be a number, not "x"'] })
+      expect(validate(number(), 'x', 'plugins[0].port')).to.deep.equal({
+        problems: ['plugins[0].port must be a number, not "x"'],
+      })
     })
   })
 })

@@ -24,7 +24,10 @@ function zodPlugin(name: string, schema: string): string {
 const config = (resolve: string, options: unknown): Config => ({
   ...DEFAULT_CONFIG,
   frontend: 'none',
-  plugins: [{ resolve: 'udp', options: {} }, { resolve, options }],
+  plugins: [
+    { resolve: 'udp', options: {} },
+    { resolve, options },
+  ],
   source: '/nowhere/udsu.config.js',
 })
 
@@ -47,7 +50,7 @@ describe('plugin options as a Standard Schema (zod)', () => {
     expect(loadPlugins(config(trimmed, { nick: '  ann ' }))[1].options).to.deep.equal({ nick: 'ann' })
   })
 
-  it('reports every issue under the plugin\'s entry, naming each key and list index', () => {
+  it("reports every issue under the plugin's entry, naming each key and list index", () => {
     const problems = problemsOf(config(zodPlugin('limit', LIMIT), { maxLength: 'soon', rooms: ['lobby', 7] }))
     expect(problems).to.have.length(2)
     expect(problems[0]).to.match(/^plugins\[1\] \(limit\)\.options\.maxLength: \S/)
@@ -56,10 +59,17 @@ describe('plugin options as a Standard Schema (zod)', () => {
     expect(problems[1]).to.contain('string')
   })
 
-  it('words an author\'s own lower-case message exactly like udsu\'s combinators', () => {
-    const file = zodPlugin('limit', `z.object({ maxLength: z.number({ error: 'must be a number' }).min(1, { error: 'must be at least 1' }) })`)
-    expect(problemsOf(config(file, { maxLength: 'soon' }))).to.deep.equal(['plugins[1] (limit).options.maxLength must be a number'])
-    expect(problemsOf(config(file, { maxLength: 0 }))).to.deep.equal(['plugins[1] (limit).options.maxLength must be at least 1'])
+  it("words an author's own lower-case message exactly like udsu's combinators", () => {
+    const file = zodPlugin(
+      'limit',
+      `z.object({ maxLength: z.number({ error: 'must be a number' }).min(1, { error: 'must be at least 1' }) })`,
+    )
+    expect(problemsOf(config(file, { maxLength: 'soon' }))).to.deep.equal([
+      'plugins[1] (limit).options.maxLength must be a number',
+    ])
+    expect(problemsOf(config(file, { maxLength: 0 }))).to.deep.equal([
+      'plugins[1] (limit).options.maxLength must be at least 1',
+    ])
   })
 
   it('reports an unknown key and a value of the wrong shape as a whole', () => {
@@ -76,7 +86,9 @@ describe('plugin options as a Standard Schema (zod)', () => {
     const file = zodPlugin('slow', `z.object({ n: z.number() }).refine(async () => true)`)
     const problems = problemsOf(config(file, { n: 1 }))
     expect(problems).to.have.length(1)
-    expect(problems[0]).to.match(/^plugins\[1\] \(slow\)\.options is checked by an asynchronous zod schema; udsu checks options synchronously/)
+    expect(problems[0]).to.match(
+      /^plugins\[1\] \(slow\)\.options is checked by an asynchronous zod schema; udsu checks options synchronously/,
+    )
   })
 
   it('types the options a plugin receives from the schema', () => {
@@ -94,7 +106,7 @@ describe('plugin options as a Standard Schema (zod)', () => {
     expect(validateStandard(schema, {})).to.deep.equal({ value: { maxLength: 500 } })
   })
 
-  it('tells a Standard Schema from udsu\'s own check function and from look-alikes', () => {
+  it("tells a Standard Schema from udsu's own check function and from look-alikes", () => {
     expect(isStandardSchema(z.string())).to.equal(true)
     expect(isStandardSchema(object({}))).to.equal(false)
     expect(isStandardSchema({ '~standard': { version: 2, validate: () => ({ value: 1 }) } })).to.equal(false)

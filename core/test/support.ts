@@ -89,10 +89,26 @@ export async function admit(
   if (challenge.t !== 'challenge') return challenge
   const transcript = challengeTranscript(challenge, registration, eph.public)
   onChannel(ChannelEnd.derive('client', eph, transcript.serverEph, transcript)!)
-  return request({ t: 'prove', sig: sign('sha256', registrationProof(transcript), { key: privatePemFor(registration.key), ...PSS }).toString('base64') })
+  return request({
+    t: 'prove',
+    sig: sign('sha256', registrationProof(transcript), { key: privatePemFor(registration.key), ...PSS }).toString(
+      'base64',
+    ),
+  })
 }
 
 /** The transcript a challenge sets, as the client of `registration` sees it. */
-export function challengeTranscript(challenge: { [field: string]: unknown }, registration: { name: string; key: string }, clientEph: string): Transcript {
-  return { nonce: challenge.nonce as string, name: registration.name, clientKey: registration.key, clientEph, serverEph: challenge.eph as string, serverKey: challenge.skey as string }
+export function challengeTranscript(
+  challenge: { [field: string]: unknown },
+  registration: { name: string; key: string },
+  clientEph: string,
+): Transcript {
+  return {
+    nonce: challenge.nonce as string,
+    name: registration.name,
+    clientKey: registration.key,
+    clientEph,
+    serverEph: challenge.eph as string,
+    serverKey: challenge.skey as string,
+  }
 }

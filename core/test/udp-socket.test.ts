@@ -33,7 +33,9 @@ describe('UdpSocket', () => {
     expect((await rejection(b.bind('127.0.0.1', a.local().port))).message).to.match(/EADDRINUSE/)
     await a.close()
     expect(a.isClosed).to.equal(true)
-    expect((await rejection(a.send(Buffer.from('x'), { address: '127.0.0.1', port: 9 }))).message).to.equal('test socket is closed')
+    expect((await rejection(a.send(Buffer.from('x'), { address: '127.0.0.1', port: 9 }))).message).to.equal(
+      'test socket is closed',
+    )
     await a.close() // a second close resolves at once
   })
 })

@@ -36,10 +36,14 @@ describe('core/wire', () => {
 
     it('round-trip any body that fits a datagram (property)', () => {
       fc.assert(
-        fc.property(fc.constantFrom(...KINDS), fc.uint8Array({ maxLength: MAX_DATAGRAM_BYTES - HEADER_BYTES }), (kind, body) => {
-          const frame = decodeFrame(encodeFrame(kind, body))
-          return frame !== undefined && frame.kind === kind && frame.body.equals(Buffer.from(body))
-        }),
+        fc.property(
+          fc.constantFrom(...KINDS),
+          fc.uint8Array({ maxLength: MAX_DATAGRAM_BYTES - HEADER_BYTES }),
+          (kind, body) => {
+            const frame = decodeFrame(encodeFrame(kind, body))
+            return frame !== undefined && frame.kind === kind && frame.body.equals(Buffer.from(body))
+          },
+        ),
       )
     })
 
@@ -48,17 +52,26 @@ describe('core/wire', () => {
     })
 
     it('refuse to encode a frame larger than a datagram, and encode one exactly that size', () => {
-      expect(encodeFrame(FrameKind.Data, Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES)).length).to.equal(MAX_DATAGRAM_BYTES)
-      expect(thrown(() => encodeFrame(FrameKind.Data, Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES + 1))).message).to.equal(
-        `frame of ${MAX_DATAGRAM_BYTES + 1} bytes exceeds ${MAX_DATAGRAM_BYTES}`,
+      expect(encodeFrame(FrameKind.Data, Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES)).length).to.equal(
+        MAX_DATAGRAM_BYTES,
       )
+      expect(
+        thrown(() => encodeFrame(FrameKind.Data, Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES + 1))).message,
+      ).to.equal(`frame of ${MAX_DATAGRAM_BYTES + 1} bytes exceeds ${MAX_DATAGRAM_BYTES}`)
       expect(() => encodeJson(FrameKind.Server, { t: 'x', pad: 'a'.repeat(MAX_DATAGRAM_BYTES) })).to.throw(/exceeds/)
     })
 
     it('decode nothing from a wrong magic, version or kind', () => {
       const good = encodeFrame(FrameKind.Server, Buffer.from('{}'))
       expect(decodeFrame(good)).to.not.equal(undefined)
-      for (const [index, value] of [[0, MAGIC ^ 1], [1, VERSION + 1], [1, 0], [2, 0], [2, 7], [2, 255]]) {
+      for (const [index, value] of [
+        [0, MAGIC ^ 1],
+        [1, VERSION + 1],
+        [1, 0],
+        [2, 0],
+        [2, 7],
+        [2, 255],
+      ]) {
         const bad = Buffer.from(good)
         bad[index] = value
         expect(decodeFrame(bad), `byte ${index} = ${value}`).to.equal(undefined)
@@ -68,7 +81,10 @@ describe('core/wire', () => {
     it('decode nothing from input shorter than the header or larger than a datagram', () => {
       expect(decodeFrame(Buffer.alloc(0))).to.equal(undefined)
       expect(decodeFrame(Buffer.from([MAGIC, VERSION]))).to.equal(undefined)
-      const oversized = Buffer.concat([frameHeader(FrameKind.Data), Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES + 1)])
+      const oversized = Buffer.concat([
+        frameHeader(FrameKind.Data),
+        Buffer.alloc(MAX_DATAGRAM_BYTES - HEADER_BYTES + 1),
+      ])
       expect(decodeFrame(oversized)).to.equal(undefined)
       expect(decodeFrame(oversized.subarray(0, MAX_DATAGRAM_BYTES))).to.not.equal(undefined)
     })
@@ -79,7 +95,10 @@ describe('core/wire', () => {
           const bytes = Buffer.from(raw)
           const frame = decodeFrame(bytes)
           const valid =
-            bytes.length >= HEADER_BYTES && bytes.length <= MAX_DATAGRAM_BYTES && bytes[0] === MAGIC && bytes[1] === VERSION &&
+            bytes.length >= HEADER_BYTES &&
+            bytes.length <= MAX_DATAGRAM_BYTES &&
+            bytes[0] === MAGIC &&
+            bytes[1] === VERSION &&
             (KINDS as number[]).includes(bytes[2])
           return valid ? frame !== undefined && frame.body.equals(bytes.subarray(HEADER_BYTES)) : frame === undefined
         }),
@@ -98,16 +117,32 @@ describe('core/wire', () => {
 
     it('round-trip any object with a string t (property)', () => {
       fc.assert(
-        fc.property(fc.string({ maxLength: 50 }), fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 5 }), (t, rest) => {
-          const message = { ...rest, t }
-          const decoded = decodeJson(Buffer.from(JSON.stringify(message)))
-          return decoded !== undefined && JSON.stringify(decoded) === JSON.stringify(message)
-        }),
+        fc.property(
+          fc.string({ maxLength: 50 }),
+          fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 5 }),
+          (t, rest) => {
+            const message = { ...rest, t }
+            const decoded = decodeJson(Buffer.from(JSON.stringify(message)))
+            return decoded !== undefined && JSON.stringify(decoded) === JSON.stringify(message)
+          },
+        ),
       )
     })
 
     it('decode nothing from non-JSON, non-objects or a missing or non-string t', () => {
-      for (const text of ['', 'not json', '{"t":', '[{"t":"x"}]', 'null', '"t"', '42', '{}', '{"t":1}', '{"t":null}', '{"type":"x"}']) {
+      for (const text of [
+        '',
+        'not json',
+        '{"t":',
+        '[{"t":"x"}]',
+        'null',
+        '"t"',
+        '42',
+        '{}',
+        '{"t":1}',
+        '{"t":null}',
+        '{"type":"x"}',
+      ]) {
         expect(decodeJson(Buffer.from(text)), text).to.equal(undefined)
       }
       expect(decodeJson(Buffer.from('{"t":""}'))).to.deep.equal({ t: '' })
@@ -141,8 +176,22 @@ describe('core/wire', () => {
     })
 
     it('refuses anything else with an error that shows the input and an example', () => {
-      for (const text of ['x', 'host:', 'host:0', 'host:65536', 'host:99999', ':7777', 'host:7a', 'host:-1', 'a b:1', '', 'host:123456']) {
-        expect(thrown(() => parseHostPort(text)).message, text).to.equal(`"${text}" is not host:port (e.g. 127.0.0.1:7777)`)
+      for (const text of [
+        'x',
+        'host:',
+        'host:0',
+        'host:65536',
+        'host:99999',
+        ':7777',
+        'host:7a',
+        'host:-1',
+        'a b:1',
+        '',
+        'host:123456',
+      ]) {
+        expect(thrown(() => parseHostPort(text)).message, text).to.equal(
+          `"${text}" is not host:port (e.g. 127.0.0.1:7777)`,
+        )
       }
     })
   })
@@ -151,8 +200,17 @@ describe('core/wire', () => {
     it('isEndpoint accepts an address and a port in 1..65535 only', () => {
       expect(isEndpoint({ address: '127.0.0.1', port: 1 })).to.equal(true)
       expect(isEndpoint({ address: '127.0.0.1', port: 65535 })).to.equal(true)
-      for (const bad of [null, 'x', {}, { address: '1.2.3.4' }, { address: 1, port: 1 }, { address: 'a', port: 0 }, { address: 'a', port: 65536 },
-        { address: 'a', port: 1.5 }, { address: 'a'.repeat(65), port: 1 }]) {
+      for (const bad of [
+        null,
+        'x',
+        {},
+        { address: '1.2.3.4' },
+        { address: 1, port: 1 },
+        { address: 'a', port: 0 },
+        { address: 'a', port: 65536 },
+        { address: 'a', port: 1.5 },
+        { address: 'a'.repeat(65), port: 1 },
+      ]) {
         expect(isEndpoint(bad), JSON.stringify(bad)).to.equal(false)
       }
     })

@@ -38,7 +38,9 @@ module.exports = definePlugin(
     options: (raw) => validate(optionsSchema, raw),
     create({ hooks }, { words, mask, block }) {
       // Whole words: letters around a banned word make it another word ("class" is not "ass").
-      const banned = words.length ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'giu') : undefined
+      const banned = words.length
+        ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'giu')
+        : undefined
 
       hooks.compose.tapPromise('banned-words', async (message) => {
         if (block?.test(message.text)) throw new Veto('not sent: the message matches the blocked pattern')
@@ -50,7 +52,10 @@ module.exports = definePlugin(
       // unseen (its sender still gets the receipt: the refusal is this user's, not a lost message).
       hooks.incoming.tapPromise('banned-words', async (message) => {
         if (block?.test(message.text)) {
-          hooks.notice.call({ source: 'banned-words', message: `a message from ${message.from} matched the blocked pattern and is not shown` })
+          hooks.notice.call({
+            source: 'banned-words',
+            message: `a message from ${message.from} matched the blocked pattern and is not shown`,
+          })
           throw new Veto('matches the blocked pattern')
         }
         if (!banned) return message

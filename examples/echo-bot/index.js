@@ -26,7 +26,9 @@ module.exports = definePlugin(
       hooks.deliver.tapPromise('echo-bot', async (message) => {
         if (ignore.includes(message.from) || message.text.startsWith(prefix)) return
         // Not awaited: a deliver tap should not hold up the next message while the reply goes out.
-        chat.send(message.from, prefix + message.text).catch((error) => log.warn(`reply to ${message.from} failed: ${error.message}`))
+        chat
+          .send(message.from, prefix + message.text)
+          .catch((error) => log.warn(`reply to ${message.from} failed: ${error.message}`))
       })
     },
   }),

@@ -22,12 +22,17 @@ module.exports = definePlugin(
       // The directory must exist at start: a typo in the path stops the client there, not at the first message.
       hooks.init.tapPromise('notifier', async () => {
         await fs.access(path.dirname(target)).catch(() => {
-          throw new Error(`the directory of ${target} does not exist: create it, or set notifier's file option to another path`)
+          throw new Error(
+            `the directory of ${target} does not exist: create it, or set notifier's file option to another path`,
+          )
         })
       })
       hooks.deliver.tapPromise('notifier', async ({ from, text, ts }) => {
         // One line per message: line breaks in the text would split it, so they are written as ⏎.
-        const line = format === 'json' ? JSON.stringify({ from, text, ts }) : `${new Date(ts).toISOString()} ${from}: ${text.replace(/\r?\n/g, ' ⏎ ')}`
+        const line =
+          format === 'json'
+            ? JSON.stringify({ from, text, ts })
+            : `${new Date(ts).toISOString()} ${from}: ${text.replace(/\r?\n/g, ' ⏎ ')}`
         await fs.appendFile(target, line + '\n')
       })
     },

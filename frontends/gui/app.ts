@@ -8,7 +8,10 @@ import { RENDERER_FILES, SECURITY_HEADERS } from '../web/assets'
 import { MAX_BRIDGE_MESSAGE_BYTES, parseRequestEnvelope, type CoreEvent } from '../web/bridge'
 
 /** The parts of Electron the main process uses. */
-export type ElectronApi = Pick<typeof Electron, 'app' | 'BrowserWindow' | 'ipcMain' | 'protocol' | 'session' | 'dialog' | 'Notification' | 'nativeTheme'>
+export type ElectronApi = Pick<
+  typeof Electron,
+  'app' | 'BrowserWindow' | 'ipcMain' | 'protocol' | 'session' | 'dialog' | 'Notification' | 'nativeTheme'
+>
 
 /** The renderer's origin: a privileged custom scheme, so no file:// and no remote URL is ever loaded. */
 export const APP_SCHEME = 'udsu'
@@ -84,7 +87,9 @@ export async function serveRenderer(url: string): Promise<Response> {
 
 /** Must run before the app is ready: the scheme is standard (relative URLs, 'self') and secure. */
 export function registerScheme(electron: ElectronApi): void {
-  electron.protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: false } }])
+  electron.protocol.registerSchemesAsPrivileged([
+    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: false } },
+  ])
 }
 
 /** Wires everything; resolves with the window once it is created. */
@@ -109,7 +114,9 @@ export async function startDesktop(electron: ElectronApi, options: DesktopOption
   defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
   defaultSession.setPermissionCheckHandler(() => false)
   // Nothing but the app's own files is ever fetched.
-  defaultSession.webRequest.onBeforeRequest((details, callback) => callback({ cancel: !details.url.startsWith(APP_URL) && !details.url.startsWith('devtools://') }))
+  defaultSession.webRequest.onBeforeRequest((details, callback) =>
+    callback({ cancel: !details.url.startsWith(APP_URL) && !details.url.startsWith('devtools://') }),
+  )
   protocol.handle(APP_SCHEME, (request) => serveRenderer(request.url))
 
   const window = new BrowserWindow(windowOptions(options.preload))
@@ -136,14 +143,20 @@ export async function startDesktop(electron: ElectronApi, options: DesktopOption
   })
   ipcMain.handle(IPC.saveFile, async (event, suggestedName: unknown, text: unknown) => {
     if (!fromApp(event) || typeof suggestedName !== 'string' || typeof text !== 'string') return false
-    const choice = await dialog.showSaveDialog(window, { defaultPath: path.basename(suggestedName), filters: [{ name: 'udsu history', extensions: ['json'] }] })
+    const choice = await dialog.showSaveDialog(window, {
+      defaultPath: path.basename(suggestedName),
+      filters: [{ name: 'udsu history', extensions: ['json'] }],
+    })
     if (choice.canceled || !choice.filePath) return false
     await fs.promises.writeFile(choice.filePath, text, { mode: 0o600 })
     return true
   })
   ipcMain.handle(IPC.openFile, async (event) => {
     if (!fromApp(event)) return undefined
-    const choice = await dialog.showOpenDialog(window, { properties: ['openFile'], filters: [{ name: 'udsu history', extensions: ['json'] }] })
+    const choice = await dialog.showOpenDialog(window, {
+      properties: ['openFile'],
+      filters: [{ name: 'udsu history', extensions: ['json'] }],
+    })
     const file = choice.filePaths[0]
     if (choice.canceled || !file) return undefined
     const { size } = await fs.promises.stat(file)
@@ -153,7 +166,8 @@ export async function startDesktop(electron: ElectronApi, options: DesktopOption
   ipcMain.on(IPC.notify, (event, title: unknown, body: unknown) => {
     if (!fromApp(event) || typeof title !== 'string' || typeof body !== 'string' || !Notification.isSupported()) return
     // Plain text: Linux notification daemons may read markup in the body, so angle brackets are replaced.
-    const plain = (text: string, max: number) => text.slice(0, max).replace(/[<>&]/g, (c) => ({ '<': '‹', '>': '›', '&': '+' })[c] ?? c)
+    const plain = (text: string, max: number) =>
+      text.slice(0, max).replace(/[<>&]/g, (c) => ({ '<': '‹', '>': '›', '&': '+' })[c] ?? c)
     new Notification({ title: plain(title, 64), body: plain(body, 240), silent: false }).show()
   })
 

@@ -12,15 +12,23 @@ export default definePlugin<Record<string, never>, WebDeps>({
   provides: ['frontend'],
   create(deps) {
     let electron: ChildProcess | undefined
-    const frontend = createWebFrontend(deps, { port: 0 }, {
-      name: 'gui',
-      async launched(_url, server) {
-        electron = launchElectron({ UDSU_BRIDGE_URL: server.socketUrl, UDSU_BRIDGE_ORIGIN: server.origin })
-        // Closing the window leaves udsu, at the start window or in the chat; Electron failing says why.
-        electron.once('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? frontend.quit() : frontend.fail(`Electron exited with ${signal ?? `code ${code}`}`)))
-        electron.once('error', (error) => frontend.fail(`could not start Electron: ${error.message}`))
+    const frontend = createWebFrontend(
+      deps,
+      { port: 0 },
+      {
+        name: 'gui',
+        async launched(_url, server) {
+          electron = launchElectron({ UDSU_BRIDGE_URL: server.socketUrl, UDSU_BRIDGE_ORIGIN: server.origin })
+          // Closing the window leaves udsu, at the start window or in the chat; Electron failing says why.
+          electron.once('exit', (code, signal) =>
+            code === 0 || signal === 'SIGTERM'
+              ? frontend.quit()
+              : frontend.fail(`Electron exited with ${signal ?? `code ${code}`}`),
+          )
+          electron.once('error', (error) => frontend.fail(`could not start Electron: ${error.message}`))
+        },
       },
-    })
+    )
     deps.hooks.stop.tap({ name: 'gui', stage: 1001 }, () => {
       if (electron && electron.exitCode === null) electron.kill()
     })
@@ -28,18 +36,25 @@ export default definePlugin<Record<string, never>, WebDeps>({
 })
 
 /** Where the Electron binary is: $UDSU_ELECTRON, or the one the `electron` package downloaded (read from its path.txt). */
-export function findElectron(env: NodeJS.ProcessEnv = process.env, resolvePackage: (request: string) => string = require.resolve): string {
+export function findElectron(
+  env: NodeJS.ProcessEnv = process.env,
+  resolvePackage: (request: string) => string = require.resolve,
+): string {
   if (env.UDSU_ELECTRON) return env.UDSU_ELECTRON
   let dir: string
   try {
     dir = path.dirname(resolvePackage('electron/package.json'))
   } catch {
-    throw new Error('the gui needs Electron: run `npm install` in udsu (electron is a dev dependency), or set UDSU_ELECTRON to an Electron binary')
+    throw new Error(
+      'the gui needs Electron: run `npm install` in udsu (electron is a dev dependency), or set UDSU_ELECTRON to an Electron binary',
+    )
   }
   const pathFile = path.join(dir, 'path.txt')
   const binary = fs.existsSync(pathFile) ? path.join(dir, 'dist', fs.readFileSync(pathFile, 'utf8').trim()) : undefined
   if (!binary || !fs.existsSync(binary)) {
-    throw new Error('the Electron binary is not downloaded yet: run `node node_modules/electron/install.js` once (or set UDSU_ELECTRON)')
+    throw new Error(
+      'the Electron binary is not downloaded yet: run `node node_modules/electron/install.js` once (or set UDSU_ELECTRON)',
+    )
   }
   return binary
 }

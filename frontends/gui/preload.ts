@@ -10,7 +10,8 @@ const bridge: DesktopBridge = {
   onEvent: (listener: (event: CoreEvent) => void) => {
     ipcRenderer.on('udsu:event', (_event, coreEvent: CoreEvent) => listener(coreEvent))
   },
-  saveFile: (suggestedName: string, text: string) => ipcRenderer.invoke('udsu:save-file', String(suggestedName), String(text)) as Promise<boolean>,
+  saveFile: (suggestedName: string, text: string) =>
+    ipcRenderer.invoke('udsu:save-file', String(suggestedName), String(text)) as Promise<boolean>,
   openFile: () => ipcRenderer.invoke('udsu:open-file') as Promise<string | undefined>,
   notify: (title: string, body: string) => ipcRenderer.send('udsu:notify', String(title), String(body)),
 }

@@ -1,5 +1,13 @@
 // The headless frontend: one JSON object per line on stdin and stdout, for scripts, bots and tests.
-import { definePlugin, observeFrontendEvents, type Chat, type CommandRegistry, type CoreServices, type ServiceRegistry, type StoredMessage } from '../../core'
+import {
+  definePlugin,
+  observeFrontendEvents,
+  type Chat,
+  type CommandRegistry,
+  type CoreServices,
+  type ServiceRegistry,
+  type StoredMessage,
+} from '../../core'
 import { readJsonLines } from './json-lines'
 
 /** Longest input line accepted; a longer one is refused whole rather than cut. */
@@ -31,7 +39,13 @@ export default definePlugin<Record<string, never>, Deps>({
         }
         case 'server': {
           const { online, server, current, reason } = event.state
-          return emit({ type: 'server', online, server, ...(current ? { current } : {}), ...(reason ? { reason } : {}) })
+          return emit({
+            type: 'server',
+            online,
+            server,
+            ...(current ? { current } : {}),
+            ...(reason ? { reason } : {}),
+          })
         }
         case 'peerConnected':
           return emit({ type: 'connected', peer: event.peer, path: event.path })
@@ -47,7 +61,9 @@ export default definePlugin<Record<string, never>, Deps>({
           // a full pipe holds the peer's ACK back rather than losing an acknowledged line to a kill.
           const { from, text, id, ts } = event.message
           const line = jsonLine({ type: 'message', from, text, id, ts })
-          return new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())))
+          return new Promise<void>((resolve, reject) =>
+            process.stdout.write(line, (error) => (error ? reject(error) : resolve())),
+          )
         }
         case 'problem': {
           const { message, peer } = event.problem
@@ -66,7 +82,12 @@ const LINE_BREAKS_JSON_KEEPS = /[\u0085\u2028\u2029]/g
 
 /** One event as one line for any JSON-lines reader: what a peer sent cannot split it. */
 export function jsonLine(value: unknown): string {
-  return JSON.stringify(value).replace(LINE_BREAKS_JSON_KEEPS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n'
+  return (
+    JSON.stringify(value).replace(
+      LINE_BREAKS_JSON_KEEPS,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    ) + '\n'
+  )
 }
 
 interface Services {
@@ -77,7 +98,15 @@ interface Services {
 
 /** A stored message as a `message` event, with `out` and, for one's own, its delivery `state`. */
 function messageEvent(m: StoredMessage): Output {
-  return { type: 'message', from: m.from, text: m.text, id: m.id, ts: m.ts, out: m.out, ...(m.out && m.state ? { state: m.state } : {}) }
+  return {
+    type: 'message',
+    from: m.from,
+    text: m.text,
+    id: m.id,
+    ts: m.ts,
+    out: m.out,
+    ...(m.out && m.state ? { state: m.state } : {}),
+  }
 }
 
 /** What a refused message's error says about it (MessageRefused carries `id` and `to`), for the error event. */
@@ -86,7 +115,11 @@ function messageOf(error: Error): Record<string, unknown> {
   return typeof id === 'string' && typeof to === 'string' ? { id, to } : {}
 }
 
-function readCommands(services: Services, emit: (event: Output) => void, fail: (message: string, extra?: Record<string, unknown>) => void) {
+function readCommands(
+  services: Services,
+  emit: (event: Output) => void,
+  fail: (message: string, extra?: Record<string, unknown>) => void,
+) {
   readJsonLines(process.stdin, MAX_LINE_BYTES, {
     tooLong: () => fail(`input line longer than ${MAX_LINE_BYTES} bytes ignored`),
     end: () => void services.chat.stop(),
@@ -105,10 +138,15 @@ function readCommands(services: Services, emit: (event: Output) => void, fail: (
   })
 }
 
-async function run({ chat, commands, services }: Services, command: Record<string, unknown>, emit: (event: Output) => void): Promise<void> {
+async function run(
+  { chat, commands, services }: Services,
+  command: Record<string, unknown>,
+  emit: (event: Output) => void,
+): Promise<void> {
   switch (command.type) {
     case 'send': {
-      if (typeof command.to !== 'string' || typeof command.text !== 'string') throw new Error('send needs "to" and "text" strings')
+      if (typeof command.to !== 'string' || typeof command.text !== 'string')
+        throw new Error('send needs "to" and "text" strings')
       await chat.send(command.to, command.text)
       return
     }
@@ -119,7 +157,8 @@ async function run({ chat, commands, services }: Services, command: Record<strin
       return emit({ type: 'connected', peer: command.peer, path: await chat.connect(command.peer) })
     }
     case 'fingerprint': {
-      if (typeof command.peer !== 'string') return emit({ type: 'fingerprint', name: chat.identity.name, fingerprint: chat.identity.fingerprint })
+      if (typeof command.peer !== 'string')
+        return emit({ type: 'fingerprint', name: chat.identity.name, fingerprint: chat.identity.fingerprint })
       const safetyNumber = chat.fingerprintOf(command.peer)
       if (!safetyNumber) throw new Error(`no key known for ${command.peer} yet: connect or send first`)
       return emit({ type: 'fingerprint', peer: command.peer, safetyNumber })
@@ -138,7 +177,8 @@ async function run({ chat, commands, services }: Services, command: Record<strin
       const { peer, limit, before } = command
       if (typeof peer !== 'string') throw new Error('history needs a "peer" string')
       if (limit !== undefined && typeof limit !== 'number') throw new Error('history\'s "limit" must be a number')
-      if (before !== undefined && typeof before !== 'string') throw new Error('history\'s "before" must be a message id')
+      if (before !== undefined && typeof before !== 'string')
+        throw new Error('history\'s "before" must be a message id')
       const messages = await history.page(peer, { limit, before })
       return emit({ type: 'history', peer, messages: messages.map(messageEvent) })
     }
@@ -150,11 +190,17 @@ async function run({ chat, commands, services }: Services, command: Record<strin
       if (peer !== undefined && typeof peer !== 'string') throw new Error('search\'s "peer" must be a string')
       if (limit !== undefined && typeof limit !== 'number') throw new Error('search\'s "limit" must be a number')
       const hits = await history.search(query, { peer, limit })
-      return emit({ type: 'search', query, results: hits.map(({ message, matches }) => ({ ...messageEvent(message), peer: message.peer, matches })) })
+      return emit({
+        type: 'search',
+        query,
+        results: hits.map(({ message, matches }) => ({ ...messageEvent(message), peer: message.peer, matches })),
+      })
     }
     case 'quit':
       return chat.stop()
     default:
-      throw new Error(`unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint, history, search, command or quit`)
+      throw new Error(
+        `unknown command type ${JSON.stringify(command.type)}; expected send, peers, connect, fingerprint, history, search, command or quit`,
+      )
   }
 }

@@ -24,12 +24,22 @@ export class ChatView {
   private prependAnchor?: number
   private drawQueued = false
 
-  constructor(private readonly terminal: Terminal, private readonly model: ChatModel, private readonly theme: Theme) {
+  constructor(
+    private readonly terminal: Terminal,
+    private readonly model: ChatModel,
+    private readonly theme: Theme,
+  ) {
     const screen = terminal.screen
     const bar = theme.colour ? { fg: 'white', bg: 'blue' } : { inverse: true }
     this.header = blessed.box({ parent: screen, top: 0, left: 0, height: 1, tags: true, style: bar })
     this.contacts = blessed.box({ parent: screen, top: 1, left: 0, tags: true, mouse: true })
-    this.separator = blessed.box({ parent: screen, top: 1, width: 1, ch: '│', style: theme.colour ? { fg: 'gray' } : {} })
+    this.separator = blessed.box({
+      parent: screen,
+      top: 1,
+      width: 1,
+      ch: '│',
+      style: theme.colour ? { fg: 'gray' } : {},
+    })
     this.conversation = blessed.box({
       parent: screen,
       top: 1,
@@ -67,7 +77,10 @@ export class ChatView {
   }
 
   atTop(): boolean {
-    return this.conversation.getScroll() === 0 || (this.conversation.getScrollHeight() as number) <= (this.conversation.height as number)
+    return (
+      this.conversation.getScroll() === 0 ||
+      (this.conversation.getScrollHeight() as number) <= (this.conversation.height as number)
+    )
   }
 
   /** Older lines are about to go on top (PgUp past the top): the next draw shows the page that ends where the view began. */
@@ -117,7 +130,12 @@ export class ChatView {
 
     const current = model.current
     const title = current === undefined ? `udsu · ${model.me}` : `${model.me} → ${current}`
-    let extra = narrow ? model.unreadElsewhere().map((c) => `${c.name} (${c.unread})`).join(' ') : ''
+    let extra = narrow
+      ? model
+          .unreadElsewhere()
+          .map((c) => `${c.name} (${c.unread})`)
+          .join(' ')
+      : ''
     extra = extra ? ` · unread: ${extra}` : ''
     const more = this.following ? '' : ' · ↓ PgDn for newer'
     this.header.setContent(blessed.escape(fit(plainLine(` ${title}${extra}${more}`), width)))
@@ -136,7 +154,9 @@ export class ChatView {
       this.following = false
     } else if (this.following) this.conversation.setScrollPerc(100)
 
-    this.status.setContent(formatStatus(model.status, current === undefined ? undefined : model.contact(current), width))
+    this.status.setContent(
+      formatStatus(model.status, current === undefined ? undefined : model.contact(current), width),
+    )
 
     const prompt = current === undefined ? '> ' : `${fit(plainLine(current), 16)}> `
     const promptWidth = displayWidth(prompt)

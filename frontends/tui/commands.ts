@@ -27,7 +27,9 @@ export function registerCommands(commands: CommandRegistry, ctx: CommandContext)
     checkName(name)
     model.open(name)
     // A path opened now makes the first message quicker; peerConnected reports it.
-    chat.connect(name).catch((error: Error) => model.notice(`${name} is not reachable now: ${error.message}`, 'info', name))
+    chat
+      .connect(name)
+      .catch((error: Error) => model.notice(`${name} is not reachable now: ${error.message}`, 'info', name))
   }
 
   commands.register({
@@ -60,7 +62,11 @@ export function registerCommands(commands: CommandRegistry, ctx: CommandContext)
     async run(_args, out) {
       const peers = (await chat.peers()).filter((p) => p.name !== model.me)
       model.updatePeers(peers)
-      out.info(peers.length ? peers.map((p) => `${p.name}: ${p.online ? (p.path ?? 'online') : 'offline'}`).join('\n') : 'no one else is known yet')
+      out.info(
+        peers.length
+          ? peers.map((p) => `${p.name}: ${p.online ? (p.path ?? 'online') : 'offline'}`).join('\n')
+          : 'no one else is known yet',
+      )
     },
   })
   commands.register({

@@ -23,7 +23,10 @@ export class LineEditor {
   /** A prefilled value is selected, as browsers and most TUIs do: typing replaces it instead of appending to it. */
   private allSelected = false
 
-  constructor(initial = '', private readonly historyLimit = 100) {
+  constructor(
+    initial = '',
+    private readonly historyLimit = 100,
+  ) {
     this.set(initial)
   }
 

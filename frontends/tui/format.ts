@@ -47,7 +47,11 @@ export function formatDay(ts: number): string {
 }
 
 /** A conversation's lines: its entries, with a date line before the first entry of each local day. */
-export function formatConversation(entries: readonly Entry[], theme: Theme, delivery: (id: string) => Delivery | undefined): string[] {
+export function formatConversation(
+  entries: readonly Entry[],
+  theme: Theme,
+  delivery: (id: string) => Delivery | undefined,
+): string[] {
   const lines: string[] = []
   let day: string | undefined
   for (const entry of entries) {
@@ -83,9 +87,12 @@ export function formatEntry(entry: Entry, theme: Theme, delivery?: Delivery): st
   if (entry.kind === 'notice') {
     const text = safe(entry.text).split('\n')
     const mark = entry.level === 'error' ? paint('✗', 'red', theme) : '·'
-    return text.map((line, i) => (i === 0 ? `${time} ${mark} ${entry.level === 'error' ? paint(line, 'red', theme) : line}` : `        ${line}`))
+    return text.map((line, i) =>
+      i === 0 ? `${time} ${mark} ${entry.level === 'error' ? paint(line, 'red', theme) : line}` : `        ${line}`,
+    )
   }
-  if (entry.kind === 'hit') return formatHit(entry, theme, paint(`${formatDay(entry.ts)} ${formatTime(entry.ts)}`, 'gray', theme))
+  if (entry.kind === 'hit')
+    return formatHit(entry, theme, paint(`${formatDay(entry.ts)} ${formatTime(entry.ts)}`, 'gray', theme))
   const name = plainName(entry.from)
   const who = paint(entry.own ? bold(blessed.escape(name)) : blessed.escape(name), senderColour(entry.from), theme)
   const indent = ' '.repeat(displayWidth(`00:00 ${name}: `))
@@ -101,7 +108,9 @@ function formatHit(entry: Extract<Entry, { kind: 'hit' }>, theme: Theme, time: s
   let at = 0
   for (const [start, end] of entry.matches) {
     const matched = safe(entry.text.slice(start, end))
-    text += safe(entry.text.slice(at, start)) + (theme.colour ? `{black-fg}{yellow-bg}${matched}{/yellow-bg}{/black-fg}` : `{inverse}${matched}{/inverse}`)
+    text +=
+      safe(entry.text.slice(at, start)) +
+      (theme.colour ? `{black-fg}{yellow-bg}${matched}{/yellow-bg}{/black-fg}` : `{inverse}${matched}{/inverse}`)
     at = end
   }
   text += safe(entry.text.slice(at))
@@ -111,7 +120,13 @@ function formatHit(entry: Extract<Entry, { kind: 'hit' }>, theme: Theme, time: s
 }
 
 /** One row of the contact list, `width` columns: position for Alt+N, online dot, name, unread count. */
-export function formatContact(contact: Contact, position: number, selected: boolean, width: number, theme: Theme): string {
+export function formatContact(
+  contact: Contact,
+  position: number,
+  selected: boolean,
+  width: number,
+  theme: Theme,
+): string {
   const key = position <= 9 ? `${position}` : ' '
   const dot = contact.online ? '●' : '○'
   const unread = contact.unread > 0 ? ` (${contact.unread})` : ''
@@ -127,7 +142,11 @@ export function formatContact(contact: Contact, position: number, selected: bool
 export function formatStatus(status: Status, current: Contact | undefined, width: number): string {
   const parts: string[] = []
   const server = status.server
-  parts.push(server ? `server ${server.current ?? server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}` : 'connecting…')
+  parts.push(
+    server
+      ? `server ${server.current ?? server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}`
+      : 'connecting…',
+  )
   if (current) {
     parts.push(`${current.name}: ${current.path ?? (current.online ? 'online, no path yet' : 'offline')}`)
   }

@@ -1,5 +1,12 @@
 // The terminal frontend: a start screen for name and server, then contacts, conversations, a status bar and an input line.
-import { Cancelled, definePlugin, observeFrontendEvents, type CommandOutput, type CoreServices, type Settings } from '../../core'
+import {
+  Cancelled,
+  definePlugin,
+  observeFrontendEvents,
+  type CommandOutput,
+  type CoreServices,
+  type Settings,
+} from '../../core'
 import { ChatView } from './chat-screen'
 import { registerCommands } from './commands'
 import { themeFromEnv } from './format'
@@ -73,7 +80,8 @@ function createTui({ hooks, chat, commands, me, settings, services }: Deps): voi
   hooks.init.tapPromise('tui', async () => {
     const history = services.get('history')
     if (!history) return
-    model.onRead = (peer) => void history.markRead(peer).catch((error: Error) => model.problem(`history: ${error.message}`))
+    model.onRead = (peer) =>
+      void history.markRead(peer).catch((error: Error) => model.problem(`history: ${error.message}`))
     const conversations = await history.conversations()
     model.restoreConversations(conversations)
     for (const { peer } of conversations) {
@@ -128,8 +136,7 @@ function createTui({ hooks, chat, commands, me, settings, services }: Deps): voi
     else if (key.full === 'pageup') {
       if (view.atTop() && model.current !== undefined) loadOlder(model.current)
       else view.scrollPage(-1)
-    }
-    else if (key.full === 'pagedown') view.scrollPage(1)
+    } else if (key.full === 'pagedown') view.scrollPage(1)
     else if (/^M-[1-9]$/.test(key.full)) model.select(Number(key.full.slice(2)))
     else editKey(editor, key)
     view.requestDraw()
@@ -140,7 +147,10 @@ function createTui({ hooks, chat, commands, me, settings, services }: Deps): voi
     if (line.startsWith('/') && !line.startsWith('//')) return void commands.run(line, output)
     const to = model.current
     if (to === undefined) {
-      return model.notice('No conversation is open: pick one with Tab or Alt+1..9, or type /open NAME or /msg NAME TEXT.', 'error')
+      return model.notice(
+        'No conversation is open: pick one with Tab or Alt+1..9, or type /open NAME or /msg NAME TEXT.',
+        'error',
+      )
     }
     send(to, line.startsWith('//') ? line.slice(1) : line)
   }
@@ -203,7 +213,8 @@ function createTui({ hooks, chat, commands, me, settings, services }: Deps): voi
       case 'peerLost': {
         const { peer, reason } = event
         model.updatePeer(peer, { online: reason !== 'left', path: undefined })
-        if (model.hasConversation(peer)) model.notice(reason === 'left' ? `${peer} left` : `lost the path to ${peer}: ${reason}`, 'info', peer)
+        if (model.hasConversation(peer))
+          model.notice(reason === 'left' ? `${peer} left` : `lost the path to ${peer}: ${reason}`, 'info', peer)
         return scheduleRefresh()
       }
       case 'messageState':

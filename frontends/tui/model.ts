@@ -1,5 +1,15 @@
 // What the chat screen shows, as data: contacts, conversations, unread counts, delivery states, status.
-import type { ChatMessage, ConversationSummary, MessageState, MessageStateChange, PathKind, PeerSummary, SearchHit, ServerState, StoredMessage } from '../../core'
+import type {
+  ChatMessage,
+  ConversationSummary,
+  MessageState,
+  MessageStateChange,
+  PathKind,
+  PeerSummary,
+  SearchHit,
+  ServerState,
+  StoredMessage,
+} from '../../core'
 
 export type Entry =
   | { kind: 'message'; id: string; from: string; text: string; ts: number; own: boolean }
@@ -44,7 +54,11 @@ export class ChatModel {
   /** Conversations whose oldest stored message is on screen: PgUp at the top has nothing more to load. */
   private readonly historyComplete = new Set<string>()
 
-  constructor(public me: string, private readonly limit = DEFAULT_LIMIT, private readonly now = () => Date.now()) {}
+  constructor(
+    public me: string,
+    private readonly limit = DEFAULT_LIMIT,
+    private readonly now = () => Date.now(),
+  ) {}
 
   /** Calls `listener` after every change, so the view can redraw. */
   onChange(listener: () => void): void {
@@ -133,12 +147,26 @@ export class ChatModel {
     contact.online = true
     if (message.from !== this.current) contact.unread++
     else this.onRead?.(message.from)
-    this.push(message.from, { kind: 'message', id: message.id, from: message.from, text: message.text, ts: message.ts, own: false })
+    this.push(message.from, {
+      kind: 'message',
+      id: message.id,
+      from: message.from,
+      text: message.text,
+      ts: message.ts,
+      own: false,
+    })
   }
 
   addOwn(message: ChatMessage): void {
     this.ensureContact(message.to)
-    this.push(message.to, { kind: 'message', id: message.id, from: message.from, text: message.text, ts: message.ts, own: true })
+    this.push(message.to, {
+      kind: 'message',
+      id: message.id,
+      from: message.from,
+      text: message.text,
+      ts: message.ts,
+      own: true,
+    })
   }
 
   /** An informational or error line in `conversation` if it is open, else in the one on screen (or home). */
@@ -227,7 +255,8 @@ export class ChatModel {
 
   setDelivery(change: MessageStateChange): void {
     this.deliveries.set(change.id, { state: change.state, reason: change.reason })
-    if (change.state === 'failed') this.status.lastError = `message to ${change.to} failed: ${change.reason ?? 'unknown reason'}`
+    if (change.state === 'failed')
+      this.status.lastError = `message to ${change.to} failed: ${change.reason ?? 'unknown reason'}`
     this.changed()
   }
 

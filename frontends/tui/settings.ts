@@ -38,11 +38,18 @@ export function profileInUse(name: string): boolean {
  * the server too, unless it is only the built-in default (a flag and the default look the same here).
  * A remembered name whose profile is in use is not offered: that user is running in another terminal.
  */
-export function prefill(given: Settings, remembered: Partial<Settings>, inUse: (name: string) => boolean = profileInUse): Settings {
+export function prefill(
+  given: Settings,
+  remembered: Partial<Settings>,
+  inUse: (name: string) => boolean = profileInUse,
+): Settings {
   const rememberedName = remembered.name && !inUse(remembered.name) ? remembered.name : ''
   return {
     name: given.name || rememberedName,
-    server: given.server && (given.server !== DEFAULT_SERVER || !remembered.server) ? given.server : (remembered.server ?? DEFAULT_SERVER),
+    server:
+      given.server && (given.server !== DEFAULT_SERVER || !remembered.server)
+        ? given.server
+        : (remembered.server ?? DEFAULT_SERVER),
   }
 }
 

@@ -13,7 +13,12 @@ const FIELDS = [
 ] as const
 
 /** Asks for the settings; resolves with what the user accepted, or undefined when they quit (Esc, Ctrl+C). */
-export function askSettings(terminal: Terminal, initial: Settings, theme: Theme, note?: string): Promise<Settings | undefined> {
+export function askSettings(
+  terminal: Terminal,
+  initial: Settings,
+  theme: Theme,
+  note?: string,
+): Promise<Settings | undefined> {
   const editors = { name: new LineEditor(initial.name), server: new LineEditor(initial.server) }
   // Prefilled values are selected: typing a new name replaces the remembered one ("bob", not "alicebob").
   editors.name.selectAll()
@@ -34,7 +39,12 @@ export function askSettings(terminal: Terminal, initial: Settings, theme: Theme,
       if (i === focus) cursor = { row: lines.length, col: 3 + view.cursor }
       // The selection shows in reverse video, as in a browser's field. Not nested in {underline}: blessed's closing tag
       // of a nested flag restores only the outer one and leaves reverse on; {/} resets both.
-      const drawn = i !== focus ? shown + pad : view.selected ? `{underline}{inverse}${shown}{/}{underline}${pad}{/underline}` : `{underline}${shown}${pad}{/underline}`
+      const drawn =
+        i !== focus
+          ? shown + pad
+          : view.selected
+            ? `{underline}{inverse}${shown}{/}{underline}${pad}{/underline}`
+            : `{underline}${shown}${pad}{/underline}`
       lines.push(`  [${drawn}]`)
       const problem = problems[field.key]
       lines.push(problem ? `  ${paint(`✗ ${safe(problem)}`, 'red', theme)}` : `  ${paint(field.hint, 'gray', theme)}`)

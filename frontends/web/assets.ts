@@ -35,6 +35,9 @@ export const RENDERER_FILES: Record<string, { type: string; file: () => string }
 
 /** HTML and CSS are not compiled: found beside the TypeScript, from dist/ or from the source tree. */
 function rendererSource(name: string): string {
-  const candidates = [path.join(__dirname, 'renderer', name), path.join(__dirname, '..', '..', '..', 'frontends', 'web', 'renderer', name)]
+  const candidates = [
+    path.join(__dirname, 'renderer', name),
+    path.join(__dirname, '..', '..', '..', 'frontends', 'web', 'renderer', name),
+  ]
   return candidates.find((file) => fs.existsSync(file)) ?? candidates[0]
 }

@@ -61,7 +61,15 @@ export interface ExportFile {
 
 /** Core → renderer. */
 export type CoreEvent =
-  | { type: 'hello'; phase: Phase; prefill: Settings; me?: Identity; history: boolean; problems?: StartProblems; final?: boolean }
+  | {
+      type: 'hello'
+      phase: Phase
+      prefill: Settings
+      me?: Identity
+      history: boolean
+      problems?: StartProblems
+      final?: boolean
+    }
   /** `final`: this start window cannot start the client any more (a taken name): udsu must be started again. */
   | { type: 'phase'; phase: Phase; problems?: StartProblems; final?: boolean }
   | { type: 'ready'; me: Identity }
@@ -135,7 +143,8 @@ export interface DesktopBridge {
 const isName = (value: unknown): value is string => typeof value === 'string' && NAME_PATTERN.test(value)
 const isText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max
 /** A key fingerprint as a warning shows it: hex digits in groups (rsa: 16 groups of 4), nothing that could add to a command line. */
-const isFingerprint = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]+( [0-9a-f]+)*$/.test(value) && value.length <= 200
+const isFingerprint = (value: unknown): value is string =>
+  typeof value === 'string' && /^[0-9a-f]+( [0-9a-f]+)*$/.test(value) && value.length <= 200
 
 /** Checks one raw bridge message from a renderer: a request envelope, or the reason it is not one (and its id, if readable). */
 export function parseRequestEnvelope(raw: string): RequestEnvelope | { id?: number; error: string } {
@@ -159,9 +168,13 @@ export function parseRequest(value: unknown): CoreRequest | string {
   switch (r.type) {
     case 'start':
       // The start window shows its own problems for these: only the types are checked here.
-      return isText(r.name, 100) && isText(r.server, 300) ? { type: 'start', name: r.name, server: r.server } : 'start needs name and server strings'
+      return isText(r.name, 100) && isText(r.server, 300)
+        ? { type: 'start', name: r.name, server: r.server }
+        : 'start needs name and server strings'
     case 'send':
-      return isName(r.to) && isText(r.text, MAX_BRIDGE_MESSAGE_BYTES) ? { type: 'send', to: r.to, text: r.text } : 'send needs a peer name "to" and a "text"'
+      return isName(r.to) && isText(r.text, MAX_BRIDGE_MESSAGE_BYTES)
+        ? { type: 'send', to: r.to, text: r.text }
+        : 'send needs a peer name "to" and a "text"'
     case 'open':
     case 'safetyNumber':
       return isName(r.peer) ? { type: r.type, peer: r.peer } : `${r.type} needs a peer name`
@@ -170,17 +183,22 @@ export function parseRequest(value: unknown): CoreRequest | string {
         ? { type: 'acceptKey', peer: r.peer, fingerprint: r.fingerprint }
         : 'acceptKey needs a peer name and the "fingerprint" (hex digits, spaces allowed) the warning showed'
     case 'history':
-      return isName(r.peer) && isText(r.before, 200) ? { type: 'history', peer: r.peer, before: r.before } : 'history needs a peer name and a message id "before"'
+      return isName(r.peer) && isText(r.before, 200)
+        ? { type: 'history', peer: r.peer, before: r.before }
+        : 'history needs a peer name and a message id "before"'
     case 'search':
       if (!isText(r.query, MAX_QUERY_CHARS)) return `search needs a query of at most ${MAX_QUERY_CHARS} characters`
       if (r.peer !== undefined && !isName(r.peer)) return 'search: "peer" must be a peer name'
-      return r.peer === undefined ? { type: 'search', query: r.query } : { type: 'search', query: r.query, peer: r.peer }
+      return r.peer === undefined
+        ? { type: 'search', query: r.query }
+        : { type: 'search', query: r.query, peer: r.peer }
     case 'export':
       if (r.peer !== undefined && !isName(r.peer)) return 'export: "peer" must be a peer name'
       return r.peer === undefined ? { type: 'export' } : { type: 'export', peer: r.peer }
     case 'import':
-      if (!isText(r.text, MAX_BRIDGE_MESSAGE_BYTES)) return 'import needs the file\'s text'
-      if (r.file !== undefined && !isText(r.file, 255)) return 'import: "file" must be a file name of at most 255 characters'
+      if (!isText(r.text, MAX_BRIDGE_MESSAGE_BYTES)) return "import needs the file's text"
+      if (r.file !== undefined && !isText(r.file, 255))
+        return 'import: "file" must be a file name of at most 255 characters'
       return r.file === undefined ? { type: 'import', text: r.text } : { type: 'import', text: r.text, file: r.file }
     case 'quit':
       return { type: 'quit' }

@@ -1,7 +1,26 @@
 // The web frontend: the chat in a browser page on 127.0.0.1, talking to this client over a WebSocket bridge.
 // The gui frontend runs the same page in Electron through the same bridge (see frontends/gui).
 import * as path from 'node:path'
-import { Cancelled, DEFAULT_SERVER, defaultProfileDir, definePlugin, number, object, observeFrontendEvents, optional, Profile, validate, Veto, type CoreServices, type FrontendEvent, type HistoryService, type Identity, type MessageState, type Settings, type StoredMessage } from '../../core'
+import {
+  Cancelled,
+  DEFAULT_SERVER,
+  defaultProfileDir,
+  definePlugin,
+  number,
+  object,
+  observeFrontendEvents,
+  optional,
+  Profile,
+  validate,
+  Veto,
+  type CoreServices,
+  type FrontendEvent,
+  type HistoryService,
+  type Identity,
+  type MessageState,
+  type Settings,
+  type StoredMessage,
+} from '../../core'
 import {
   parseRequestEnvelope,
   type ContactView,
@@ -66,7 +85,11 @@ export interface WebFrontend {
 }
 
 /** The frontend behind the bridge: the start window's flow, the chat's state and every request. */
-export function createWebFrontend({ hooks, chat, commands, settings, services, logger }: WebDeps, options: WebOptions, launcher: Launcher): WebFrontend {
+export function createWebFrontend(
+  { hooks, chat, commands, settings, services, logger }: WebDeps,
+  options: WebOptions,
+  launcher: Launcher,
+): WebFrontend {
   const log = logger.child(launcher.name)
   let phase: Phase = 'start'
   let startProblems: StartProblems | undefined
@@ -92,10 +115,19 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   const web = new WebServer({
     port: options.port,
     onConnection: (connection) => {
-      const hello: CoreEvent = { type: 'hello', phase, prefill, me, history: history() !== undefined, problems: startProblems, final: refusal !== undefined }
+      const hello: CoreEvent = {
+        type: 'hello',
+        phase,
+        prefill,
+        me,
+        history: history() !== undefined,
+        problems: startProblems,
+        final: refusal !== undefined,
+      }
       connection.send(JSON.stringify(hello))
       if (server) connection.send(JSON.stringify({ type: 'server', ...server } satisfies CoreEvent))
-      if (phase === 'chat') connection.send(JSON.stringify({ type: 'contacts', contacts: contactList() } satisfies CoreEvent))
+      if (phase === 'chat')
+        connection.send(JSON.stringify({ type: 'contacts', contacts: contactList() } satisfies CoreEvent))
     },
     onMessage: (connection, text) => void answer(connection, text),
   })
@@ -135,7 +167,10 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       case 'ready': {
         me = event.identity
         broadcast({ type: 'ready', me })
-        if (refusal) return setPhase('start', { name: `${refusal.charAt(0).toUpperCase()}${refusal.slice(1)}. Choose another name and start udsu again.` })
+        if (refusal)
+          return setPhase('start', {
+            name: `${refusal.charAt(0).toUpperCase()}${refusal.slice(1)}. Choose another name and start udsu again.`,
+          })
         setPhase('chat')
         void loadConversations()
         refreshPeers()
@@ -171,7 +206,10 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         broadcast({ type: 'message', message })
         const contact = contacts.get(from)
         updateContact(from, { online: true, unread: (contact?.unread ?? 0) + (openPeer === from ? 0 : 1) })
-        if (openPeer === from) void history()?.markRead(from).catch(() => undefined)
+        if (openPeer === from)
+          void history()
+            ?.markRead(from)
+            .catch(() => undefined)
         return
       }
       case 'problem': {
@@ -179,7 +217,14 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
         // While starting, a refused registration (a taken name) belongs in the start window.
         if (phase === 'starting' && code === 'registration-refused') refusal = message
         const keyChanged = code === 'key-changed'
-        return broadcast({ type: 'problem', source, message, peer, keyChanged, ...(keyChanged ? { fingerprint: newKeyNamed(message) } : {}) })
+        return broadcast({
+          type: 'problem',
+          source,
+          message,
+          peer,
+          keyChanged,
+          ...(keyChanged ? { fingerprint: newKeyNamed(message) } : {}),
+        })
       }
       case 'notice':
         return // news during init (a key being generated) comes before the page shows the chat
@@ -196,7 +241,9 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
   // ── contacts ──
 
   function contactList(): ContactView[] {
-    return [...contacts.values()].filter((c) => c.name !== me?.name).sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
+    return [...contacts.values()]
+      .filter((c) => c.name !== me?.name)
+      .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
   }
 
   function updateContact(name: string, change: Partial<ContactView>): void {
@@ -221,7 +268,9 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
 
   /** Conversations the history plugin kept, with their unread counts, join the contact list. */
   async function loadConversations(): Promise<void> {
-    const kept = await history()?.conversations().catch(() => undefined)
+    const kept = await history()
+      ?.conversations()
+      .catch(() => undefined)
     for (const { peer, unread } of kept ?? []) updateContact(peer, { unread })
   }
 
@@ -256,12 +305,18 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       return { messages: inMemory.slice(start, upTo), more: start > 0 }
     }
     const cursor = before === undefined ? undefined : cursors.get(before)
-    if (before !== undefined && !cursor) throw new Error('no page was served before that message: open the conversation again')
+    if (before !== undefined && !cursor)
+      throw new Error('no page was served before that message: open the conversation again')
     // The history service pages by its own ids: a message of this session shown first may not be one of them.
     const stored =
       cursor && cursor.storedBefore === undefined
         ? []
-        : (await kept.page(peer, { limit: PAGE_SIZE, ...(cursor?.storedBefore ? { before: cursor.storedBefore } : {}) })).map(fromStored)
+        : (
+            await kept.page(peer, {
+              limit: PAGE_SIZE,
+              ...(cursor?.storedBefore ? { before: cursor.storedBefore } : {}),
+            })
+          ).map(fromStored)
     const more = stored.length === PAGE_SIZE
     // This session's messages that history does not have (yet) are merged in by time, within the span this page covers.
     const newest = cursor?.ts ?? Infinity
@@ -283,7 +338,8 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       for (const message of list) {
         const haystack = message.text.toLowerCase()
         const matches: Array<[number, number]> = []
-        for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + needle.length)) matches.push([at, at + needle.length])
+        for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + needle.length))
+          matches.push([at, at + needle.length])
         if (matches.length) results.push({ message, matches })
       }
     }
@@ -321,7 +377,8 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
 
   const handlers: { [K in RequestType]: (request: RequestOf<K>) => Promise<RequestResults[K]> } = {
     async start({ name, server: address }) {
-      if (!acceptStart || phase !== 'start') throw new Error(phase === 'start' ? 'the client cannot start again: restart udsu' : 'already started')
+      if (!acceptStart || phase !== 'start')
+        throw new Error(phase === 'start' ? 'the client cannot start again: restart udsu' : 'already started')
       const chosen = { name: name.trim(), server: address.trim() }
       const problems = await checkSettings(chosen)
       if (Object.keys(problems).length) {
@@ -338,7 +395,16 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       const sent = await chat.send(to, text)
       const early = earlyStates.get(sent.id)
       earlyStates.delete(sent.id)
-      const message: MessageView = { id: sent.id, peer: to, from: sent.from, text: sent.text, ts: sent.ts, out: true, state: early?.state ?? 'pending', ...(early?.reason ? { reason: early.reason } : {}) }
+      const message: MessageView = {
+        id: sent.id,
+        peer: to,
+        from: sent.from,
+        text: sent.text,
+        ts: sent.ts,
+        out: true,
+        state: early?.state ?? 'pending',
+        ...(early?.reason ? { reason: early.reason } : {}),
+      }
       remember(message)
       if (!contacts.has(to)) updateContact(to, {})
       broadcast({ type: 'message', message })
@@ -349,7 +415,9 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       openPeer = peer
       if (contacts.get(peer)?.unread) updateContact(peer, { unread: 0 })
       else if (!contacts.has(peer)) updateContact(peer, {})
-      await history()?.markRead(peer).catch(() => undefined)
+      await history()
+        ?.markRead(peer)
+        .catch(() => undefined)
       // A path opened now makes the first message quicker; peerConnected reports it, a failure is not an error here.
       chat.connect(peer).catch((error: Error) => log.debug(`no path to ${peer} yet: ${error.message}`))
       return page(peer)
@@ -373,7 +441,11 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
       needChat()
       const said: { info: string[]; error: string[] } = { info: [], error: [] }
       // The key the user saw, not whatever the peer's key is by now: /trust refuses if it changed again since.
-      await commands.run(`/trust ${peer} ${fingerprint}`, { info: (line) => said.info.push(line), error: (line) => said.error.push(line), current: peer })
+      await commands.run(`/trust ${peer} ${fingerprint}`, {
+        info: (line) => said.info.push(line),
+        error: (line) => said.error.push(line),
+        current: peer,
+      })
       if (said.error.length) throw new Error(said.error.join('\n'))
       broadcast({ type: 'keyAccepted', peer })
       return said.info.join('\n')
@@ -388,7 +460,10 @@ export function createWebFrontend({ hooks, chat, commands, settings, services, l
     async import({ text, file }) {
       needChat()
       // A Telegram chat's partner becomes the open conversation; a bad file throws naming every problem, nothing changed.
-      const report = await needHistory().importText(text, { ...(openPeer === undefined ? {} : { peer: openPeer }), file: file ?? 'the file' })
+      const report = await needHistory().importText(text, {
+        ...(openPeer === undefined ? {} : { peer: openPeer }),
+        file: file ?? 'the file',
+      })
       // Imported conversations join the contact list; the renderer reloads the open one's page from history.
       await loadConversations()
       return { imported: report.added, skipped: report.skipped, refused: report.refused }
@@ -421,7 +496,10 @@ function dataFolder(): Profile {
 function loadRemembered(): Partial<Settings> {
   try {
     const raw = dataFolder().readJson<Record<string, unknown>>(REMEMBERED_FILE)
-    return { ...(typeof raw?.name === 'string' ? { name: raw.name } : {}), ...(typeof raw?.server === 'string' ? { server: raw.server } : {}) }
+    return {
+      ...(typeof raw?.name === 'string' ? { name: raw.name } : {}),
+      ...(typeof raw?.server === 'string' ? { server: raw.server } : {}),
+    }
   } catch {
     return {}
   }

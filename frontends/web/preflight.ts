@@ -19,7 +19,8 @@ export async function checkSettings(settings: Settings): Promise<StartProblems> 
   let target: { address: string; port: number }
   try {
     const { host, port } = parseHostPort(settings.server)
-    const address = host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
+    const address =
+      host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
     if (!address) return { ...problems, server: `Bad address: no host "${host}" was found.` }
     target = { address, port }
   } catch (error) {
@@ -34,7 +35,9 @@ export async function checkSettings(settings: Settings): Promise<StartProblems> 
 
 function isThisMachine(address: string): boolean {
   if (address.startsWith('127.') || address === '0.0.0.0') return true
-  return Object.values(os.networkInterfaces()).flat().some((i) => i?.address === address)
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .some((i) => i?.address === address)
 }
 
 /** Sends a registration's first step (`hello`, which stores nothing on the server) and waits for any answer. */

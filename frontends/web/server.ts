@@ -77,7 +77,8 @@ export class WebServer {
   private check(request: http.IncomingMessage): { status: number; reason: string } | { rest: string } {
     const host = request.headers.host ?? ''
     // A page from another site that rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
-    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`) return { status: 403, reason: 'this server answers only to 127.0.0.1 and localhost' }
+    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`)
+      return { status: 403, reason: 'this server answers only to 127.0.0.1 and localhost' }
     const url = request.url ?? '/'
     const match = /^\/([^/?#]*)\/([^?#]*)(?:[?#].*)?$/.exec(url)
     if (!match || !this.isSecret(match[1])) return { status: 401, reason: 'the URL needs the secret printed at launch' }
@@ -102,7 +103,8 @@ export class WebServer {
     const served = RENDERER_FILES[checked.rest]
     if (!served) return refuse(404, 'not found')
     fs.readFile(served.file(), (error, body) => {
-      if (error) return refuse(500, `the renderer is missing (${path.basename(served.file())}): build with npm run build`)
+      if (error)
+        return refuse(500, `the renderer is missing (${path.basename(served.file())}): build with npm run build`)
       response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': served.type, 'Content-Length': body.length })
       response.end(request.method === 'HEAD' ? undefined : body)
     })
@@ -110,14 +112,17 @@ export class WebServer {
 
   private upgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: number, reason: string) => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`)
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`,
+      )
     }
     const checked = this.check(request)
     if ('status' in checked) return refuse(checked.status, checked.reason)
     if (checked.rest !== 'bridge') return refuse(404, 'not found')
     // Browsers always send Origin on a WebSocket; only our own page may open the bridge.
     const origin = request.headers.origin
-    if (origin !== this.origin && origin !== `http://localhost:${this.port}`) return refuse(403, 'the WebSocket Origin must be this page')
+    if (origin !== this.origin && origin !== `http://localhost:${this.port}`)
+      return refuse(403, 'the WebSocket Origin must be this page')
     this.sockets.handleUpgrade(request, socket, head, (ws) => {
       this.open.add(ws)
       const connection: BridgeConnection = { send: (text) => ws.send(text) }

@@ -41,8 +41,11 @@ export default definePlugin<EmbeddedServerOptions, Deps>({
 
 /** Whether a host names this machine (loopback or one of its interface addresses). */
 async function isThisMachine(host: string): Promise<boolean> {
-  const address = host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
+  const address =
+    host === 'localhost' ? '127.0.0.1' : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
   if (!address) return false
   if (address.startsWith('127.') || address === '0.0.0.0') return true
-  return Object.values(os.networkInterfaces()).flat().some((i) => i?.address === address)
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .some((i) => i?.address === address)
 }

@@ -20,7 +20,12 @@ export class EmbeddedServerStarter {
     let listening = false
     const serverLog = this.logger.child('server')
     const logger: Logger = { ...serverLog, error: (message, fields) => listening && serverLog.error(message, fields) }
-    const server = new RendezvousServer({ host: host === 'localhost' ? '127.0.0.1' : host, port, logger, dataDir: defaultServerDataDir(port) })
+    const server = new RendezvousServer({
+      host: host === 'localhost' ? '127.0.0.1' : host,
+      port,
+      logger,
+      dataDir: defaultServerDataDir(port),
+    })
     try {
       await server.listen()
       listening = true

@@ -50,15 +50,17 @@ export async function runHistoryCommand(argv: string[]): Promise<number> {
     },
   })
   const [action, ...rest] = positionals
-  if (values.help || !action) return void process.stdout.write(HISTORY_HELP), 0
-  if (values.peer !== undefined && !NAME_PATTERN.test(values.peer)) throw new HistoryUsageError(`--peer "${values.peer}" is not a user name`)
+  if (values.help || !action) return (void process.stdout.write(HISTORY_HELP), 0)
+  if (values.peer !== undefined && !NAME_PATTERN.test(values.peer))
+    throw new HistoryUsageError(`--peer "${values.peer}" is not a user name`)
   const profile = profileDir(values.profile, values.name)
   const file = path.join(profile, HISTORY_FILE)
 
   if (action === 'export') {
     if (rest.length) throw new HistoryUsageError(`export takes no file argument; use --out ${rest[0]}`)
     const format = values.format
-    if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new HistoryUsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`)
+    if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format))
+      throw new HistoryUsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`)
     const since = values.since === undefined ? undefined : parseDate(values.since, '--since', 'start')
     const until = values.until === undefined ? undefined : parseDate(values.until, '--until', 'end')
     if (!fs.existsSync(file)) throw new Error(`no history in ${profile} (${HISTORY_FILE} is missing)`)
@@ -86,7 +88,8 @@ export async function runHistoryCommand(argv: string[]): Promise<number> {
 
   if (action === 'import') {
     if (rest.length !== 1) throw new HistoryUsageError('import needs exactly one FILE')
-    if (values.format || values.out || values.since || values.until || values.encrypt) throw new HistoryUsageError('import takes only FILE, --profile or --name, and --peer')
+    if (values.format || values.out || values.since || values.until || values.encrypt)
+      throw new HistoryUsageError('import takes only FILE, --profile or --name, and --peer')
     fs.mkdirSync(profile, { recursive: true, mode: 0o700 })
     const store = openStore(file)
     const bar = progressBar('import')
@@ -98,12 +101,17 @@ export async function runHistoryCommand(argv: string[]): Promise<number> {
         onProgress: bar && ((done, total) => (bar.setTotal(total), bar.update(done))),
       })
       bar?.stop()
-      process.stdout.write(`imported ${rest[0]} (${report.kind === 'telegram' ? 'Telegram chat' : 'udsu export'}): ${report.added} added, ${report.skipped} already there, ${report.refused.length} refused\n`)
+      process.stdout.write(
+        `imported ${rest[0]} (${report.kind === 'telegram' ? 'Telegram chat' : 'udsu export'}): ${report.added} added, ${report.skipped} already there, ${report.refused.length} refused\n`,
+      )
       for (const { at, reason } of report.refused) process.stdout.write(`  refused ${at}: ${reason}\n`)
       return 0
     } catch (error) {
       if (error instanceof ImportError) throw error
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new Error(`the history in ${profile} stayed locked by another process for 5 s (a client writing a burst?); nothing was imported, try again`)
+      if ((error as { code?: string }).code === 'SQLITE_BUSY')
+        throw new Error(
+          `the history in ${profile} stayed locked by another process for 5 s (a client writing a burst?); nothing was imported, try again`,
+        )
       throw error
     } finally {
       bar?.stop()
@@ -134,14 +142,20 @@ export function parseDate(text: string, flag: string, edge: 'start' | 'end'): nu
   const day = /^\d{4}-\d{2}-\d{2}$/.test(text)
   const ms = Date.parse(day ? `${text}T${edge === 'start' ? '00:00:00.000' : '23:59:59.999'}Z` : text)
   const valid = Number.isFinite(ms) && (!day || new Date(ms).toISOString().slice(0, 10) === text)
-  if (!valid || !/^\d{4}-\d{2}-\d{2}/.test(text)) throw new HistoryUsageError(`${flag} "${text}" is not a date: use 2026-11-29 or 2026-11-29T10:00:00Z`)
+  if (!valid || !/^\d{4}-\d{2}-\d{2}/.test(text))
+    throw new HistoryUsageError(`${flag} "${text}" is not a date: use 2026-11-29 or 2026-11-29T10:00:00Z`)
   return ms
 }
 
 /** A progress bar on stderr when it is a terminal; nothing when piped or redirected. */
 function progressBar(what: string): SingleBar | undefined {
   if (!process.stderr.isTTY) return undefined
-  const bar = new SingleBar({ stream: process.stderr, format: `${what} [{bar}] {percentage}% {value}/{total} messages`, hideCursor: true, clearOnComplete: true })
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: `${what} [{bar}] {percentage}% {value}/{total} messages`,
+    hideCursor: true,
+    clearOnComplete: true,
+  })
   bar.start(1, 0)
   return bar
 }
@@ -152,7 +166,8 @@ async function askPassphrase(twice: boolean): Promise<string> {
     if (!fromEnv) throw new Error('UDSU_PASSPHRASE is empty')
     return fromEnv
   }
-  if (!process.stdin.isTTY || !process.stderr.isTTY) throw new Error('a passphrase is needed: set UDSU_PASSPHRASE, or run on a terminal to be asked')
+  if (!process.stdin.isTTY || !process.stderr.isTTY)
+    throw new Error('a passphrase is needed: set UDSU_PASSPHRASE, or run on a terminal to be asked')
   const first = await hiddenQuestion('passphrase: ')
   if (!first) throw new Error('the passphrase is empty')
   if (twice && (await hiddenQuestion('again: ')) !== first) throw new Error('the two passphrases differ')

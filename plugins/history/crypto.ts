@@ -17,7 +17,10 @@ interface SealedFile {
 }
 
 function key(passphrase: string, salt: Buffer, params: { N: number; r: number; p: number }): Buffer {
-  return scryptSync(passphrase.normalize('NFC'), salt, 32, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 })
+  return scryptSync(passphrase.normalize('NFC'), salt, 32, {
+    ...params,
+    maxmem: 256 * params.N * params.r + 1024 * 1024,
+  })
 }
 
 /** The file's bytes sealed with the passphrase, as a small JSON document (base64 inside). */
@@ -41,7 +44,9 @@ export function seal(plaintext: Buffer, passphrase: string): string {
 
 /** True when a parsed document is a sealed export. */
 export function isSealed(document: unknown): boolean {
-  return typeof document === 'object' && document !== null && (document as { format?: unknown }).format === SEALED_FORMAT
+  return (
+    typeof document === 'object' && document !== null && (document as { format?: unknown }).format === SEALED_FORMAT
+  )
 }
 
 /** The plaintext of a sealed export; a wrong passphrase or a changed byte gives one clear error (GCM cannot tell them apart). */
@@ -49,14 +54,26 @@ export function unseal(document: unknown, passphrase: string): Buffer {
   const sealed = document as Partial<SealedFile>
   const kdf = sealed.kdf
   const b64 = (value: unknown, what: string) => {
-    if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw new Error(`the sealed file's ${what} is not base64`)
+    if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value))
+      throw new Error(`the sealed file's ${what} is not base64`)
     return Buffer.from(value, 'base64')
   }
-  if (sealed.version !== 1) throw new Error(`sealed export version ${String(sealed.version)} is not known; this udsu reads version 1`)
-  if (!kdf || kdf.name !== 'scrypt' || !Number.isInteger(kdf.N) || kdf.N < 2 || kdf.N > MAX_KDF_N || (kdf.N & (kdf.N - 1)) !== 0 || kdf.r !== 8 || kdf.p !== 1) {
+  if (sealed.version !== 1)
+    throw new Error(`sealed export version ${String(sealed.version)} is not known; this udsu reads version 1`)
+  if (
+    !kdf ||
+    kdf.name !== 'scrypt' ||
+    !Number.isInteger(kdf.N) ||
+    kdf.N < 2 ||
+    kdf.N > MAX_KDF_N ||
+    (kdf.N & (kdf.N - 1)) !== 0 ||
+    kdf.r !== 8 ||
+    kdf.p !== 1
+  ) {
     throw new Error('the sealed file has unknown or unsafe key-derivation parameters')
   }
-  if (sealed.cipher !== 'aes-256-gcm') throw new Error(`the sealed file's cipher "${String(sealed.cipher)}" is not known`)
+  if (sealed.cipher !== 'aes-256-gcm')
+    throw new Error(`the sealed file's cipher "${String(sealed.cipher)}" is not known`)
   const decipher = createDecipheriv('aes-256-gcm', key(passphrase, b64(kdf.salt, 'salt'), kdf), b64(sealed.iv, 'iv'))
   decipher.setAuthTag(b64(sealed.tag, 'tag'))
   try {

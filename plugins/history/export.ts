@@ -49,7 +49,16 @@ export function formatFromFile(file: string): ExportFormat {
 }
 
 export function toExported(message: StoredMessage): ExportedMessage {
-  const exported: ExportedMessage = { id: message.id, peer: message.peer, from: message.from, to: message.to, out: message.out, text: message.text, sent: iso(message.ts), received: iso(message.storedAt) }
+  const exported: ExportedMessage = {
+    id: message.id,
+    peer: message.peer,
+    from: message.from,
+    to: message.to,
+    out: message.out,
+    text: message.text,
+    sent: iso(message.ts),
+    received: iso(message.storedAt),
+  }
   if (message.out && message.state) exported.state = message.state
   return exported
 }
@@ -60,7 +69,10 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export async function exportHistory(store: HistoryStore, options: ExportOptions): Promise<number> {
   const { data, count } = renderExport(store, options)
   if (options.out) writeFileAtomic(options.out, data)
-  else await new Promise<void>((resolve, reject) => process.stdout.write(data, (error) => (error ? reject(error) : resolve())))
+  else
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(data, (error) => (error ? reject(error) : resolve())),
+    )
   return count
 }
 
@@ -82,9 +94,17 @@ export function renderExport(store: HistoryStore, options: ExportOptions): { dat
   return { data, count: done }
 }
 
-function writeJson(store: HistoryStore, filter: ExportFilter, owner: string, chunks: string[], progress: (n: number) => void): void {
+function writeJson(
+  store: HistoryStore,
+  filter: ExportFilter,
+  owner: string,
+  chunks: string[],
+  progress: (n: number) => void,
+): void {
   // One message per line: a person can read and diff it, and an error names a line.
-  chunks.push(`{"format":"${EXPORT_FORMAT}","version":${EXPORT_VERSION},"owner":${JSON.stringify(owner)},"exported":"${iso(Date.now())}","messages":[`)
+  chunks.push(
+    `{"format":"${EXPORT_FORMAT}","version":${EXPORT_VERSION},"owner":${JSON.stringify(owner)},"exported":"${iso(Date.now())}","messages":[`,
+  )
   let first = true
   store.each(filter, (batch) => {
     for (const message of batch) {
@@ -101,8 +121,21 @@ const STATE_MARKS = { pending: '○', sent: '✓', delivered: '✓✓', failed: 
 /** `2026-11-29 10:04` in UTC: one zone for every reader of the file, said in its header. */
 const stamp = (ms: number) => iso(ms).slice(0, 16).replace('T', ' ')
 
-function writeForPeople(store: HistoryStore, filter: ExportFilter, owner: string, format: 'txt' | 'html', chunks: string[], progress: (n: number) => void): void {
-  const peers = filter.peer !== undefined ? [filter.peer] : store.conversations().map((c) => c.peer).sort((a, b) => a.localeCompare(b))
+function writeForPeople(
+  store: HistoryStore,
+  filter: ExportFilter,
+  owner: string,
+  format: 'txt' | 'html',
+  chunks: string[],
+  progress: (n: number) => void,
+): void {
+  const peers =
+    filter.peer !== undefined
+      ? [filter.peer]
+      : store
+          .conversations()
+          .map((c) => c.peer)
+          .sort((a, b) => a.localeCompare(b))
   const title = `udsu history of ${owner}`
   const note = `exported ${stamp(Date.now())} UTC; times are UTC`
   if (format === 'txt') chunks.push(`${title}\n${note}\n`)
@@ -120,7 +153,8 @@ function writeForPeople(store: HistoryStore, filter: ExportFilter, owner: string
     store.each({ ...filter, peer }, (batch) => {
       for (const m of batch) {
         const mark = m.out && m.state ? ` ${STATE_MARKS[m.state]}` : ''
-        if (format === 'txt') chunks.push(`${stamp(m.storedAt)} ${m.from}: ${m.text.replace(/\n/g, '\n      ')}${mark}\n`)
+        if (format === 'txt')
+          chunks.push(`${stamp(m.storedAt)} ${m.from}: ${m.text.replace(/\n/g, '\n      ')}${mark}\n`)
         else {
           chunks.push(
             `<div class="m${m.out ? ' out' : ''}"><time datetime="${iso(m.storedAt)}">${stamp(m.storedAt)}</time> ` +
@@ -141,6 +175,8 @@ const STYLE =
 
 /** Every character that could end text and start markup is escaped. */
 export function html(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  )
 }
-

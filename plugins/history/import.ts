@@ -26,7 +26,10 @@ export interface ImportReport extends MergeReport {
 
 /** A file that cannot be imported; nothing was changed. */
 export class ImportError extends Error {
-  constructor(readonly file: string, problems: string[]) {
+  constructor(
+    readonly file: string,
+    problems: string[],
+  ) {
     super(`${file} cannot be imported, nothing was changed:\n${problems.map((p) => `  ${p}`).join('\n')}`)
     this.name = 'ImportError'
   }
@@ -46,17 +49,25 @@ export async function importFile(store: HistoryStore, file: string, options: Imp
     throw new ImportError(file, [`cannot read it: ${(error as Error).message}`])
   }
   if (size > options.maxBytes) {
-    throw new ImportError(file, [`it is ${mib(size)} MiB, over the limit of ${mib(options.maxBytes)} MiB (the history plugin's maxImportMiB option)`])
+    throw new ImportError(file, [
+      `it is ${mib(size)} MiB, over the limit of ${mib(options.maxBytes)} MiB (the history plugin's maxImportMiB option)`,
+    ])
   }
   return importBytes(store, file, fs.readFileSync(file), options)
 }
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024 ? 2 : 0)
 
-export async function importBytes(store: HistoryStore, file: string, bytes: Buffer, options: ImportOptions): Promise<ImportReport> {
+export async function importBytes(
+  store: HistoryStore,
+  file: string,
+  bytes: Buffer,
+  options: ImportOptions,
+): Promise<ImportReport> {
   const { text, document } = parse(file, bytes)
   if (isSealed(document)) {
-    if (!options.passphrase) throw new ImportError(file, ['it is sealed with a passphrase: give one (--UDSU_PASSPHRASE or the prompt)'])
+    if (!options.passphrase)
+      throw new ImportError(file, ['it is sealed with a passphrase: give one (--UDSU_PASSPHRASE or the prompt)'])
     let plain: Buffer
     try {
       plain = unseal(document, await options.passphrase())
@@ -66,11 +77,21 @@ export async function importBytes(store: HistoryStore, file: string, bytes: Buff
     return importBytes(store, file, plain, { ...options, passphrase: undefined })
   }
   if (isTelegramExport(document)) {
-    if (!options.peer) throw new ImportError(file, ['it is a Telegram chat: say which contact the chat partner is (--peer NAME, or open the conversation first)'])
+    if (!options.peer)
+      throw new ImportError(file, [
+        'it is a Telegram chat: say which contact the chat partner is (--peer NAME, or open the conversation first)',
+      ])
     const owner = store.owner()
-    if (!owner) throw new ImportError(file, ['this profile has no owner yet: start the client once with this profile, then import'])
+    if (!owner)
+      throw new ImportError(file, [
+        'this profile has no owner yet: start the client once with this profile, then import',
+      ])
     const mapped = mapTelegram(document, { owner, peer: options.peer })
-    if ('problems' in mapped) throw new ImportError(file, mapped.problems.map((p) => withLine(text, p)))
+    if ('problems' in mapped)
+      throw new ImportError(
+        file,
+        mapped.problems.map((p) => withLine(text, p)),
+      )
     return { kind: 'telegram', ...merge(store, file, mapped.messages, owner, options, mapped.refused) }
   }
   const checked = checkExport(file, text, document)
@@ -94,9 +115,13 @@ function parse(file: string, bytes: Buffer): { text: string; document: unknown }
     const at = position ? Number(position[1]) : text.length
     // V8 says "Unexpected end of JSON input", or names the very end ("Unterminated string … at position <length>").
     if (at >= text.trimEnd().length) {
-      throw new ImportError(file, [`it ends in the middle of the JSON at ${lineColumn(text, text.length)}: cut short (truncated)?`])
+      throw new ImportError(file, [
+        `it ends in the middle of the JSON at ${lineColumn(text, text.length)}: cut short (truncated)?`,
+      ])
     }
-    throw new ImportError(file, [`it is not valid JSON at ${lineColumn(text, at)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`])
+    throw new ImportError(file, [
+      `it is not valid JSON at ${lineColumn(text, at)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`,
+    ])
   }
 }
 
@@ -107,17 +132,26 @@ interface Checked {
 
 /** Checks a parsed document against the schema and the rules a schema cannot state; every problem, with path and line. */
 function checkExport(file: string, text: string, document: unknown): Checked {
-  const record = typeof document === 'object' && document !== null && !Array.isArray(document) ? (document as Record<string, unknown>) : undefined
+  const record =
+    typeof document === 'object' && document !== null && !Array.isArray(document)
+      ? (document as Record<string, unknown>)
+      : undefined
   if (!record || record.format !== EXPORT_FORMAT) {
-    throw new ImportError(file, [`it is neither a udsu export ("format": "${EXPORT_FORMAT}") nor a Telegram Desktop chat export (result.json)`])
+    throw new ImportError(file, [
+      `it is neither a udsu export ("format": "${EXPORT_FORMAT}") nor a Telegram Desktop chat export (result.json)`,
+    ])
   }
   if (record.version !== EXPORT_VERSION) {
     const newer = typeof record.version === 'number' && record.version > EXPORT_VERSION
     throw new ImportError(file, [
-      withLine(text, { path: ['version'], problem: `is ${JSON.stringify(record.version)}: ${newer ? 'written by a newer udsu; update udsu to read it' : `this udsu reads version ${EXPORT_VERSION}`}` }),
+      withLine(text, {
+        path: ['version'],
+        problem: `is ${JSON.stringify(record.version)}: ${newer ? 'written by a newer udsu; update udsu to read it' : `this udsu reads version ${EXPORT_VERSION}`}`,
+      }),
     ])
   }
-  if (!validateExport(document)) throw new ImportError(file, limit((validateExport.errors ?? []).map((e) => withLine(text, fromAjv(e)))))
+  if (!validateExport(document))
+    throw new ImportError(file, limit((validateExport.errors ?? []).map((e) => withLine(text, fromAjv(e)))))
 
   const problems: Located[] = []
   const owner = document.owner
@@ -127,20 +161,49 @@ function checkExport(file: string, text: string, document: unknown): Checked {
     const at = ['messages', String(i)]
     const ts = time(m.sent, [...at, 'sent'], problems)
     const storedAt = time(m.received, [...at, 'received'], problems)
-    if (m.out !== (m.from === owner)) problems.push({ path: [...at, 'out'], problem: `is ${m.out}, but the message is ${m.from === owner ? '' : 'not '}from the owner ${owner}` })
+    if (m.out !== (m.from === owner))
+      problems.push({
+        path: [...at, 'out'],
+        problem: `is ${m.out}, but the message is ${m.from === owner ? '' : 'not '}from the owner ${owner}`,
+      })
     const peer = m.out ? m.to : m.from
-    if (m.peer !== peer) problems.push({ path: [...at, 'peer'], problem: `is "${m.peer}", but the other side of this message is "${peer}"` })
-    if (!m.out && m.to !== owner) problems.push({ path: [...at, 'to'], problem: `is "${m.to}": a received message is addressed to the owner ${owner}` })
-    if (m.state && !m.out) problems.push({ path: [...at, 'state'], problem: 'is set on a received message; only one\'s own messages have a delivery state' })
-    if (hasLoneSurrogate(m.text)) problems.push({ path: [...at, 'text'], problem: 'is not valid Unicode (a lone surrogate)' })
+    if (m.peer !== peer)
+      problems.push({
+        path: [...at, 'peer'],
+        problem: `is "${m.peer}", but the other side of this message is "${peer}"`,
+      })
+    if (!m.out && m.to !== owner)
+      problems.push({
+        path: [...at, 'to'],
+        problem: `is "${m.to}": a received message is addressed to the owner ${owner}`,
+      })
+    if (m.state && !m.out)
+      problems.push({
+        path: [...at, 'state'],
+        problem: "is set on a received message; only one's own messages have a delivery state",
+      })
+    if (hasLoneSurrogate(m.text))
+      problems.push({ path: [...at, 'text'], problem: 'is not valid Unicode (a lone surrogate)' })
     const key = `${m.from}\u0000${m.id}`
     const earlier = seen.get(key)
     if (earlier && earlier.text !== m.text) {
-      problems.push({ path: [...at, 'id'], problem: `"${m.id}" from ${m.from} is also $.messages[${earlier.index}] with a different text` })
+      problems.push({
+        path: [...at, 'id'],
+        problem: `"${m.id}" from ${m.from} is also $.messages[${earlier.index}] with a different text`,
+      })
     }
     if (!earlier) seen.set(key, { text: m.text, index: i })
     if (ts !== undefined && storedAt !== undefined) {
-      const message: StoredMessage = { id: m.id, from: m.from, to: m.to, text: m.text, ts, peer: m.peer, out: m.out, storedAt }
+      const message: StoredMessage = {
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        text: m.text,
+        ts,
+        peer: m.peer,
+        out: m.out,
+        storedAt,
+      }
       if (m.state) message.state = m.state
       messages.push({ at: jsonPath(at), message })
     }
@@ -158,7 +221,8 @@ function merge(
   refusedBefore: MergeReport['refused'],
 ): MergeReport {
   const current = store.owner()
-  if (current !== undefined && current !== owner) throw new ImportError(file, [`it is the history of "${owner}", and this profile is "${current}"'s`])
+  if (current !== undefined && current !== owner)
+    throw new ImportError(file, [`it is the history of "${owner}", and this profile is "${current}"'s`])
   const total = messages.length
   const report = store.merge(messages, owner, (done) => options.onProgress?.(done, total))
   options.onProgress?.(total, total)
@@ -177,7 +241,8 @@ function time(value: string, path: string[], problems: Located[]): number | unde
   return ms
 }
 
-const hasLoneSurrogate = (text: string) => /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)
+const hasLoneSurrogate = (text: string) =>
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)
 
 /** A problem at a place in the document: the path as keys and indexes. */
 export interface Located {
@@ -191,20 +256,31 @@ function fromAjv(error: ErrorObject): Located {
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
   let problem = error.message ?? 'is invalid'
-  if (error.keyword === 'additionalProperties') problem = `has an unknown key "${String(error.params.additionalProperty)}"`
+  if (error.keyword === 'additionalProperties')
+    problem = `has an unknown key "${String(error.params.additionalProperty)}"`
   else if (error.keyword === 'required') problem = `lacks "${String(error.params.missingProperty)}"`
-  else if (error.keyword === 'pattern' && /sent|received|exported/.test(path[path.length - 1] ?? '')) problem = 'must be a UTC time like 2026-11-29T10:04:00.000Z'
+  else if (error.keyword === 'pattern' && /sent|received|exported/.test(path[path.length - 1] ?? ''))
+    problem = 'must be a UTC time like 2026-11-29T10:04:00.000Z'
   else if (error.keyword === 'const') problem = `must be ${JSON.stringify(error.params.allowedValue)}`
   else problem = problem.replace(/^must/, 'must')
   return { path, problem }
 }
 
 function limit(problems: string[]): string[] {
-  return problems.length > MAX_PROBLEMS ? [...problems.slice(0, MAX_PROBLEMS), `… and ${problems.length - MAX_PROBLEMS} more problems`] : problems
+  return problems.length > MAX_PROBLEMS
+    ? [...problems.slice(0, MAX_PROBLEMS), `… and ${problems.length - MAX_PROBLEMS} more problems`]
+    : problems
 }
 
 export function jsonPath(path: readonly string[]): string {
-  return '$' + path.map((k) => (/^\d+$/.test(k) ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('')
+  return (
+    '$' +
+    path
+      .map((k) =>
+        /^\d+$/.test(k) ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`,
+      )
+      .join('')
+  )
 }
 
 /** `$.messages[3].sent (line 5, column 12): problem`. */

@@ -1,7 +1,17 @@
 // History: every conversation kept in SQLite in the profile. Received messages are stored before any frontend shows
 // them (deliver, stage -100), one's own when accepted, with their delivery state; the `history` service reads them.
 import * as path from 'node:path'
-import { definePlugin, number, object, optional, validate, type CommandOutput, type CoreServices, type HistoryService, type SearchHit } from '../../core'
+import {
+  definePlugin,
+  number,
+  object,
+  optional,
+  validate,
+  type CommandOutput,
+  type CoreServices,
+  type HistoryService,
+  type SearchHit,
+} from '../../core'
 import { exportHistory, formatFromFile, renderExport } from './export'
 import { importBytes, importFile } from './import'
 import { HISTORY_FILE, SqliteHistoryStore, type HistoryStore } from './store'
@@ -46,9 +56,13 @@ export default definePlugin<HistoryOptions, Deps>({
       markRead: async (peer) => (await whenOpen()).markRead(peer),
       append: async (message) => (await whenOpen()).append(message),
       count: async (peer) => (await whenOpen()).count(peer === undefined ? {} : { peer }),
-      exportText: async ({ peer, format }) => renderExport(await whenOpen(), { format, ...(peer === undefined ? {} : { peer }) }).data,
+      exportText: async ({ peer, format }) =>
+        renderExport(await whenOpen(), { format, ...(peer === undefined ? {} : { peer }) }).data,
       importText: async (text, { peer, file = 'the file' } = {}) => {
-        const report = await importBytes(await whenOpen(), file, Buffer.from(text, 'utf8'), { ...(peer === undefined ? {} : { peer }), maxBytes: options.maxImportMiB * 1024 * 1024 })
+        const report = await importBytes(await whenOpen(), file, Buffer.from(text, 'utf8'), {
+          ...(peer === undefined ? {} : { peer }),
+          maxBytes: options.maxImportMiB * 1024 * 1024,
+        })
         return { added: report.added, skipped: report.skipped, refused: report.refused.length }
       },
     }
@@ -71,7 +85,11 @@ export default definePlugin<HistoryOptions, Deps>({
     // (or is shown from history after a restart), so it stops here instead of being shown twice.
     hooks.deliver.tapPromise({ name: 'history', stage: -100 }, async (message) => {
       const stored = currentStore().append({ ...message, peer: message.from, out: false, storedAt: Date.now() })
-      if (!stored) log.debug('a message already in history was delivered again; not shown twice', { from: message.from, id: message.id })
+      if (!stored)
+        log.debug('a message already in history was delivered again; not shown twice', {
+          from: message.from,
+          id: message.id,
+        })
       return stored ? undefined : true
     })
 
@@ -93,7 +111,13 @@ export default definePlugin<HistoryOptions, Deps>({
     hooks.ready.tap({ name: 'history', stage: 100 }, () => {
       const lost = leftPending
       leftPending = new Map()
-      for (const [id, to] of lost) hooks.messageState.call({ id, to, state: 'failed', reason: 'it had not left when udsu last stopped; send it again' })
+      for (const [id, to] of lost)
+        hooks.messageState.call({
+          id,
+          to,
+          state: 'failed',
+          reason: 'it had not left when udsu last stopped; send it again',
+        })
     })
 
     // After the delivery plugins' stop (default stage), which may still hand over messages; before the profile unlocks.
@@ -121,7 +145,11 @@ export default definePlugin<HistoryOptions, Deps>({
         const file = args.trim()
         if (!file) return out.error('usage: /export FILE (.json, .txt or .html)')
         const target = path.resolve(profile.dir, file)
-        const written = await exportHistory(currentStore(), { peer: out.current, format: formatFromFile(target), out: target })
+        const written = await exportHistory(currentStore(), {
+          peer: out.current,
+          format: formatFromFile(target),
+          out: target,
+        })
         out.info(`exported ${written} message(s)${out.current ? ` with ${out.current}` : ''} to ${target}`)
       },
     })

@@ -70,8 +70,12 @@ export function queryTerms(query: string): QueryTerm[] {
   const terms: QueryTerm[] = []
   for (const word of query.split(/\s+/u)) {
     if (!WORD_CHAR.test(word)) continue
-    const tokens = ftsText(word).split(NOT_WORD).filter(Boolean).map((t) => [...t].map(fold).join(''))
-    for (const token of tokens) terms.push({ token, prefix: tokens.length === 1 && !HAS_SINGLE.test(token) && [...token].length >= PREFIX_FROM })
+    const tokens = ftsText(word)
+      .split(NOT_WORD)
+      .filter(Boolean)
+      .map((t) => [...t].map(fold).join(''))
+    for (const token of tokens)
+      terms.push({ token, prefix: tokens.length === 1 && !HAS_SINGLE.test(token) && [...token].length >= PREFIX_FROM })
   }
   return terms
 }

@@ -46,7 +46,11 @@ export interface HistoryStore {
   each(filter: ExportFilter, batch: (messages: StoredMessage[]) => void): void
   count(filter?: ExportFilter): number
   /** Adds messages of `owner`'s history in one transaction: all of it or, if anything fails, none. */
-  merge(messages: Iterable<{ at: string; message: StoredMessage }>, owner: string, onProgress?: (done: number) => void): MergeReport
+  merge(
+    messages: Iterable<{ at: string; message: StoredMessage }>,
+    owner: string,
+    onProgress?: (done: number) => void,
+  ): MergeReport
   close(): void
 }
 
@@ -124,7 +128,10 @@ export class SqliteHistoryStore implements HistoryStore {
   private readonly statements: ReturnType<SqliteHistoryStore['prepare']>
 
   /** Opens (creating, migrating) the database; a newer schema than this code knows is refused, not touched. */
-  constructor(readonly file: string, options: { readonly?: boolean } = {}) {
+  constructor(
+    readonly file: string,
+    options: { readonly?: boolean } = {},
+  ) {
     if (options.readonly && !fs.existsSync(file)) throw new Error(`no history at ${file}`)
     if (!options.readonly) createPrivately(file)
     this.db = new Database(file, { readonly: options.readonly ?? false })
@@ -167,20 +174,32 @@ export class SqliteHistoryStore implements HistoryStore {
       byPeerId: db.prepare('SELECT received_at, seq FROM messages WHERE peer = ? AND id = ? ORDER BY seq LIMIT 1'),
       own: db.prepare('SELECT seq, state FROM messages WHERE out = 1 AND id = ?'),
       setState: db.prepare('UPDATE messages SET state = ? WHERE seq = ?'),
-      pendingOwn: db.prepare("SELECT id, recipient AS \"to\" FROM messages WHERE out = 1 AND state = 'pending' ORDER BY seq"),
+      pendingOwn: db.prepare(
+        'SELECT id, recipient AS "to" FROM messages WHERE out = 1 AND state = \'pending\' ORDER BY seq',
+      ),
       latest: db.prepare('SELECT * FROM messages WHERE peer = ? ORDER BY received_at DESC, seq DESC LIMIT ?'),
-      before: db.prepare('SELECT * FROM messages WHERE peer = ? AND (received_at, seq) < (?, ?) ORDER BY received_at DESC, seq DESC LIMIT ?'),
+      before: db.prepare(
+        'SELECT * FROM messages WHERE peer = ? AND (received_at, seq) < (?, ?) ORDER BY received_at DESC, seq DESC LIMIT ?',
+      ),
       conversations: db.prepare(
         'SELECT c.peer AS c_peer, c.unread AS c_unread, m.* FROM conversations c LEFT JOIN messages m ON m.seq = c.last_seq ORDER BY m.received_at DESC, m.seq DESC',
       ),
       markRead: db.prepare('UPDATE conversations SET unread = 0 WHERE peer = ?'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
       // The newest matches, by rowid alone: FTS5 walks its index lists and stops at the limit. (Its bm25() first counts
       // every message holding each term, 60 ms for a common word in a million messages; ranking is done in rankByBm25.)
-      candidates: db.prepare(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ${RANKED_MATCHES}`).pluck(),
+      candidates: db
+        .prepare(
+          `SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ${RANKED_MATCHES}`,
+        )
+        .pluck(),
       /** How many messages hold a term, counted up to DF_CAP: enough to tell a rare word from a common one. */
-      documentFrequency: db.prepare(`SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ${DF_CAP})`).pluck(),
+      documentFrequency: db
+        .prepare(`SELECT count(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ${DF_CAP})`)
+        .pluck(),
       bySeqs: db.prepare('SELECT * FROM messages WHERE seq IN (SELECT value FROM json_each(?))'),
       total: db.prepare('SELECT max(seq) FROM messages').pluck(),
       lastOf: db.prepare(
@@ -193,7 +212,9 @@ export class SqliteHistoryStore implements HistoryStore {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number
     if (version > SCHEMA_VERSION) {
-      throw new Error(`${this.file} has history schema version ${version}; this udsu knows up to ${SCHEMA_VERSION}: update udsu`)
+      throw new Error(
+        `${this.file} has history schema version ${version}; this udsu knows up to ${SCHEMA_VERSION}: update udsu`,
+      )
     }
     for (let v = version; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {
@@ -209,7 +230,8 @@ export class SqliteHistoryStore implements HistoryStore {
 
   setOwner(name: string): void {
     const current = this.owner()
-    if (current !== undefined && current !== name) throw new Error(`${this.file} is the history of "${current}", not "${name}"`)
+    if (current !== undefined && current !== name)
+      throw new Error(`${this.file} is the history of "${current}", not "${name}"`)
     if (current === undefined) this.statements.setMeta.run('owner', name)
   }
 
@@ -264,7 +286,8 @@ export class SqliteHistoryStore implements HistoryStore {
     let rows: Row[]
     if (options.before === undefined) rows = this.statements.latest.all(peer, limit) as Row[]
     else {
-      const anchor = this.statements.byPeerId.get(peer, options.before) as { received_at: number; seq: number } | undefined
+      const anchor = this.statements.byPeerId.get(peer, options.before) as
+        { received_at: number; seq: number } | undefined
       if (!anchor) throw new Error(`no message "${options.before}" in the conversation with ${peer}`)
       rows = this.statements.before.all(peer, anchor.received_at, anchor.seq, limit) as Row[]
     }
@@ -277,12 +300,14 @@ export class SqliteHistoryStore implements HistoryStore {
     const limit = clampLimit(options.limit)
     // The words in the text only (a name is not a word of every message); the peer's name as a phrase in its column,
     // and checked exactly after (the index splits "bob.s" into two words).
-    const match = (words: string) => (options.peer === undefined ? `text : (${words})` : `text : (${words}) AND peer : ${ftsPhrase(options.peer)}`)
+    const match = (words: string) =>
+      options.peer === undefined ? `text : (${words})` : `text : (${words}) AND peer : ${ftsPhrase(options.peer)}`
     let seqs = this.statements.candidates.all(match(exact)) as number[]
     // Words as prefixes only when the words alone are not enough: a prefix merges the lists of every longer word,
     // which for a common one costs tens of ms over a million messages.
     const prefixed = ftsQuery(query) as string
-    if (prefixed !== exact && seqs.length < RANKED_MATCHES) seqs = this.statements.candidates.all(match(prefixed)) as number[]
+    if (prefixed !== exact && seqs.length < RANKED_MATCHES)
+      seqs = this.statements.candidates.all(match(prefixed)) as number[]
     if (!seqs.length) return []
     let rows = this.statements.bySeqs.all(JSON.stringify(seqs)) as Row[]
     if (options.peer !== undefined) rows = rows.filter((row) => row.peer === options.peer)
@@ -294,14 +319,22 @@ export class SqliteHistoryStore implements HistoryStore {
       const df = this.statements.documentFrequency.get(`text : ${ftsPhrase(token)}`) as number
       return Math.log(1 + (total - df + 0.5) / (df + 0.5))
     })
-    return rankByBm25(rows.map((row) => row.text), terms, idf)
+    return rankByBm25(
+      rows.map((row) => row.text),
+      terms,
+      idf,
+    )
       .slice(0, limit)
       .map((i) => ({ message: toMessage(rows[i]), matches: matchRanges(rows[i].text, query) }))
   }
 
   conversations(): ConversationSummary[] {
     const rows = this.statements.conversations.all() as Array<Row & { c_peer: string; c_unread: number }>
-    return rows.map((row) => ({ peer: row.c_peer, unread: row.c_unread, ...(row.seq === null ? {} : { last: toMessage(row) }) }))
+    return rows.map((row) => ({
+      peer: row.c_peer,
+      unread: row.c_unread,
+      ...(row.seq === null ? {} : { last: toMessage(row) }),
+    }))
   }
 
   markRead(peer: string): void {
@@ -310,10 +343,16 @@ export class SqliteHistoryStore implements HistoryStore {
 
   each(filter: ExportFilter, batch: (messages: StoredMessage[]) => void, batchSize = 1000): void {
     const { where, params } = filterSql(filter)
-    const statement = this.db.prepare(`SELECT * FROM messages WHERE ${where} AND (received_at, seq) > (@after_at, @after_seq) ORDER BY received_at, seq LIMIT ${batchSize}`)
+    const statement = this.db.prepare(
+      `SELECT * FROM messages WHERE ${where} AND (received_at, seq) > (@after_at, @after_seq) ORDER BY received_at, seq LIMIT ${batchSize}`,
+    )
     let after = { at: -Infinity, seq: -1 }
     for (;;) {
-      const rows = statement.all({ ...params, after_at: after.at === -Infinity ? Number.MIN_SAFE_INTEGER : after.at, after_seq: after.seq }) as Row[]
+      const rows = statement.all({
+        ...params,
+        after_at: after.at === -Infinity ? Number.MIN_SAFE_INTEGER : after.at,
+        after_seq: after.seq,
+      }) as Row[]
       if (!rows.length) return
       batch(rows.map(toMessage))
       const last = rows[rows.length - 1]
@@ -326,7 +365,11 @@ export class SqliteHistoryStore implements HistoryStore {
     return (this.db.prepare(`SELECT count(*) AS n FROM messages WHERE ${where}`).get(params) as { n: number }).n
   }
 
-  merge(messages: Iterable<{ at: string; message: StoredMessage }>, owner: string, onProgress?: (done: number) => void): MergeReport {
+  merge(
+    messages: Iterable<{ at: string; message: StoredMessage }>,
+    owner: string,
+    onProgress?: (done: number) => void,
+  ): MergeReport {
     const report: MergeReport = { added: 0, skipped: 0, refused: [] }
     this.db.transaction(() => {
       this.setOwner(owner)
@@ -339,7 +382,11 @@ export class SqliteHistoryStore implements HistoryStore {
           touched.add(message.peer)
           report.added++
         } else if (existing.text === message.text && existing.peer === message.peer) report.skipped++
-        else report.refused.push({ at, reason: `a message from ${message.from} with id "${message.id}" is already stored with a different text or conversation` })
+        else
+          report.refused.push({
+            at,
+            reason: `a message from ${message.from} with id "${message.id}" is already stored with a different text or conversation`,
+          })
         if (onProgress && ++done % 1000 === 0) onProgress(done)
       }
       for (const peer of touched) this.statements.lastOf.run({ peer })
@@ -359,7 +406,8 @@ export class SqliteHistoryStore implements HistoryStore {
 
 function clampLimit(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_PAGE
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`)
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error(`limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`)
   return Math.min(limit, MAX_PAGE)
 }
 

@@ -44,11 +44,27 @@ interface TelegramMessage {
   poll?: { question?: string }
 }
 
-const CHAT_TYPES = ['personal_chat', 'bot_chat', 'saved_messages', 'private_group', 'private_supergroup', 'public_supergroup', 'private_channel', 'public_channel']
+const CHAT_TYPES = [
+  'personal_chat',
+  'bot_chat',
+  'saved_messages',
+  'private_group',
+  'private_supergroup',
+  'public_supergroup',
+  'private_channel',
+  'public_channel',
+]
 
 export function isTelegramExport(document: unknown): document is TelegramChat {
   const d = document as Partial<TelegramChat> | null
-  return typeof d === 'object' && d !== null && !('format' in d) && Array.isArray(d.messages) && typeof d.type === 'string' && CHAT_TYPES.includes(d.type)
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    !('format' in d) &&
+    Array.isArray(d.messages) &&
+    typeof d.type === 'string' &&
+    CHAT_TYPES.includes(d.type)
+  )
 }
 
 export interface Mapped {
@@ -56,9 +72,16 @@ export interface Mapped {
   refused: Array<{ at: string; reason: string }>
 }
 
-export function mapTelegram(chat: TelegramChat, { owner, peer }: { owner: string; peer: string }): Mapped | { problems: Located[] } {
-  if (chat.type !== 'personal_chat') return { problems: [{ path: ['type'], problem: `is "${chat.type}": udsu imports personal chats only (one partner)` }] }
-  if (typeof chat.id !== 'number') return { problems: [{ path: ['id'], problem: 'is missing: it tells which messages are the partner\'s' }] }
+export function mapTelegram(
+  chat: TelegramChat,
+  { owner, peer }: { owner: string; peer: string },
+): Mapped | { problems: Located[] } {
+  if (chat.type !== 'personal_chat')
+    return {
+      problems: [{ path: ['type'], problem: `is "${chat.type}": udsu imports personal chats only (one partner)` }],
+    }
+  if (typeof chat.id !== 'number')
+    return { problems: [{ path: ['id'], problem: "is missing: it tells which messages are the partner's" }] }
   const partner = `user${chat.id}`
   const problems: Located[] = []
   const mapped: Mapped = { messages: [], refused: [] }
@@ -72,7 +95,11 @@ export function mapTelegram(chat: TelegramChat, { owner, peer }: { owner: string
     }
     const m = raw as TelegramMessage
     const ts = telegramTime(m.date_unixtime, m.date)
-    if (ts === undefined) return problems.push({ path: [...path, m.date_unixtime !== undefined ? 'date_unixtime' : 'date'], problem: `has no valid date (${JSON.stringify(m.date_unixtime ?? m.date)})` })
+    if (ts === undefined)
+      return problems.push({
+        path: [...path, m.date_unixtime !== undefined ? 'date_unixtime' : 'date'],
+        problem: `has no valid date (${JSON.stringify(m.date_unixtime ?? m.date)})`,
+      })
     const fromPartner = (m.type === 'service' ? m.actor_id : m.from_id) === partner
     let text: string
     if (m.type === 'message') text = messageText(m, byId)
@@ -81,7 +108,16 @@ export function mapTelegram(chat: TelegramChat, { owner, peer }: { owner: string
     if (!text.trim()) return mapped.refused.push({ at, reason: 'a message with no text and no media udsu can show' })
     const from = fromPartner ? peer : owner
     byId.set(m.id, { from, text })
-    const message: StoredMessage = { id: `telegram-${chat.id}-${m.id}`, from, to: fromPartner ? owner : peer, text, ts, peer, out: !fromPartner, storedAt: ts }
+    const message: StoredMessage = {
+      id: `telegram-${chat.id}-${m.id}`,
+      from,
+      to: fromPartner ? owner : peer,
+      text,
+      ts,
+      peer,
+      out: !fromPartner,
+      storedAt: ts,
+    }
     if (!fromPartner) message.state = 'delivered'
     mapped.messages.push({ at, message })
   })
@@ -131,7 +167,8 @@ function media(m: TelegramMessage): string | undefined {
       break // no media type: a file, a location, a contact or a poll below, or plain text
   }
   if (m.file !== undefined) return `[file${m.file_name ? `: ${m.file_name}` : ''}]`
-  if (m.location_information) return `[location ${m.location_information.latitude}, ${m.location_information.longitude}]`
+  if (m.location_information)
+    return `[location ${m.location_information.latitude}, ${m.location_information.longitude}]`
   if (m.contact_information) {
     const c = m.contact_information
     return `[contact: ${[c.first_name, c.last_name].filter(Boolean).join(' ')}${c.phone_number ? ` ${c.phone_number}` : ''}]`
@@ -140,14 +177,19 @@ function media(m: TelegramMessage): string | undefined {
   return undefined
 }
 
-const snippet = (text: string) => (text.length > 40 ? `${text.slice(0, 40).replace(/\n/g, ' ')}…` : text.replace(/\n/g, ' '))
+const snippet = (text: string) =>
+  text.length > 40 ? `${text.slice(0, 40).replace(/\n/g, ' ')}…` : text.replace(/\n/g, ' ')
 
 function messageText(m: TelegramMessage, byId: Map<number, { from: string; text: string }>): string {
   const lines: string[] = []
   if (m.forwarded_from !== undefined) lines.push(`[forwarded from ${m.forwarded_from ?? 'a deleted account'}]`)
   if (m.reply_to_message_id !== undefined) {
     const original = byId.get(m.reply_to_message_id)
-    lines.push(original ? `[reply to ${original.from}: "${snippet(original.text)}"]` : `[reply to message ${m.reply_to_message_id}]`)
+    lines.push(
+      original
+        ? `[reply to ${original.from}: "${snippet(original.text)}"]`
+        : `[reply to message ${m.reply_to_message_id}]`,
+    )
   }
   const placeholder = media(m)
   if (placeholder) lines.push(placeholder)
@@ -155,7 +197,9 @@ function messageText(m: TelegramMessage, byId: Map<number, { from: string; text:
   if (body) lines.push(body)
   if (m.edited !== undefined || m.edited_unixtime !== undefined) {
     const at = telegramTime(m.edited_unixtime, m.edited)
-    lines.push(at === undefined ? '[edited]' : `[edited ${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC]`)
+    lines.push(
+      at === undefined ? '[edited]' : `[edited ${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC]`,
+    )
   }
   return lines.join('\n')
 }
@@ -168,7 +212,9 @@ function serviceText(m: TelegramMessage, byId: Map<number, { from: string; text:
       return `[call${duration(m.duration_seconds)}]`
     case 'pin_message': {
       const pinned = m.message_id === undefined ? undefined : byId.get(m.message_id)
-      return pinned ? `[pinned: "${snippet(pinned.text)}"]` : `[pinned message ${m.message_id ?? ''}]`.replace(' ]', ']')
+      return pinned
+        ? `[pinned: "${snippet(pinned.text)}"]`
+        : `[pinned message ${m.message_id ?? ''}]`.replace(' ]', ']')
     }
     default:
       return `[${(m.action ?? 'service message').replace(/_/g, ' ')}${m.text ? `: ${flatten(m.text)}` : ''}]`

@@ -18,9 +18,19 @@ export class AuxSocket extends UdpSocket {
 }
 
 /** Opens up to `count` aux sockets; a socket that fails to bind is skipped (the attempt just has fewer). */
-export async function openAuxSockets(count: number, onMessage: (bytes: Buffer, from: Endpoint, via: Transport) => void): Promise<AuxSocket[]> {
+export async function openAuxSockets(
+  count: number,
+  onMessage: (bytes: Buffer, from: Endpoint, via: Transport) => void,
+): Promise<AuxSocket[]> {
   const sockets = Array.from({ length: count }, () => new AuxSocket(onMessage))
-  const bound = await Promise.all(sockets.map((s) => s.bind().then(() => true, () => (void s.close(), false))))
+  const bound = await Promise.all(
+    sockets.map((s) =>
+      s.bind().then(
+        () => true,
+        () => (void s.close(), false),
+      ),
+    ),
+  )
   return sockets.filter((_, i) => bound[i])
 }
 
@@ -29,7 +39,8 @@ export function randomPorts(count: number, random: () => number = Math.random): 
   const span = NAT_PORT_MAX - NAT_PORT_MIN + 1
   const picked = new Set<number>()
   // Bounded: far fewer than `span` ports are ever asked for, so a few retries per port suffice.
-  for (let tries = 0; picked.size < Math.min(count, span) && tries < count * 4; tries++) picked.add(NAT_PORT_MIN + Math.floor(random() * span))
+  for (let tries = 0; picked.size < Math.min(count, span) && tries < count * 4; tries++)
+    picked.add(NAT_PORT_MIN + Math.floor(random() * span))
   return [...picked]
 }
 

@@ -1,8 +1,29 @@
 // Finds peers through the rendezvous server and opens direct UDP paths by simultaneous hole punching; birthday-paradox
 // probing when one side's NAT is symmetric; the server's relay when no direct path opens, upgraded when one does.
 // This file only wires: hooks, sockets and the one timer. The server side is rendezvous.ts; the paths, paths.ts.
-import { boolean, definePlugin, FrameKind, number, object, optional, validate, Veto, type CoreServices, type Endpoint, type PathKind, type Transport } from '../../core'
-import { decodeJson, encodeJson, formatEndpoint, isEndpoint, relayRoom, sameEndpoint, type PeerIntro } from '../../protocol'
+import {
+  boolean,
+  definePlugin,
+  FrameKind,
+  number,
+  object,
+  optional,
+  validate,
+  Veto,
+  type CoreServices,
+  type Endpoint,
+  type PathKind,
+  type Transport,
+} from '../../core'
+import {
+  decodeJson,
+  encodeJson,
+  formatEndpoint,
+  isEndpoint,
+  relayRoom,
+  sameEndpoint,
+  type PeerIntro,
+} from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets } from './birthday'
 import { PathMachine, type PathEvent } from './paths'
 import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, type ProbeType } from './probe'
@@ -45,7 +66,10 @@ const optionsSchema = object({
 })
 
 export type HolePunchOptions = NonNullable<ReturnType<typeof optionsSchema>>
-type Deps = Pick<CoreServices, 'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile' | 'commands'>
+type Deps = Pick<
+  CoreServices,
+  'hooks' | 'transports' | 'logger' | 'settings' | 'me' | 'peers' | 'services' | 'profile' | 'commands'
+>
 
 export default definePlugin<HolePunchOptions, Deps>({
   name: 'hole-punch',
@@ -67,7 +91,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     /** The one punch each birthday attempt sends to every random port (see PathEffects.sendPortProbes), by peer. */
     const portPunches = new Map<string, { attempt: number; bytes: Buffer }>()
 
-    const probeBytes = (name: string, token: string, t: ProbeType) => encodeJson(FrameKind.Probe, { ...makeProbe(token, t, me.name, name, probeSeq++) })
+    const probeBytes = (name: string, token: string, t: ProbeType) =>
+      encodeJson(FrameKind.Probe, { ...makeProbe(token, t, me.name, name, probeSeq++) })
 
     function arm(at: number) {
       if (stopped || at >= timerAt) return
@@ -112,7 +137,9 @@ export default definePlugin<HolePunchOptions, Deps>({
       const count = Math.min(options.birthdaySockets, MAX_AUX_SOCKETS - auxOpen)
       if (count <= 0) return log.warn(`no birthday sockets for ${name}: ${auxOpen} already open`)
       auxOpen += count
-      const sockets = await openAuxSockets(count, (bytes, from, via) => transports.receive({ bytes, from, transport: via }))
+      const sockets = await openAuxSockets(count, (bytes, from, via) =>
+        transports.receive({ bytes, from, transport: via }),
+      )
       auxOpen -= count - sockets.length
       if (!paths?.auxOpened(name, attempt, sockets)) closeAux(sockets)
     }
@@ -123,7 +150,14 @@ export default definePlugin<HolePunchOptions, Deps>({
       // lists a stranger's addresses as its own gets nothing sent there.
       const local = intro.local.filter((e) => inOwnSubnet(e.address)).slice(0, MAX_LOCAL_CANDIDATES)
       const candidates = dedupe([intro.public, ...local].filter((e) => !sameEndpoint(e, transport.local())))
-      paths.introduce({ name: intro.name, token, public: intro.public, candidates, nat: intro.nat ?? 'unknown', instance: intro.instance })
+      paths.introduce({
+        name: intro.name,
+        token,
+        public: intro.public,
+        candidates,
+        nat: intro.nat ?? 'unknown',
+        instance: intro.instance,
+      })
       const info = peers.update(intro.name, { publicKey: intro.key, online: true, instance: intro.instance })
       hooks.peerDiscovered.call(info)
     }
@@ -154,7 +188,8 @@ export default definePlugin<HolePunchOptions, Deps>({
     hooks.receive.tap('hole-punch', (datagram) => {
       const { frame } = datagram
       if (!frame) return undefined
-      if (frame.kind === FrameKind.Server || frame.kind === FrameKind.Channel) return rendezvous.receive(frame, datagram.from)
+      if (frame.kind === FrameKind.Server || frame.kind === FrameKind.Channel)
+        return rendezvous.receive(frame, datagram.from)
       if (frame.kind === FrameKind.Probe) {
         const json = decodeJson(frame.body)
         const probe = json && parseProbe(json)
@@ -168,11 +203,14 @@ export default definePlugin<HolePunchOptions, Deps>({
       transport = transports.primary()
       paths = new PathMachine<Transport>(me.name, transport, options, {
         sendProbe: (via, to, name, token, t) => {
-          void via.send(probeBytes(name, token, t), to).catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
+          void via
+            .send(probeBytes(name, token, t), to)
+            .catch((error) => log.debug(`probe to ${formatEndpoint(to)} failed: ${error.message}`))
         },
         sendPortProbes: (name, attempt, token, address, ports) => {
           let punch = portPunches.get(name)
-          if (punch?.attempt !== attempt) portPunches.set(name, (punch = { attempt, bytes: probeBytes(name, token, 'punch') }))
+          if (punch?.attempt !== attempt)
+            portPunches.set(name, (punch = { attempt, bytes: probeBytes(name, token, 'punch') }))
           for (const port of ports) void transport.send(punch.bytes, { address, port }).catch(() => undefined)
         },
         reintroduce: (name) => void rendezvous.reintroduce(name),
@@ -187,10 +225,14 @@ export default definePlugin<HolePunchOptions, Deps>({
       await rendezvous.start(transport)
     })
 
-    services.provide('hole-punch', {
-      stats: () => ({ names: paths?.size ?? 0, scheduled: paths?.scheduled ?? 0, birthdaySockets: auxOpen }),
-      holds: (name) => paths?.has(name) ?? false,
-    }, 'hole-punch')
+    services.provide(
+      'hole-punch',
+      {
+        stats: () => ({ names: paths?.size ?? 0, scheduled: paths?.scheduled ?? 0, birthdaySockets: auxOpen }),
+        holds: (name) => paths?.has(name) ?? false,
+      },
+      'hole-punch',
+    )
 
     // The directory keeps at most 1,024 peers: a name it forgets takes its punching state and scheduled steps along.
     peers.onForget((name) => {
@@ -221,7 +263,8 @@ export default definePlugin<HolePunchOptions, Deps>({
         return true
       }
       if (route?.t !== 'relay') return undefined
-      if (packet.bytes.length > relayRoom(packet.peer)) throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
+      if (packet.bytes.length > relayRoom(packet.peer))
+        throw new Veto(`a frame of ${packet.bytes.length} bytes does not fit the relay to ${packet.peer}`)
       return (await rendezvous.relay(packet.peer, packet.bytes)) || undefined
     })
 
@@ -245,7 +288,8 @@ export default definePlugin<HolePunchOptions, Deps>({
       async run(args, out) {
         const found = await rendezvous.list(args || undefined)
         if (!found) return out.error('the server did not answer')
-        if (found.names.length === 0) return out.info(args ? `nobody online matches "${args}"` : 'nobody else is online')
+        if (found.names.length === 0)
+          return out.info(args ? `nobody online matches "${args}"` : 'nobody else is online')
         out.info(`online${args ? ` matching "${args}"` : ''}: ${found.names.join(', ')}${found.more ? ', …' : ''}`)
       },
     })
@@ -264,7 +308,9 @@ export default definePlugin<HolePunchOptions, Deps>({
       stopped = true
       clearTimeout(timer)
       for (const bye of ending?.byes ?? []) {
-        await bye.via.send(probeBytes(bye.name, bye.token, 'bye'), bye.endpoint).catch((error) => log.debug(`bye to ${formatEndpoint(bye.endpoint)} failed: ${error.message}`))
+        await bye.via
+          .send(probeBytes(bye.name, bye.token, 'bye'), bye.endpoint)
+          .catch((error) => log.debug(`bye to ${formatEndpoint(bye.endpoint)} failed: ${error.message}`))
       }
       closeAux(ending?.sockets ?? [])
       await rendezvous.stop()

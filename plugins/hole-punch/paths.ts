@@ -192,13 +192,29 @@ export class PathMachine<Via> {
     const existing = this.states.get(intro.name)
     if (!existing && this.states.size >= MAX_PEER_STATES) this.evict()
     const state: PeerState<Via> = existing ?? {
-      name: intro.name, tokens: [], seqs: new Map(), public: intro.public, candidates: [], nat: 'unknown', stale: false, lastHeard: 0,
-      lastIntroRequest: 0, relay: 'off', attempt: 0, introRetries: 0, punchingSince: 0, attemptSteps: new Set(), upgrade: new Set(),
-      check: new Set(), aux: [], waiters: [],
+      name: intro.name,
+      tokens: [],
+      seqs: new Map(),
+      public: intro.public,
+      candidates: [],
+      nat: 'unknown',
+      stale: false,
+      lastHeard: 0,
+      lastIntroRequest: 0,
+      relay: 'off',
+      attempt: 0,
+      introRetries: 0,
+      punchingSince: 0,
+      attemptSteps: new Set(),
+      upgrade: new Set(),
+      check: new Set(),
+      aux: [],
+      waiters: [],
     }
     // The peer restarted or its NAT moved it: its old path may lead nowhere, so the first answer from the new
     // candidates moves it (until then the old one is kept, in case it still works).
-    const moved = existing !== undefined && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))
+    const moved =
+      existing !== undefined && (intro.instance !== existing.instance || !sameEndpoint(intro.public, existing.public))
     if (moved && existing.path) state.stale = true
     // The retries of new introductions spent on the old process (one that quit and whose goodbye was lost) say
     // nothing about the new one: it gets its own, or its lost copy would wait for the whole punch timeout (10 s).
@@ -262,7 +278,9 @@ export class PathMachine<Via> {
     if (!state || !token) {
       // Not while we punch the peer ourselves: a punch under an older token is a late one from an attempt it gave up.
       if (probe.t === 'punch' && !(state && (state.path || state.attemptSteps.size > 0))) {
-        this.missedIntro(probe.from, () => Boolean(this.states.get(probe.from)?.tokens.some((t) => probeToken(probe, [t]))))
+        this.missedIntro(probe.from, () =>
+          Boolean(this.states.get(probe.from)?.tokens.some((t) => probeToken(probe, [t]))),
+        )
       }
       return false
     }
@@ -299,7 +317,8 @@ export class PathMachine<Via> {
   /** Any other frame from a peer's path proves the path is alive. */
   heard(from: Endpoint, via: Via): void {
     for (const state of this.states.values()) {
-      if (state.path && state.path.via === via && sameEndpoint(state.path.endpoint, from)) state.lastHeard = this.clock()
+      if (state.path && state.path.via === via && sameEndpoint(state.path.endpoint, from))
+        state.lastHeard = this.clock()
     }
   }
 
@@ -338,11 +357,15 @@ export class PathMachine<Via> {
     const round = () => {
       sockets.forEach((socket, i) => {
         // Many sockets to one address that has not answered: the birthday share of its budget.
-        this.later(state, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () => this.sendProbe(socket, state.public, state, 'punch', 'probe'))
+        this.later(state, Math.floor(i / AUX_BATCH) * AUX_BATCH_GAP_MS, () =>
+          this.sendProbe(socket, state.public, state, 'punch', 'probe'),
+        )
       })
     }
     for (let t = 0; t < this.options.punchTimeoutMs; t += AUX_ROUND_MS) this.later(state, t, round)
-    this.effects.log('debug', `birthday: ${sockets.length} sockets punching ${name}`, { public: formatEndpoint(state.public) })
+    this.effects.log('debug', `birthday: ${sockets.length} sockets punching ${name}`, {
+      public: formatEndpoint(state.public),
+    })
     return true
   }
 
@@ -386,7 +409,8 @@ export class PathMachine<Via> {
       this.cancelAll(state)
       this.settle(state, undefined)
       sockets.push(...state.aux)
-      if (state.path && state.path.via !== this.main && !state.aux.includes(state.path.via)) sockets.push(state.path.via)
+      if (state.path && state.path.via !== this.main && !state.aux.includes(state.path.via))
+        sockets.push(state.path.via)
     }
     this.heap = []
     this.live = 0
@@ -442,18 +466,28 @@ export class PathMachine<Via> {
           // ask once it can, within this attempt, rather than leave the peer's lost copy to the punch timeout (10 s).
           if (!this.registered) return retryIntro()
           state.introRetries++
-          this.effects.log('debug', `${state.name} silent into punching: asking for a new introduction`, { retry: state.introRetries })
+          this.effects.log('debug', `${state.name} silent into punching: asking for a new introduction`, {
+            retry: state.introRetries,
+          })
           this.reintroduce(state)
         })
       retryIntro()
     }
-    if (iAmSymmetric && !peerSymmetric && this.options.birthdaySockets > 0) this.effects.openAux(state.name, state.attempt)
+    if (iAmSymmetric && !peerSymmetric && this.options.birthdaySockets > 0)
+      this.effects.openAux(state.name, state.attempt)
     if (peerSymmetric && !iAmSymmetric && this.options.birthdaySockets > 0) this.probeRandomPorts(state)
     // With a symmetric NAT on either side a direct path may take seconds (birthday) or never open (both): the relay
     // carries the first messages at once and the path upgrades when punching succeeds. Easy pairs wait `relayAfterMs`.
     if (iAmSymmetric || peerSymmetric) this.askRelay(state)
-    else this.later(state, Math.max(0, this.options.relayAfterMs - (this.clock() - state.punchingSince)), () => this.askRelay(state))
-    this.effects.log('debug', `punching ${state.name}`, { candidates: state.candidates.map(formatEndpoint), me: this.myNat, peer: state.nat })
+    else
+      this.later(state, Math.max(0, this.options.relayAfterMs - (this.clock() - state.punchingSince)), () =>
+        this.askRelay(state),
+      )
+    this.effects.log('debug', `punching ${state.name}`, {
+      candidates: state.candidates.map(formatEndpoint),
+      me: this.myNat,
+      peer: state.nat,
+    })
   }
 
   /** The other side of birthday punching: random ports on the symmetric peer's public address, paced, until a path opens or the attempt ends. */
@@ -478,7 +512,9 @@ export class PathMachine<Via> {
       })
     }
     step(0)
-    this.effects.log('debug', `birthday: probing ${ports.length} random ports of ${state.name}`, { address: state.public.address })
+    this.effects.log('debug', `birthday: probing ${ports.length} random ports of ${state.name}`, {
+      address: state.public.address,
+    })
   }
 
   /** Cancels the running attempt's steps and closes its birthday sockets, except the one a path uses. */
@@ -511,7 +547,10 @@ export class PathMachine<Via> {
     // The winner is known: the other birthday sockets and the remaining punches go at once.
     this.stopAttempt(state)
     this.cancel(state.upgrade)
-    this.effects.log('info', `direct path to ${state.name}`, { via: formatEndpoint(endpoint), socket: via === this.main ? 'main' : 'birthday' })
+    this.effects.log('info', `direct path to ${state.name}`, {
+      via: formatEndpoint(endpoint),
+      socket: via === this.main ? 'main' : 'birthday',
+    })
     this.effects.path({ t: 'direct', name: state.name, endpoint, via, first: !wasDirect })
     this.settle(state, 'direct')
   }
@@ -525,7 +564,9 @@ export class PathMachine<Via> {
     const step = (): void => {
       if (state.path !== path || state.lastHeard >= since) return
       if (punches === CHECK_PUNCHES) {
-        this.effects.log('info', `direct path to ${state.name} stopped answering`, { via: formatEndpoint(path.endpoint) })
+        this.effects.log('info', `direct path to ${state.name} stopped answering`, {
+          via: formatEndpoint(path.endpoint),
+        })
         return this.lose(state, 'the path stopped answering')
       }
       // One punch unanswered: ask the server where the peer is now, in case it restarted or moved (its answer, and the
@@ -569,9 +610,13 @@ export class PathMachine<Via> {
     this.cancel(state.upgrade)
     if (this.stopped || state.path || state.relay !== 'on' || this.me > state.name) return
     if (this.myNat === 'symmetric' && state.nat === 'symmetric') return // no direct path can open between two of them
-    this.at(this.clock() + this.options.upgradeMs, () => {
-      if (!state.path && state.relay === 'on' && this.registered) this.reintroduce(state)
-    }, state.upgrade)
+    this.at(
+      this.clock() + this.options.upgradeMs,
+      () => {
+        if (!state.path && state.relay === 'on' && this.registered) this.reintroduce(state)
+      },
+      state.upgrade,
+    )
   }
 
   // --- losing and forgetting ---
@@ -649,7 +694,8 @@ export class PathMachine<Via> {
     if (!this.registered || name === this.me) return
     const now = this.clock()
     if (now - (this.introAsked.get(name) ?? -Infinity) < INTRO_ASK_MS) return
-    if (this.introAsked.size >= MAX_INTRO_ASKS) for (const [n, at] of this.introAsked) if (now - at >= INTRO_ASK_MS) this.introAsked.delete(n)
+    if (this.introAsked.size >= MAX_INTRO_ASKS)
+      for (const [n, at] of this.introAsked) if (now - at >= INTRO_ASK_MS) this.introAsked.delete(n)
     if (this.introAsked.size >= MAX_INTRO_ASKS) return
     this.introAsked.set(name, now)
     this.at(now + INTRO_GRACE_MS, () => {
@@ -662,7 +708,13 @@ export class PathMachine<Via> {
   // --- sending ---
 
   /** Sends a probe; a punch to an address that never answered only within its budget. */
-  private sendProbe(via: Via, to: Endpoint, state: PeerState<Via>, t: ProbeType, kind: 'punch' | 'probe' = 'punch'): void {
+  private sendProbe(
+    via: Via,
+    to: Endpoint,
+    state: PeerState<Via>,
+    t: ProbeType,
+    kind: 'punch' | 'probe' = 'punch',
+  ): void {
     if (t === 'punch' && !this.budget.take(to.address, kind)) return
     this.effects.sendProbe(via, to, state.name, state.tokens[0], t)
   }
@@ -712,7 +764,7 @@ export class PathMachine<Via> {
   private push(step: Scheduled): void {
     const heap = this.heap
     heap.push(step)
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1
       if (!before(heap[i], heap[parent])) break
       ;[heap[i], heap[parent]] = [heap[parent], heap[i]]
@@ -725,7 +777,7 @@ export class PathMachine<Via> {
     const last = heap.pop()
     if (!last || heap.length === 0) return
     heap[0] = last
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const [l, r] = [2 * i + 1, 2 * i + 2]
       let smallest = i
       if (l < heap.length && before(heap[l], heap[smallest])) smallest = l

@@ -19,7 +19,11 @@ export interface Probe {
 }
 
 function mac(token: string, t: string, from: string, to: string, seq: number): string {
-  return createHmac('sha256', Buffer.from(token, 'hex')).update(`udsu-probe-v1\n${t}\n${from}\n${to}\n${seq}`).digest().subarray(0, 16).toString('hex')
+  return createHmac('sha256', Buffer.from(token, 'hex'))
+    .update(`udsu-probe-v1\n${t}\n${from}\n${to}\n${seq}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('hex')
 }
 
 export function makeProbe(token: string, t: ProbeType, from: string, to: string, seq: number): Probe {
@@ -28,8 +32,13 @@ export function makeProbe(token: string, t: ProbeType, from: string, to: string,
 
 /** A probe's shape, unchecked; undefined if it is not one. */
 export function parseProbe(m: JsonMessage): Probe | undefined {
-  return TYPES.includes(m.t) && typeof m.from === 'string' && typeof m.to === 'string' && Number.isSafeInteger(m.seq) && (m.seq as number) >= 0 &&
-    typeof m.mac === 'string' && /^[0-9a-f]{32}$/.test(m.mac)
+  return TYPES.includes(m.t) &&
+    typeof m.from === 'string' &&
+    typeof m.to === 'string' &&
+    Number.isSafeInteger(m.seq) &&
+    (m.seq as number) >= 0 &&
+    typeof m.mac === 'string' &&
+    /^[0-9a-f]{32}$/.test(m.mac)
     ? (m as unknown as Probe)
     : undefined
 }
@@ -37,7 +46,9 @@ export function parseProbe(m: JsonMessage): Probe | undefined {
 /** The token (of those given) under which the probe's MAC verifies, or undefined. */
 export function probeToken(probe: Probe, tokens: readonly string[]): string | undefined {
   const given = Buffer.from(probe.mac, 'hex')
-  return tokens.find((token) => timingSafeEqual(given, Buffer.from(mac(token, probe.t, probe.from, probe.to, probe.seq), 'hex')))
+  return tokens.find((token) =>
+    timingSafeEqual(given, Buffer.from(mac(token, probe.t, probe.from, probe.to, probe.seq), 'hex')),
+  )
 }
 
 /** Local candidates a client punches: at most MAX_LOCAL_CANDIDATES, and only inside one of its own interfaces' subnets. */
@@ -47,11 +58,13 @@ export const MAX_LOCAL_CANDIDATES = 4
 export function inOwnSubnet(address: string, interfaces = os.networkInterfaces()): boolean {
   const ip = ipv4(address)
   if (ip === undefined) return false
-  return Object.values(interfaces).flat().some((i) => {
-    if (!i || i.family !== 'IPv4' || i.internal) return false
-    const [own, mask] = [ipv4(i.address), ipv4(i.netmask)]
-    return own !== undefined && mask !== undefined && ((own & mask) >>> 0) === ((ip & mask) >>> 0)
-  })
+  return Object.values(interfaces)
+    .flat()
+    .some((i) => {
+      if (!i || i.family !== 'IPv4' || i.internal) return false
+      const [own, mask] = [ipv4(i.address), ipv4(i.netmask)]
+      return own !== undefined && mask !== undefined && (own & mask) >>> 0 === (ip & mask) >>> 0
+    })
 }
 
 function ipv4(address: string): number | undefined {
@@ -67,11 +80,20 @@ function ipv4(address: string): number | undefined {
  * An address that answered is free of it.
  */
 export class SendBudget {
-  private readonly spent = new Map<string, { punches: number; probes: number; punchesSince: number; probesSince: number }>()
+  private readonly spent = new Map<
+    string,
+    { punches: number; probes: number; punchesSince: number; probesSince: number }
+  >()
   private readonly answered = new Map<string, number>()
 
   constructor(
-    private readonly limits = { punches: 24, punchWindowMs: 10_000, probes: 3_000, probeWindowMs: 300_000, maxAddresses: 4096 },
+    private readonly limits = {
+      punches: 24,
+      punchWindowMs: 10_000,
+      probes: 3_000,
+      probeWindowMs: 300_000,
+      maxAddresses: 4096,
+    },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -100,4 +122,3 @@ export class SendBudget {
     return true
   }
 }
-

@@ -4,12 +4,40 @@
 import { randomBytes } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import * as os from 'node:os'
-import type { EmbeddedServerService, Endpoint, Frame, Logger, Problem, Profile, ServerState, Transport } from '../../core'
+import type {
+  EmbeddedServerService,
+  Endpoint,
+  Frame,
+  Logger,
+  Problem,
+  Profile,
+  ServerState,
+  Transport,
+} from '../../core'
 import { FrameKind } from '../../core'
 import {
-  ChannelEnd, decodeJson, decodeServerKey, encodeJson, encodeRelay, ephemeralKey, formatEndpoint, HELLO_PAD, MAPPING_PAD, parseServerList,
-  parseServerMessage, PING_PAD, registrationProof, sameEndpoint, serverFingerprint, verifyTranscript, decodeRelay, type ClientMessage,
-  type NatType, type PeerIntro, type ServerMessage, type Transcript,
+  ChannelEnd,
+  decodeJson,
+  decodeServerKey,
+  encodeJson,
+  encodeRelay,
+  ephemeralKey,
+  formatEndpoint,
+  HELLO_PAD,
+  MAPPING_PAD,
+  parseServerList,
+  parseServerMessage,
+  PING_PAD,
+  registrationProof,
+  sameEndpoint,
+  serverFingerprint,
+  verifyTranscript,
+  decodeRelay,
+  type ClientMessage,
+  type NatType,
+  type PeerIntro,
+  type ServerMessage,
+  type Transcript,
 } from '../../protocol'
 import { MAX_LOCAL_CANDIDATES } from './probe'
 
@@ -125,7 +153,10 @@ export class RendezvousClient {
   /** Requests waiting for their answer, by rid, with the answers they take in clear (registration steps only). */
   /** Requests in flight that the path machine made (see MAX_BACKGROUND_REQUESTS). */
   private background = 0
-  private readonly pending = new Map<string, { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }>()
+  private readonly pending = new Map<
+    string,
+    { resolve: (message: ServerMessage) => void; clear: ReadonlySet<string> }
+  >()
   constructor(private readonly deps: RendezvousDeps) {}
 
   get registered(): boolean {
@@ -172,7 +203,9 @@ export class RendezvousClient {
     this.heardNotRegistered = false
     this.failedPings = 0
     this.server = undefined
-    this.server = await this.resolve().catch((error: Error) => (this.deps.log.info(`server ${this.label}: ${error.message}`), undefined))
+    this.server = await this.resolve().catch(
+      (error: Error) => (this.deps.log.info(`server ${this.label}: ${error.message}`), undefined),
+    )
     this.deps.log.info(`moving from server ${from} to ${this.label}`)
   }
 
@@ -189,14 +222,15 @@ export class RendezvousClient {
   receive(frame: Frame, from: Endpoint): true | undefined {
     if (!this.server) return undefined
     if (frame.kind === FrameKind.Server) {
-      if (!(sameEndpoint(from, this.server) || (this.serverAlt !== undefined && sameEndpoint(from, this.serverAlt)))) return undefined
+      if (!(sameEndpoint(from, this.server) || (this.serverAlt !== undefined && sameEndpoint(from, this.serverAlt))))
+        return undefined
       const json = decodeJson(frame.body)
       const message = json && parseServerMessage(json)
       return message && this.handle(message, false) ? true : undefined
     }
     if (frame.kind !== FrameKind.Channel || !sameEndpoint(from, this.server)) return undefined
     const inner = this.channel?.open(frame.body) ?? this.nextChannel?.open(frame.body)
-    if (!inner) return this.deps.log.debug('a server frame that does not open under our keys: dropped'), undefined
+    if (!inner) return (this.deps.log.debug('a server frame that does not open under our keys: dropped'), undefined)
     if (inner.kind === FrameKind.Server) {
       const json = decodeJson(inner.body)
       const message = json && parseServerMessage(json)
@@ -246,7 +280,8 @@ export class RendezvousClient {
 
   /** Runs a request the path machine asked for, unless MAX_BACKGROUND_REQUESTS are in flight (then: no answer). */
   private async inBackground(ask: () => Promise<ServerMessage | undefined>): Promise<ServerMessage | undefined> {
-    if (this.background >= MAX_BACKGROUND_REQUESTS) return this.deps.log.debug('too many requests in flight: one skipped'), undefined
+    if (this.background >= MAX_BACKGROUND_REQUESTS)
+      return (this.deps.log.debug('too many requests in flight: one skipped'), undefined)
     this.background++
     try {
       return await ask()
@@ -259,7 +294,8 @@ export class RendezvousClient {
   async release(): Promise<string | undefined> {
     if (!this.online) return 'not registered with the server'
     const reply = await this.request({ t: 'release', rid: rid() })
-    if (reply?.t !== 'released') return `the server did not release ${this.deps.me.name}: ${reply?.t === 'error' ? reply.message : 'no answer'}`
+    if (reply?.t !== 'released')
+      return `the server did not release ${this.deps.me.name}: ${reply?.t === 'error' ? reply.message : 'no answer'}`
     return undefined
   }
 
@@ -267,7 +303,12 @@ export class RendezvousClient {
   async list(query?: string): Promise<{ names: string[]; more: boolean } | undefined> {
     const names: string[] = []
     for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      const reply = await this.request({ t: 'list', rid: rid(), ...(query ? { query } : {}), ...(names.length ? { after: names[names.length - 1] } : {}) })
+      const reply = await this.request({
+        t: 'list',
+        rid: rid(),
+        ...(query ? { query } : {}),
+        ...(names.length ? { after: names[names.length - 1] } : {}),
+      })
       if (reply?.t !== 'peers') return names.length ? { names, more: true } : undefined
       names.push(...reply.peers)
       if (!reply.more || reply.peers.length === 0) return { names, more: false }
@@ -279,7 +320,9 @@ export class RendezvousClient {
 
   /** The fingerprint we expect: the one configured (`HOST:PORT#SHA256:…`), else the one pinned on first use. */
   private expectedServerKey(): string | undefined {
-    return this.address.fingerprint ?? this.deps.profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE)?.[this.label]
+    return (
+      this.address.fingerprint ?? this.deps.profile.readJson<Record<string, string>>(KNOWN_SERVERS_FILE)?.[this.label]
+    )
   }
 
   private pinServerKey(fingerprint: string): void {
@@ -303,13 +346,20 @@ export class RendezvousClient {
   }
 
   /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
-  private async request(message: ClientMessage & { rid: string }, attempts = 3, to: Endpoint | undefined = this.server): Promise<ServerMessage | undefined> {
+  private async request(
+    message: ClientMessage & { rid: string },
+    attempts = 3,
+    to: Endpoint | undefined = this.server,
+  ): Promise<ServerMessage | undefined> {
     for (let attempt = 0; attempt < attempts && !this.stopped; attempt++) {
       const reply = await new Promise<ServerMessage | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          this.pending.delete(message.rid)
-          resolve(undefined)
-        }, this.deps.options.requestTimeoutMs * (attempt + 1))
+        const timer = setTimeout(
+          () => {
+            this.pending.delete(message.rid)
+            resolve(undefined)
+          },
+          this.deps.options.requestTimeoutMs * (attempt + 1),
+        )
         const resolveWith = (m: ServerMessage) => {
           clearTimeout(timer)
           this.pending.delete(message.rid)
@@ -326,7 +376,7 @@ export class RendezvousClient {
   /** A message from the server; `sealed` when it opened under the channel. False when it is not acted on. */
   private handle(message: ServerMessage, sealed: boolean): boolean {
     const waiting = message.rid === undefined ? undefined : this.pending.get(message.rid)
-    if (waiting && (sealed || waiting.clear.has(message.t))) return waiting.resolve(message), true
+    if (waiting && (sealed || waiting.clear.has(message.t))) return (waiting.resolve(message), true)
     if (!sealed) {
       if (message.t !== 'error' || message.code !== 'not_registered' || message.rid !== undefined) return false
       this.heardNotRegistered = true
@@ -369,7 +419,7 @@ export class RendezvousClient {
     const { me, log } = this.deps
     this.helloAnswered = false
     const cookie = await this.request({ t: 'hello', rid: rid(), pad: HELLO_PAD }, 2)
-    if (cookie?.t !== 'cookie') return log.debug('hello unanswered'), cookie
+    if (cookie?.t !== 'cookie') return (log.debug('hello unanswered'), cookie)
     this.helloAnswered = true
     this.serverAlt = cookie.altPort && this.server ? { address: this.server.address, port: cookie.altPort } : undefined
     if (cookie.public) {
@@ -382,27 +432,50 @@ export class RendezvousClient {
     // The server answered the hello, so it is there: the later steps get a third try (500, 1000, 1500 ms) before the
     // whole registration starts over, since under 20 % loss two tries of a step both fail one time in eight.
     const challenge = await this.request(
-      { t: 'register', rid: rid(), cookie: cookie.cookie, name: me.name, key: me.publicKey, local: this.localEndpoints(), nat: this.myNat, instance: this.instance, eph: eph.public },
+      {
+        t: 'register',
+        rid: rid(),
+        cookie: cookie.cookie,
+        name: me.name,
+        key: me.publicKey,
+        local: this.localEndpoints(),
+        nat: this.myNat,
+        instance: this.instance,
+        eph: eph.public,
+      },
       STEP_ATTEMPTS,
     )
-    if (challenge?.t !== 'challenge') return log.debug('register unanswered', { reply: challenge }), challenge
+    if (challenge?.t !== 'challenge') return (log.debug('register unanswered', { reply: challenge }), challenge)
     // The server proves it holds its long-term key by signing this registration's transcript: a key other than the
     // one we pinned or were given is someone else answering at its address, and we stop (as ssh does).
     const serverKey = decodeServerKey(challenge.skey)
-    const transcript: Transcript = { nonce: challenge.nonce, name: me.name, clientKey: me.publicKey, clientEph: eph.public, serverEph: challenge.eph, serverKey: challenge.skey }
-    if (!serverKey || !verifyTranscript(serverKey, transcript, challenge.ssig)) return log.debug('a challenge with a bad server signature: ignored'), undefined
+    const transcript: Transcript = {
+      nonce: challenge.nonce,
+      name: me.name,
+      clientKey: me.publicKey,
+      clientEph: eph.public,
+      serverEph: challenge.eph,
+      serverKey: challenge.skey,
+    }
+    if (!serverKey || !verifyTranscript(serverKey, transcript, challenge.ssig))
+      return (log.debug('a challenge with a bad server signature: ignored'), undefined)
     const fingerprint = serverFingerprint(serverKey)
     const expected = this.expectedServerKey()
     if (expected !== undefined && expected !== fingerprint) {
-      this.keyRefused.set(this.label,
+      this.keyRefused.set(
+        this.label,
         `the server at ${this.label} presented the key ${fingerprint}, not the expected ${expected}: someone may be posing as it. ` +
-        `If its key really changed, remove its line from ${this.deps.profile.path(KNOWN_SERVERS_FILE)} or give --server ${this.label}#${fingerprint}`)
+          `If its key really changed, remove its line from ${this.deps.profile.path(KNOWN_SERVERS_FILE)} or give --server ${this.label}#${fingerprint}`,
+      )
       return undefined
     }
     this.nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
-    if (!this.nextChannel) return log.debug('a challenge with an unusable ephemeral key: ignored'), undefined
-    const proven = await this.request({ t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') }, STEP_ATTEMPTS)
-    if (proven?.t !== 'registered') return log.debug('prove unanswered', { reply: proven }), proven
+    if (!this.nextChannel) return (log.debug('a challenge with an unusable ephemeral key: ignored'), undefined)
+    const proven = await this.request(
+      { t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') },
+      STEP_ATTEMPTS,
+    )
+    if (proven?.t !== 'registered') return (log.debug('prove unanswered', { reply: proven }), proven)
     // It came sealed under the new keys (see receive), so the server behind the key we checked sent it.
     this.channel = this.nextChannel
     this.nextChannel = undefined
@@ -426,7 +499,11 @@ export class RendezvousClient {
     // waits for this call, and what peers send us meanwhile is shown only once it is over.
     this.lostStep = reply === undefined && this.helloAnswered
     if (this.lostStep) this.lostSteps++
-    for (let busy = 0; reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !this.stopped; busy++) {
+    for (
+      let busy = 0;
+      reply?.t === 'error' && BUSY_CODES.has(reply.code) && busy < BUSY_RETRIES && !this.stopped;
+      busy++
+    ) {
       // Busy is not a refusal (the server's limit per address, or its table of pending registrations): clients behind
       // one NAT share an address, so each waits a random while and they come back spread out, not together again.
       this.deps.log.debug(`server busy (${reply.message}); registering again shortly`)
@@ -446,7 +523,11 @@ export class RendezvousClient {
     }
     if (reply?.t === 'error') {
       // A refusal is final for this attempt and the user must see it (a taken name, a rejected key).
-      this.deps.events.problem({ source: 'hole-punch', code: 'registration-refused', message: `the server refused the registration: ${reply.message}` })
+      this.deps.events.problem({
+        source: 'hole-punch',
+        code: 'registration-refused',
+        message: `the server refused the registration: ${reply.message}`,
+      })
       return this.failed(reply.message)
     }
     // The embedded server stands in for a single local default only: with a list, the next server is tried instead.
@@ -479,7 +560,7 @@ export class RendezvousClient {
     if (!alt || (this.silentAlt && sameEndpoint(alt, this.silentAlt))) return 'unknown'
     const reply = await this.request({ t: 'mapping', rid: rid(), pad: MAPPING_PAD }, 2, alt)
     if (reply?.t !== 'mapped') {
-      this.deps.log.info('the server\'s second port does not answer: NAT type unknown', { port: alt.port })
+      this.deps.log.info("the server's second port does not answer: NAT type unknown", { port: alt.port })
       this.silentAlt = alt
       return 'unknown'
     }
@@ -516,7 +597,16 @@ export class RendezvousClient {
     // With other servers to go to, one unanswered ping is checked again within a second, so a dead server is left
     // within a keepalive and a second or two, not two keepalives.
     const recheck = this.online && this.failedPings > 0 && this.servers.length > 1
-    const delay = now !== undefined ? now : recheck ? Math.min(keepaliveMs, RECHECK_MS) : this.online ? keepaliveMs : lost ? 0 : Math.min(keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** this.offlineTries++)
+    const delay =
+      now !== undefined
+        ? now
+        : recheck
+          ? Math.min(keepaliveMs, RECHECK_MS)
+          : this.online
+            ? keepaliveMs
+            : lost
+              ? 0
+              : Math.min(keepaliveMs, OFFLINE_RETRY_MS, FIRST_OFFLINE_RETRY_MS * 2 ** this.offlineTries++)
     this.keepalive = setTimeout(() => {
       this.keepalive = undefined
       void this.tick().finally(() => this.schedule())

@@ -18,7 +18,10 @@ type Carried = { e: unknown } | { t: string } | { m: string }
 /** `ack` names the latest message acknowledged: acknowledgements come in queue order, so it covers those before it. */
 type OutboxRecord = ({ o: 'add'; p: string; i: string } & Carried) | { o: 'ack'; p: string; i: string } | { o: 'gone' }
 /** `recv` carries the message until `shown` says the app has it; `seen` is a compacted id. */
-type InboxRecord = ({ o: 'recv'; p: string; i: string } & Carried) | { o: 'shown'; p: string; i: string } | { o: 'seen'; p: string; i: string }
+type InboxRecord =
+  | ({ o: 'recv'; p: string; i: string } & Carried)
+  | { o: 'shown'; p: string; i: string }
+  | { o: 'seen'; p: string; i: string }
 
 export interface DurableLimits {
   /** Ids remembered per peer for duplicate suppression; the oldest are forgotten beyond it. */
@@ -103,8 +106,16 @@ export class DurableState {
     this.outboxRewritten(outboxRecords, this.outbox.rewrite(outboxRecords))
     const inboxRecords = this.inboxSnapshot()
     this.inboxRewritten(inboxRecords, this.inbox.rewrite(inboxRecords))
-    this.outbox.compactWhenOver(limits.compactBytes, () => this.outboxSnapshot(), (records, positions) => this.outboxRewritten(records, positions))
-    this.inbox.compactWhenOver(limits.compactBytes, () => this.inboxSnapshot(), (records, positions) => this.inboxRewritten(records, positions))
+    this.outbox.compactWhenOver(
+      limits.compactBytes,
+      () => this.outboxSnapshot(),
+      (records, positions) => this.outboxRewritten(records, positions),
+    )
+    this.inbox.compactWhenOver(
+      limits.compactBytes,
+      () => this.inboxSnapshot(),
+      (records, positions) => this.inboxRewritten(records, positions),
+    )
   }
 
   // ── sender ──
@@ -115,7 +126,9 @@ export class DurableState {
    */
   queue(peer: string, id: string, envelopeJson: string): Promise<void> {
     this.addPending(peer, id, envelopeJson)
-    const done = this.outbox.appendJson(`{"o":"add","p":${JSON.stringify(peer)},"i":${JSON.stringify(id)},"e":${envelopeJson}}`)
+    const done = this.outbox.appendJson(
+      `{"o":"add","p":${JSON.stringify(peer)},"i":${JSON.stringify(id)},"e":${envelopeJson}}`,
+    )
     this.lastAdd = this.outbox.appended
     this.addPositions.set(`${peer}\n${id}`, this.outbox.lastPosition!)
     return done
@@ -139,7 +152,9 @@ export class DurableState {
 
   /** Messages not yet acknowledged, per peer, in the order they were queued. */
   outboxEntries(): StoredMessage[] {
-    return [...this.pending].flatMap(([peer, queue]) => [...queue].map(([id, text]) => ({ peer, id, payload: Buffer.from(text) })))
+    return [...this.pending].flatMap(([peer, queue]) =>
+      [...queue].map(([id, text]) => ({ peer, id, payload: Buffer.from(text) })),
+    )
   }
 
   outboxSize(peer: string): number {
@@ -239,7 +254,14 @@ export class DurableState {
     return this.outbox.busy || this.inbox.busy
   }
 
-  stats(): { outboxCommits: number; outboxRecords: number; inboxCommits: number; inboxRecords: number; seenIds: number; seenPeers: number } {
+  stats(): {
+    outboxCommits: number
+    outboxRecords: number
+    inboxCommits: number
+    inboxRecords: number
+    seenIds: number
+    seenPeers: number
+  } {
     return {
       seenIds: [...this.seenIds.values()].reduce((sum, ids) => sum + ids.size, 0),
       seenPeers: this.seenIds.size,
@@ -375,7 +397,10 @@ export class DurableState {
       const unshown = this.unshown.get(peer)
       for (const [key, arrival] of ids) {
         const payload = unshown?.get(key)
-        entries.push({ arrival, record: payload ? { o: 'recv', p: peer, i: key, t: payload.toString() } : { o: 'seen', p: peer, i: key } })
+        entries.push({
+          arrival,
+          record: payload ? { o: 'recv', p: peer, i: key, t: payload.toString() } : { o: 'seen', p: peer, i: key },
+        })
       }
     }
     return entries.sort((a, b) => a.arrival - b.arrival).map((entry) => entry.record)
@@ -405,10 +430,13 @@ function raiseEpoch(file: string): number {
     previous = value.epoch as number
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`${file} is unreadable (${(error as Error).message}); it must hold {"epoch": N}, N the highest epoch used so far`)
+      throw new Error(
+        `${file} is unreadable (${(error as Error).message}); it must hold {"epoch": N}, N the highest epoch used so far`,
+      )
     }
   }
-  if (previous >= MAX_EPOCH) throw new Error(`${file}: the epoch reached ${MAX_EPOCH}; reliable delivery cannot start again with this profile`)
+  if (previous >= MAX_EPOCH)
+    throw new Error(`${file}: the epoch reached ${MAX_EPOCH}; reliable delivery cannot start again with this profile`)
   const epoch = previous + 1
   writeFileAtomic(file, JSON.stringify({ epoch }) + '\n')
   return epoch

@@ -1,9 +1,28 @@
 // Reliable delivery: every chat envelope goes through a ReliableLink per peer (ids, acks, retransmission, order,
 // fragments), with the outbox and the received ids kept in the profile so that a restart loses and repeats nothing.
 import { performance } from 'node:perf_hooks'
-import { definePlugin, isVeto, number, object, optional, validate, Veto, type CoreServices, type Logger } from '../../core'
+import {
+  definePlugin,
+  isVeto,
+  number,
+  object,
+  optional,
+  validate,
+  Veto,
+  type CoreServices,
+  type Logger,
+} from '../../core'
 import { DurableState, type DurableMark } from './durable'
-import { bundleFrames, FRAME_ACK, FRAME_BUNDLE, FRAME_DATA, FrameError, MAX_FRAME_BYTES, peekFirstFragmentId, unbundle } from '../../protocol/reliable'
+import {
+  bundleFrames,
+  FRAME_ACK,
+  FRAME_BUNDLE,
+  FRAME_DATA,
+  FrameError,
+  MAX_FRAME_BYTES,
+  peekFirstFragmentId,
+  unbundle,
+} from '../../protocol/reliable'
 import { ReliableLink, type ReliableLinkStats } from './link'
 
 /** The largest receive window the option allows, and the congestion window's ceiling (a peer's window caps it). */
@@ -121,7 +140,8 @@ export default definePlugin<ReliableOptions, Deps>({
   provides: ['delivery'],
   options: (raw) => {
     const result = validate(optionsSchema, raw)
-    if ('value' in result && result.value.retryMinMs > result.value.retryMaxMs) return { problems: ['retryMinMs must not exceed retryMaxMs'] }
+    if ('value' in result && result.value.retryMinMs > result.value.retryMaxMs)
+      return { problems: ['retryMinMs must not exceed retryMaxMs'] }
     return result
   },
   create({ hooks, logger, profile, pipeline, chat, peers: directory }, options): ReliableHandle {
@@ -139,7 +159,11 @@ export default definePlugin<ReliableOptions, Deps>({
     const ready = new Promise<void>((resolve) => (readyGate = resolve))
 
     hooks.init.tapPromise('reliable', async () => {
-      state = DurableState.open(profile.dir, { seenIdsPerPeer: options.seenIdsPerPeer, seenIdsTotal: options.seenIdsTotal, compactBytes: options.compactBytes })
+      state = DurableState.open(profile.dir, {
+        seenIdsPerPeer: options.seenIdsPerPeer,
+        seenIdsTotal: options.seenIdsTotal,
+        compactBytes: options.compactBytes,
+      })
       state.onCommit(() => {
         for (const p of peers.values()) if (p.out.length > 0) release(p)
       })
@@ -155,7 +179,8 @@ export default definePlugin<ReliableOptions, Deps>({
     hooks.start.tapPromise('reliable', async () => {
       const s = durable()
       // Messages received before a restart and never handed to the app go first, once the frontends are up.
-      for (const { peer, id, payload } of s.unshownEntries()) enqueueInbound(peerFor(peer), { id, payload, recorded: ready })
+      for (const { peer, id, payload } of s.unshownEntries())
+        enqueueInbound(peerFor(peer), { id, payload, recorded: ready })
       // The outbox of the last run goes out again, in its order, in a stream of the new epoch.
       for (const { peer, id, payload } of s.outboxEntries()) {
         const p = peerFor(peer)
@@ -190,13 +215,19 @@ export default definePlugin<ReliableOptions, Deps>({
       const json = JSON.stringify(envelope)
       const payload = Buffer.from(json)
       if (payload.length > options.maxMessageBytes) {
-        throw new Veto(`the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`)
+        throw new Veto(
+          `the message is ${payload.length} bytes once encoded; reliable delivery carries at most ${options.maxMessageBytes}`,
+        )
       }
       if (s.outboxBytes + json.length > options.maxOutboxBytes) {
-        throw new Veto(`the outbox is full (${size(s.outboxBytes)} of undelivered messages, at most ${size(options.maxOutboxBytes)}); wait until peers receive them`)
+        throw new Veto(
+          `the outbox is full (${size(s.outboxBytes)} of undelivered messages, at most ${size(options.maxOutboxBytes)}); wait until peers receive them`,
+        )
       }
       if (s.outboxSize(peer) >= options.maxOutboxMessages) {
-        throw new Veto(`the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`)
+        throw new Veto(
+          `the outbox for ${peer} is full (${options.maxOutboxMessages} messages not yet delivered); wait until ${peer} receives them`,
+        )
       }
       const p = peerFor(peer)
       // Not awaited: frames leave only once the record is durable (release), so the record is on disk before any
@@ -437,16 +468,19 @@ export default definePlugin<ReliableOptions, Deps>({
       if (p.timer && p.timerAt <= deadline) return
       clearTimeout(p.timer)
       p.timerAt = deadline
-      p.timer = setTimeout(() => {
-        p.timer = undefined
-        p.timerAt = Infinity
-        // After the socket is read (setImmediate runs after I/O): a timer that fires late because the loop was busy
-        // would otherwise count frames as lost whose ACKs are waiting unread, and shrink the window for nothing.
-        setImmediate(() => {
-          p.link.tick()
-          arm(p, p.link.nextDeadline())
-        })
-      }, Math.max(0, Math.ceil(deadline - clock())))
+      p.timer = setTimeout(
+        () => {
+          p.timer = undefined
+          p.timerAt = Infinity
+          // After the socket is read (setImmediate runs after I/O): a timer that fires late because the loop was busy
+          // would otherwise count frames as lost whose ACKs are waiting unread, and shrink the window for nothing.
+          setImmediate(() => {
+            p.link.tick()
+            arm(p, p.link.nextDeadline())
+          })
+        },
+        Math.max(0, Math.ceil(deadline - clock())),
+      )
     }
 
     /**
@@ -471,12 +505,16 @@ export default definePlugin<ReliableOptions, Deps>({
      */
     function sendFrames(p: Peer, frames: Buffer[]): void {
       if (!p.reachable) return park(p, frames)
-      const datagrams = frames.length >= BUNDLE_FROM_FRAMES ? bundleFrames(frames) : frames.map((frame) => ({ bytes: frame, frames: [frame] }))
+      const datagrams =
+        frames.length >= BUNDLE_FROM_FRAMES
+          ? bundleFrames(frames)
+          : frames.map((frame) => ({ bytes: frame, frames: [frame] }))
       for (const datagram of datagrams) {
         const ids = p.unsent.size > 0 ? datagram.frames.map(peekFirstFragmentId) : []
         pipeline.sendSealed(p.name, datagram.bytes).then(
           () => {
-            for (const id of ids) if (id !== undefined && p.unsent.delete(id)) hooks.messageState.call({ id, to: p.name, state: 'sent' })
+            for (const id of ids)
+              if (id !== undefined && p.unsent.delete(id)) hooks.messageState.call({ id, to: p.name, state: 'sent' })
           },
           (error: Error) => sendFailed(p, datagram.frames, error),
         )
@@ -565,7 +603,10 @@ export default definePlugin<ReliableOptions, Deps>({
       if (journalFailure) return // reported once; every later record fails the same way
       journalFailure = error
       log.error(error.message)
-      hooks.problem.call({ source: 'reliable', message: `${error.message}; messages are not acknowledged until this is fixed and udsu restarted` })
+      hooks.problem.call({
+        source: 'reliable',
+        message: `${error.message}; messages are not acknowledged until this is fixed and udsu restarted`,
+      })
     }
 
     function summary(p: Peer) {
@@ -585,5 +626,7 @@ export default definePlugin<ReliableOptions, Deps>({
 })
 
 function size(characters: number): string {
-  return characters < 1024 * 1024 ? `${Math.round(characters / 1024)} KiB` : `${(characters / (1024 * 1024)).toFixed(1)} MiB`
+  return characters < 1024 * 1024
+    ? `${Math.round(characters / 1024)} KiB`
+    : `${(characters / (1024 * 1024)).toFixed(1)} MiB`
 }

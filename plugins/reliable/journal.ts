@@ -10,7 +10,9 @@ export class JournalCorrupt extends Error {
     readonly line: number,
     reason: string,
   ) {
-    super(`${file} is corrupt at line ${line} (${reason}); move the file aside to start without it (its messages are then lost)`)
+    super(
+      `${file} is corrupt at line ${line} (${reason}); move the file aside to start without it (its messages are then lost)`,
+    )
     this.name = 'JournalCorrupt'
   }
 }
@@ -83,7 +85,7 @@ export class Journal {
     const complete = text.lastIndexOf('\n') + 1
     const records: R[] = []
     let line = 0
-    for (let start = 0; start < complete; ) {
+    for (let start = 0; start < complete;) {
       const end = text.indexOf('\n', start)
       line++
       const raw = text.slice(start, end)
@@ -180,7 +182,9 @@ export class Journal {
   /** Resolves once every record appended so far is on disk. */
   sync(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
-    return (this.open ?? this.written[this.written.length - 1] ?? this.syncing[this.syncing.length - 1])?.done ?? SETTLED
+    return (
+      (this.open ?? this.written[this.written.length - 1] ?? this.syncing[this.syncing.length - 1])?.done ?? SETTLED
+    )
   }
 
   /**
@@ -336,7 +340,8 @@ export class Journal {
 
   private fail(batches: Batch[], cause: Error): void {
     this.failure = new Error(`cannot write ${this.file}: ${cause.message}`, { cause })
-    for (const batch of [...batches, ...this.written, ...this.syncing, ...(this.open ? [this.open] : [])]) batch.reject(this.failure)
+    for (const batch of [...batches, ...this.written, ...this.syncing, ...(this.open ? [this.open] : [])])
+      batch.reject(this.failure)
     this.written = []
     this.syncing = []
     this.open = undefined

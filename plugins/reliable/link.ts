@@ -73,9 +73,11 @@ export class ReliableLink {
    */
   submit(id: string, payload: Buffer): void {
     if (this.closed) throw new Error(`reliable: cannot submit "${id}": the link is closed`)
-    if (typeof id !== 'string' || id.length === 0) throw new TypeError('reliable: message id must be a non-empty string')
+    if (typeof id !== 'string' || id.length === 0)
+      throw new TypeError('reliable: message id must be a non-empty string')
     const idBytes = Buffer.byteLength(id, 'utf8')
-    if (idBytes > MAX_ID_BYTES) throw new RangeError(`reliable: message id "${id.slice(0, 40)}…" is ${idBytes} bytes; at most ${MAX_ID_BYTES}`)
+    if (idBytes > MAX_ID_BYTES)
+      throw new RangeError(`reliable: message id "${id.slice(0, 40)}…" is ${idBytes} bytes; at most ${MAX_ID_BYTES}`)
     if (!Buffer.isBuffer(payload)) throw new TypeError(`reliable: payload of "${id}" must be a Buffer`)
     if (payload.length > this.tuning.maxMessageBytes) {
       throw new RangeError(
@@ -195,7 +197,12 @@ export class ReliableLink {
   }
 
   private sendAck(now: number): void {
-    const bytes = encodeFrame({ kind: 'ack', epoch: this.epoch, peerEpoch: this.peerEpoch, ack: this.receiver.buildAck(now) })
+    const bytes = encodeFrame({
+      kind: 'ack',
+      epoch: this.epoch,
+      peerEpoch: this.peerEpoch,
+      ack: this.receiver.buildAck(now),
+    })
     this.receiver.ackSent()
     this.counters.ackFramesSent++
     this.output(bytes)

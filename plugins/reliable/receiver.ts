@@ -107,16 +107,23 @@ export class Receiver {
     const base = fresh ? 0 : this.rxDeliverBase
     const start = frame.seq - frame.fragIndex
     if (frame.fragCount > this.window) {
-      throw new FrameError('protocol', `message of ${frame.fragCount} fragments cannot fit the ${this.window}-frame window`)
+      throw new FrameError(
+        'protocol',
+        `message of ${frame.fragCount} fragments cannot fit the ${this.window}-frame window`,
+      )
     }
     if (frame.seq < boundary) return 'duplicate'
-    if (start < boundary) throw new FrameError('protocol', `fragment at seq ${frame.seq} claims a message that starts before ${boundary}`)
+    if (start < boundary)
+      throw new FrameError('protocol', `fragment at seq ${frame.seq} claims a message that starts before ${boundary}`)
     if (frame.seq >= base + this.window) return 'beyond-window'
     if (fresh) return 'new'
     const existing = this.partials.get(start)
     if (existing) {
       if (existing.count !== frame.fragCount) {
-        throw new FrameError('protocol', `fragment at seq ${frame.seq} says ${frame.fragCount} fragments; earlier ones said ${existing.count}`)
+        throw new FrameError(
+          'protocol',
+          `fragment at seq ${frame.seq} says ${frame.fragCount} fragments; earlier ones said ${existing.count}`,
+        )
       }
       return existing.frags[frame.fragIndex] ? 'duplicate' : 'new'
     }
@@ -140,7 +147,10 @@ export class Receiver {
     if (verdict === 'duplicate') {
       this.counters.duplicates++
       outcome = 'duplicate'
-    } else if (verdict === 'beyond-window' || this.bufferedBytes + frame.payload.length > this.tuning.maxBufferedBytes) {
+    } else if (
+      verdict === 'beyond-window' ||
+      this.bufferedBytes + frame.payload.length > this.tuning.maxBufferedBytes
+    ) {
       this.counters.dropped++
       outcome = 'dropped'
     } else {
@@ -178,9 +188,20 @@ export class Receiver {
       const payload = Buffer.concat(partial.frags as Buffer[])
       const discard = payload.length > this.tuning.maxMessageBytes
       if (discard) {
-        this.context.report(new FrameError('protocol', `message "${partial.id}" is ${payload.length} bytes; at most ${this.tuning.maxMessageBytes}`))
+        this.context.report(
+          new FrameError(
+            'protocol',
+            `message "${partial.id}" is ${payload.length} bytes; at most ${this.tuning.maxMessageBytes}`,
+          ),
+        )
       }
-      this.deliveryQueue.push({ start: partial.start, count: partial.count, id: partial.id as string, payload, discard })
+      this.deliveryQueue.push({
+        start: partial.start,
+        count: partial.count,
+        id: partial.id as string,
+        payload,
+        discard,
+      })
       this.rxBoundary += partial.count
     }
   }
@@ -207,7 +228,9 @@ export class Receiver {
             this.retryAt = this.context.clock() + this.tuning.deliveryRetryMs
             // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a tap may throw a non-Error; its text is all there is
             const reason = error instanceof Error ? error.message : String(error)
-            this.context.report(new Error(`reliable: delivering message "${message.id}" failed, retrying: ${reason}`, { cause: error }))
+            this.context.report(
+              new Error(`reliable: delivering message "${message.id}" failed, retrying: ${reason}`, { cause: error }),
+            )
           }
         }
         if (!synchronous) {
@@ -216,7 +239,10 @@ export class Receiver {
           this.context.settledLater()
         }
       }
-      runSteps([() => this.context.deliver(message.id, message.payload), () => this.context.store.markDelivered(message.id)], settle)
+      runSteps(
+        [() => this.context.deliver(message.id, message.payload), () => this.context.store.markDelivered(message.id)],
+        settle,
+      )
       synchronous = false
       if (this.delivering) return
     }

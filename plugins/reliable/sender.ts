@@ -197,7 +197,8 @@ export class Sender {
   private fragment(message: OutMessage): void {
     const idBytes = Buffer.byteLength(message.id)
     const count = fragmentCount(message.payload.length, idBytes, this.tuning.maxFrameBytes)
-    if (this.nextSeq + count > U32_MAX) throw new RangeError('reliable: stream ran out of sequence numbers; restart the link')
+    if (this.nextSeq + count > U32_MAX)
+      throw new RangeError('reliable: stream ran out of sequence numbers; restart the link')
     const first = this.tuning.maxFrameBytes - dataOverhead(idBytes, undefined)
     const rest = this.tuning.maxFrameBytes - dataOverhead(undefined, undefined)
     let offset = 0
@@ -281,9 +282,16 @@ export class Sender {
     const sent = fresh ? 0 : this.sentUpTo
     const last = ack.ranges.length > 0 ? ack.ranges[ack.ranges.length - 1] : undefined
     if (ack.cum > sent || (last && last.start + last.length > sent)) {
-      throw new FrameError('protocol', `ack covers seq ${Math.max(ack.cum, last ? last.start + last.length : 0) - 1}, never sent`)
+      throw new FrameError(
+        'protocol',
+        `ack covers seq ${Math.max(ack.cum, last ? last.start + last.length : 0) - 1}, never sent`,
+      )
     }
-    if (!fresh && ack.cum > this.sndUna && this.frameAt(ack.cum - 1).fragIndex !== this.frameAt(ack.cum - 1).fragCount - 1) {
+    if (
+      !fresh &&
+      ack.cum > this.sndUna &&
+      this.frameAt(ack.cum - 1).fragIndex !== this.frameAt(ack.cum - 1).fragCount - 1
+    ) {
       throw new FrameError('protocol', `cumulative ack ${ack.cum} splits a message`)
     }
   }
@@ -310,14 +318,20 @@ export class Sender {
       if (!largestNewly || frame.seq > largestNewly.seq) largestNewly = frame
     }
     for (const range of ack.ranges) {
-      for (let seq = Math.max(range.start, this.sndUna); seq < range.start + range.length; seq++) mark(this.frameAt(seq))
+      for (let seq = Math.max(range.start, this.sndUna); seq < range.start + range.length; seq++)
+        mark(this.frameAt(seq))
     }
     for (let seq = this.sndUna; seq < ack.cum; seq++) mark(this.frameAt(seq))
     if (ack.cum > this.sndUna) this.advanceUna(ack.cum)
 
     const largestInAck = Math.max(ack.cum - 1, ...ack.ranges.map((r) => r.start + r.length - 1))
     const sample = largestNewly as SendFrame | undefined
-    if (sample && sample.seq === largestInAck && !sample.retransmitted && ack.ackDelay <= this.tuning.ackDelayMs + ACK_DELAY_SLACK_MS) {
+    if (
+      sample &&
+      sample.seq === largestInAck &&
+      !sample.retransmitted &&
+      ack.ackDelay <= this.tuning.ackDelayMs + ACK_DELAY_SLACK_MS
+    ) {
       // Karn: only frames sent once give samples; the peer's hold time is not path delay. An ACK that reports holding
       // its largest frame longer than the ACK delay repeats a lost ACK: its sample measures the loss, not the path,
       // and under heavy loss such samples inflate the RTO until the link crawls.
@@ -358,7 +372,10 @@ export class Sender {
     this.lossDeadline = undefined
     // QUIC's time threshold as well as the packet threshold: with a small window (heavy loss) fewer than 3 frames
     // follow a lost one, and without it every loss would wait for a retransmission timeout.
-    const lossDelay = Math.max(GRANULARITY_MS, (9 / 8) * Math.max(this.srtt ?? this.tuning.initialRtoMs, this.latestRtt))
+    const lossDelay = Math.max(
+      GRANULARITY_MS,
+      (9 / 8) * Math.max(this.srtt ?? this.tuning.initialRtoMs, this.latestRtt),
+    )
     for (let seq = this.sndUna; seq < this.sentUpTo; seq++) {
       const frame = this.frameAt(seq)
       if (!frame.inFlight || frame.tx >= this.largestAckedTx) continue

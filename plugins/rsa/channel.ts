@@ -170,7 +170,6 @@ const MAX_COUNTER_HIGH_WORD = 2 ** 21
 // Fatal so that invalid bytes are rejected; ignoreBOM so that two different byte strings never decode to one name.
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-
 interface RequestMessage {
   type: 'request'
   from: string
@@ -245,7 +244,9 @@ export function peekHandshake(body: Buffer): { type: HandshakeType; from: string
 /** The session id of a DATA body, as hex, to find the channel that can open it. Throws OpenFailed if too short. */
 export function peekSessionId(body: Buffer): string {
   if (!Buffer.isBuffer(body) || body.length < DATA_OVERHEAD) {
-    throw new OpenFailed(`DATA body too short: ${Buffer.isBuffer(body) ? body.length : 0} bytes, at least ${DATA_OVERHEAD} needed`)
+    throw new OpenFailed(
+      `DATA body too short: ${Buffer.isBuffer(body) ? body.length : 0} bytes, at least ${DATA_OVERHEAD} needed`,
+    )
   }
   return body.subarray(0, SESSION_ID_BYTES).toString('hex')
 }
@@ -367,13 +368,16 @@ export class SecureChannel {
       case 'request':
         return this.initiator ? this.answerRequestAsInitiator(message, source) : this.answerRequestAsResponder()
       case 'cookie':
-        if (this.initiator) throw new HandshakeRejected(`COOKIE from ${this.peerName}, but ${this.myName} is the initiator`)
+        if (this.initiator)
+          throw new HandshakeRejected(`COOKIE from ${this.peerName}, but ${this.myName} is the initiator`)
         return this.acceptCookie(message)
       case 'init':
-        if (this.initiator) throw new HandshakeRejected(`INIT from ${this.peerName}, but ${this.myName} is the initiator`)
+        if (this.initiator)
+          throw new HandshakeRejected(`INIT from ${this.peerName}, but ${this.myName} is the initiator`)
         return this.acceptInit(message, body)
       case 'resp':
-        if (!this.initiator) throw new HandshakeRejected(`RESP from ${this.peerName}, but ${this.myName} is the responder`)
+        if (!this.initiator)
+          throw new HandshakeRejected(`RESP from ${this.peerName}, but ${this.myName} is the responder`)
         this.acceptResp(message, body)
         return []
     }
@@ -387,7 +391,9 @@ export class SecureChannel {
       throw new SealRefused(`no session with ${this.peerName} yet: complete a handshake (begin()) first`)
     }
     if (session.sealed >= this.maxMessagesPerSession) {
-      throw new SealRefused(`session with ${this.peerName} has sealed its ${this.maxMessagesPerSession} messages: rekey first`)
+      throw new SealRefused(
+        `session with ${this.peerName} has sealed its ${this.maxMessagesPerSession} messages: rekey first`,
+      )
     }
     const counter = encodeCounter(session.sealed)
     const cipher = createCipheriv('aes-256-gcm', session.sendKey, Buffer.concat([session.sendPrefix, counter]), {
@@ -404,12 +410,14 @@ export class SecureChannel {
     this.dropExpiredSessions()
     const idHex = peekSessionId(body)
     const session = this.findSession(idHex)
-    if (session === undefined) throw new OpenFailed(`DATA for session ${idHex}, which ${this.myName} has no (more) keys for`)
+    if (session === undefined)
+      throw new OpenFailed(`DATA for session ${idHex}, which ${this.myName} has no (more) keys for`)
     const high = body.readUInt32BE(SESSION_ID_BYTES)
     if (high >= MAX_COUNTER_HIGH_WORD) throw new OpenFailed(`DATA counter out of range in session ${idHex}`)
     const counter = high * TWO_TO_32 + body.readUInt32BE(SESSION_ID_BYTES + 4)
     const replayProblem = session.window.problemWith(counter)
-    if (replayProblem !== undefined) throw new OpenFailed(`DATA counter ${counter} in session ${idHex} ${replayProblem}`)
+    if (replayProblem !== undefined)
+      throw new OpenFailed(`DATA counter ${counter} in session ${idHex} ${replayProblem}`)
     const counterBytes = body.subarray(SESSION_ID_BYTES, SESSION_ID_BYTES + COUNTER_BYTES)
     const decipher = createDecipheriv(
       'aes-256-gcm',
@@ -426,7 +434,9 @@ export class SecureChannel {
         decipher.final(),
       ])
     } catch {
-      throw new OpenFailed(`DATA in session ${idHex} failed authentication (altered, wrong header, or not from ${this.peerName})`)
+      throw new OpenFailed(
+        `DATA in session ${idHex} failed authentication (altered, wrong header, or not from ${this.peerName})`,
+      )
     }
     session.window.accept(counter)
     return plaintext
@@ -491,14 +501,25 @@ export class SecureChannel {
       u16(encryptedSecret.length),
       encryptedSecret,
     ])
-    const signature = sign('sha256', this.transcript(INIT_LABEL, this.myFingerprint, this.peerFingerprint, signedPart), {
-      key: this.myPrivateKey,
-      ...PSS,
-    })
+    const signature = sign(
+      'sha256',
+      this.transcript(INIT_LABEL, this.myFingerprint, this.peerFingerprint, signedPart),
+      {
+        key: this.myPrivateKey,
+        ...PSS,
+      },
+    )
     const bytes = Buffer.concat([signedPart, u16(signature.length), signature])
 
     this.dropPending()
-    this.pending = { nonceI, nonceR: Buffer.from(nonceR), ephemeralPrivate: ephemeral.privateKey, secret, bytes, createdAt: now }
+    this.pending = {
+      nonceI,
+      nonceR: Buffer.from(nonceR),
+      ephemeralPrivate: ephemeral.privateKey,
+      secret,
+      bytes,
+      createdAt: now,
+    }
     this.lastInitAt = now
     return [bytes]
   }
@@ -509,11 +530,15 @@ export class SecureChannel {
       throw new HandshakeRejected(`RESP from ${this.peerName} answers no INIT we are waiting for (stale or replayed)`)
     }
     if (resp.signature.length !== this.peerModulusBytes) {
-      throw new HandshakeRejected(`RESP from ${this.peerName}: signature is ${resp.signature.length} bytes, its key makes ${this.peerModulusBytes}`)
+      throw new HandshakeRejected(
+        `RESP from ${this.peerName}: signature is ${resp.signature.length} bytes, its key makes ${this.peerModulusBytes}`,
+      )
     }
     const signed = this.transcript(RESP_LABEL, this.peerFingerprint, this.myFingerprint, pending.bytes, resp.signedPart)
     if (!verifyPss(signed, this.peerPublicKey, resp.signature)) {
-      throw new HandshakeRejected(`RESP claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`)
+      throw new HandshakeRejected(
+        `RESP claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`,
+      )
     }
     const shared = x25519(pending.ephemeralPrivate, resp.ephemeral)
     const session = this.deriveSession(shared, pending.secret, pending.bytes, respBytes)
@@ -558,7 +583,9 @@ export class SecureChannel {
     // Verify before decrypting, so nobody without the initiator's key gets to probe our OAEP decryption.
     const signed = this.transcript(INIT_LABEL, this.peerFingerprint, this.myFingerprint, init.signedPart)
     if (!verifyPss(signed, this.peerPublicKey, init.signature)) {
-      throw new HandshakeRejected(`INIT claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`)
+      throw new HandshakeRejected(
+        `INIT claiming to be from ${this.peerName}: signature does not verify with ${this.peerName}'s key`,
+      )
     }
     let secret: Buffer
     try {
@@ -568,15 +595,21 @@ export class SecureChannel {
     }
     try {
       if (secret.length !== SECRET_BYTES) {
-        throw new HandshakeRejected(`INIT from ${this.peerName}: the encrypted secret is ${secret.length} bytes, not ${SECRET_BYTES}`)
+        throw new HandshakeRejected(
+          `INIT from ${this.peerName}: the encrypted secret is ${secret.length} bytes, not ${SECRET_BYTES}`,
+        )
       }
       const ephemeral = generateKeyPairSync('x25519')
       const shared = x25519(ephemeral.privateKey, init.ephemeral)
       const signedPart = Buffer.concat([this.encodeHeader('resp'), rawX25519(ephemeral.publicKey), init.nonceI])
-      const signature = sign('sha256', this.transcript(RESP_LABEL, this.myFingerprint, this.peerFingerprint, initBytes, signedPart), {
-        key: this.myPrivateKey,
-        ...PSS,
-      })
+      const signature = sign(
+        'sha256',
+        this.transcript(RESP_LABEL, this.myFingerprint, this.peerFingerprint, initBytes, signedPart),
+        {
+          key: this.myPrivateKey,
+          ...PSS,
+        },
+      )
       const respBytes = Buffer.concat([signedPart, u16(signature.length), signature])
       const session = this.deriveSession(shared, secret, initBytes, respBytes)
 
@@ -712,9 +745,18 @@ function parseHandshake(body: Buffer): HandshakeMessage {
       const names = body.subarray(1, reader.offset)
       if (reader.remaining === 0) return { type, from, to, names }
       if (reader.remaining !== NONCE_BYTES + COOKIE_BYTES) {
-        throw new HandshakeRejected(`REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES + COOKIE_BYTES}`)
+        throw new HandshakeRejected(
+          `REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES + COOKIE_BYTES}`,
+        )
       }
-      return { type, from, to, names, nonceR: reader.take(NONCE_BYTES, 'nonceR'), cookie: reader.take(COOKIE_BYTES, 'cookie') }
+      return {
+        type,
+        from,
+        to,
+        names,
+        nonceR: reader.take(NONCE_BYTES, 'nonceR'),
+        cookie: reader.take(COOKIE_BYTES, 'cookie'),
+      }
     }
     case 'cookie': {
       const nonceR = reader.take(NONCE_BYTES, 'nonceR')
@@ -803,7 +845,11 @@ function verifyPss(data: Buffer, key: KeyObject, signature: Buffer): boolean {
 
 function x25519(privateKey: KeyObject, peerRaw: Buffer): Buffer {
   try {
-    const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]), format: 'der', type: 'spki' })
+    const publicKey = createPublicKey({
+      key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]),
+      format: 'der',
+      type: 'spki',
+    })
     // OpenSSL refuses an all-zero result, which is what low-order points give.
     return diffieHellman({ privateKey, publicKey })
   } catch {
@@ -830,7 +876,9 @@ function encodeName(name: string, what: string): Buffer {
   const bytes = Buffer.from(name, 'utf8')
   if (bytes.toString('utf8') !== name) throw new RangeError(`SecureChannel: ${what} is not valid Unicode text`)
   if (bytes.length === 0 || bytes.length > MAX_NAME_BYTES) {
-    throw new RangeError(`SecureChannel: ${what} must be 1 to ${MAX_NAME_BYTES} bytes of UTF-8, "${name}" is ${bytes.length}`)
+    throw new RangeError(
+      `SecureChannel: ${what} must be 1 to ${MAX_NAME_BYTES} bytes of UTF-8, "${name}" is ${bytes.length}`,
+    )
   }
   return bytes
 }
@@ -843,12 +891,14 @@ function u16(value: number): Buffer {
 
 function positiveInteger(value: number | undefined, fallback: number, option: string): number {
   const result = value ?? fallback
-  if (!Number.isInteger(result) || result <= 0) throw new RangeError(`SecureChannel: ${option} must be a positive integer, got ${value}`)
+  if (!Number.isInteger(result) || result <= 0)
+    throw new RangeError(`SecureChannel: ${option} must be a positive integer, got ${value}`)
   return result
 }
 
 function nonNegativeInteger(value: number | undefined, fallback: number, option: string): number {
   const result = value ?? fallback
-  if (!Number.isInteger(result) || result < 0) throw new RangeError(`SecureChannel: ${option} must be a non-negative integer, got ${value}`)
+  if (!Number.isInteger(result) || result < 0)
+    throw new RangeError(`SecureChannel: ${option} must be a non-negative integer, got ${value}`)
   return result
 }

@@ -38,7 +38,10 @@ const generateRsaKeyPair = promisify(generateKeyPair)
  * Loads `identity.pem` from the profile directory, creating a new key there if there is none; `onGenerate` is told
  * first, since a new key takes a moment (seconds on a slow machine).
  */
-export async function loadOrCreateIdentity(profileDir: string, options: { bits?: number; onGenerate?: (bits: number) => void } = {}): Promise<RsaIdentity> {
+export async function loadOrCreateIdentity(
+  profileDir: string,
+  options: { bits?: number; onGenerate?: (bits: number) => void } = {},
+): Promise<RsaIdentity> {
   const bits = options.bits ?? DEFAULT_RSA_BITS
   if (!(IDENTITY_RSA_BITS as readonly number[]).includes(bits)) {
     throw new RangeError(`RSA identity size must be one of ${IDENTITY_RSA_BITS.join(', ')} bits, got ${bits}`)
@@ -50,7 +53,9 @@ export async function loadOrCreateIdentity(profileDir: string, options: { bits?:
   if (existing !== undefined) {
     const identity = identityFromPem(existing, file)
     if (!(IDENTITY_RSA_BITS as readonly number[]).includes(identity.bits)) {
-      throw new Error(`${file} holds a ${identity.bits}-bit key, and udsu's registration fits only ${IDENTITY_RSA_BITS.join(' or ')} bits; move it away to create a new identity`)
+      throw new Error(
+        `${file} holds a ${identity.bits}-bit key, and udsu's registration fits only ${IDENTITY_RSA_BITS.join(' or ')} bits; move it away to create a new identity`,
+      )
     }
     return identity
   }
@@ -79,7 +84,9 @@ export function identityFromPem(privateKeyPem: string, source = 'private key'): 
   try {
     key = forge.pki.privateKeyFromPem(privateKeyPem)
   } catch (error) {
-    throw new Error(`${source} is not a readable PEM RSA private key (${errorText(error)}); move it away to create a new identity`)
+    throw new Error(
+      `${source} is not a readable PEM RSA private key (${errorText(error)}); move it away to create a new identity`,
+    )
   }
   if (!key || !key.n || !key.e) {
     throw new Error(`${source} is not an RSA private key; move it away to create a new identity`)
@@ -218,7 +225,10 @@ async function readKeyFile(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new Error(`${file} is a symbolic link; udsu does not follow links to its key: put the key file itself there`)
+    if (code === 'ELOOP')
+      throw new Error(
+        `${file} is a symbolic link; udsu does not follow links to its key: put the key file itself there`,
+      )
     throw new Error(`cannot read ${file}: ${errorText(error)}`)
   }
   try {

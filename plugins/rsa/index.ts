@@ -1,8 +1,37 @@
 // End-to-end encryption: an RSA identity per user, a signed forward-secret handshake per peer, AES-GCM per message.
 import { createPrivateKey, sign } from 'node:crypto'
-import { definePlugin, encodeFrame, frameHeader, FrameKind, number, object, oneOf, optional, validate, Veto, type CoreServices } from '../../core'
-import { HandshakeRejected, initBudget, OpenFailed, peekHandshake, peekSessionId, PSS, requestCookies, SecureChannel } from './channel'
-import { checkPublicKey, DEFAULT_RSA_BITS, fingerprintOf, IDENTITY_RSA_BITS, loadOrCreateIdentity, safetyNumber, type RsaIdentity } from './identity'
+import {
+  definePlugin,
+  encodeFrame,
+  frameHeader,
+  FrameKind,
+  number,
+  object,
+  oneOf,
+  optional,
+  validate,
+  Veto,
+  type CoreServices,
+} from '../../core'
+import {
+  HandshakeRejected,
+  initBudget,
+  OpenFailed,
+  peekHandshake,
+  peekSessionId,
+  PSS,
+  requestCookies,
+  SecureChannel,
+} from './channel'
+import {
+  checkPublicKey,
+  DEFAULT_RSA_BITS,
+  fingerprintOf,
+  IDENTITY_RSA_BITS,
+  loadOrCreateIdentity,
+  safetyNumber,
+  type RsaIdentity,
+} from './identity'
 
 const optionsSchema = object({
   /** Size of a newly created identity key: only the sizes whose public key fits the registration datagram. */
@@ -92,7 +121,8 @@ export default definePlugin<RsaOptions, Deps>({
       // Another process of the peer (or a server that does not say which) means it restarted and lost our session:
       // agree a fresh one before sealing again. The same process introduced again keeps its session.
       const channel = channels.get(name)
-      if (channel?.established && (instance === undefined || instance !== sessionInstances.get(name))) renewing.set(name, channel.sessionIds()[0])
+      if (channel?.established && (instance === undefined || instance !== sessionInstances.get(name)))
+        renewing.set(name, channel.sessionIds()[0])
     })
 
     // A name the directory forgot (introduced, then silent) takes what we keep for it along, unless a session exists.
@@ -133,14 +163,21 @@ export default definePlugin<RsaOptions, Deps>({
       // A first contact introduced anew with another key before its handshake finished: start over with that key.
       if (existing) forget(peer)
       if (!publicKeyPem) return undefined
-      const channel = new SecureChannel({ me: { name: me.name, identity }, peer: { name: peer, publicKeyPem }, initBudget: inits, cookies })
+      const channel = new SecureChannel({
+        me: { name: me.name, identity },
+        peer: { name: peer, publicKeyPem },
+        initBudget: inits,
+        cookies,
+      })
       channels.set(peer, channel)
       return channel
     }
 
     async function sendHandshake(peer: string, bodies: Buffer[]) {
       for (const body of bodies) {
-        await hooks.send.promise({ peer, bytes: encodeFrame(FrameKind.Handshake, body), sealed: true }).catch(() => undefined)
+        await hooks.send
+          .promise({ peer, bytes: encodeFrame(FrameKind.Handshake, body), sealed: true })
+          .catch(() => undefined)
       }
     }
 
@@ -210,7 +247,13 @@ export default definePlugin<RsaOptions, Deps>({
         const peer = sessionOwner.get(peekSessionId(sealed.bytes))
         const channel = peer === undefined ? undefined : channels.get(peer)
         if (!peer || !channel) throw new OpenFailed('unknown session')
-        return { peer, bytes: channel.open(sealed.bytes, DATA_AAD), sealed: false, from: sealed.from, transport: sealed.transport }
+        return {
+          peer,
+          bytes: channel.open(sealed.bytes, DATA_AAD),
+          sealed: false,
+          from: sealed.from,
+          transport: sealed.transport,
+        }
       } catch (error) {
         stats.openFailed++
         log.debug(`could not open a DATA frame: ${(error as Error).message}`)
@@ -220,7 +263,9 @@ export default definePlugin<RsaOptions, Deps>({
 
     hooks.safetyNumber.tap('rsa', (peer) => {
       const publicKeyPem = peers.get(peer)?.publicKey
-      return publicKeyPem && identity ? safetyNumber({ name: me.name, publicKeyPem: identity.publicKeyPem }, { name: peer, publicKeyPem }) : undefined
+      return publicKeyPem && identity
+        ? safetyNumber({ name: me.name, publicKeyPem: identity.publicKeyPem }, { name: peer, publicKeyPem })
+        : undefined
     })
 
     commands.register({
@@ -247,14 +292,20 @@ export default definePlugin<RsaOptions, Deps>({
         const fingerprint = changedKeys.get(name)
         if (!fingerprint) {
           const pinned = expected !== undefined ? known[name] : undefined
-          return out.error(`the key of ${name || '(no name)'} has not changed${pinned ? `: it is the one you already trust (${pinned})` : ''}`)
+          return out.error(
+            `the key of ${name || '(no name)'} has not changed${pinned ? `: it is the one you already trust (${pinned})` : ''}`,
+          )
         }
         // A frontend that showed a key names it, so that the key pinned is the one the user compared, not a newer one.
         if (expected !== undefined && expected.length < MIN_TRUST_HEX) {
-          return out.error(`name at least ${MIN_TRUST_HEX} hex digits of the fingerprint (the warning shows all of it), not "${expected}"`)
+          return out.error(
+            `name at least ${MIN_TRUST_HEX} hex digits of the fingerprint (the warning shows all of it), not "${expected}"`,
+          )
         }
         if (expected !== undefined && !fingerprint.replace(/ /g, '').startsWith(expected)) {
-          return out.error(`the key of ${name} is now ${fingerprint}, not the one you named; compare the safety number again`)
+          return out.error(
+            `the key of ${name} is now ${fingerprint}, not the one you named; compare the safety number again`,
+          )
         }
         pin(name, fingerprint)
         changedKeys.delete(name)

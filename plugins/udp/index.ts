@@ -1,5 +1,15 @@
 // The UDP transport: one socket per client, shared by the rendezvous protocol and every peer.
-import { definePlugin, number, object, optional, string, UdpSocket, validate, type CoreServices, type Endpoint } from '../../core'
+import {
+  definePlugin,
+  number,
+  object,
+  optional,
+  string,
+  UdpSocket,
+  validate,
+  type CoreServices,
+  type Endpoint,
+} from '../../core'
 
 const optionsSchema = object({
   /** Address to bind; 0.0.0.0 listens on every interface. */
@@ -62,8 +72,10 @@ export default definePlugin<UdpOptions, Pick<CoreServices, 'hooks' | 'transports
 
 /** The bind failure in words a person can act on: which port, and what to change. */
 function bindProblem(error: NodeJS.ErrnoException, { host, port }: UdpOptions): string {
-  if (error.code === 'EADDRINUSE') return `port ${port} is in use by another program: set udp's port option to a free port, or to 0 for any`
+  if (error.code === 'EADDRINUSE')
+    return `port ${port} is in use by another program: set udp's port option to a free port, or to 0 for any`
   if (error.code === 'EACCES') return `no permission to bind port ${port}: choose a port above 1023, or 0 for any`
-  if (error.code === 'EADDRNOTAVAIL') return `${host} is not an address of this machine: set udp's host option to one, or to 0.0.0.0`
+  if (error.code === 'EADDRNOTAVAIL')
+    return `${host} is not an address of this machine: set udp's host option to one, or to 0.0.0.0`
   return `cannot bind ${host}:${port}: ${error.message}`
 }

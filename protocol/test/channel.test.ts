@@ -2,12 +2,30 @@
 // a replay, a frame from the wrong direction, a frame too old for the window or another transcript open nothing.
 import { expect } from 'chai'
 import { generateKeyPairSync } from 'node:crypto'
-import { ChannelEnd, decodeFrame, encodeJson, encodeServerKey, ephemeralKey, FrameKind, REPLAY_WINDOW, signTranscript, verifyTranscript, type Transcript } from '..'
+import {
+  ChannelEnd,
+  decodeFrame,
+  encodeJson,
+  encodeServerKey,
+  ephemeralKey,
+  FrameKind,
+  REPLAY_WINDOW,
+  signTranscript,
+  verifyTranscript,
+  type Transcript,
+} from '..'
 
 function pair(overrides: Partial<Transcript> = {}) {
   const serverKey = generateKeyPairSync('ed25519').privateKey
   const [client, server] = [ephemeralKey(), ephemeralKey()]
-  const transcript: Transcript = { nonce: 'ab'.repeat(16), name: 'alice', clientKey: 'PEM', clientEph: client.public, serverEph: server.public, serverKey: encodeServerKey(serverKey) }
+  const transcript: Transcript = {
+    nonce: 'ab'.repeat(16),
+    name: 'alice',
+    clientKey: 'PEM',
+    clientEph: client.public,
+    serverEph: server.public,
+    serverKey: encodeServerKey(serverKey),
+  }
   return {
     serverKey,
     transcript,
@@ -52,14 +70,17 @@ describe('protocol/channel: the client–server channel', () => {
     expect(server.open(frames[2])).to.equal(undefined)
   })
 
-  it('derives other keys from another transcript, and the server\'s signature covers every field', () => {
+  it("derives other keys from another transcript, and the server's signature covers every field", () => {
     const { client, server } = pair({ name: 'mallory' })
     expect(server.open(body(client.seal(ping)))).to.equal(undefined)
     const { serverKey, transcript } = pair()
     const signature = signTranscript(serverKey, transcript)
     expect(verifyTranscript(generateKeyPairSync('ed25519').publicKey, transcript, signature)).to.equal(false)
     for (const field of Object.keys(transcript) as Array<keyof Transcript>) {
-      expect(verifyTranscript(serverKey, { ...transcript, [field]: transcript[field] + 'x' }, signature), field).to.equal(false)
+      expect(
+        verifyTranscript(serverKey, { ...transcript, [field]: transcript[field] + 'x' }, signature),
+        field,
+      ).to.equal(false)
     }
     expect(verifyTranscript(serverKey, transcript, signature)).to.equal(true)
   })

@@ -7,7 +7,26 @@ import { decodeRelay, isEndpoint, parseClientMessage, parseServerMessage } from 
 const hex = (options: { minLength?: number; maxLength?: number } = {}) =>
   fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), ...options })
 
-const types = ['hello', 'register', 'prove', 'ping', 'list', 'connect', 'bye', 'relay', 'mapping', 'cookie', 'challenge', 'registered', 'pong', 'mapped', 'peers', 'intro', 'error', 'other']
+const types = [
+  'hello',
+  'register',
+  'prove',
+  'ping',
+  'list',
+  'connect',
+  'bye',
+  'relay',
+  'mapping',
+  'cookie',
+  'challenge',
+  'registered',
+  'pong',
+  'mapped',
+  'peers',
+  'intro',
+  'error',
+  'other',
+]
 /** JSON objects shaped like protocol messages, with fields of any type, so the checks behind `t` are exercised. */
 const messages = fc.record(
   {

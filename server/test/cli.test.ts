@@ -14,23 +14,43 @@ describe('udsu command line (operators)', function () {
 
   describe('usage errors exit 2 with the reason and where to read the usage', () => {
     const cases: Array<[string, string[], RegExp]> = [
-      ['a chat flag given to server', ['server', '--name', 'alice'], /--name is not an option of udsu server\nRun udsu server --help/],
+      [
+        'a chat flag given to server',
+        ['server', '--name', 'alice'],
+        /--name is not an option of udsu server\nRun udsu server --help/,
+      ],
       ['a server flag given to chat', ['--relay'], /--relay is not an option of udsu chat/],
-      ['a hexadecimal port', ['server', '--port', '0x4A40'], /--port must be a decimal number from 0 to 65535, not "0x4A40"/],
+      [
+        'a hexadecimal port',
+        ['server', '--port', '0x4A40'],
+        /--port must be a decimal number from 0 to 65535, not "0x4A40"/,
+      ],
       ['a port with an exponent', ['server', '--port', '7e3'], /--port must be a decimal number/],
       ['a port out of range', ['server', '--alt-port', '65536'], /--alt-port must be a decimal number from 0 to 65535/],
       ['a missing value', ['server', '--port'], /--port <value>' argument missing/],
-      ['a bad log level', ['server', '--log-level', 'loud'], /--log-level must be one of debug, info, warn, error, silent, not "loud"/],
+      [
+        'a bad log level',
+        ['server', '--log-level', 'loud'],
+        /--log-level must be one of debug, info, warn, error, silent, not "loud"/,
+      ],
       ['a bad log format', ['server', '--log-format', 'xml'], /--log-format must be one of human, json/],
       ['an empty host', ['server', '--host', ''], /--host must be an address to listen on, not ""/],
       ['a bad metrics address', ['server', '--metrics', '9464'], /--metrics must be HOST:PORT/],
-      ['a Redis address that is not a redis:// URL', ['server', '--redis', '127.0.0.1:6379'], /--redis must be redis:\/\/HOST:PORT/],
+      [
+        'a Redis address that is not a redis:// URL',
+        ['server', '--redis', '127.0.0.1:6379'],
+        /--redis must be redis:\/\/HOST:PORT/,
+      ],
       ['a stray word', ['server', 'now'], /unexpected argument "now" to udsu server/],
       ['an unknown command', ['serve'], /unknown command "serve"/],
       ['a bad web port', ['--web-port', '0x50'], /--web-port must be a decimal number/],
       ['ping without a server', ['ping'], /udsu ping needs the server/],
       ['ping with a bad address', ['ping', 'localhost'], /udsu ping: "localhost" is not host:port/],
-      ['ping with a bad timeout', ['ping', '127.0.0.1:7777', '--timeout', 'soon'], /--timeout must be a decimal number of milliseconds/],
+      [
+        'ping with a bad timeout',
+        ['ping', '127.0.0.1:7777', '--timeout', 'soon'],
+        /--timeout must be a decimal number of milliseconds/,
+      ],
     ]
     for (const [what, args, said] of cases) {
       it(`${what}: udsu ${args.join(' ')}`, async () => {
@@ -50,10 +70,20 @@ describe('udsu command line (operators)', function () {
     expect(run.stdout).to.equal('')
   })
 
-  it('`udsu server --help` lists the server\'s options only, and `udsu --help` the client\'s', async () => {
+  it("`udsu server --help` lists the server's options only, and `udsu --help` the client's", async () => {
     const server = await runCli(['server', '--help'])
     expect(server.code).to.equal(0)
-    for (const flag of ['--host', '--port', '--alt-port', '--relay', '--metrics', '--log-format', '--log-file', '--log-redact', '--config']) {
+    for (const flag of [
+      '--host',
+      '--port',
+      '--alt-port',
+      '--relay',
+      '--metrics',
+      '--log-format',
+      '--log-file',
+      '--log-redact',
+      '--config',
+    ]) {
       expect(server.stdout).to.include(flag)
     }
     expect(server.stdout).to.not.match(/--name|--frontend|--profile/)
@@ -72,7 +102,9 @@ describe('udsu command line (operators)', function () {
     await server.exited
     const down = await runCli(['ping', server.address, '--timeout', '600'])
     expect(down.code).to.equal(1)
-    expect(down.stderr).to.equal(`udsu: no answer from ${server.address} within 600 ms: is a udsu server running there, and does the firewall let UDP through to that port?\n`)
+    expect(down.stderr).to.equal(
+      `udsu: no answer from ${server.address} within 600 ms: is a udsu server running there, and does the firewall let UDP through to that port?\n`,
+    )
   })
 
   it('the health check is answered without registration and never with more bytes than asked', async () => {
@@ -119,7 +151,7 @@ describe('udsu command line (operators)', function () {
     }
   })
 
-  it('SIGUSR1 logs the counters (not Node\'s debugger), SIGHUP reopens --log-file after a rotation', async () => {
+  it("SIGUSR1 logs the counters (not Node's debugger), SIGHUP reopens --log-file after a rotation", async () => {
     const dir = tempDir('udsu-log-')
     const log = path.join(dir, 'server.log')
     const server = track(await ServerProcess.start({ args: ['--log-level', 'info', '--log-file', log] }))

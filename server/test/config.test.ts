@@ -32,7 +32,7 @@ describe('udsu server settings', function () {
     expect(await loadServerSettings(undefined, {}, projectWith({}))).to.deep.equal(SERVER_DEFAULTS)
   })
 
-  it('come from the server section found by the client\'s search, with flags over them', async () => {
+  it("come from the server section found by the client's search, with flags over them", async () => {
     const dir = projectWith({
       'udsu.config.js': `module.exports = { name: 'alice', server: { port: 9000, relay: true, limits: { perSecond: 7 }, log: { format: 'json', level: 'warn' }, watches: { perClient: 4 } } }`,
     })
@@ -52,7 +52,16 @@ describe('udsu server settings', function () {
 
   it('name the file and every bad key at once, with "did you mean"', async () => {
     const dir = projectWith({
-      'udsu.config.json': JSON.stringify({ server: { ttlMs: 10, port: '7777', altPort: true, limits: { perSecnd: 5 }, log: { format: 'xml' }, metrics: '9464' } }),
+      'udsu.config.json': JSON.stringify({
+        server: {
+          ttlMs: 10,
+          port: '7777',
+          altPort: true,
+          limits: { perSecnd: 5 },
+          log: { format: 'xml' },
+          metrics: '9464',
+        },
+      }),
     })
     const error = await rejection(loadServerSettings('udsu.config.json', {}, dir))
     expect(error).to.be.instanceOf(ConfigError)
@@ -70,22 +79,40 @@ describe('udsu server settings', function () {
   it('server/README.md lists every setting with its default', () => {
     const readme = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'server', 'README.md'), 'utf8')
     const flat = (value: object, prefix = ''): Array<[string, unknown]> =>
-      Object.entries(value).flatMap(([key, v]) => (typeof v === 'object' && v !== null ? flat(v as object, `${prefix}${key}.`) : [[`${prefix}${key}`, v] as [string, unknown]]))
+      Object.entries(value).flatMap(([key, v]) =>
+        typeof v === 'object' && v !== null
+          ? flat(v as object, `${prefix}${key}.`)
+          : [[`${prefix}${key}`, v] as [string, unknown]],
+      )
     const rows = readme.split('\n').filter((line) => line.startsWith('| `'))
     for (const [key, value] of flat(SERVER_DEFAULTS)) {
       const row = rows.find((r) => r.startsWith(`| \`${key}\` |`))
       expect(row, `a row for ${key}`).to.not.equal(undefined)
       expect(row!.split('|')[3].trim(), key).to.equal(`\`${JSON.stringify(value)}\``)
     }
-    for (const key of ['altPort', 'metrics', 'log.file']) expect(rows.some((r) => r.startsWith(`| \`${key}\` |`)), key).to.equal(true)
+    for (const key of ['altPort', 'metrics', 'log.file'])
+      expect(
+        rows.some((r) => r.startsWith(`| \`${key}\` |`)),
+        key,
+      ).to.equal(true)
   })
 
-  it('admission\'s limits come from the file: past `admission.maxPending` registrations waiting for their proof, one more gets `full`', async () => {
-    const dir = projectWith({ '.udsurc.json': JSON.stringify({ server: { admission: { maxPending: 2, cookieMs: 5000 }, redis: 'redis://cache.internal:6379' } }) })
+  it("admission's limits come from the file: past `admission.maxPending` registrations waiting for their proof, one more gets `full`", async () => {
+    const dir = projectWith({
+      '.udsurc.json': JSON.stringify({
+        server: { admission: { maxPending: 2, cookieMs: 5000 }, redis: 'redis://cache.internal:6379' },
+      }),
+    })
     const settings = await loadServerSettings(undefined, {}, dir)
-    expect(settings.admission).to.deep.equal({ maxPending: 2, pendingMs: SERVER_DEFAULTS.admission.pendingMs, cookieMs: 5000 })
+    expect(settings.admission).to.deep.equal({
+      maxPending: 2,
+      pendingMs: SERVER_DEFAULTS.admission.pendingMs,
+      cookieMs: 5000,
+    })
     expect(settings.redis).to.equal('redis://cache.internal:6379')
-    const bad = projectWith({ '.udsurc.json': JSON.stringify({ server: { admission: { pendingMs: 10 }, redis: 'cache:6379' } }) })
+    const bad = projectWith({
+      '.udsurc.json': JSON.stringify({ server: { admission: { pendingMs: 10 }, redis: 'cache:6379' } }),
+    })
     const problems = await rejection(loadServerSettings(undefined, {}, bad))
     expect(problems.message).to.include('server.admission.pendingMs must be at least 1000')
     expect(problems.message).to.include('server.redis must be redis://HOST:PORT')
@@ -98,9 +125,18 @@ describe('udsu server settings', function () {
       const answers = []
       for (const [i, peer] of peers.entries()) {
         const cookie = await peer.request({ t: 'hello', pad: HELLO_PAD })
-        answers.push(await peer.request({ t: 'register', cookie: cookie.cookie, name: `waiting${i}`, key: publicPem('alice'), local: [], eph: ephemeralKey().public }))
+        answers.push(
+          await peer.request({
+            t: 'register',
+            cookie: cookie.cookie,
+            name: `waiting${i}`,
+            key: publicPem('alice'),
+            local: [],
+            eph: ephemeralKey().public,
+          }),
+        )
       }
-      expect(answers.map((a) => a.t === 'error' ? a.code : a.t)).to.deep.equal(['challenge', 'challenge', 'full'])
+      expect(answers.map((a) => (a.t === 'error' ? a.code : a.t))).to.deep.equal(['challenge', 'challenge', 'full'])
     } finally {
       for (const peer of peers) peer.close()
     }
@@ -110,7 +146,9 @@ describe('udsu server settings', function () {
     const bad = projectWith({ '.udsurc.json': JSON.stringify({ server: { relay: 'yes' } }) })
     const run = await runCli(['server', '--host', '127.0.0.1', '--port', '0'], { cwd: bad })
     expect(run.code).to.equal(2)
-    expect(run.stderr).to.equal(`udsu: ${path.join(bad, '.udsurc.json')} is invalid:\n  - server.relay must be true or false, not "yes"\n`)
+    expect(run.stderr).to.equal(
+      `udsu: ${path.join(bad, '.udsurc.json')} is invalid:\n  - server.relay must be true or false, not "yes"\n`,
+    )
 
     const missing = await runCli(['server', '--config', path.join(bad, 'nowhere.json')])
     expect(missing.code).to.equal(2)

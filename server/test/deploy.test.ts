@@ -29,15 +29,30 @@ function needTool(context: Mocha.Context, tool: string): void {
 const unit = read('udsu-server.service')
 const execStart = /^ExecStart=(.*)$/m.exec(unit)![1].split(/\s+/)
 const dockerfile = read('Dockerfile')
-const jsonInstruction = (name: string): string[] => JSON.parse(new RegExp(`^${name} (\\[.*\\])$`, 'm').exec(dockerfile)![1]) as string[]
+const jsonInstruction = (name: string): string[] =>
+  JSON.parse(new RegExp(`^${name} (\\[.*\\])$`, 'm').exec(dockerfile)![1]) as string[]
 
 describe('deploy/', function () {
   this.timeout(60_000)
   const track = trackProcesses()
 
   /** Runs `udsu server` with these flags for real (its ports moved to free ones): it listens, answers, and drains. */
-  async function runsWith(flags: string[], check: (server: ServerProcess) => Promise<void> = async () => undefined): Promise<void> {
-    const server = track(await ServerProcess.start({ args: [...flags, '--port', '0', '--alt-port', '0', ...(flags.includes('--metrics') ? ['--metrics', '127.0.0.1:0'] : [])] }))
+  async function runsWith(
+    flags: string[],
+    check: (server: ServerProcess) => Promise<void> = async () => undefined,
+  ): Promise<void> {
+    const server = track(
+      await ServerProcess.start({
+        args: [
+          ...flags,
+          '--port',
+          '0',
+          '--alt-port',
+          '0',
+          ...(flags.includes('--metrics') ? ['--metrics', '127.0.0.1:0'] : []),
+        ],
+      }),
+    )
     expect((await runCli(['ping', server.address])).code).to.equal(0)
     await check(server)
     server.child.kill('SIGTERM')
@@ -55,8 +70,20 @@ describe('deploy/', function () {
     })
 
     it('has the hardening DEPLOY.md promises, and nothing that stops Node', () => {
-      for (const line of ['DynamicUser=yes', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes',
-        'CapabilityBoundingSet=', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'SystemCallFilter=@system-service', 'RestrictNamespaces=yes', 'KillSignal=SIGTERM', 'RestartPreventExitStatus=2']) {
+      for (const line of [
+        'DynamicUser=yes',
+        'ProtectSystem=strict',
+        'NoNewPrivileges=yes',
+        'ProtectHome=yes',
+        'PrivateTmp=yes',
+        'PrivateDevices=yes',
+        'CapabilityBoundingSet=',
+        'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+        'SystemCallFilter=@system-service',
+        'RestrictNamespaces=yes',
+        'KillSignal=SIGTERM',
+        'RestartPreventExitStatus=2',
+      ]) {
         expect(unit.split('\n'), line).to.include(line)
       }
       expect(unit).to.not.match(/^MemoryDenyWriteExecute=yes/m) // V8's JIT needs writable code
@@ -97,7 +124,7 @@ describe('deploy/', function () {
   describe('the firewall rules', () => {
     const rules = read('nftables-udsu.nft')
 
-    it('open the unit\'s UDP ports (main and main + 1) and keep the metrics port for the monitoring host', async () => {
+    it("open the unit's UDP ports (main and main + 1) and keep the metrics port for the monitoring host", async () => {
       const settings = await settingsOf(execStart.slice(2))
       expect(/^define UDSU_PORTS = \{ (.*) \}$/m.exec(rules)?.[1]).to.equal(`${settings.port}, ${settings.port + 1}`)
       expect(/^define METRICS_PORT = (\d+)$/m.exec(rules)?.[1]).to.equal(settings.metrics!.split(':').pop())
@@ -106,7 +133,10 @@ describe('deploy/', function () {
 
     it('pass nft -c', function () {
       needTool(this, 'nft')
-      const result = spawnSync('nft', ['-c', '-f', path.join(DEPLOY, 'nftables-udsu.nft')], { encoding: 'utf8', timeout: 30_000 })
+      const result = spawnSync('nft', ['-c', '-f', path.join(DEPLOY, 'nftables-udsu.nft')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
       expect(result.status, result.stderr).to.equal(0)
     })
   })

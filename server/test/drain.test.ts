@@ -23,7 +23,10 @@ describe('udsu server drain (SIGTERM)', function () {
       expect(await server.exited).to.equal(0)
       expect(server.stderr.join('\n')).to.match(/\[server\] draining: telling the clients \{"clients":2\}/)
       expect(server.stderr.join('\n')).to.match(/\[server\] stopped \{"told":2\}/)
-      expect(stranger.received.some((m) => m.t === 'closing'), 'only registered clients are told').to.equal(false)
+      expect(
+        stranger.received.some((m) => m.t === 'closing'),
+        'only registered clients are told',
+      ).to.equal(false)
     } finally {
       alice.close()
       bob.close()
@@ -33,7 +36,9 @@ describe('udsu server drain (SIGTERM)', function () {
 
   it('a client shows the server stopping at once, registers again when it is back, and its chat goes on', async () => {
     // The default keepalive (15 s): only the server's sealed `closing` can tell the clients within the 10 s waited below.
-    const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false } }, 'rsa'] })
+    const config = writeConfig({
+      plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false } }, 'rsa'],
+    })
     const first = track(await ServerProcess.start())
     const alice = track(await HeadlessClient.start({ name: 'alice', server: first.address, config }))
     const bob = track(await HeadlessClient.start({ name: 'bob', server: first.address, config }))
@@ -43,7 +48,12 @@ describe('udsu server drain (SIGTERM)', function () {
     const bobSeen = bob.lines.length
     first.child.kill('SIGTERM')
     expect(await first.exited).to.equal(0)
-    const lost = await alice.waitFor((e) => e.type === 'server' && e.online === false, 'alice to see the server lost', 10_000, seen)
+    const lost = await alice.waitFor(
+      (e) => e.type === 'server' && e.online === false,
+      'alice to see the server lost',
+      10_000,
+      seen,
+    )
     expect(lost).to.include({ server: first.address, reason: 'the server is stopping' })
 
     const second = track(await ServerProcess.start({ port: first.port, dataDir: first.dataDir }))

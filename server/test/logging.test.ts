@@ -33,7 +33,10 @@ async function serverSession(track: <T extends { kill(): void }>(p: T) => T, arg
     expect(cookie).to.be.a('string')
     expect(nonce).to.be.a('string')
     const endpoints = (['alice', 'bob'] as const).map((name) => {
-      const registered = (name === 'alice' ? alice : bob).received.find((m) => m.t === 'registered')!.public as { address: string; port: number }
+      const registered = (name === 'alice' ? alice : bob).received.find((m) => m.t === 'registered')!.public as {
+        address: string
+        port: number
+      }
       return `${registered.address}:${registered.port}`
     })
     return { lines: server.stderr, secrets: [cookie, nonce, intro.token as string], endpoints }
@@ -61,7 +64,9 @@ describe('udsu server logs', function () {
     const all = run.lines.join('\n')
     for (const secret of [...run.secrets, KEY_BODY]) expect(all).to.not.include(secret)
     // Without --log-redact the names and addresses are there, as operators debugging a client need them.
-    const registered = run.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'registered')
+    const registered = run.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.msg === 'registered')
     expect(registered.map((e) => e.name)).to.deep.equal(['alice', 'bob'])
     expect(registered.map((e) => e.from)).to.deep.equal(run.endpoints)
     const stats = run.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.msg === 'stats')

@@ -26,7 +26,7 @@ describe('udsu server --metrics', function () {
   this.timeout(60_000)
   const track = trackProcesses()
 
-  it('serves the server\'s counters and the process metrics, and they follow what happens', async () => {
+  it("serves the server's counters and the process metrics, and they follow what happens", async () => {
     const server = track(await ServerProcess.start({ args: ['--relay', '--metrics', '127.0.0.1:0'] }))
     const line = server.lines.find((l) => l.startsWith('udsu server metrics on '))
     const url = line?.split(' ').pop() ?? ''
@@ -64,12 +64,17 @@ describe('udsu server --metrics', function () {
     const flooder = dgram.createSocket('udp4')
     await new Promise<void>((resolve) => flooder.bind(0, '127.0.0.1', resolve))
     const junk = Buffer.from('not a udsu frame')
-    await Promise.all(Array.from({ length: 600 }, () => new Promise<void>((resolve) => flooder.send(junk, server.port, '127.0.0.1', () => resolve()))))
+    await Promise.all(
+      Array.from(
+        { length: 600 },
+        () => new Promise<void>((resolve) => flooder.send(junk, server.port, '127.0.0.1', () => resolve())),
+      ),
+    )
     flooder.close()
 
     // The counters move as the datagrams are handled: scrape until the flood has been counted (bounded).
     let after = ''
-    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
       after = await scrape(url)
       if (sample(after, 'udsu_server_rate_limited_total') > 0) break
     }
@@ -83,7 +88,9 @@ describe('udsu server --metrics', function () {
     expect(sample(after, 'udsu_server_dropped_total{reason="malformed"}')).to.be.greaterThan(0)
     expect(sample(after, 'udsu_server_rate_limited_total')).to.be.greaterThan(0)
     // The bucket of 200 (shared by every datagram from 127.0.0.1) emptied before any datagram was limited.
-    expect(sample(after, 'udsu_server_datagrams_received_total')).to.be.at.least(200 + sample(after, 'udsu_server_rate_limited_total'))
+    expect(sample(after, 'udsu_server_datagrams_received_total')).to.be.at.least(
+      200 + sample(after, 'udsu_server_rate_limited_total'),
+    )
     expect(after).to.match(/# TYPE udsu_server_registrations_total counter/)
 
     const elsewhere = await fetch(url.replace('/metrics', '/'), { signal: AbortSignal.timeout(5000) })

@@ -19,7 +19,7 @@ describe('server NameBook', () => {
     expect(book.claim('alice', 'KEY-A', 50 * DAY + 90 * DAY).ok, 'now the other key owns it').to.equal(false)
   })
 
-  it('releases a name to its owner\'s request only', () => {
+  it("releases a name to its owner's request only", () => {
     const book = new NameBook()
     book.claim('alice', 'KEY-A', 0)
     expect(book.release('alice', 'KEY-M')).to.equal(false)

@@ -11,7 +11,10 @@ import { waitUntil } from '../../test/support/wait'
 const RUN_MS = 20_000
 
 /** Runs `udsu ARGS` to its exit (killed after RUN_MS): exit code, stdout, stderr. */
-export function runCli(args: string[], options: { cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -52,7 +55,11 @@ export class UdpPeer {
   }
 
   /** A socket on loopback (`host`: another loopback address, to be another client address to the server). */
-  static async open(server: { address: string; port: number }, family: 'udp4' | 'udp6' = 'udp4', host = family === 'udp4' ? '127.0.0.1' : '::1'): Promise<UdpPeer> {
+  static async open(
+    server: { address: string; port: number },
+    family: 'udp4' | 'udp6' = 'udp4',
+    host = family === 'udp4' ? '127.0.0.1' : '::1',
+  ): Promise<UdpPeer> {
     const socket = dgram.createSocket(family)
     await new Promise<void>((resolve) => socket.bind(0, host, resolve))
     return new UdpPeer(socket, server)
@@ -70,7 +77,9 @@ export class UdpPeer {
   }
 
   sendRaw(bytes: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
+    return new Promise((resolve, reject) =>
+      this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())),
+    )
   }
 
   /** The first received message (from now on, or already received when `seen` is true) that matches, within `timeoutMs`. */
@@ -90,7 +99,11 @@ export class UdpPeer {
 
   /** The whole registration (cookie, then the signed challenge) under `name`, with the fixture key `key` (default: the name's). */
   register(name: string, key = name): Promise<JsonMessage> {
-    return admit((m) => this.request(m), { name, key: publicPem(key) }, (channel) => (this.channel = channel))
+    return admit(
+      (m) => this.request(m),
+      { name, key: publicPem(key) },
+      (channel) => (this.channel = channel),
+    )
   }
 
   close(): void {
@@ -99,12 +112,18 @@ export class UdpPeer {
 }
 
 /** Resolves with the file's text once `match` holds for it (polled: a file has no event we could await portably). */
-export async function fileText(file: string, match: (text: string) => boolean, what: string, timeoutMs = 5000): Promise<string> {
+export async function fileText(
+  file: string,
+  match: (text: string) => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
     if (match(text)) return text
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${file}; it holds:\n${text}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${file}; it holds:\n${text}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }

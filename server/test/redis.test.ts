@@ -23,7 +23,11 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
   async function instances(count: number, args: string[] = []): Promise<ServerProcess[]> {
     redis = await RedisServer.start()
     const url = redis.url
-    return Promise.all(Array.from({ length: count }, () => ServerProcess.start({ args: ['--redis', url, '--log-level', 'info', ...args] }).then(track)))
+    return Promise.all(
+      Array.from({ length: count }, () =>
+        ServerProcess.start({ args: ['--redis', url, '--log-level', 'info', ...args] }).then(track),
+      ),
+    )
   }
 
   async function client(name: string, server: ServerProcess, key?: string): Promise<HeadlessClient> {
@@ -91,7 +95,10 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
     bob.kill()
     const again = await client('bob', three)
     const paths = () => alice.stderr.filter((l) => l.includes('direct path to bob')).length
-    await alice.waitForLog((l) => l.includes('direct path to bob') && paths() >= 2, 'alice to meet bob again at instance 3')
+    await alice.waitForLog(
+      (l) => l.includes('direct path to bob') && paths() >= 2,
+      'alice to meet bob again at instance 3',
+    )
     await say(alice, again, 'after the crash, through instance 3')
     await say(again, alice, 'and back')
   })
@@ -100,10 +107,20 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
     const [one, two, three] = await instances(3)
     // As users configure several instances: each client lists all three, starting at another one.
     const listed = (...order: ServerProcess[]) => order.map((s) => s.address).join(',')
-    const failover = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 1_000 } }, 'rsa', 'reliable'] })
+    const failover = writeConfig({
+      plugins: [
+        'udp',
+        { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 1_000 } },
+        'rsa',
+        'reliable',
+      ],
+    })
     const start = async (name: string, order: ServerProcess[]) => {
       const c = track(await HeadlessClient.start({ name, server: listed(...order), config: failover }))
-      await c.waitFor((e) => e.type === 'server' && e.online === true && e.current === order[0].address, `${name} registered at ${order[0].address}`)
+      await c.waitFor(
+        (e) => e.type === 'server' && e.online === true && e.current === order[0].address,
+        `${name} registered at ${order[0].address}`,
+      )
       return c
     }
     const alice = await start('alice', [one, two, three])
@@ -115,9 +132,16 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
     for (let i = 0; i < 5; i++) alice.send({ type: 'send', to: 'bob', text: `during ${i}` })
     one.child.kill('SIGKILL')
     for (let i = 5; i < 10; i++) alice.send({ type: 'send', to: 'bob', text: `during ${i}` })
-    await alice.waitFor((e) => e.type === 'server' && e.online === true && e.current === two.address, 'alice moved to instance 2', 20_000, mark)
+    await alice.waitFor(
+      (e) => e.type === 'server' && e.online === true && e.current === two.address,
+      'alice moved to instance 2',
+      20_000,
+      mark,
+    )
     for (let i = 0; i < 10; i++) await bob.message(`during ${i}`)
-    const shown = bob.lines.filter((e) => e.type === 'message' && String(e.text).startsWith('during ')).map((e) => e.text)
+    const shown = bob.lines
+      .filter((e) => e.type === 'message' && String(e.text).startsWith('during '))
+      .map((e) => e.text)
     expect(shown, 'in order, once each').to.deep.equal(Array.from({ length: 10 }, (_, i) => `during ${i}`))
 
     // A newcomer at instance 3 finds alice where she is now, and bob (never moved) still hears from her.
@@ -133,7 +157,11 @@ describe('udsu server --redis: several instances on one Redis (real processes)',
     await say(alice, bob, 'before the restart')
     await redis!.kill()
     await redis!.restart()
-    for (const instance of [one, two, three]) await instance.waitForLog((l) => /Redis at \S+ is back: this instance's \d+ registration/.test(l), 'the instance to reconnect')
+    for (const instance of [one, two, three])
+      await instance.waitForLog(
+        (l) => /Redis at \S+ is back: this instance's \d+ registration/.test(l),
+        'the instance to reconnect',
+      )
     // carol is new at instance 3 and knows nothing of the others: she finds bob only through what instance 2 published again.
     const carol = await client('carol', three)
     await say(carol, bob, 'carol@3 to bob@2 after the restart')

@@ -12,7 +12,10 @@ describe('server/registry Registry', () => {
   it('registers a name with its key and endpoints, found by name and by endpoint', () => {
     const registry = new Registry(TTL, 10)
     const result = registry.register('alice', 'KEY-A', E1, LOCAL, 0)
-    expect(result).to.deep.equal({ ok: true, registration: { name: 'alice', key: 'KEY-A', endpoint: E1, local: LOCAL, expiresAt: TTL } })
+    expect(result).to.deep.equal({
+      ok: true,
+      registration: { name: 'alice', key: 'KEY-A', endpoint: E1, local: LOCAL, expiresAt: TTL },
+    })
     expect(registry.get('alice', 10)?.endpoint).to.deep.equal(E1)
     expect(registry.at(E1, 10)?.name).to.equal('alice')
     expect(registry.at(E2, 10)).to.equal(undefined)
@@ -34,7 +37,11 @@ describe('server/registry Registry', () => {
     const registry = new Registry(TTL, 10)
     registry.register('alice', 'KEY-A', E1, LOCAL, 0)
     const taken = registry.register('alice', 'KEY-M', E2, [], TTL - 1)
-    expect(taken).to.deep.equal({ ok: false, code: 'name_taken', message: 'the name "alice" is online under another key' })
+    expect(taken).to.deep.equal({
+      ok: false,
+      code: 'name_taken',
+      message: 'the name "alice" is online under another key',
+    })
     expect(registry.get('alice', TTL - 1)).to.deep.include({ key: 'KEY-A', endpoint: E1 })
     expect(registry.at(E2, TTL - 1)).to.equal(undefined)
   })

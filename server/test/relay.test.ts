@@ -44,12 +44,21 @@ class Peer {
     const frame = decodeFrame(bytes)
     const clear = frame?.kind === FrameKind.Server && CLEAR.has(String(decodeJson(frame.body)?.t))
     const out = this.channel && !clear ? this.channel.seal(bytes) : bytes
-    return new Promise((resolve, reject) => this.socket.send(out, to.port, to.address, (e) => (e ? reject(e) : resolve())))
+    return new Promise((resolve, reject) =>
+      this.socket.send(out, to.port, to.address, (e) => (e ? reject(e) : resolve())),
+    )
   }
 
   /** The first JSON server message matching, received before or within WAIT_MS after the call. */
   async json(match: (m: JsonMessage) => boolean): Promise<JsonMessage> {
-    return this.until(() => this.frames.filter((f) => f.kind === FrameKind.Server).map((f) => decodeJson(f.body)!).find(match), 'a server message')
+    return this.until(
+      () =>
+        this.frames
+          .filter((f) => f.kind === FrameKind.Server)
+          .map((f) => decodeJson(f.body)!)
+          .find(match),
+      'a server message',
+    )
   }
 
   async until<T>(find: () => T | undefined, what: string): Promise<T> {
@@ -89,7 +98,11 @@ describe('rendezvous server: NAT detection and relay', function () {
   const registered = async (at: Endpoint, name: 'alice' | 'bob' | 'carol') => {
     const peer = await Peer.open()
     peers.push(peer)
-    const reply = await admit((message) => peer.request(message, at), { name, key: publicPem(name) }, (channel) => (peer.channel = channel))
+    const reply = await admit(
+      (message) => peer.request(message, at),
+      { name, key: publicPem(name) },
+      (channel) => (peer.channel = channel),
+    )
     expect(reply.t).to.equal('registered')
     return { peer, reply }
   }
@@ -119,19 +132,33 @@ describe('rendezvous server: NAT detection and relay', function () {
     const { peer: alice } = await registered(at, 'alice')
     const { peer: bob } = await registered(at, 'bob')
 
-    expect(await alice.request({ t: 'relay', to: 'bob' }, at)).to.deep.include({ t: 'relay', peer: 'bob', ready: false })
+    expect(await alice.request({ t: 'relay', to: 'bob' }, at)).to.deep.include({
+      t: 'relay',
+      peer: 'bob',
+      ready: false,
+    })
     await bob.json((m) => m.t === 'relay' && m.peer === 'alice' && m.ready === false)
     await alice.send(encodeRelay('bob', sealed(FrameKind.Data, 'too early')), at)
-    await alice.until(() => (server.stats.relayRefused === 1 ? true : undefined), 'the refusal of a frame before consent')
+    await alice.until(
+      () => (server.stats.relayRefused === 1 ? true : undefined),
+      'the refusal of a frame before consent',
+    )
 
-    expect(await bob.request({ t: 'relay', to: 'alice' }, at)).to.deep.include({ t: 'relay', peer: 'alice', ready: true })
+    expect(await bob.request({ t: 'relay', to: 'alice' }, at)).to.deep.include({
+      t: 'relay',
+      peer: 'alice',
+      ready: true,
+    })
     await alice.json((m) => m.t === 'relay' && m.peer === 'bob' && m.ready === true)
     await alice.send(encodeRelay('bob', sealed(FrameKind.Handshake, 'hello')), at)
     await bob.send(encodeRelay('alice', sealed(FrameKind.Data, 'sealed')), at)
     const [toBob] = await bob.until(() => (bob.relayed().length ? bob.relayed() : undefined), 'a relayed frame at bob')
     expect(toBob.name).to.equal('alice')
     expect(toBob.frame.equals(sealed(FrameKind.Handshake, 'hello'))).to.equal(true)
-    const [toAlice] = await alice.until(() => (alice.relayed().length ? alice.relayed() : undefined), 'a relayed frame at alice')
+    const [toAlice] = await alice.until(
+      () => (alice.relayed().length ? alice.relayed() : undefined),
+      'a relayed frame at alice',
+    )
     expect(toAlice).to.deep.include({ name: 'bob' })
 
     // A SERVER or PROBE frame inside a RELAY is refused: the relay carries only what is sealed end to end.
@@ -170,7 +197,12 @@ describe('rendezvous server: NAT detection and relay', function () {
     // alice leaves too: carol, who asked for alice, hears it; nobody told carol of bob.
     await alice.send(encodeJson(FrameKind.Server, { t: 'bye' }), at)
     expect(await carol.json((m) => m.t === 'left')).to.deep.equal({ t: 'left', peer: 'alice' })
-    expect(carol.frames.filter((f) => f.kind === FrameKind.Server).map((f) => decodeJson(f.body)).filter((m) => m?.t === 'left')).to.have.length(1)
+    expect(
+      carol.frames
+        .filter((f) => f.kind === FrameKind.Server)
+        .map((f) => decodeJson(f.body))
+        .filter((m) => m?.t === 'left'),
+    ).to.have.length(1)
   })
 
   it('limits each sender to its rate', async () => {
@@ -180,7 +212,10 @@ describe('rendezvous server: NAT detection and relay', function () {
     await alice.request({ t: 'relay', to: 'bob' }, at)
     await bob.request({ t: 'relay', to: 'alice' }, at)
     for (let i = 0; i < 30; i++) await alice.send(encodeRelay('bob', sealed(FrameKind.Data, `#${i}`)), at)
-    await alice.until(() => (server.stats.relayed + server.stats.relayRefused === 30 ? true : undefined), 'all 30 frames handled')
+    await alice.until(
+      () => (server.stats.relayed + server.stats.relayRefused === 30 ? true : undefined),
+      'all 30 frames handled',
+    )
     // The bucket holds two seconds' worth (10); the burst took well under a second, so at most one more refilled.
     expect(server.stats.relayed).to.be.within(10, 11)
   })
@@ -199,7 +234,9 @@ describe('rendezvous server: NAT detection and relay', function () {
     expect(decoded?.frame.equals(frame)).to.equal(true)
     expect(() => encodeRelay('', frame)).to.throw()
     expect(() => encodeRelay('x'.repeat(MAX_RELAY_NAME_BYTES + 1), frame)).to.throw()
-    expect(decodeRelay(Buffer.concat([Buffer.of(1), Buffer.from('a'), sealed(FrameKind.Probe, '{}')]))).to.equal(undefined)
+    expect(decodeRelay(Buffer.concat([Buffer.of(1), Buffer.from('a'), sealed(FrameKind.Probe, '{}')]))).to.equal(
+      undefined,
+    )
     expect(decodeRelay(Buffer.of(0))).to.equal(undefined)
     expect(decodeRelay(Buffer.alloc(0))).to.equal(undefined)
   })

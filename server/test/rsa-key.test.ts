@@ -31,14 +31,16 @@ describe('server parseRsaPublicKey', () => {
   ]
 
   it('reads every fixture key as OpenSSL does, or refuses it for the same reason (also with CRLF line ends, as node-forge writes)', () => {
-    for (const pem of [...keys, ...keys.map((k) => k.replace(/\n/g, '\r\n'))]) expect(ours(pem), pem).to.equal(openssl(pem))
+    for (const pem of [...keys, ...keys.map((k) => k.replace(/\n/g, '\r\n'))])
+      expect(ours(pem), pem).to.equal(openssl(pem))
     expect(ours(publicPem('weak-1024'))).to.equal('the key must have 2048 to 8192 bits')
     expect(ours(publicPem('e3-2048'))).to.equal('the key must have public exponent 65537')
   })
 
   it('never reads a damaged key differently from OpenSSL (one byte of its DER changed, or cut short)', () => {
     const der = createPublicKey(publicPem('alice')).export({ type: 'spki', format: 'der' })
-    const pemOf = (bytes: Buffer) => `-----BEGIN PUBLIC KEY-----\n${bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END PUBLIC KEY-----\n`
+    const pemOf = (bytes: Buffer) =>
+      `-----BEGIN PUBLIC KEY-----\n${bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END PUBLIC KEY-----\n`
     const outcome = (pem: string) => {
       try {
         return openssl(pem)

@@ -4,10 +4,29 @@ import { sign } from 'node:crypto'
 import * as dgram from 'node:dgram'
 import { createLogger } from '../../core/log'
 import type { Endpoint } from '../../core/types'
-import { decodeFrame, decodeJson, encodeFrame, encodeJson, frameHeader, FrameKind, MAX_DATAGRAM_BYTES, type JsonMessage } from '../../core/wire'
+import {
+  decodeFrame,
+  decodeJson,
+  encodeFrame,
+  encodeJson,
+  frameHeader,
+  FrameKind,
+  MAX_DATAGRAM_BYTES,
+  type JsonMessage,
+} from '../../core/wire'
 import { admit, challengeTranscript, privatePemFor, publicPem, tempDir } from '../../core/test/support'
 import { DEFAULT_LIMITS, RendezvousServer, type ServerOptions } from '../index'
-import { ChannelEnd, ephemeralKey, HELLO_PAD, MAX_KEY_CHARS, NAMES_PER_REPLY, parseServerMessage, PING_PAD, PSS, registrationProof } from '../../protocol'
+import {
+  ChannelEnd,
+  ephemeralKey,
+  HELLO_PAD,
+  MAX_KEY_CHARS,
+  NAMES_PER_REPLY,
+  parseServerMessage,
+  PING_PAD,
+  PSS,
+  registrationProof,
+} from '../../protocol'
 
 const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
@@ -49,7 +68,9 @@ class Client {
   }
 
   sendRaw(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())))
+    return new Promise((resolve, reject) =>
+      this.socket.send(bytes, this.server.port, this.server.address, (e) => (e ? reject(e) : resolve())),
+    )
   }
 
   /** Sends a message, sealed under the channel once registered unless it is one that goes in clear. */
@@ -94,7 +115,11 @@ class Client {
   }
 
   register(name: string, key: string, local: Endpoint[] = []): Promise<JsonMessage> {
-    return admit((message) => this.request(message), { name, key, local }, (channel) => (this.channel = channel))
+    return admit(
+      (message) => this.request(message),
+      { name, key, local },
+      (channel) => (this.channel = channel),
+    )
   }
 
   async peers(): Promise<string[]> {
@@ -156,8 +181,16 @@ describe('server RendezvousServer (live UDP)', function () {
     expect(cookie).to.deep.include({ t: 'cookie', public: alice.endpoint, altPort: server.altAddress()?.port })
     // The longest cookie, address and port still fit: no reply to an unverified source is larger than its request.
     const rid = 'f'.repeat(32)
-    const longest = { t: 'cookie', rid, cookie: 'c'.repeat(64), public: { address: '255.255.255.255', port: 65535 }, altPort: 65535 }
-    expect(encodeJson(FrameKind.Server, longest).length).to.be.at.most(encodeJson(FrameKind.Server, { t: 'hello', rid, pad: HELLO_PAD }).length)
+    const longest = {
+      t: 'cookie',
+      rid,
+      cookie: 'c'.repeat(64),
+      public: { address: '255.255.255.255', port: 65535 },
+      altPort: 65535,
+    }
+    expect(encodeJson(FrameKind.Server, longest).length).to.be.at.most(
+      encodeJson(FrameKind.Server, { t: 'hello', rid, pad: HELLO_PAD }).length,
+    )
     // An older client's shorter hello gets the cookie alone.
     const short = await alice.request({ t: 'hello', pad: 'x'.repeat(64) })
     expect(short.t).to.equal('cookie')
@@ -168,12 +201,26 @@ describe('server RendezvousServer (live UDP)', function () {
     const alice = await client()
     const cookie = await alice.request({ t: 'hello', pad: HELLO_PAD })
     const eph = ephemeralKey()
-    const challenge = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
+    const challenge = await alice.request({
+      t: 'register',
+      name: 'alice',
+      key: KEYS.alice,
+      local: [],
+      cookie: cookie.cookie,
+      eph: eph.public,
+    })
     const transcript = challengeTranscript(challenge, { name: 'alice', key: KEYS.alice }, eph.public)
     alice.channel = ChannelEnd.derive('client', eph, transcript.serverEph, transcript)
     const proof = registrationProof(transcript)
     const sig = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64')
-    const again = await alice.request({ t: 'register', name: 'alice', key: KEYS.alice, local: [], cookie: cookie.cookie, eph: eph.public })
+    const again = await alice.request({
+      t: 'register',
+      name: 'alice',
+      key: KEYS.alice,
+      local: [],
+      cookie: cookie.cookie,
+      eph: eph.public,
+    })
     expect(again.nonce, 'a resent register gets the same challenge').to.equal(challenge.nonce)
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
     expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
@@ -200,7 +247,10 @@ describe('server RendezvousServer (live UDP)', function () {
   it('pages a long list to its end, and finds a name by search however many names sort before it', async () => {
     // Ninety registrations from one address: over the default registration rate and quota, on purpose here.
     await server.close()
-    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 1000, perPrefix: 1000 } })
+    await start({
+      limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 },
+      quotas: { perAddress: 1000, perPrefix: 1000 },
+    })
     const asker = await registered('carol')
     // A flooder's names sort before everyone's; "alice" comes after them.
     for (let i = 0; i < 2 * NAMES_PER_REPLY + 5; i++) {
@@ -227,7 +277,10 @@ describe('server RendezvousServer (live UDP)', function () {
 
   it('holds at most so many registrations per address and per /24, with the reason; a refresh does not count twice', async () => {
     await server.close()
-    await start({ limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 }, quotas: { perAddress: 2, perPrefix: 3 } })
+    await start({
+      limits: { ...DEFAULT_LIMITS, registrationsPerSecond: 1000, registrationBurst: 1000 },
+      quotas: { perAddress: 2, perPrefix: 3 },
+    })
     const first = await registered('alice')
     await registered('bob')
     const third = await (await client()).register('carol', KEYS.carol)
@@ -260,9 +313,12 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((await bob.pingForgotten()).code).to.equal('not_registered')
   })
 
-  it('introduces two clients to each other with the same token, each side\'s key and endpoints', async () => {
+  it("introduces two clients to each other with the same token, each side's key and endpoints", async () => {
     const aliceLocal = [{ address: '192.168.1.10', port: 40000 }]
-    const bobLocal = [{ address: '10.0.0.7', port: 50000 }, { address: '172.16.0.2', port: 50001 }]
+    const bobLocal = [
+      { address: '10.0.0.7', port: 50000 },
+      { address: '172.16.0.2', port: 50001 },
+    ]
     const alice = await registered('alice', aliceLocal)
     const bob = await registered('bob', bobLocal)
 
@@ -270,10 +326,22 @@ describe('server RendezvousServer (live UDP)', function () {
     const toBob = await bob.next()
 
     expect(toAlice.t).to.equal('intro')
-    expect(toAlice.peer).to.deep.equal({ name: 'bob', key: KEYS.bob, public: bob.endpoint, local: bobLocal, nat: 'unknown' })
+    expect(toAlice.peer).to.deep.equal({
+      name: 'bob',
+      key: KEYS.bob,
+      public: bob.endpoint,
+      local: bobLocal,
+      nat: 'unknown',
+    })
     expect(toBob).to.deep.include({ t: 'intro' })
     expect(toBob.rid).to.equal(undefined)
-    expect(toBob.peer).to.deep.equal({ name: 'alice', key: KEYS.alice, public: alice.endpoint, local: aliceLocal, nat: 'unknown' })
+    expect(toBob.peer).to.deep.equal({
+      name: 'alice',
+      key: KEYS.alice,
+      public: alice.endpoint,
+      local: aliceLocal,
+      nat: 'unknown',
+    })
     expect(parseServerMessage(toBob)).to.not.equal(undefined)
     expect(toAlice.token).to.match(/^[0-9a-f]{32}$/)
     expect(toBob.token).to.equal(toAlice.token)
@@ -309,12 +377,20 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((intro.peer as { public: Endpoint }).public).to.deep.equal(newAlice.endpoint)
     expect((await newAlice.next()).t).to.equal('intro')
     // The old socket's endpoint is no longer registered.
-    expect(await oldAlice.pingForgotten()).to.deep.equal({ t: 'error', code: 'not_registered', message: 'register first' })
+    expect(await oldAlice.pingForgotten()).to.deep.equal({
+      t: 'error',
+      code: 'not_registered',
+      message: 'register first',
+    })
   })
 
   it('answers connect to a name that is not online, or to oneself, with unknown_peer', async () => {
     const alice = await registered('alice')
-    expect(await alice.request({ t: 'connect', to: 'nobody' })).to.deep.include({ t: 'error', code: 'unknown_peer', message: 'nobody is not online' })
+    expect(await alice.request({ t: 'connect', to: 'nobody' })).to.deep.include({
+      t: 'error',
+      code: 'unknown_peer',
+      message: 'nobody is not online',
+    })
     expect(await alice.request({ t: 'connect', to: 'alice' })).to.deep.include({ t: 'error', code: 'unknown_peer' })
     expect(server.stats.introductions).to.equal(0)
   })
@@ -322,8 +398,16 @@ describe('server RendezvousServer (live UDP)', function () {
   it('answers requests from an unregistered endpoint with not_registered, and ignores its bye', async () => {
     await registered('bob')
     const stranger = await client()
-    for (const message of [{ t: 'ping', pad: PING_PAD }, { t: 'list', pad: PING_PAD }, { t: 'connect', to: 'bob', pad: PING_PAD }]) {
-      expect(await stranger.request(message), message.t).to.deep.include({ t: 'error', code: 'not_registered', message: 'register first' })
+    for (const message of [
+      { t: 'ping', pad: PING_PAD },
+      { t: 'list', pad: PING_PAD },
+      { t: 'connect', to: 'bob', pad: PING_PAD },
+    ]) {
+      expect(await stranger.request(message), message.t).to.deep.include({
+        t: 'error',
+        code: 'not_registered',
+        message: 'register first',
+      })
     }
     // To an unverified source the server never sends more than it got: a short request gets no answer at all.
     await stranger.send({ t: 'list', rid: 'a' })
@@ -409,9 +493,13 @@ describe('server RendezvousServer (live UDP)', function () {
     expect((await (await client()).register('alicia', KEYS.carol)).t).to.equal('registered')
   })
 
-  it('refuses a name longer than 64 bytes of UTF-8 (the handshake\'s limit), with the reason', async () => {
+  it("refuses a name longer than 64 bytes of UTF-8 (the handshake's limit), with the reason", async () => {
     const reply = await (await client()).register('名'.repeat(22), KEYS.alice) // 22 characters, 66 bytes
-    expect(reply).to.deep.include({ t: 'error', code: 'bad_request', message: 'the name is 66 bytes of UTF-8; at most 64' })
+    expect(reply).to.deep.include({
+      t: 'error',
+      code: 'bad_request',
+      message: 'the name is 66 bytes of UTF-8; at most 64',
+    })
     expect((await (await client()).register('名'.repeat(21), KEYS.alice)).t).to.equal('registered')
   })
 
@@ -457,7 +545,10 @@ describe('server RendezvousServer (live UDP)', function () {
       encodeJson(FrameKind.Server, { ...validRegister, key: 'k'.repeat(MAX_KEY_CHARS + 1) }),
       encodeJson(FrameKind.Server, { t: 'connect', rid: '7', to: 'a b' }),
       Buffer.concat([encodeJson(FrameKind.Server, { t: 'ping', rid: '8' }), Buffer.alloc(1500 - 30, 0x20)]), // 1500 bytes
-      Buffer.concat([frameHeader(FrameKind.Server), Buffer.from(JSON.stringify({ ...validRegister, key: 'k'.repeat(5000) }))]),
+      Buffer.concat([
+        frameHeader(FrameKind.Server),
+        Buffer.from(JSON.stringify({ ...validRegister, key: 'k'.repeat(5000) })),
+      ]),
     ]
     expect(junk[15].length).to.be.greaterThan(MAX_DATAGRAM_BYTES)
     for (const bytes of junk) await alice.sendRaw(bytes)

@@ -19,7 +19,12 @@ function walkthroughFiles(): Map<string, string> {
 }
 
 /** Runs a command to its end (no shell) and resolves with its exit code and output; never rejects. */
-function run(command: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<{ code: number; stdout: string; output: string }> {
+function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  timeoutMs = 240_000,
+): Promise<{ code: number; stdout: string; output: string }> {
   return new Promise((resolve) => {
     execFile(command, args, { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
@@ -36,7 +41,8 @@ async function ok(command: string, args: string[], cwd: string): Promise<string>
 }
 
 /** The version of a dev tool the repository has, so the project installs the same one (from npm's cache). */
-const versionOf = (name: string): string => JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version
+const versionOf = (name: string): string =>
+  JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version
 
 describe('the example plugins, installed by package name beside the packed udsu', function () {
   this.timeout(300_000)
@@ -57,10 +63,24 @@ describe('the example plugins, installed by package name beside the packed udsu'
     }
     // One pack of udsu (the dist/ `npm test` just built; --ignore-scripts keeps `prepare` from rebuilding it) and the examples.
     const specs = ['.', ...EXAMPLES.map((name) => `./examples/${name}`), docPlugin]
-    packed = JSON.parse(await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...specs], ROOT)) as typeof packed
+    packed = JSON.parse(
+      await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...specs], ROOT),
+    ) as typeof packed
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'udsu-examples-project', private: true }))
     const tarballs = packed.map((p) => path.join(work, p.filename))
-    await ok('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...tarballs, `mocha@${versionOf('mocha')}`, `chai@${versionOf('chai')}`], app)
+    await ok(
+      'npm',
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+        ...tarballs,
+        `mocha@${versionOf('mocha')}`,
+        `chai@${versionOf('chai')}`,
+      ],
+      app,
+    )
   })
 
   after(() => {
@@ -79,16 +99,30 @@ describe('the example plugins, installed by package name beside the packed udsu'
     })
   }
 
-  it('type-checks each example (// @ts-check JavaScript) against the installed udsu\'s types', async () => {
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        allowJs: true, checkJs: true, noEmit: true, strict: true, skipLibCheck: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022',
-        // The project brings its own @types/node, as every Node project does; here the repository's. The package's own
-        // declarations are checked by test/package/pack.test.ts: skipLibCheck keeps this one quick.
-        typeRoots: [path.join(ROOT, 'node_modules', '@types')], types: ['node'],
-      },
-      files: [...EXAMPLES.map((name) => `node_modules/udsu-plugin-${name}/index.js`), 'udsu-plugin-signature/index.js'],
-    }))
+  it("type-checks each example (// @ts-check JavaScript) against the installed udsu's types", async () => {
+    fs.writeFileSync(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          allowJs: true,
+          checkJs: true,
+          noEmit: true,
+          strict: true,
+          skipLibCheck: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          // The project brings its own @types/node, as every Node project does; here the repository's. The package's own
+          // declarations are checked by test/package/pack.test.ts: skipLibCheck keeps this one quick.
+          typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+          types: ['node'],
+        },
+        files: [
+          ...EXAMPLES.map((name) => `node_modules/udsu-plugin-${name}/index.js`),
+          'udsu-plugin-signature/index.js',
+        ],
+      }),
+    )
     await ok(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app)
   })
 
@@ -104,14 +138,25 @@ describe('the example plugins, installed by package name beside the packed udsu'
     expect(out.same).to.equal(true)
   })
 
-  it('docs/PLUGINS.md\'s walkthrough builds a plugin whose tests pass, that packs, and that udsu loads by name', async () => {
+  it("docs/PLUGINS.md's walkthrough builds a plugin whose tests pass, that packs, and that udsu loads by name", async () => {
     expect([...walkthroughFiles().keys()].sort()).to.deep.equal(['index.js', 'package.json', 'test/signature.test.js'])
     const { code, output } = await run('npm', ['test'], docPlugin)
     expect(code, output).to.equal(0)
     expect(output).to.match(/2 passing/)
-    expect(packed.find((p) => p.name === 'udsu-plugin-signature')?.files.map((f) => f.path).sort()).to.deep.equal(['index.js', 'package.json'])
+    expect(
+      packed
+        .find((p) => p.name === 'udsu-plugin-signature')
+        ?.files.map((f) => f.path)
+        .sort(),
+    ).to.deep.equal(['index.js', 'package.json'])
     // The docs promise this exact refusal for a bad option, from the udsu command, naming the entry and the key.
-    const plugins = ['udp', 'hole-punch', 'rsa', 'reliable', { resolve: 'udsu-plugin-signature', options: { signature: 42 } }]
+    const plugins = [
+      'udp',
+      'hole-punch',
+      'rsa',
+      'reliable',
+      { resolve: 'udsu-plugin-signature', options: { signature: 42 } },
+    ]
     fs.writeFileSync(path.join(app, 'bad-signature.json'), JSON.stringify({ plugins, frontend: 'none' }))
     const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'core', 'cli.js')
     const bad = await run(process.execPath, [cli, '--config', 'bad-signature.json', '--name', 'ann'], app)
@@ -131,9 +176,11 @@ describe('the example plugins, installed by package name beside the packed udsu'
       await net?.close()
     })
 
-    it('loads them, and a peer sees the bot\'s reply filtered, the notifier\'s line written and /echo answered', async () => {
+    it("loads them, and a peer sees the bot's reply filtered, the notifier's line written and /echo answered", async () => {
       const inbox = path.join(app, 'inbox.log')
-      fs.writeFileSync(path.join(app, 'udsu.config.js'), `module.exports = {
+      fs.writeFileSync(
+        path.join(app, 'udsu.config.js'),
+        `module.exports = {
         server: ${JSON.stringify(net.server)},
         frontend: 'headless',
         plugins: [
@@ -146,7 +193,8 @@ describe('the example plugins, installed by package name beside the packed udsu'
           { resolve: 'udsu-plugin-notifier', options: { file: 'inbox.log' } },
         ],
         log: { level: 'warn' },
-      }\n`)
+      }\n`,
+      )
       const profile = fs.mkdtempSync(path.join(work, 'profile-'))
       const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'core', 'cli.js')
       const started = spawn(process.execPath, [cli, '--name', 'botty', '--profile', profile], { cwd: app })
@@ -161,12 +209,21 @@ describe('the example plugins, installed by package name beside the packed udsu'
       })
       const exited = new Promise<number | null>((resolve) => started.on('exit', resolve))
       /** The first event (past or future) that matches; fails with the process's output if it exits first. */
-      const event = async (match: (e: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> => {
+      const event = async (
+        match: (e: Record<string, unknown>) => boolean,
+        what: string,
+      ): Promise<Record<string, unknown>> => {
         for (;;) {
           const found = events.find(match)
           if (found) return found
-          const code = await Promise.race([new Promise<'more'>((resolve) => waiters.push(() => resolve('more'))), exited])
-          if (code !== 'more') throw new Error(`the client exited with ${code} before ${what}\nstdout: ${JSON.stringify(events)}\nstderr: ${stderr}`)
+          const code = await Promise.race([
+            new Promise<'more'>((resolve) => waiters.push(() => resolve('more'))),
+            exited,
+          ])
+          if (code !== 'more')
+            throw new Error(
+              `the client exited with ${code} before ${what}\nstdout: ${JSON.stringify(events)}\nstderr: ${stderr}`,
+            )
         }
       }
 
@@ -179,7 +236,10 @@ describe('the example plugins, installed by package name beside the packed udsu'
       expect(fs.readFileSync(inbox, 'utf8')).to.match(/Z bob: well \*\*\*\*\n$/)
 
       started.stdin.write(JSON.stringify({ type: 'command', line: '/echo hi' }) + '\n')
-      expect(await event((e) => e.type === 'info', 'it answered /echo')).to.deep.equal({ type: 'info', text: 'bot says: hi' })
+      expect(await event((e) => e.type === 'info', 'it answered /echo')).to.deep.equal({
+        type: 'info',
+        text: 'bot says: hi',
+      })
       started.stdin.write(JSON.stringify({ type: 'quit' }) + '\n')
       expect(await exited, stderr).to.equal(0)
       child = undefined

@@ -3,7 +3,16 @@ import { expect } from 'chai'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { cleanupTemp, CLI, trackProcesses, HeadlessClient, ServerProcess, tempDir, writeConfig, type Event } from '../support/processes'
+import {
+  cleanupTemp,
+  CLI,
+  trackProcesses,
+  HeadlessClient,
+  ServerProcess,
+  tempDir,
+  writeConfig,
+  type Event,
+} from '../support/processes'
 
 describe('chat between headless clients (real processes on loopback)', function () {
   this.timeout(60_000)
@@ -12,7 +21,9 @@ describe('chat between headless clients (real processes on loopback)', function 
   it('delivers messages both ways between every pair of three clients, over direct paths', async () => {
     const server = track(await ServerProcess.start())
     const names = ['alice', 'bob', 'carol']
-    const clients = await Promise.all(names.map((name) => HeadlessClient.start({ name, server: server.address }).then(track)))
+    const clients = await Promise.all(
+      names.map((name) => HeadlessClient.start({ name, server: server.address }).then(track)),
+    )
 
     const sent: Array<{ from: HeadlessClient; to: HeadlessClient; text: string }> = []
     for (const from of clients) {
@@ -28,7 +39,10 @@ describe('chat between headless clients (real processes on loopback)', function 
       expect(message.from).to.equal(from.name)
       expect(message.id).to.match(/^[0-9a-f]{32}$/)
       expect(message.ts).to.be.a('number')
-      await from.waitFor((e) => e.type === 'sent' && e.to === to.name && e.id === message.id, `${from.name} to see its message to ${to.name} sent`)
+      await from.waitFor(
+        (e) => e.type === 'sent' && e.to === to.name && e.id === message.id,
+        `${from.name} to see its message to ${to.name} sent`,
+      )
     }
     for (const client of clients) {
       // Each message arrived exactly once, and every path was direct.
@@ -70,7 +84,12 @@ describe('chat between headless clients (real processes on loopback)', function 
     expect(lost.reason).to.equal('left')
     const mark = alice.lines.length
     alice.send({ type: 'send', to: 'bob', text: 'hello?' })
-    const pending = await alice.waitFor((e) => e.type === 'pending' && e.to === 'bob', 'the message to wait', 15_000, mark)
+    const pending = await alice.waitFor(
+      (e) => e.type === 'pending' && e.to === 'bob',
+      'the message to wait',
+      15_000,
+      mark,
+    )
     // Bob comes back with the same profile: the message waiting in alice's outbox reaches him, once.
     const bobAgain = track(await HeadlessClient.start({ name: 'bob', server: server.address, profile: bobProfile }))
     const message = await bobAgain.message('hello?', 30_000)
@@ -82,7 +101,9 @@ describe('chat between headless clients (real processes on loopback)', function 
 
   it('registers a client started before its server once the server comes up', async () => {
     const port = await freePort()
-    const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 500 } }, 'rsa'] })
+    const config = writeConfig({
+      plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 500 } }, 'rsa'],
+    })
     const alice = track(await HeadlessClient.start({ name: 'alice', server: `127.0.0.1:${port}`, config }))
     const offline = await alice.waitFor((e) => e.type === 'server', 'the server state')
     expect(offline.online).to.equal(false)
@@ -114,9 +135,12 @@ describe('chat between headless clients (real processes on loopback)', function 
     alice.send({ type: 'send', to: 'bob' })
     alice.send({ type: 'send', to: 'not a name!', text: 'x' })
     const errors: Event[] = []
-    for (let i = 0; i < 4; i++) errors.push(await alice.waitFor((e) => e.type === 'error' && !errors.includes(e), `error ${i + 1}`))
+    for (let i = 0; i < 4; i++)
+      errors.push(await alice.waitFor((e) => e.type === 'error' && !errors.includes(e), `error ${i + 1}`))
     expect(errors.map((e) => e.message)).to.satisfy((messages: string[]) =>
-      [/not a JSON object/, /unknown command type/, /needs "to" and "text"/, /not a valid name/].every((re) => messages.some((m) => re.test(m))),
+      [/not a JSON object/, /unknown command type/, /needs "to" and "text"/, /not a valid name/].every((re) =>
+        messages.some((m) => re.test(m)),
+      ),
     )
     alice.send({ type: 'send', to: 'bob', text: 'still here' })
     await bob.message('still here')
@@ -128,7 +152,9 @@ describe('chat between headless clients (real processes on loopback)', function 
       ['127.0.0.1:1,nowhere', 'udsu: --server "nowhere" is not host:port (e.g. 127.0.0.1:7777)'],
       ['127.0.0.1:1,127.0.0.1:1', 'udsu: --server names 127.0.0.1:1 twice'],
     ]) {
-      const result = spawnSync(process.execPath, [CLI, '--server', list, '--name', 'alice', '--frontend', 'headless'], { encoding: 'utf8' })
+      const result = spawnSync(process.execPath, [CLI, '--server', list, '--name', 'alice', '--frontend', 'headless'], {
+        encoding: 'utf8',
+      })
       expect(result.status, result.stderr).to.equal(2)
       expect(result.stderr.split('\n')[0]).to.equal(message)
       expect(result.stdout).to.equal('')
@@ -138,7 +164,10 @@ describe('chat between headless clients (real processes on loopback)', function 
   it('exits non-zero with a message naming the bad key for an invalid config', () => {
     const dir = tempDir()
     const file = path.join(dir, 'udsu.config.js')
-    fs.writeFileSync(file, "module.exports = { sever: '1.2.3.4:5', plugins: [{ resolve: 'hole-punch', options: { keepaliveMs: 'soon' } }] }")
+    fs.writeFileSync(
+      file,
+      "module.exports = { sever: '1.2.3.4:5', plugins: [{ resolve: 'hole-punch', options: { keepaliveMs: 'soon' } }] }",
+    )
     const result = spawnSync(process.execPath, [CLI, '--config', file, '--name', 'alice'], { encoding: 'utf8' })
     expect(result.status).to.equal(2)
     expect(result.stderr).to.include(file)
@@ -166,15 +195,27 @@ describe('slash commands through the headless contract', function () {
     const alice = await HeadlessClient.start({ name: 'alice', server: server.address })
     try {
       alice.send({ type: 'command', line: '/help' })
-      const help = await alice.waitFor((e) => e.type === 'info' && String(e.text).includes('/fingerprint'), 'the help text')
+      const help = await alice.waitFor(
+        (e) => e.type === 'info' && String(e.text).includes('/fingerprint'),
+        'the help text',
+      )
       expect(help.text).to.match(/\/trust NAME/)
       alice.send({ type: 'command', line: '/fingerprint' })
       const ready = alice.lines.find((e) => e.type === 'ready')!
-      await alice.waitFor((e) => e.type === 'info' && e.text === `your fingerprint: ${ready.fingerprint}`, 'the fingerprint')
+      await alice.waitFor(
+        (e) => e.type === 'info' && e.text === `your fingerprint: ${ready.fingerprint}`,
+        'the fingerprint',
+      )
       alice.send({ type: 'command', line: '/trust bob' })
-      await alice.waitFor((e) => e.type === 'error' && /the key of bob has not changed/.test(String(e.message)), 'the refusal to trust')
+      await alice.waitFor(
+        (e) => e.type === 'error' && /the key of bob has not changed/.test(String(e.message)),
+        'the refusal to trust',
+      )
       alice.send({ type: 'command', line: '/nonsense' })
-      await alice.waitFor((e) => e.type === 'error' && /unknown command \/nonsense/.test(String(e.message)), 'the unknown command')
+      await alice.waitFor(
+        (e) => e.type === 'error' && /unknown command \/nonsense/.test(String(e.message)),
+        'the unknown command',
+      )
     } finally {
       alice.kill()
       server.kill()

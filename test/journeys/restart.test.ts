@@ -10,7 +10,8 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
   const track = <T extends HeadlessClient | ServerProcess>(p: T): T => (running.push(p), p)
   afterEach(function () {
     // A failed journey shows what every client logged: the failure names only the one it waited on.
-    if (this.currentTest?.state === 'failed') for (const p of running) if (p instanceof HeadlessClient) console.log(`--- ${p.name}\n${p.describe()}`)
+    if (this.currentTest?.state === 'failed')
+      for (const p of running) if (p instanceof HeadlessClient) console.log(`--- ${p.name}\n${p.describe()}`)
     for (const p of running.splice(0)) p.kill()
   })
   after(cleanupTemp)
@@ -34,7 +35,7 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     expectDelivered(figure('1 its answer', await deliver(bobAgain, alice, 'yes, back')), 1000)
   })
 
-  it('1. written while the receiver is away: it arrives within 2 s of the receiver\'s start', async () => {
+  it("1. written while the receiver is away: it arrives within 2 s of the receiver's start", async () => {
     const { server, alice, bob } = await quietPair()
     expect(await bob.quit()).to.equal(0)
     await alice.waitFor((e) => e.type === 'lost' && e.peer === 'bob', 'alice to see bob leave')
@@ -44,7 +45,7 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     const started = Date.now()
     const bobAgain = track(HeadlessClient.spawn({ name: 'bob', server: server.address, profile: bob.profile }))
     await bobAgain.message('when you are back')
-    expectDelivered(figure('1 written while away, from the receiver\'s start', Date.now() - started), 2000)
+    expectDelivered(figure("1 written while away, from the receiver's start", Date.now() - started), 2000)
     await alice.waitFor((e) => e.type === 'delivered' && e.id === pending.id, 'the receipt', 15_000, mark)
   })
 
@@ -63,13 +64,19 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     // bob comes back first and alice writes first; then the other way round.
     let bobAgain = await again(bob, server)
     let aliceAgain = await again(alice, server)
-    expectDelivered(figure('3 both back, the later one writes', await deliver(aliceAgain, bobAgain, 'both back (a)')), 1000)
+    expectDelivered(
+      figure('3 both back, the later one writes', await deliver(aliceAgain, bobAgain, 'both back (a)')),
+      1000,
+    )
     expectDelivered(figure('3 the earlier one answers', await deliver(bobAgain, aliceAgain, 'both back (b)')), 1000)
     expect(await aliceAgain.quit()).to.equal(0)
     expect(await bobAgain.quit()).to.equal(0)
     aliceAgain = await again(aliceAgain, server)
     bobAgain = await again(bobAgain, server)
-    expectDelivered(figure('3 both back, the earlier one writes', await deliver(aliceAgain, bobAgain, 'both back (c)')), 1000)
+    expectDelivered(
+      figure('3 both back, the earlier one writes', await deliver(aliceAgain, bobAgain, 'both back (c)')),
+      1000,
+    )
     expectDelivered(figure('3 the later one answers', await deliver(bobAgain, aliceAgain, 'both back (d)')), 1000)
   })
 
@@ -82,7 +89,13 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     expect(bobAgain.stderr.join('\n')).to.match(/udp bound/)
     expect(oldPort).to.be.a('string')
     // The keepalive is 15 s and a path times out after 3.5 of them: within 1 s is only possible if alice found the new port.
-    expectDelivered(figure('4 receiver crashed, back on a new port, then written', await deliver(alice, bobAgain, 'after your crash')), 1000)
+    expectDelivered(
+      figure(
+        '4 receiver crashed, back on a new port, then written',
+        await deliver(alice, bobAgain, 'after your crash'),
+      ),
+      1000,
+    )
     expect(alice.lines.filter((e) => e.type === 'lost' && e.peer === 'bob')).to.deep.equal([])
   })
 
@@ -106,24 +119,41 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     expect(await bob.quit()).to.equal(0)
     const mark = alice.lines.length
     // The same name, another key (a new device or a reinstalled profile).
-    const newBob = track(await HeadlessClient.start({ name: 'bob', server: server.address, profile: fixtureProfile('dave') }))
+    const newBob = track(
+      await HeadlessClient.start({ name: 'bob', server: server.address, profile: fixtureProfile('dave') }),
+    )
     const newFingerprint = (await newBob.waitFor((e) => e.type === 'ready', 'the new bob ready')).fingerprint as string
     // Told before writing anything: the warning names both fingerprints.
-    const warning = await alice.waitFor((e) => e.type === 'error' && /key of bob has changed/.test(String(e.message)), 'the key-change warning', 5_000, mark)
+    const warning = await alice.waitFor(
+      (e) => e.type === 'error' && /key of bob has changed/.test(String(e.message)),
+      'the key-change warning',
+      5_000,
+      mark,
+    )
     expect(warning.message).to.include(oldFingerprint).and.to.include(newFingerprint)
     const written = alice.lines.length
     alice.send({ type: 'send', to: 'bob', text: 'for the old key only' })
-    const failed = await alice.waitFor((e) => e.type === 'error' && e.to === 'bob' && typeof e.id === 'string', 'the message to be held back', 15_000, written)
+    const failed = await alice.waitFor(
+      (e) => e.type === 'error' && e.to === 'bob' && typeof e.id === 'string',
+      'the message to be held back',
+      15_000,
+      written,
+    )
     expect(failed.message).to.match(/\/trust bob/)
     // The user compares the safety numbers and accepts: the held message goes to the new key, once.
     alice.send({ type: 'command', line: '/trust bob' })
     await newBob.message('for the old key only')
-    await alice.waitFor((e) => e.type === 'delivered' && e.id === failed.id, 'the held message delivered after /trust', 15_000, written)
+    await alice.waitFor(
+      (e) => e.type === 'delivered' && e.id === failed.id,
+      'the held message delivered after /trust',
+      15_000,
+      written,
+    )
     expectDelivered(figure('6 after /trust, the next message', await deliver(alice, newBob, 'hello new key')), 1000)
     expect(newBob.messages().map((m) => m.text)).to.deep.equal(['for the old key only', 'hello new key'])
   })
 
-  it('7. written while the receiver is offline, and the sender restarts in between: arrives within 2 s of the receiver\'s start', async () => {
+  it("7. written while the receiver is offline, and the sender restarts in between: arrives within 2 s of the receiver's start", async () => {
     const { server, alice, bob } = await quietPair()
     expect(await bob.quit()).to.equal(0)
     await alice.waitFor((e) => e.type === 'lost' && e.peer === 'bob', 'alice to see bob leave')
@@ -138,7 +168,7 @@ describe('journeys: a quiet conversation survives quits, crashes, restarts and a
     const started = Date.now()
     const bobAgain = track(HeadlessClient.spawn({ name: 'bob', server: server.address, profile: bob.profile }))
     for (const text of texts) await bobAgain.message(text)
-    expectDelivered(figure('7 queued, sender restarted, from the receiver\'s start', Date.now() - started), 2000)
+    expectDelivered(figure("7 queued, sender restarted, from the receiver's start", Date.now() - started), 2000)
     expect(bobAgain.messages().map((m) => m.text)).to.deep.equal(texts)
     // The restarted sender still knows them as its own: their receipts reach it.
     for (const id of ids) await aliceAgain.waitFor((e) => e.type === 'delivered' && e.id === id, `the receipt of ${id}`)

@@ -3,13 +3,28 @@ import { expect } from 'chai'
 import type { HeadlessClient } from '../support/processes'
 
 /** Sends a message and resolves with the ms from writing to the `delivered` receipt, once the receiver showed it. */
-export async function deliver(from: HeadlessClient, to: HeadlessClient, text: string, timeoutMs = 15_000): Promise<number> {
+export async function deliver(
+  from: HeadlessClient,
+  to: HeadlessClient,
+  text: string,
+  timeoutMs = 15_000,
+): Promise<number> {
   const mark = from.lines.length
   const started = Date.now()
   from.send({ type: 'send', to: to.name, text })
-  const pending = await from.waitFor((e) => e.type === 'pending' && e.to === to.name, `${from.name}'s "${text}" to be accepted`, timeoutMs, mark)
+  const pending = await from.waitFor(
+    (e) => e.type === 'pending' && e.to === to.name,
+    `${from.name}'s "${text}" to be accepted`,
+    timeoutMs,
+    mark,
+  )
   await to.message(text, timeoutMs)
-  await from.waitFor((e) => e.type === 'delivered' && e.id === pending.id, `${from.name}'s "${text}" to be delivered`, timeoutMs, mark)
+  await from.waitFor(
+    (e) => e.type === 'delivered' && e.id === pending.id,
+    `${from.name}'s "${text}" to be delivered`,
+    timeoutMs,
+    mark,
+  )
   return Date.now() - started
 }
 

@@ -125,7 +125,11 @@ function probeAvailability(): Availability {
   // Root in a container without CAP_SYS_ADMIN/CAP_NET_ADMIN passes the checks above but cannot make namespaces.
   const probe = `${NS_PREFIX}${process.pid}-probe`
   const add = spawnSync(tool('ip'), ['netns', 'add', probe], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS })
-  if (add.status !== 0) return { ok: false, reason: `cannot create a network namespace: ${(add.stderr || add.error?.message || '').trim()}` }
+  if (add.status !== 0)
+    return {
+      ok: false,
+      reason: `cannot create a network namespace: ${(add.stderr || add.error?.message || '').trim()}`,
+    }
   spawnSync(tool('ip'), ['netns', 'del', probe], { timeout: COMMAND_TIMEOUT_MS })
   return { ok: true }
 }
@@ -149,14 +153,17 @@ const toolPaths = new Map<string, string | undefined>()
 function findTool(name: string): string | undefined {
   if (!toolPaths.has(name)) {
     const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin']
-    const found = dirs.filter(Boolean).map((dir) => path.join(dir, name)).find((candidate) => {
-      try {
-        accessSync(candidate, fsConstants.X_OK)
-        return true
-      } catch {
-        return false
-      }
-    })
+    const found = dirs
+      .filter(Boolean)
+      .map((dir) => path.join(dir, name))
+      .find((candidate) => {
+        try {
+          accessSync(candidate, fsConstants.X_OK)
+          return true
+        } catch {
+          return false
+        }
+      })
     toolPaths.set(name, found)
   }
   return toolPaths.get(name)
@@ -164,7 +171,8 @@ function findTool(name: string): string | undefined {
 
 function tool(name: string): string {
   const found = findTool(name)
-  if (found === undefined) throw new Error(`NAT lab: '${name}' not found on PATH or in /usr/sbin; see test/lab/README.md for the packages`)
+  if (found === undefined)
+    throw new Error(`NAT lab: '${name}' not found on PATH or in /usr/sbin; see test/lab/README.md for the packages`)
   return found
 }
 
@@ -191,7 +199,9 @@ function run(file: string, args: readonly string[], options: RunOptions = {}): P
       clearTimeout(timer)
       if (code === 0) return resolve(stdout)
       const status = signal === 'SIGKILL' ? `killed after ${timeoutMs} ms` : `exit ${code ?? signal}`
-      reject(new Error(`NAT lab: \`${[file, ...args].join(' ')}\` failed (${status}): ${stderr.trim() || stdout.trim()}`))
+      reject(
+        new Error(`NAT lab: \`${[file, ...args].join(' ')}\` failed (${status}): ${stderr.trim() || stdout.trim()}`),
+      )
     })
     child.stdin.on('error', () => undefined) // the program may exit before reading its input; 'close' reports why
     child.stdin.end(options.input ?? '')
@@ -229,7 +239,8 @@ let staleCleaned = false
 
 function teardownSync(live: LiveLab): void {
   for (const child of live.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  for (const ns of live.namespaces) spawnSync(tool('ip'), ['netns', 'del', ns], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS })
+  for (const ns of live.namespaces)
+    spawnSync(tool('ip'), ['netns', 'del', ns], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS })
   liveLabs.delete(live)
 }
 
@@ -290,14 +301,17 @@ function specProblems(spec: LabSpec): string[] {
   const nats = spec.nats ?? []
   const natNames = new Set<string>()
   nats.forEach((nat, i) => {
-    if (!NAME_PATTERN.test(nat.name)) problems.push(`nats[${i}].name '${nat.name}' must match ${NAME_PATTERN} (it goes into interface names)`)
+    if (!NAME_PATTERN.test(nat.name))
+      problems.push(`nats[${i}].name '${nat.name}' must match ${NAME_PATTERN} (it goes into interface names)`)
     if (natNames.has(nat.name)) problems.push(`nats[${i}].name '${nat.name}' is used twice`)
     natNames.add(nat.name)
-    if (nat.type !== 'eim' && nat.type !== 'symmetric') problems.push(`nats[${i}].type must be 'eim' or 'symmetric', got '${String(nat.type)}'`)
+    if (nat.type !== 'eim' && nat.type !== 'symmetric')
+      problems.push(`nats[${i}].type must be 'eim' or 'symmetric', got '${String(nat.type)}'`)
   })
   const hostNames = new Set<string>()
   spec.hosts.forEach((host, i) => {
-    if (!NAME_PATTERN.test(host.name)) problems.push(`hosts[${i}].name '${host.name}' must match ${NAME_PATTERN} (it goes into interface names)`)
+    if (!NAME_PATTERN.test(host.name))
+      problems.push(`hosts[${i}].name '${host.name}' must match ${NAME_PATTERN} (it goes into interface names)`)
     if (hostNames.has(host.name)) problems.push(`hosts[${i}].name '${host.name}' is used twice`)
     hostNames.add(host.name)
     if (host.behind !== undefined && !natNames.has(host.behind)) {
@@ -371,7 +385,14 @@ export async function buildLab(spec: LabSpec): Promise<Lab> {
   let publicOctet = 2
   ;(spec.nats ?? []).forEach((natSpec, index) => {
     const subnet = `10.${index + 1}.0`
-    const nat = new NatImpl(natSpec.name, natSpec.type, nsName(`nat-${natSpec.name}`), `${INTERNET_SUBNET}.${publicOctet++}`, `${subnet}.1`, `${subnet}.0/24`)
+    const nat = new NatImpl(
+      natSpec.name,
+      natSpec.type,
+      nsName(`nat-${natSpec.name}`),
+      `${INTERNET_SUBNET}.${publicOctet++}`,
+      `${subnet}.1`,
+      `${subnet}.0/24`,
+    )
     nats.set(nat.name, nat)
     live.namespaces.push(nat.ns)
   })
@@ -383,7 +404,7 @@ export async function buildLab(spec: LabSpec): Promise<Lab> {
     if (nat === undefined) {
       ip = `${INTERNET_SUBNET}.${publicOctet++}`
     } else {
-      const octet = (lanOctets.get(nat.name) ?? 2)
+      const octet = lanOctets.get(nat.name) ?? 2
       lanOctets.set(nat.name, octet + 1)
       ip = `${nat.lanSubnet.split('.').slice(0, 3).join('.')}.${octet}`
     }
@@ -393,24 +414,39 @@ export async function buildLab(spec: LabSpec): Promise<Lab> {
   }
 
   try {
-    await ipBatch(undefined, live.namespaces.map((ns) => `netns add ${ns}`))
+    await ipBatch(
+      undefined,
+      live.namespaces.map((ns) => `netns add ${ns}`),
+    )
 
     // Links are created straight inside the namespaces, so no interface of the lab ever exists in the root namespace.
     const internet = ['link set lo up', 'link add inet type bridge', 'link set inet up']
-    for (const nat of nats.values()) internet.push(`link add r-${nat.name} type veth peer name wan netns ${nat.ns}`, `link set r-${nat.name} master inet up`)
+    for (const nat of nats.values())
+      internet.push(
+        `link add r-${nat.name} type veth peer name wan netns ${nat.ns}`,
+        `link set r-${nat.name} master inet up`,
+      )
     const lans = new Map<NatImpl, string[]>()
     for (const nat of nats.values()) lans.set(nat, ['link add lan type bridge', 'link set lan up'])
     for (const host of hosts.values()) {
       const side = host.nat === undefined ? internet : lans.get(host.nat)!
       const bridge = host.nat === undefined ? 'inet' : 'lan'
-      side.push(`link add h-${host.name} type veth peer name eth0 netns ${host.ns}`, `link set h-${host.name} master ${bridge} up`)
+      side.push(
+        `link add h-${host.name} type veth peer name eth0 netns ${host.ns}`,
+        `link set h-${host.name} master ${bridge} up`,
+      )
     }
     await Promise.all([ipBatch(internetNs, internet), ...[...lans].map(([nat, lines]) => ipBatch(nat.ns, lines))])
 
     const steps: Promise<unknown>[] = []
     for (const nat of nats.values()) {
       steps.push(
-        ipBatch(nat.ns, ['link set lo up', `addr add ${nat.wanIp}/24 dev wan`, 'link set wan up', `addr add ${nat.lanIp}/24 dev lan`]),
+        ipBatch(nat.ns, [
+          'link set lo up',
+          `addr add ${nat.wanIp}/24 dev wan`,
+          'link set wan up',
+          `addr add ${nat.lanIp}/24 dev lan`,
+        ]),
         writeSysctl(nat.ns, 'net.ipv4.ip_forward', 1),
         runIn(nat.ns, tool('iptables-restore'), [], { input: routerRules(nat.type) }),
       )
@@ -434,12 +470,14 @@ export async function buildLab(spec: LabSpec): Promise<Lab> {
     nats: [...nats.values()],
     host(name) {
       const host = hosts.get(name)
-      if (host === undefined) throw new Error(`lab ${runId} has no host '${name}' (hosts: ${[...hosts.keys()].join(', ')})`)
+      if (host === undefined)
+        throw new Error(`lab ${runId} has no host '${name}' (hosts: ${[...hosts.keys()].join(', ')})`)
       return host
     },
     nat(name) {
       const nat = nats.get(name)
-      if (nat === undefined) throw new Error(`lab ${runId} has no NAT '${name}' (nats: ${[...nats.keys()].join(', ') || 'none'})`)
+      if (nat === undefined)
+        throw new Error(`lab ${runId} has no NAT '${name}' (nats: ${[...nats.keys()].join(', ') || 'none'})`)
       return nat
     },
     teardown() {
@@ -459,9 +497,13 @@ async function teardown(live: LiveLab): Promise<void> {
     return exited
   })
   await Promise.all(exits)
-  await Promise.all(live.namespaces.map((ns) => run(tool('ip'), ['netns', 'del', ns]).catch((error: Error) => {
-    if (!/No such file or directory/.test(error.message)) throw error
-  })))
+  await Promise.all(
+    live.namespaces.map((ns) =>
+      run(tool('ip'), ['netns', 'del', ns]).catch((error: Error) => {
+        if (!/No such file or directory/.test(error.message)) throw error
+      }),
+    ),
+  )
 }
 
 /** Sums the packet counters of the rules that `match` in `iptables-save -c` output. */
@@ -489,7 +531,8 @@ class NatImpl implements LabNat {
   }
 
   async setUdpTimeout(seconds: number): Promise<void> {
-    if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`NAT '${this.name}': setUdpTimeout needs whole seconds >= 1, got ${seconds}`)
+    if (!Number.isInteger(seconds) || seconds < 1)
+      throw new Error(`NAT '${this.name}': setUdpTimeout needs whole seconds >= 1, got ${seconds}`)
     // Both: a mapping that has seen a reply for over 2 s moves from the first timeout to the stream one.
     await writeSysctl(this.ns, 'net.netfilter.nf_conntrack_udp_timeout', seconds)
     await writeSysctl(this.ns, 'net.netfilter.nf_conntrack_udp_timeout_stream', seconds)
@@ -500,13 +543,23 @@ class NatImpl implements LabNat {
   }
 
   async setPortRange(min?: number, max?: number): Promise<void> {
-    const valid = (port: number | undefined) => port !== undefined && Number.isInteger(port) && port >= 1024 && port <= 65535
+    const valid = (port: number | undefined) =>
+      port !== undefined && Number.isInteger(port) && port >= 1024 && port <= 65535
     if ((min !== undefined || max !== undefined) && !(valid(min) && valid(max) && min! <= max!)) {
       throw new Error(`NAT '${this.name}': setPortRange needs 1024 <= min <= max <= 65535, got ${min}..${max}`)
     }
     const ports = min === undefined ? undefined : `${min}-${max}`
     // -R keeps the rule's place: the NAT rule is the first and only one in POSTROUTING.
-    await this.exec(tool('iptables'), ['-t', 'nat', '-R', 'POSTROUTING', '1', '-o', 'wan', ...masqueradeRule(this.type, ports).split(' ')])
+    await this.exec(tool('iptables'), [
+      '-t',
+      'nat',
+      '-R',
+      'POSTROUTING',
+      '1',
+      '-o',
+      'wan',
+      ...masqueradeRule(this.type, ports).split(' '),
+    ])
     await this.flush()
   }
 
@@ -517,10 +570,16 @@ class NatImpl implements LabNat {
     for (const line of listing.split('\n')) {
       const fields = line.trim().split(/\s+/)
       if (fields[0] !== 'udp') continue
-      const values = (key: string): string[] => fields.filter((field) => field.startsWith(`${key}=`)).map((field) => field.slice(key.length + 1))
+      const values = (key: string): string[] =>
+        fields.filter((field) => field.startsWith(`${key}=`)).map((field) => field.slice(key.length + 1))
       // The first src/dst/sport/dport are the original direction, the second the reply: its destination is the public side.
       const [src, replyDst] = [values('src')[0], values('dst')[1]]
-      const [dst, sport, dport, replyDport] = [values('dst')[0], values('sport')[0], values('dport')[0], values('dport')[1]]
+      const [dst, sport, dport, replyDport] = [
+        values('dst')[0],
+        values('sport')[0],
+        values('dport')[0],
+        values('dport')[1],
+      ]
       if (!src?.startsWith(lanPrefix) || replyDst === undefined) continue
       mappings.push({
         private: { address: src, port: Number(sport) },
@@ -540,7 +599,10 @@ class NatImpl implements LabNat {
 
   async block(remoteIp: string, blocked = true): Promise<void> {
     // FORWARD sees the hosts' packets before SNAT and the answers after de-NAT: the remote address is the same in both.
-    for (const match of [['-d', remoteIp], ['-s', remoteIp]]) {
+    for (const match of [
+      ['-d', remoteIp],
+      ['-s', remoteIp],
+    ]) {
       await this.exec(tool('iptables'), [blocked ? '-I' : '-D', 'FORWARD', ...match, '-j', 'DROP'])
     }
   }
@@ -572,11 +634,13 @@ class HostImpl implements LabHost {
   }
 
   async setLoss(probability: number): Promise<void> {
-    if (!(probability >= 0 && probability <= 1)) throw new Error(`host '${this.name}': setLoss needs a probability in [0, 1], got ${probability}`)
+    if (!(probability >= 0 && probability <= 1))
+      throw new Error(`host '${this.name}': setLoss needs a probability in [0, 1], got ${probability}`)
     const rules = ['*filter', `:${LOSS_CHAIN} - [0:0]`] // declaring the chain flushes it
     if (!this.lossChainReady) rules.push(`-A INPUT ! -i lo -j ${LOSS_CHAIN}`, `-A OUTPUT ! -o lo -j ${LOSS_CHAIN}`)
     if (probability === 1) rules.push(`-A ${LOSS_CHAIN} -j DROP`)
-    else if (probability > 0) rules.push(`-A ${LOSS_CHAIN} -m statistic --mode random --probability ${probability} -j DROP`)
+    else if (probability > 0)
+      rules.push(`-A ${LOSS_CHAIN} -m statistic --mode random --probability ${probability} -j DROP`)
     rules.push('COMMIT', '')
     await this.exec(tool('iptables-restore'), ['--noflush'], { input: rules.join('\n') })
     this.lossChainReady = true
@@ -593,7 +657,11 @@ class HostImpl implements LabHost {
  * Polls `check` until it holds, for kernel state that gives no event to await (counters, conntrack entries).
  * Bounded in time and in attempts; the error says what was awaited.
  */
-export async function pollUntil(what: string, check: () => Promise<boolean> | boolean, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+export async function pollUntil(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 10_000
   const intervalMs = options.intervalMs ?? 100
   const deadline = Date.now() + timeoutMs

@@ -53,12 +53,17 @@ export class UdpProbe {
   static async start(host: LabHost, options: { port?: number; reflect?: boolean } = {}): Promise<UdpProbe> {
     const args = [probeScript(), '--port', String(options.port ?? 0)]
     if (options.reflect) args.push('--reflect')
-    const child = host.spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams
+    const child = host.spawn(process.execPath, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }) as ChildProcessWithoutNullStreams
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     const lines = readline.createInterface({ input: child.stdout })
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`udp-probe in ${host.name} did not start within 10 s: ${stderr}`)), 10_000)
+      const timer = setTimeout(
+        () => reject(new Error(`udp-probe in ${host.name} did not start within 10 s: ${stderr}`)),
+        10_000,
+      )
       lines.once('line', (line) => {
         clearTimeout(timer)
         resolve((JSON.parse(line) as { port: number }).port)
@@ -86,9 +91,13 @@ export class UdpProbe {
       const check = (): void => {
         const found = this.received.find(match)
         if (found !== undefined) finish(() => resolve(found))
-        else if (this.exited) finish(() => reject(new Error(`udp-probe in ${this.host.name} exited while waiting for a datagram`)))
+        else if (this.exited)
+          finish(() => reject(new Error(`udp-probe in ${this.host.name} exited while waiting for a datagram`)))
       }
-      const timer = setTimeout(() => finish(() => reject(new Error(`no matching datagram reached ${this.host.name} within ${timeoutMs} ms`))), timeoutMs)
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`no matching datagram reached ${this.host.name} within ${timeoutMs} ms`))),
+        timeoutMs,
+      )
       const finish = (settle: () => void): void => {
         clearTimeout(timer)
         this.waiters.delete(check)
@@ -108,10 +117,15 @@ export class UdpProbe {
     const deadline = Date.now() + timeoutMs
     for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
       this.send(reflector, token)
-      const reply = await this.receive((datagram) => datagram.data.includes(token), Math.min(250, deadline - Date.now())).catch(() => undefined)
+      const reply = await this.receive(
+        (datagram) => datagram.data.includes(token),
+        Math.min(250, deadline - Date.now()),
+      ).catch(() => undefined)
       if (reply !== undefined) return (JSON.parse(reply.data) as { seen: Endpoint }).seen
     }
-    throw new Error(`${this.host.name} got no answer from reflector ${reflector.address}:${reflector.port} within ${timeoutMs} ms`)
+    throw new Error(
+      `${this.host.name} got no answer from reflector ${reflector.address}:${reflector.port} within ${timeoutMs} ms`,
+    )
   }
 
   /** Stops the probe (closing stdin makes it exit). */

@@ -7,14 +7,23 @@ describe('NAT scenarios: easy NATs go direct (real clients in a namespace lab)',
   this.timeout(60_000)
   const world = useNatWorld(
     {
-      nats: [{ name: 'home', type: 'eim' }, { name: 'office', type: 'eim' }],
-      hosts: [{ name: 'srv' }, { name: 'pub' }, { name: 'a', behind: 'home' }, { name: 'a2', behind: 'home' }, { name: 'b', behind: 'office' }],
+      nats: [
+        { name: 'home', type: 'eim' },
+        { name: 'office', type: 'eim' },
+      ],
+      hosts: [
+        { name: 'srv' },
+        { name: 'pub' },
+        { name: 'a', behind: 'home' },
+        { name: 'a2', behind: 'home' },
+        { name: 'b', behind: 'office' },
+      ],
     },
     { host: 'srv' },
   )
   const lab = () => world().lab
 
-  it('1. both behind separate endpoint-independent NATs: direct, through both NATs\' public endpoints', async () => {
+  it("1. both behind separate endpoint-independent NATs: direct, through both NATs' public endpoints", async () => {
     const [alice, bob] = await Promise.all([world().client('a', 'alice', 'alice'), world().client('b', 'bob', 'bob')])
     const result = await exchange('1. EIM ↔ EIM', alice, bob)
     record(result)
@@ -26,7 +35,10 @@ describe('NAT scenarios: easy NATs go direct (real clients in a namespace lab)',
   })
 
   it('2. both behind the same NAT: direct over their LAN endpoints, no hairpin needed', async () => {
-    const [alice, carol] = await Promise.all([world().client('a', 'alice', 'alice'), world().client('a2', 'carol', 'carol')])
+    const [alice, carol] = await Promise.all([
+      world().client('a', 'alice', 'alice'),
+      world().client('a2', 'carol', 'carol'),
+    ])
     const result = await exchange('2. same NAT (LAN)', alice, carol)
     record(result)
     expect(pathsTo(alice, 'carol')).to.deep.equal(['direct'])
@@ -58,7 +70,12 @@ describe('NAT scenarios: easy NATs go direct (real clients in a namespace lab)',
     try {
       // Sent into the cut: the reliable link resends it, and sending on a path silent for 3 s makes hole-punch check it.
       const relayedMs = await timedMessage(alice, bob, 20_000)
-      record({ scenario: '10. path cut, keepalive 15 s', path: pathsTo(alice, 'bob').join(' → '), firstMessageMs: relayedMs, note: 'the message sent into the cut, found dead by the path check' })
+      record({
+        scenario: '10. path cut, keepalive 15 s',
+        path: pathsTo(alice, 'bob').join(' → '),
+        firstMessageMs: relayedMs,
+        note: 'the message sent into the cut, found dead by the path check',
+      })
       await alice.waitForLog((l) => l.includes('direct path to bob stopped answering'), 'alice to find the path dead')
       expect(pathsTo(alice, 'bob')).to.deep.equal(['direct', 'relay'])
       expect(relayedMs).to.be.below(15_000) // without the check: after 3.5 keepalives, 52 s

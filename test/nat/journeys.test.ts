@@ -29,14 +29,24 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
   // Before useNatWorld's hooks, so that a failed journey prints every client's log before its clients are killed.
   afterEach(async function () {
     // UDSU_JOURNEY_LOGS=1 shows them for every journey, to see where the time of a slow one went.
-    if (this.currentTest?.state === 'failed' || process.env.UDSU_JOURNEY_LOGS) for (const c of running) console.log(`--- ${c.name}\n${c.describe()}`)
+    if (this.currentTest?.state === 'failed' || process.env.UDSU_JOURNEY_LOGS)
+      for (const c of running) console.log(`--- ${c.name}\n${c.describe()}`)
     running.splice(0)
     await Promise.all(['a', 'b', 's', 'srv'].map((host) => setInputLoss(world().lab.host(host), 0)))
   })
   const world = useNatWorld(
     {
-      nats: [{ name: 'home', type: 'eim' }, { name: 'office', type: 'eim' }, { name: 'mobile', type: 'symmetric' }],
-      hosts: [{ name: 'srv' }, { name: 'a', behind: 'home' }, { name: 'b', behind: 'office' }, { name: 's', behind: 'mobile' }],
+      nats: [
+        { name: 'home', type: 'eim' },
+        { name: 'office', type: 'eim' },
+        { name: 'mobile', type: 'symmetric' },
+      ],
+      hosts: [
+        { name: 'srv' },
+        { name: 'a', behind: 'home' },
+        { name: 'b', behind: 'office' },
+        { name: 's', behind: 'mobile' },
+      ],
     },
     { host: 'srv' },
   )
@@ -44,7 +54,9 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
   after(() => {
     if (seven.length === 0) return
     const times = seven.map((r) => r.ms)
-    console.log(`      7 under ${LOSS * 100} % loss, ${QUEUED} queued, from the receiver's start: ${times.join(', ')} ms (median ${median(times)}, max ${Math.max(...times)}; drops ${seven.map((r) => r.drops).join(', ')})`)
+    console.log(
+      `      7 under ${LOSS * 100} % loss, ${QUEUED} queued, from the receiver's start: ${times.join(', ')} ms (median ${median(times)}, max ${Math.max(...times)}; drops ${seven.map((r) => r.drops).join(', ')})`,
+    )
   })
 
   /** Fresh names per journey: a killed client's registration and the server's watches do not reach into the next one. */
@@ -63,14 +75,18 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
     return restarted
   }
   /** The paths `client` reported to `peer` since `before` of them, or that it kept the one it had. */
-  const via = (client: HeadlessClient, peer: string, before = 0) => pathsTo(client, peer).slice(before).join(' → ') || `kept ${pathsTo(client, peer).at(-1) ?? 'none'}`
+  const via = (client: HeadlessClient, peer: string, before = 0) =>
+    pathsTo(client, peer).slice(before).join(' → ') || `kept ${pathsTo(client, peer).at(-1) ?? 'none'}`
 
   for (const t of TOPOLOGIES) {
     describe(t.title, () => {
       /** alice and bob, who have written to each other: every receipt is back, nothing is in flight. */
       async function quietPair() {
         journey++
-        const [alice, bob] = await Promise.all([start(t.alice, `alice${t.tag}${journey}`, 'alice'), start(t.bob, `bob${t.tag}${journey}`, 'bob')])
+        const [alice, bob] = await Promise.all([
+          start(t.alice, `alice${t.tag}${journey}`, 'alice'),
+          start(t.bob, `bob${t.tag}${journey}`, 'bob'),
+        ])
         await quiet(alice, bob)
         return { alice, bob }
       }
@@ -83,10 +99,16 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const ms = await deliver(alice, bobAgain, 'still there?')
         figure(`1 ${t.title}: receiver quit, back, then written (${via(alice, bob.name, before)})`, ms)
         expectDelivered(ms, 1000)
-        expectDelivered(figure(`1 ${t.title}: its answer (${via(bobAgain, alice.name)})`, await deliver(bobAgain, alice, 'yes, back')), 1000)
+        expectDelivered(
+          figure(
+            `1 ${t.title}: its answer (${via(bobAgain, alice.name)})`,
+            await deliver(bobAgain, alice, 'yes, back'),
+          ),
+          1000,
+        )
       })
 
-      it('1. written while the receiver is away: it arrives within 2 s of the receiver\'s start', async () => {
+      it("1. written while the receiver is away: it arrives within 2 s of the receiver's start", async () => {
         const { alice, bob } = await quietPair()
         const before = pathsTo(alice, bob.name).length
         expect(await bob.quit()).to.equal(0)
@@ -97,7 +119,13 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const started = Date.now()
         const bobAgain = spawnAgain(bob, t.bob, 'bob')
         await bobAgain.message('when you are back')
-        expectDelivered(figure(`1 ${t.title}: written while away, from the receiver's start (${via(alice, bob.name, before)})`, Date.now() - started), 2000)
+        expectDelivered(
+          figure(
+            `1 ${t.title}: written while away, from the receiver's start (${via(alice, bob.name, before)})`,
+            Date.now() - started,
+          ),
+          2000,
+        )
         await alice.waitFor((e) => e.type === 'delivered' && e.id === pending.id, 'the receipt', 15_000, mark)
       })
 
@@ -109,7 +137,13 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const ms = await deliver(aliceAgain, bob, 'I am back')
         figure(`2 ${t.title}: sender quit, back, writes (${via(aliceAgain, bob.name)})`, ms)
         expectDelivered(ms, 1000)
-        expectDelivered(figure(`2 ${t.title}: the answer (${via(bob, aliceAgain.name, before)})`, await deliver(bob, aliceAgain, 'welcome back')), 1000)
+        expectDelivered(
+          figure(
+            `2 ${t.title}: the answer (${via(bob, aliceAgain.name, before)})`,
+            await deliver(bob, aliceAgain, 'welcome back'),
+          ),
+          1000,
+        )
       })
 
       it('6. the peer comes back with a new key: the sender is told at once, and nothing reaches the new key until accepted', async () => {
@@ -118,25 +152,44 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const before = pathsTo(alice, bob.name).length
         // The server keeps the name for bob's key: moving to a new key, he gives it up first.
         bob.send({ type: 'command', line: '/release' })
-        await bob.waitFor((e) => e.type === 'info' && String(e.text).startsWith(`the server released ${bob.name}`), 'the release')
+        await bob.waitFor(
+          (e) => e.type === 'info' && String(e.text).startsWith(`the server released ${bob.name}`),
+          'the release',
+        )
         expect(await bob.quit()).to.equal(0)
         const mark = alice.lines.length
         // The same name, another key (a new device or a reinstalled profile).
         const started = Date.now()
         const newBob = await start(t.bob, bob.name, 'dave')
-        const newFingerprint = (await newBob.waitFor((e) => e.type === 'ready', 'the new bob ready')).fingerprint as string
+        const newFingerprint = (await newBob.waitFor((e) => e.type === 'ready', 'the new bob ready'))
+          .fingerprint as string
         // Told before writing anything: the warning names both fingerprints.
-        const warning = await alice.waitFor((e) => e.type === 'error' && new RegExp(`key of ${bob.name} has changed`).test(String(e.message)), 'the key-change warning', 5_000, mark)
+        const warning = await alice.waitFor(
+          (e) => e.type === 'error' && new RegExp(`key of ${bob.name} has changed`).test(String(e.message)),
+          'the key-change warning',
+          5_000,
+          mark,
+        )
         figure(`6 ${t.title}: the warning, from the new key's start`, Date.now() - started)
         expect(warning.message).to.include(oldFingerprint).and.to.include(newFingerprint)
         const written = alice.lines.length
         alice.send({ type: 'send', to: bob.name, text: 'for the old key only' })
-        const failed = await alice.waitFor((e) => e.type === 'error' && e.to === bob.name && typeof e.id === 'string', 'the message to be held back', 15_000, written)
+        const failed = await alice.waitFor(
+          (e) => e.type === 'error' && e.to === bob.name && typeof e.id === 'string',
+          'the message to be held back',
+          15_000,
+          written,
+        )
         expect(failed.message).to.include(`/trust ${bob.name}`)
         // The user compares the safety numbers and accepts: the held message goes to the new key, once.
         alice.send({ type: 'command', line: `/trust ${bob.name}` })
         await newBob.message('for the old key only')
-        await alice.waitFor((e) => e.type === 'delivered' && e.id === failed.id, 'the held message delivered after /trust', 15_000, written)
+        await alice.waitFor(
+          (e) => e.type === 'delivered' && e.id === failed.id,
+          'the held message delivered after /trust',
+          15_000,
+          written,
+        )
         const ms = await deliver(alice, newBob, 'hello new key')
         figure(`6 ${t.title}: after /trust, the next message (${via(alice, bob.name, before)})`, ms)
         expectDelivered(ms, 1000)
@@ -151,7 +204,10 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
     for (let run = 1; run <= RUNS; run++) {
       it(`7. ${QUEUED} written in the ${QUEUE_MS / 1000} s after the receiver stopped, the sender restarted in between: all arrive, in order, once, within ${LOSSY_BOUND_MS / 1000} s of the receiver's start (run ${run})`, async () => {
         journey++
-        const [alice, bob] = await Promise.all([start('a', `alice7${journey}`, 'alice'), start('b', `bob7${journey}`, 'bob')])
+        const [alice, bob] = await Promise.all([
+          start('a', `alice7${journey}`, 'alice'),
+          start('b', `bob7${journey}`, 'bob'),
+        ])
         await quiet(alice, bob)
         // On INPUT only (see setInputLoss): every datagram between two hosts crosses one such rule, so each is lost with LOSS.
         await Promise.all(hosts().map((host) => setInputLoss(host, LOSS)))
@@ -170,17 +226,25 @@ describe('NAT journeys: a quiet conversation survives quits, restarts and a new 
         const aliceAgain = await again(alice, 'a', 'alice')
         // Restarted in between: back online before the receiver returns (its own registration under loss is not the
         // receiver's return; 'ready' comes after a first registration attempt, which loss may have cut short).
-        await aliceAgain.waitFor((e) => e.type === 'server' && e.online === true, 'the restarted sender to be online', 30_000)
+        await aliceAgain.waitFor(
+          (e) => e.type === 'server' && e.online === true,
+          'the restarted sender to be online',
+          30_000,
+        )
         const started = Date.now()
         const bobAgain = spawnAgain(bob, 'b', 'bob')
         await bobAgain.message(texts[QUEUED - 1], 60_000)
         const ms = Date.now() - started
         const drops = (await Promise.all(hosts().map(inputLossDrops))).reduce((x, y) => x + y, 0)
         seven.push({ ms, drops })
-        figure(`7 under ${LOSS * 100} % loss (run ${run}, ${drops} datagrams dropped): ${QUEUED} queued, sender restarted, from the receiver's start`, ms)
+        figure(
+          `7 under ${LOSS * 100} % loss (run ${run}, ${drops} datagrams dropped): ${QUEUED} queued, sender restarted, from the receiver's start`,
+          ms,
+        )
         expectExactlyInOrder(received(bobAgain, alice.name, 'queued'), texts)
         // The restarted sender still knows them as its own: their receipts reach it.
-        for (const id of ids) await aliceAgain.waitFor((e) => e.type === 'delivered' && e.id === id, `the receipt of ${id}`, 30_000)
+        for (const id of ids)
+          await aliceAgain.waitFor((e) => e.type === 'delivered' && e.id === id, `the receipt of ${id}`, 30_000)
         expect(drops).to.be.greaterThan(0)
         // Without loss the receiver's start is followed by its message within 2 s (loopback, and journey 1 here). At 20 %
         // loss some ten round trips in a row (registration, introduction, punch, handshake, the link's first exchange)

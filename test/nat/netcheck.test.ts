@@ -14,10 +14,17 @@ describe('udsu netcheck behind real NATs (namespace lab)', function () {
   before(requireLab)
   before(async () => {
     lab = await buildLab({
-      nats: [{ name: 'home', type: 'eim' }, { name: 'office', type: 'symmetric' }],
+      nats: [
+        { name: 'home', type: 'eim' },
+        { name: 'office', type: 'symmetric' },
+      ],
       hosts: [
-        { name: 'srv' }, { name: 'srv2' }, { name: 'pub' },
-        { name: 'a', behind: 'home' }, { name: 'blocked', behind: 'home' }, { name: 's', behind: 'office' }
+        { name: 'srv' },
+        { name: 'srv2' },
+        { name: 'pub' },
+        { name: 'a', behind: 'home' },
+        { name: 'blocked', behind: 'home' },
+        { name: 's', behind: 'office' },
       ],
     })
     for (const name of ['srv', 'srv2']) {
@@ -37,7 +44,7 @@ describe('udsu netcheck behind real NATs (namespace lab)', function () {
     return runNetcheck(['--server', servers.join(','), '--json'], host.spawn.bind(host))
   }
 
-  it('behind an endpoint-independent NAT: the router\'s address, one port for every destination, no hairpin', async () => {
+  it("behind an endpoint-independent NAT: the router's address, one port for every destination, no hairpin", async () => {
     const run = await netcheck('a')
     expect(run.code, run.stderr).to.equal(0)
     const report = run.report!
@@ -89,7 +96,9 @@ describe('udsu netcheck behind real NATs (namespace lab)', function () {
     try {
       const run = await netcheck('a')
       expect(run.code).to.equal(1)
-      expect(run.stderr).to.equal(`udsu netcheck: no udsu server answered (${addresses.join(', ')}): UDP is blocked on this network, or the server is down\n`)
+      expect(run.stderr).to.equal(
+        `udsu netcheck: no udsu server answered (${addresses.join(', ')}): UDP is blocked on this network, or the server is down\n`,
+      )
       expect(run.report).to.deep.include({ udp: false, answered: false, nat: 'unknown' })
       expect(run.report!.servers.map((s) => s.error)).to.deep.equal(addresses.map(() => 'no answer'))
     } finally {
@@ -97,16 +106,20 @@ describe('udsu netcheck behind real NATs (namespace lab)', function () {
     }
   })
 
-  it('with UDP blocked by the machine\'s own firewall: exit 1, and it says where the block is', async () => {
+  it("with UDP blocked by the machine's own firewall: exit 1, and it says where the block is", async () => {
     const host = lab.host('blocked')
     await host.setLoss(1)
     try {
       const run = await netcheck('blocked')
       expect(run.code).to.equal(1)
       // The lab drops in the host's own firewall (iptables OUTPUT), which the kernel tells the sender: EPERM.
-      expect(run.stderr).to.equal(`udsu netcheck: no udsu server answered (${addresses.join(', ')}): a firewall on this machine refuses to send UDP\n`)
+      expect(run.stderr).to.equal(
+        `udsu netcheck: no udsu server answered (${addresses.join(', ')}): a firewall on this machine refuses to send UDP\n`,
+      )
       expect(run.report).to.deep.include({ udp: false, answered: false, nat: 'unknown' })
-      expect(run.report!.servers.map((s) => s.error)).to.deep.equal(addresses.map(() => 'could not send (EPERM: a firewall on this machine refuses it)'))
+      expect(run.report!.servers.map((s) => s.error)).to.deep.equal(
+        addresses.map(() => 'could not send (EPERM: a firewall on this machine refuses it)'),
+      )
       expect(run.report!.verdict.join(' ')).to.match(/needs UDP/)
       expect(await host.lossDrops()).to.be.above(0) // the datagrams went into the block, not nowhere
       // The same host's neighbour behind the same router is answered: it was the block, not the servers.

@@ -14,7 +14,10 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
   this.timeout(90_000)
   const world = useNatWorld(
     {
-      nats: [{ name: 'home', type: 'eim' }, { name: 'office', type: 'eim' }],
+      nats: [
+        { name: 'home', type: 'eim' },
+        { name: 'office', type: 'eim' },
+      ],
       hosts: [{ name: 'srv' }, { name: 'a', behind: 'home' }, { name: 'b', behind: 'office' }],
     },
     { host: 'srv', port: SERVER_PORT },
@@ -23,14 +26,22 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
   )
   const home = () => world().lab.nat('home')
 
-  const pair = () => Promise.all([world().client('a', 'alice', 'alice', { keepaliveMs: KEEPALIVE_MS }), world().client('b', 'bob', 'bob', { keepaliveMs: KEEPALIVE_MS })])
+  const pair = () =>
+    Promise.all([
+      world().client('a', 'alice', 'alice', { keepaliveMs: KEEPALIVE_MS }),
+      world().client('b', 'bob', 'bob', { keepaliveMs: KEEPALIVE_MS }),
+    ])
 
   /** The mapping `nat` holds from a host behind it to `remote`, if the peer has answered through it. */
-  const repliedMapping = async (nat: LabNat, remote: string) => (await nat.mappings()).find((m) => m.replied && `${m.remote.address}:${m.remote.port}` === remote)
+  const repliedMapping = async (nat: LabNat, remote: string) =>
+    (await nat.mappings()).find((m) => m.replied && `${m.remote.address}:${m.remote.port}` === remote)
 
   /** bob's public endpoint as alice's path uses it, from alice's log. */
   const publicOf = async (client: HeadlessClient, peer: string) => {
-    const line = await client.waitForLog((l) => l.includes(`direct path to ${peer} {`), `${client.name}'s path to ${peer}`)
+    const line = await client.waitForLog(
+      (l) => l.includes(`direct path to ${peer} {`),
+      `${client.name}'s path to ${peer}`,
+    )
     return (JSON.parse(line.slice(line.indexOf('{'))) as { via: string }).via
   }
 
@@ -57,7 +68,11 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
     const rebooted = Date.now()
     await home().flush()
     // Kernel state, no event: the mapping is back once alice's keepalive went out and bob's came back through it.
-    await pollUntil('alice\'s mapping to bob is back and answered', async () => Boolean(await repliedMapping(home(), bobPublic)), { timeoutMs: 10_000 })
+    await pollUntil(
+      "alice's mapping to bob is back and answered",
+      async () => Boolean(await repliedMapping(home(), bobPublic)),
+      { timeoutMs: 10_000 },
+    )
     const recoveredMs = Date.now() - rebooted
     const result = await exchange('7a. NAT reboot', bob, alice, 2_000)
     record({ ...result, note: `path back ${recoveredMs} ms after the flush` })
@@ -65,22 +80,29 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
     expect([...alice.lines, ...bob.lines].filter((e) => e.type === 'lost')).to.deep.equal([])
   })
 
-  it('7b. a client\'s public port changes: a fresh introduction moves the path by itself', async () => {
+  it("7b. a client's public port changes: a fresh introduction moves the path by itself", async () => {
     const [alice, bob] = await pair()
     await exchange('7b. before the port change', alice, bob)
     const bobPublic = await publicOf(alice, 'bob')
     const moved = Date.now()
     await home().setPortRange(20_000, 20_999)
     try {
-      await pollUntil('alice talks to bob from a new public port, and bob answers', async () => {
-        const mapping = await repliedMapping(home(), bobPublic)
-        return Boolean(mapping && mapping.public.port >= 20_000 && mapping.public.port <= 20_999)
-      }, { timeoutMs: 15_000, intervalMs: 100 })
+      await pollUntil(
+        'alice talks to bob from a new public port, and bob answers',
+        async () => {
+          const mapping = await repliedMapping(home(), bobPublic)
+          return Boolean(mapping && mapping.public.port >= 20_000 && mapping.public.port <= 20_999)
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      )
       const recoveredMs = Date.now() - moved
       const result = await exchange('7b. new public port', bob, alice, 2_000)
       // Recovery races the 3.5-interval loss timeout: say whether a `lost` came first (the path still comes back by itself).
       const lost = [...alice.lines, ...bob.lines].filter((e) => e.type === 'lost').length
-      record({ ...result, note: `path moved ${recoveredMs} ms after the port change${lost ? `, after ${lost} lost event(s)` : ', no lost event'}` })
+      record({
+        ...result,
+        note: `path moved ${recoveredMs} ms after the port change${lost ? `, after ${lost} lost event(s)` : ', no lost event'}`,
+      })
       expect(pathsTo(bob, 'alice').at(-1)).to.equal('direct')
       expect(pathsTo(alice, 'bob').at(-1)).to.equal('direct')
     } finally {
@@ -100,7 +122,12 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
     const office = world().lab.nat('office').wanIp
     const since = new Map([alice, bob].map((c) => [c, c.lines.length]))
     const path = (c: HeadlessClient, peer: string, kind: string, what: string, timeoutMs: number) =>
-      c.waitFor((e) => e.type === 'connected' && e.peer === peer && e.path === kind, `${c.name}: ${what}`, timeoutMs, since.get(c))
+      c.waitFor(
+        (e) => e.type === 'connected' && e.peer === peer && e.path === kind,
+        `${c.name}: ${what}`,
+        timeoutMs,
+        since.get(c),
+      )
 
     await home().block(office)
     let relayedMs: number
@@ -116,12 +143,22 @@ describe('NAT scenarios: idle paths, NAT reboots, new ports and server restarts 
       await home().block(office, false)
     }
     const lifted = Date.now()
-    await Promise.all([path(alice, 'bob', 'direct', 'direct again', 20_000), path(bob, 'alice', 'direct', 'direct again', 20_000)])
+    await Promise.all([
+      path(alice, 'bob', 'direct', 'direct again', 20_000),
+      path(bob, 'alice', 'direct', 'direct again', 20_000),
+    ])
     const directMs = Date.now() - lifted
     const after = await exchange('9. after the cut is lifted', alice, bob, 2_000)
-    record({ scenario: '9. direct path cut', path: 'direct → relay → direct', firstMessageMs: relayedMs, note: `the message sent into the cut arrived by relay; direct again ${directMs} ms after the cut was lifted` })
+    record({
+      scenario: '9. direct path cut',
+      path: 'direct → relay → direct',
+      firstMessageMs: relayedMs,
+      note: `the message sent into the cut arrived by relay; direct again ${directMs} ms after the cut was lifted`,
+    })
     expect(after.path).to.equal('direct')
-    expect([...alice.lines, ...bob.lines].filter((e) => e.type === 'message' && e.from !== undefined).length).to.be.at.least(4)
+    expect(
+      [...alice.lines, ...bob.lines].filter((e) => e.type === 'message' && e.from !== undefined).length,
+    ).to.be.at.least(4)
   })
 
   it('8. the rendezvous server restarts: clients re-register by themselves and still connect', async () => {

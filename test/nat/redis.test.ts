@@ -17,7 +17,10 @@ describe('NAT lab: the relay between clients of two instances sharing Redis', fu
   before(requireLab)
   before(async () => {
     lab = await buildLab({
-      nats: [{ name: 'mobile', type: 'symmetric' }, { name: 'hotel', type: 'symmetric' }],
+      nats: [
+        { name: 'mobile', type: 'symmetric' },
+        { name: 'hotel', type: 'symmetric' },
+      ],
       hosts: [{ name: 'srv1' }, { name: 'srv2' }, { name: 's', behind: 'mobile' }, { name: 't', behind: 'hotel' }],
     })
   })
@@ -32,13 +35,26 @@ describe('NAT lab: the relay between clients of two instances sharing Redis', fu
     const [srv1, srv2] = [lab!.host('srv1'), lab!.host('srv2')]
     redis = await RedisServer.start({ host: srv1.ip, spawner: srv1.spawn.bind(srv1) })
     const start = (host: typeof srv1) =>
-      ServerProcess.start({ host: '0.0.0.0', args: ['--relay', '--redis', redis!.url, '--log-level', 'info'], spawner: host.spawn.bind(host) })
+      ServerProcess.start({
+        host: '0.0.0.0',
+        args: ['--relay', '--redis', redis!.url, '--log-level', 'info'],
+        spawner: host.spawn.bind(host),
+      })
     const [one, two] = await Promise.all([start(srv1), start(srv2)])
     processes.push(one, two)
-    const config = writeConfig({ plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false } }, 'rsa'] })
+    const config = writeConfig({
+      plugins: ['udp', { resolve: 'hole-punch', options: { embeddedServer: false } }, 'rsa'],
+    })
     const spawn = (hostName: 's' | 't', name: string, key: string, server: string) => {
       const host = lab!.host(hostName)
-      const client = HeadlessClient.spawn({ name, key, server, profile: fixtureProfile(key), config, spawner: host.spawn.bind(host) })
+      const client = HeadlessClient.spawn({
+        name,
+        key,
+        server,
+        profile: fixtureProfile(key),
+        config,
+        spawner: host.spawn.bind(host),
+      })
       processes.push(client)
       return client
     }

@@ -11,16 +11,25 @@ describe('NAT scenarios: symmetric NATs (real clients in a namespace lab)', func
   this.timeout(180_000)
   const world = useNatWorld(
     {
-      nats: [{ name: 'home', type: 'eim' }, { name: 'mobile', type: 'symmetric' }, { name: 'hotel', type: 'symmetric' }],
-      hosts: [{ name: 'srv' }, { name: 'e', behind: 'home' }, { name: 's', behind: 'mobile' }, { name: 't', behind: 'hotel' }],
+      nats: [
+        { name: 'home', type: 'eim' },
+        { name: 'mobile', type: 'symmetric' },
+        { name: 'hotel', type: 'symmetric' },
+      ],
+      hosts: [
+        { name: 'srv' },
+        { name: 'e', behind: 'home' },
+        { name: 's', behind: 'mobile' },
+        { name: 't', behind: 'hotel' },
+      ],
     },
     { host: 'srv' },
   )
 
   it('detects each NAT type and tells it at registration', async () => {
     const [eim, sym] = await Promise.all([world().client('e', 'erin', 'alice'), world().client('s', 'sam', 'bob')])
-    expect(await eim.waitForLog((l) => l.includes('NAT type:'), 'erin\'s NAT type')).to.include('NAT type: eim')
-    expect(await sym.waitForLog((l) => l.includes('NAT type:'), 'sam\'s NAT type')).to.include('NAT type: symmetric')
+    expect(await eim.waitForLog((l) => l.includes('NAT type:'), "erin's NAT type")).to.include('NAT type: eim')
+    expect(await sym.waitForLog((l) => l.includes('NAT type:'), "sam's NAT type")).to.include('NAT type: symmetric')
   })
 
   it(`4. symmetric ↔ EIM: direct by birthday probing in at least 9 of ${ATTEMPTS} attempts within 10 s, relayed meanwhile`, async () => {
@@ -30,16 +39,25 @@ describe('NAT scenarios: symmetric NATs (real clients in a namespace lab)', func
     let firstRelayed = 0
     for (let i = 0; i < ATTEMPTS; i++) {
       // Fresh clients each time, so every attempt starts from new NAT mappings; the initiator alternates.
-      const [eim, sym] = await Promise.all([world().client('e', `erin${i}`, 'alice'), world().client('s', `sam${i}`, 'bob')])
+      const [eim, sym] = await Promise.all([
+        world().client('e', `erin${i}`, 'alice'),
+        world().client('s', `sam${i}`, 'bob'),
+      ])
       const [from, to] = i % 2 ? [sym, eim] : [eim, sym]
       const started = Date.now()
       const firstMs = await timedMessage(from, to, DIRECT_WITHIN_MS)
       firstMessage.push(firstMs)
       if (pathsTo(from, to.name)[0] === 'relay') firstRelayed++
-      const opened = await from.waitFor((e) => e.type === 'connected' && e.path === 'direct', `attempt ${i}: a direct path`, Math.max(1, DIRECT_WITHIN_MS - (Date.now() - started))).then(
-        () => Date.now() - started,
-        () => undefined,
-      )
+      const opened = await from
+        .waitFor(
+          (e) => e.type === 'connected' && e.path === 'direct',
+          `attempt ${i}: a direct path`,
+          Math.max(1, DIRECT_WITHIN_MS - (Date.now() - started)),
+        )
+        .then(
+          () => Date.now() - started,
+          () => undefined,
+        )
       if (opened !== undefined) {
         direct++
         toDirect.push(opened)
@@ -51,14 +69,22 @@ describe('NAT scenarios: symmetric NATs (real clients in a namespace lab)', func
       } else {
         expect(pathsTo(from, to.name)).to.deep.equal(['relay'])
         // Rare (3 of 180 attempts once); say what each side did, for whoever looks into it.
-        const birthday = (c: HeadlessClient) => c.stderr.filter((l) => /birthday|direct path|relay/.test(l)).map((l) => `        ${c.name}: ${l}`)
-        console.log(`      attempt ${i} (${from.name} → ${to.name}): no direct path within ${DIRECT_WITHIN_MS} ms\n${[...birthday(sym), ...birthday(eim)].join('\n')}`)
+        const birthday = (c: HeadlessClient) =>
+          c.stderr.filter((l) => /birthday|direct path|relay/.test(l)).map((l) => `        ${c.name}: ${l}`)
+        console.log(
+          `      attempt ${i} (${from.name} → ${to.name}): no direct path within ${DIRECT_WITHIN_MS} ms\n${[...birthday(sym), ...birthday(eim)].join('\n')}`,
+        )
       }
       await timedMessage(to, from, DIRECT_WITHIN_MS)
       world().killClients()
     }
     const note = `direct in ${direct}/${ATTEMPTS}, median ${median(toDirect)} ms to direct (max ${Math.max(...toDirect)} ms); first message relayed in ${firstRelayed}/${ATTEMPTS}`
-    record({ scenario: '4. symmetric ↔ EIM', path: firstRelayed ? 'relay → direct' : 'direct', firstMessageMs: median(firstMessage), note })
+    record({
+      scenario: '4. symmetric ↔ EIM',
+      path: firstRelayed ? 'relay → direct' : 'direct',
+      firstMessageMs: median(firstMessage),
+      note,
+    })
     expect(direct).to.be.at.least(Math.ceil(ATTEMPTS * 0.9))
   })
 

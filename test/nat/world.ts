@@ -3,7 +3,14 @@
 import { appendFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { buildLab, requireLab, type Lab, type LabSpec } from '../lab/lab'
-import { cleanupTemp, fixtureProfile, HeadlessClient, ServerProcess, writeConfig, type Event } from '../support/processes'
+import {
+  cleanupTemp,
+  fixtureProfile,
+  HeadlessClient,
+  ServerProcess,
+  writeConfig,
+  type Event,
+} from '../support/processes'
 
 /** The fixture keys; a client's name need not match its key. */
 export type FixtureKey = 'alice' | 'bob' | 'carol' | 'dave'
@@ -20,7 +27,9 @@ export interface ScenarioResult {
 
 /** Where results go besides the console: `UDSU_NAT_RESULTS=file` appends them as JSON lines (the benchmark reads them). */
 export function record(result: ScenarioResult): void {
-  console.log(`      [nat] ${result.scenario}: path=${result.path} first message ${result.firstMessageMs} ms${result.note ? ` (${result.note})` : ''}`)
+  console.log(
+    `      [nat] ${result.scenario}: path=${result.path} first message ${result.firstMessageMs} ms${result.note ? ` (${result.note})` : ''}`,
+  )
   if (process.env.UDSU_NAT_RESULTS) appendFileSync(process.env.UDSU_NAT_RESULTS, JSON.stringify(result) + '\n')
 }
 
@@ -35,7 +44,13 @@ export class NatWorld {
   async startServer(hostName: string, options: { relay?: boolean; port?: number } = {}): Promise<ServerProcess> {
     const host = this.lab.host(hostName)
     const args = options.relay === false ? [] : ['--relay']
-    this.server = await ServerProcess.start({ host: '0.0.0.0', port: options.port ?? 0, args, spawner: host.spawn.bind(host), dataDir: this.server?.dataDir })
+    this.server = await ServerProcess.start({
+      host: '0.0.0.0',
+      port: options.port ?? 0,
+      args,
+      spawner: host.spawn.bind(host),
+      dataDir: this.server?.dataDir,
+    })
     this.serverIp = host.ip
     return this.server
   }
@@ -50,19 +65,43 @@ export class NatWorld {
    * `reliable`, a message is one datagram, so a scenario measures the path alone; with it, as users run udsu. `profile`
    * restarts a user with what it kept (its key, known peers, outbox); without it the client gets a fresh one holding `key`.
    */
-  async client(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean; profile?: string } = {}): Promise<HeadlessClient> {
+  async client(
+    hostName: string,
+    name: string,
+    key: FixtureKey,
+    holePunch: Record<string, unknown> = {},
+    options: { reliable?: boolean; profile?: string } = {},
+  ): Promise<HeadlessClient> {
     const client = this.spawn(hostName, name, key, holePunch, options)
     await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
     return client
   }
 
   /** As `client`, without waiting for `ready`: to time what arrives from the process's start. */
-  spawn(hostName: string, name: string, key: FixtureKey, holePunch: Record<string, unknown> = {}, options: { reliable?: boolean; profile?: string } = {}): HeadlessClient {
+  spawn(
+    hostName: string,
+    name: string,
+    key: FixtureKey,
+    holePunch: Record<string, unknown> = {},
+    options: { reliable?: boolean; profile?: string } = {},
+  ): HeadlessClient {
     const host = this.lab.host(hostName)
-    const plugins = ['udp', { resolve: 'hole-punch', options: { embeddedServer: false, ...holePunch } }, 'rsa', ...(options.reliable ? ['reliable'] : [])]
+    const plugins = [
+      'udp',
+      { resolve: 'hole-punch', options: { embeddedServer: false, ...holePunch } },
+      'rsa',
+      ...(options.reliable ? ['reliable'] : []),
+    ]
     const config = writeConfig({ plugins })
     const profile = options.profile ?? fixtureProfile(key)
-    const client = HeadlessClient.spawn({ name, key, server: this.serverAddress, profile, config, spawner: host.spawn.bind(host) })
+    const client = HeadlessClient.spawn({
+      name,
+      key,
+      server: this.serverAddress,
+      profile,
+      config,
+      spawner: host.spawn.bind(host),
+    })
     this.clients.push(client)
     return client
   }
@@ -81,7 +120,11 @@ export class NatWorld {
  * The mocha hooks of a scenario suite: skip or fail without a lab, build the lab once, let `prepare` set it up before any
  * traffic, start the server, kill each test's clients after it, tear everything down at the end. Returns the world.
  */
-export function useNatWorld(spec: LabSpec, server: { host: string; relay?: boolean; port?: number }, prepare?: (lab: Lab) => Promise<void>): () => NatWorld {
+export function useNatWorld(
+  spec: LabSpec,
+  server: { host: string; relay?: boolean; port?: number },
+  prepare?: (lab: Lab) => Promise<void>,
+): () => NatWorld {
   let world: NatWorld | undefined
   before(requireLab)
   before(async () => {
@@ -117,7 +160,12 @@ export function pathsTo(client: HeadlessClient, peer: string): string[] {
 }
 
 /** A message each way, the first one timed; returns the result with the sender's latest path. */
-export async function exchange(scenario: string, a: HeadlessClient, b: HeadlessClient, timeoutMs = 10_000): Promise<ScenarioResult> {
+export async function exchange(
+  scenario: string,
+  a: HeadlessClient,
+  b: HeadlessClient,
+  timeoutMs = 10_000,
+): Promise<ScenarioResult> {
   const firstMessageMs = await timedMessage(a, b, timeoutMs)
   await timedMessage(b, a, timeoutMs)
   const paths = pathsTo(a, b.name)
@@ -125,8 +173,16 @@ export async function exchange(scenario: string, a: HeadlessClient, b: HeadlessC
 }
 
 /** The `direct path to <peer>` log line's fields: which endpoint and which socket (main or a birthday one). */
-export async function directPathLog(client: HeadlessClient, peer: string, timeoutMs = 15_000): Promise<{ via: string; socket: string }> {
-  const line = await client.waitForLog((l) => l.includes(`direct path to ${peer} {`), `${client.name}'s direct path to ${peer}`, timeoutMs)
+export async function directPathLog(
+  client: HeadlessClient,
+  peer: string,
+  timeoutMs = 15_000,
+): Promise<{ via: string; socket: string }> {
+  const line = await client.waitForLog(
+    (l) => l.includes(`direct path to ${peer} {`),
+    `${client.name}'s direct path to ${peer}`,
+    timeoutMs,
+  )
   return JSON.parse(line.slice(line.indexOf('{'))) as { via: string; socket: string }
 }
 

@@ -26,7 +26,10 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 120_000):
 /** Runs a command that must succeed; its output goes into the failure message otherwise. */
 async function ok(command: string, args: string[], cwd: string, timeoutMs?: number): Promise<string> {
   const result = await run(command, args, cwd, timeoutMs)
-  expect(result.code, `${command} ${args.join(' ')} exited with ${result.code}\n${result.stdout}\n${result.stderr}`).to.equal(0)
+  expect(
+    result.code,
+    `${command} ${args.join(' ')} exited with ${result.code}\n${result.stdout}\n${result.stderr}`,
+  ).to.equal(0)
   return result.stdout
 }
 
@@ -45,41 +48,80 @@ describe('the npm package, installed from its tarball', function () {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-pack-test-'))
     app = path.join(work, 'app')
     // Packs the dist/ that `npm test` just built; --ignore-scripts keeps `prepare` from rebuilding it under mocha.
-    const packed = JSON.parse(await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], ROOT)) as Array<{
+    const packed = JSON.parse(
+      await ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], ROOT),
+    ) as Array<{
       filename: string
       files: Array<{ path: string }>
     }>
     files = packed[0].files.map((f) => f.path)
     fs.mkdirSync(app)
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'udsu-consumer', private: true, type: 'module' }))
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'udsu-consumer', private: true, type: 'module' }),
+    )
     // No install scripts: this checks what the package holds and how it loads, not native builds of its dependencies.
-    await ok('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', path.join(work, packed[0].filename)], app, 240_000)
+    await ok(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--ignore-scripts', path.join(work, packed[0].filename)],
+      app,
+      240_000,
+    )
   })
 
   after(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true })
   })
 
-  it('ships the runtime build, its types and the docs, and nothing of the repository\'s own', () => {
-    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'docs/PLUGINS.md', 'dist/core/index.js', 'dist/core/index.mjs',
-      'dist/core/index.d.ts', 'dist/core/index.d.mts', 'dist/core/cli.js', 'dist/server/index.js', 'dist/plugins/udp/index.js',
-      'dist/testing/index.js', 'dist/testing/index.mjs', 'dist/testing/index.d.ts', 'dist/plugins/hole-punch/index.js', 'dist/plugins/rsa/index.js', 'dist/plugins/reliable/index.js',
-      'dist/frontends/headless/index.js', 'dist/frontends/tui/index.js', 'dist/plugins/history/index.js', 'dist/docs/history-export.schema.json',
-      'dist/frontends/web/index.js', 'dist/frontends/web/renderer/app.js', 'frontends/web/renderer/index.html', 'frontends/web/renderer/style.css',
-      'dist/frontends/gui/main.js', 'dist/frontends/gui/preload.js']) {
+  it("ships the runtime build, its types and the docs, and nothing of the repository's own", () => {
+    for (const file of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'docs/PLUGINS.md',
+      'dist/core/index.js',
+      'dist/core/index.mjs',
+      'dist/core/index.d.ts',
+      'dist/core/index.d.mts',
+      'dist/core/cli.js',
+      'dist/server/index.js',
+      'dist/plugins/udp/index.js',
+      'dist/testing/index.js',
+      'dist/testing/index.mjs',
+      'dist/testing/index.d.ts',
+      'dist/plugins/hole-punch/index.js',
+      'dist/plugins/rsa/index.js',
+      'dist/plugins/reliable/index.js',
+      'dist/frontends/headless/index.js',
+      'dist/frontends/tui/index.js',
+      'dist/plugins/history/index.js',
+      'dist/docs/history-export.schema.json',
+      'dist/frontends/web/index.js',
+      'dist/frontends/web/renderer/app.js',
+      'frontends/web/renderer/index.html',
+      'frontends/web/renderer/style.css',
+      'dist/frontends/gui/main.js',
+      'dist/frontends/gui/preload.js',
+    ]) {
       expect(files, file).to.include(file)
     }
-    const unwanted = files.filter((file) =>
-      /(^|\/)(test|tests|bench|fixtures)\//.test(file) ||
-      /\.test\.|\.pem$|\.map$/.test(file) ||
-      (/\.[cm]?ts$/.test(file) && !/\.d\.[cm]?ts$/.test(file)) ||
-      /^(udsu\.config\.js|\.udsurc.*|tsconfig.*\.json|\.ci\/.*|\.mocharc.*|eslint\.config\..*)$/.test(file),
+    const unwanted = files.filter(
+      (file) =>
+        /(^|\/)(test|tests|bench|fixtures)\//.test(file) ||
+        /\.test\.|\.pem$|\.map$/.test(file) ||
+        (/\.[cm]?ts$/.test(file) && !/\.d\.[cm]?ts$/.test(file)) ||
+        /^(udsu\.config\.js|\.udsurc.*|tsconfig.*\.json|\.ci\/.*|\.mocharc.*|eslint\.config\..*)$/.test(file),
     )
     expect(unwanted).to.deep.equal([])
   })
 
   it('loads with require(), and keeps the internals out of reach', async () => {
-    const out = await ok(NODE, ['-e', `
+    const out = await ok(
+      NODE,
+      [
+        '-e',
+        `
       const udsu = require('udsu')
       let deep
       try { require('udsu/dist/core/client'); deep = 'loaded' } catch (error) { deep = error.code }
@@ -87,14 +129,24 @@ describe('the npm package, installed from its tarball', function () {
       console.log(JSON.stringify({
         definePlugin: typeof udsu.definePlugin, api: udsu.API_VERSION, veto: veto instanceof Error && veto.message,
         cancelled: new udsu.Cancelled() instanceof udsu.Veto, deep, version: require('udsu/package.json').version,
-      }))`], app)
+      }))`,
+      ],
+      app,
+    )
     expect(JSON.parse(out)).to.deep.equal({
-      definePlugin: 'function', api: 1, veto: 'too long', cancelled: true, deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED', version: VERSION,
+      definePlugin: 'function',
+      api: 1,
+      veto: 'too long',
+      cancelled: true,
+      deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+      version: VERSION,
     })
   })
 
   it('loads with import, as the same classes require() gives', async () => {
-    fs.writeFileSync(path.join(app, 'esm.js'), `
+    fs.writeFileSync(
+      path.join(app, 'esm.js'),
+      `
       import { createRequire } from 'node:module'
       import * as esm from 'udsu'
       import { definePlugin, Veto } from 'udsu'
@@ -106,7 +158,8 @@ describe('the npm package, installed from its tarball', function () {
         exports: Object.keys(esm).sort(),
         cjsExports: Object.keys(cjs).sort(),
       }))
-    `)
+    `,
+    )
     const out = JSON.parse(await ok(NODE, ['esm.js'], app))
     expect(out.plugin).to.equal('esm-plugin')
     expect(out.sameVeto).to.equal(true)
@@ -115,17 +168,27 @@ describe('the npm package, installed from its tarball', function () {
   })
 
   it('type-checks a plugin written in TypeScript with NodeNext and "type": "module", and runs it', async () => {
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, outDir: 'out',
-        // The consumer brings its own @types/node, as every Node project does; here the repository's. Declarations are
-        // checked too (no skipLibCheck), so the package's own .d.ts/.d.mts must be valid under NodeNext.
-        typeRoots: [path.join(ROOT, 'node_modules', '@types')], types: ['node'],
-      },
-      files: ['length-limit.ts', 'common.cts'],
-    }))
+    fs.writeFileSync(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          outDir: 'out',
+          // The consumer brings its own @types/node, as every Node project does; here the repository's. Declarations are
+          // checked too (no skipLibCheck), so the package's own .d.ts/.d.mts must be valid under NodeNext.
+          typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+          types: ['node'],
+        },
+        files: ['length-limit.ts', 'common.cts'],
+      }),
+    )
     // The docs' example, plus a service offered to other plugins through declaration merging.
-    fs.writeFileSync(path.join(app, 'length-limit.ts'), `
+    fs.writeFileSync(
+      path.join(app, 'length-limit.ts'),
+      `
       import { API_VERSION, definePlugin, number, object, optional, validate, Veto, type CoreServices } from 'udsu'
 
       export interface Counter { count(): number }
@@ -165,14 +228,22 @@ describe('the npm package, installed from its tarball', function () {
 
       const checked = typeof plugin.options === 'function' ? plugin.options({ maxLength: 'x' }) : undefined
       console.log(JSON.stringify({ api: API_VERSION, name: plugin.name, checked }))
-    `)
-    fs.writeFileSync(path.join(app, 'common.cts'), `
+    `,
+    )
+    fs.writeFileSync(
+      path.join(app, 'common.cts'),
+      `
       import udsu = require('udsu')
       export const veto: udsu.Veto = new udsu.Cancelled()
-    `)
+    `,
+    )
     await ok(NODE, [TSC, '-p', app], app)
     const out = JSON.parse(await ok(NODE, [path.join('out', 'length-limit.js')], app))
-    expect(out).to.deep.equal({ api: 1, name: 'length-limit', checked: { problems: ['maxLength must be a number, not "x"'] } })
+    expect(out).to.deep.equal({
+      api: 1,
+      name: 'length-limit',
+      checked: { problems: ['maxLength must be a number, not "x"'] },
+    })
   })
 
   it('installs the udsu command, which answers --version and loads built-in and ES module plugins', async () => {
@@ -180,13 +251,19 @@ describe('the npm package, installed from its tarball', function () {
     // The built-ins that read files beside their code find them in the package: history's export schema, the web page.
     const installed = path.join(app, 'node_modules', 'udsu')
     await ok('node', ['-e', `require(${JSON.stringify(path.join(installed, 'dist/plugins/history/import.js'))})`], app)
-    const assets = require(path.join(installed, 'dist/frontends/web/assets.js')) as { RENDERER_FILES: Record<string, { file(): string }> }
-    for (const [name, { file }] of Object.entries(assets.RENDERER_FILES)) expect(fs.existsSync(file()), `the web page's ${name || 'index.html'}`).to.equal(true)
+    const assets = require(path.join(installed, 'dist/frontends/web/assets.js')) as {
+      RENDERER_FILES: Record<string, { file(): string }>
+    }
+    for (const [name, { file }] of Object.entries(assets.RENDERER_FILES))
+      expect(fs.existsSync(file()), `the web page's ${name || 'index.html'}`).to.equal(true)
     // A third-party plugin as an ES module importing 'udsu'; its options problem proves it was loaded and checked.
-    fs.writeFileSync(path.join(app, 'limit.js'), `
+    fs.writeFileSync(
+      path.join(app, 'limit.js'),
+      `
       import { definePlugin, number, object, validate } from 'udsu'
       export default definePlugin({ name: 'limit', options: (raw) => validate(object({ maxLength: number() }), raw), create() {} })
-    `)
+    `,
+    )
     const plugins = ['udp', 'hole-pnuch', { resolve: './limit.js', options: { maxLength: 'x' } }]
     fs.writeFileSync(path.join(app, 'bad.json'), JSON.stringify({ plugins, frontend: 'none' }))
     const bad = await run('npx', ['--no', '--', 'udsu', '--config', 'bad.json', '--name', 'ann'], app)

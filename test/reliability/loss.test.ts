@@ -3,7 +3,21 @@
 import { expect } from 'chai'
 import { buildLab, requireLab, type Lab } from '../lab/lab'
 import { cleanupTemp, type HeadlessClient } from '../support/processes'
-import { expectExactlyInOrder, inputLossDrops, labClient, labServer, linkStats, numbered, received, reliableConfig, sendAll, setInputLoss, stateIds, waitForCount, waitForLast } from './support'
+import {
+  expectExactlyInOrder,
+  inputLossDrops,
+  labClient,
+  labServer,
+  linkStats,
+  numbered,
+  received,
+  reliableConfig,
+  sendAll,
+  setInputLoss,
+  stateIds,
+  waitForCount,
+  waitForLast,
+} from './support'
 
 const MESSAGES = 1000
 const RATES = [0, 0.05, 0.2, 0.3]
@@ -22,7 +36,8 @@ describe('reliable delivery over real sockets with packet loss (lab)', function 
     server = await labServer(lab.host('server'))
   })
   after(async () => {
-    if (results.length) console.log(`\n      loss   time (s)   drops   retransmissions a→b / b→a   timeouts a / b\n${results.join('\n')}`)
+    if (results.length)
+      console.log(`\n      loss   time (s)   drops   retransmissions a→b / b→a   timeouts a / b\n${results.join('\n')}`)
     await lab?.teardown()
     cleanupTemp()
   })
@@ -51,7 +66,10 @@ describe('reliable delivery over real sockets with packet loss (lab)', function 
 
         expectExactlyInOrder(received(bob, 'alice', `${tag} a`), toBob)
         expectExactlyInOrder(received(alice, 'bob', `${tag} b`), toAlice)
-        for (const [client, peer] of [[alice, 'bob'], [bob, 'alice']] as const) {
+        for (const [client, peer] of [
+          [alice, 'bob'],
+          [bob, 'alice'],
+        ] as const) {
           const delivered = stateIds(client, 'delivered', peer)
           expect(new Set(delivered).size).to.equal(delivered.length)
           expect(delivered).to.deep.equal(stateIds(client, 'pending', peer))
@@ -80,5 +98,9 @@ describe('reliable delivery over real sockets with packet loss (lab)', function 
 async function lastReceipt(client: HeadlessClient, peer: string, count: number): Promise<void> {
   await waitForCount(client, (e) => e.type === 'pending' && e.to === peer, count, `${count} pending`)
   const last = stateIds(client, 'pending', peer)[count - 1]
-  await client.waitFor((e) => e.type === 'delivered' && e.id === last, `the receipt of message ${count} to ${peer}`, 100_000)
+  await client.waitFor(
+    (e) => e.type === 'delivered' && e.id === last,
+    `the receipt of message ${count} to ${peer}`,
+    100_000,
+  )
 }

@@ -19,7 +19,8 @@ describe('reliable delivery across restarts (real processes on loopback)', funct
   afterEach(() => running.splice(0).forEach((p) => p.kill()))
   after(cleanupTemp)
 
-  const start = (name: string, profile: string) => HeadlessClient.start({ name, server: server.address, profile, config }).then(track)
+  const start = (name: string, profile: string) =>
+    HeadlessClient.start({ name, server: server.address, profile, config }).then(track)
 
   it('keeps messages to an offline peer pending, then delivers each once when it comes online', async () => {
     const alice = await start('alice', fixtureProfile('alice'))
@@ -50,7 +51,12 @@ describe('reliable delivery across restarts (real processes on loopback)', funct
     alice = await start('alice', aliceProfile)
     // The restarted sender reports its restored outbox as pending and delivers it; what arrives is a prefix of the burst.
     const restored = stateIds(alice, 'pending', 'bob')
-    if (restored.length > 0) await alice.waitFor((e) => e.type === 'delivered' && e.id === restored[restored.length - 1], 'the restored outbox delivered', 30_000)
+    if (restored.length > 0)
+      await alice.waitFor(
+        (e) => e.type === 'delivered' && e.id === restored[restored.length - 1],
+        'the restored outbox delivered',
+        30_000,
+      )
     const arrived = received(bob, 'alice', 'burst').map((e) => String(e.text))
     expect(arrived).to.deep.equal(texts.slice(0, arrived.length))
     expect(arrived.length).to.be.at.least(sentBeforeKill) // every message that went out was journaled first
@@ -76,7 +82,11 @@ describe('reliable delivery across restarts (real processes on loopback)', funct
     const bob2 = await start('bob', bobProfile)
     await waitForCount(alice, (e) => e.type === 'pending', texts.length, 'every message accepted')
     const pending = stateIds(alice, 'pending', 'bob')
-    await alice.waitFor((e) => e.type === 'delivered' && e.id === pending[pending.length - 1], 'the last receipt', 60_000)
+    await alice.waitFor(
+      (e) => e.type === 'delivered' && e.id === pending[pending.length - 1],
+      'the last receipt',
+      60_000,
+    )
     await bob2.message(texts[texts.length - 1]) // acknowledged means shown: its line is on its way through the pipe
     const first = received(bob1, 'alice', 'burst')
     const second = received(bob2, 'alice', 'burst')
@@ -86,8 +96,13 @@ describe('reliable delivery across restarts (real processes on loopback)', funct
     const lastPrinted = first.length > 0 ? first[first.length - 1].id : undefined
     const repeated = second.findIndex((e) => e.id === lastPrinted) + 1
     expect(repeated).to.be.at.most(SHOWN_MARKS_PER_WRITE)
-    expect(second.slice(0, repeated).map((e) => e.id)).to.deep.equal(first.slice(first.length - repeated).map((e) => e.id))
-    if (repeated) console.log(`      (the kill fell between printing ${repeated} message(s) and marking them shown: printed again, same ids)`)
+    expect(second.slice(0, repeated).map((e) => e.id)).to.deep.equal(
+      first.slice(first.length - repeated).map((e) => e.id),
+    )
+    if (repeated)
+      console.log(
+        `      (the kill fell between printing ${repeated} message(s) and marking them shown: printed again, same ids)`,
+      )
     expectOnceInOrder([...first, ...second.slice(repeated)], texts)
     expect(second.length).to.be.above(0)
     expect(new Set(stateIds(alice, 'delivered', 'bob')).size).to.equal(texts.length)

@@ -28,10 +28,32 @@ const LOSS_TAG = 'udsu-reliable-loss'
 export async function setInputLoss(host: LabHost, p: number): Promise<void> {
   const rules = await host.exec('iptables-save', ['-t', 'filter'])
   for (const line of rules.split('\n').filter((l) => l.includes(LOSS_TAG))) {
-    await host.exec('iptables', ['-t', 'filter', ...line.replace(/^-A /, '-D ').split(' ').filter(Boolean).map(unquote)])
+    await host.exec('iptables', [
+      '-t',
+      'filter',
+      ...line.replace(/^-A /, '-D ').split(' ').filter(Boolean).map(unquote),
+    ])
   }
   if (p > 0) {
-    await host.exec('iptables', ['-A', 'INPUT', '!', '-i', 'lo', '-m', 'statistic', '--mode', 'random', '--probability', String(p), '-m', 'comment', '--comment', LOSS_TAG, '-j', 'DROP'])
+    await host.exec('iptables', [
+      '-A',
+      'INPUT',
+      '!',
+      '-i',
+      'lo',
+      '-m',
+      'statistic',
+      '--mode',
+      'random',
+      '--probability',
+      String(p),
+      '-m',
+      'comment',
+      '--comment',
+      LOSS_TAG,
+      '-j',
+      'DROP',
+    ])
   }
 }
 
@@ -48,7 +70,11 @@ function unquote(word: string): string {
 
 /** A rendezvous server in a lab host, listening on all its addresses. */
 export async function labServer(host: LabHost): Promise<string> {
-  const child = host.spawn(process.execPath, [CLI, 'server', '--host', '0.0.0.0', '--port', '7777', '--log-level', 'warn'], { stdio: 'pipe' })
+  const child = host.spawn(
+    process.execPath,
+    [CLI, 'server', '--host', '0.0.0.0', '--port', '7777', '--log-level', 'warn'],
+    { stdio: 'pipe' },
+  )
   const server = new ServerProcess(child as ChildProcessWithoutNullStreams, (line) => line)
   await server.waitFor((line) => line.startsWith('udsu server listening on udp '), 'the lab server to listen')
   return `${host.ip}:7777`
@@ -57,7 +83,22 @@ export async function labServer(host: LabHost): Promise<string> {
 /** A headless client in a lab host. Logs at info: the reliable plugin's link stats are printed at stop. */
 export async function labClient(host: LabHost, name: string, server: string, config: string): Promise<HeadlessClient> {
   const profile = fixtureProfile(name)
-  const args = [CLI, 'chat', '--frontend', 'headless', '--name', name, '--server', server, '--profile', profile, '--config', config, '--log-level', 'info']
+  const args = [
+    CLI,
+    'chat',
+    '--frontend',
+    'headless',
+    '--name',
+    name,
+    '--server',
+    server,
+    '--profile',
+    profile,
+    '--config',
+    config,
+    '--log-level',
+    'info',
+  ]
   const child = host.spawn(process.execPath, args, { cwd: path.dirname(profile), stdio: 'pipe' })
   const client = new HeadlessClient(child as ChildProcessWithoutNullStreams, name, profile)
   await client.waitFor((e) => e.type === 'ready', `${name} to be ready`)
@@ -94,7 +135,13 @@ export async function waitForLast(client: HeadlessClient, texts: readonly string
  * lines for every new one falls behind a fast client, its stdout pipe fills, and what the client wrote is held in its
  * own memory, where a SIGKILL loses it.
  */
-export function waitForCount(client: HeadlessClient, match: (e: Event) => boolean, count: number, what: string, timeoutMs = 30_000): Promise<unknown> {
+export function waitForCount(
+  client: HeadlessClient,
+  match: (e: Event) => boolean,
+  count: number,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<unknown> {
   let index = 0
   let matched = 0
   return client.waitFor(

@@ -5,7 +5,18 @@ import * as dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { publicPem } from '../../core/test/support'
 import type { Endpoint } from '../../core/types'
-import { decodeFrame, decodeJson, encodeFrame, encodeJson, ephemeralKey, FrameKind, HELLO_PAD, MAPPING_PAD, PING_PAD, type JsonMessage } from '../../protocol'
+import {
+  decodeFrame,
+  decodeJson,
+  encodeFrame,
+  encodeJson,
+  ephemeralKey,
+  FrameKind,
+  HELLO_PAD,
+  MAPPING_PAD,
+  PING_PAD,
+  type JsonMessage,
+} from '../../protocol'
 import type { RendezvousServer } from '../../server'
 import { DEFAULT_LIMITS } from '../../server'
 import { startServer } from '../support/inprocess'
@@ -27,7 +38,9 @@ class Probe {
   }
 
   send(bytes: Buffer, to: Endpoint): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (e) => (e ? reject(e) : resolve())))
+    return new Promise((resolve, reject) =>
+      this.socket.send(bytes, to.port, to.address, (e) => (e ? reject(e) : resolve())),
+    )
   }
 
   /**
@@ -39,7 +52,13 @@ class Probe {
     await this.send(bytes, to)
     const rid = randomBytes(4).toString('hex')
     // The second port answers only `mapping`: there a padded one is the marker.
-    await this.send(encodeJson(FrameKind.Server, second ? { t: 'mapping', rid, pad: MAPPING_PAD } : { t: 'hello', rid, pad: HELLO_PAD }), to)
+    await this.send(
+      encodeJson(
+        FrameKind.Server,
+        second ? { t: 'mapping', rid, pad: MAPPING_PAD } : { t: 'hello', rid, pad: HELLO_PAD },
+      ),
+      to,
+    )
     const isMarker = (reply: Buffer) => decodeJson(decodeFrame(reply)?.body ?? Buffer.alloc(0))?.rid === rid
     for (let i = 0; i < 100 && !this.replies.slice(start).some(isMarker); i++) {
       await new Promise<void>((resolve) => {
@@ -71,8 +90,18 @@ describe('the server and unauthenticated input', function () {
 
   it('answers no request with more bytes than it had, one reply at a time', async () => {
     const probe = await Probe.open()
-    const cookie = decodeJson(decodeFrame((await probe.exchange(frame({ t: 'hello', rid: 'a', pad: HELLO_PAD }), at))[0])!.body)!.cookie as string
-    const register = { t: 'register', rid: 'b', cookie, name: 'alice', key: publicPem('alice'), local: [], eph: ephemeralKey().public }
+    const cookie = decodeJson(
+      decodeFrame((await probe.exchange(frame({ t: 'hello', rid: 'a', pad: HELLO_PAD }), at))[0])!.body,
+    )!.cookie as string
+    const register = {
+      t: 'register',
+      rid: 'b',
+      cookie,
+      name: 'alice',
+      key: publicPem('alice'),
+      local: [],
+      eph: ephemeralKey().public,
+    }
     const alt = { address: at.address, port: server.altAddress()!.port }
     const requests: Array<[string, Buffer, Endpoint?]> = [
       ['hello, padded', frame({ t: 'hello', rid: 'a', pad: HELLO_PAD })],
@@ -91,7 +120,13 @@ describe('the server and unauthenticated input', function () {
       ['bye in clear', frame({ t: 'bye' })],
       ['a CHANNEL frame, unregistered', encodeFrame(FrameKind.Channel, randomBytes(40))],
       ['a CHANNEL frame, tiny', encodeFrame(FrameKind.Channel, randomBytes(1))],
-      ['a RELAY frame in clear', encodeFrame(FrameKind.Relay, Buffer.concat([Buffer.of(5), Buffer.from('alice'), encodeFrame(FrameKind.Data, randomBytes(8))]))],
+      [
+        'a RELAY frame in clear',
+        encodeFrame(
+          FrameKind.Relay,
+          Buffer.concat([Buffer.of(5), Buffer.from('alice'), encodeFrame(FrameKind.Data, randomBytes(8))]),
+        ),
+      ],
       ['mapping, padded (second port)', frame({ t: 'mapping', rid: '9', pad: MAPPING_PAD }), alt],
       ['mapping, unpadded (second port)', frame({ t: 'mapping', rid: '9' }), alt],
     ]
@@ -100,7 +135,8 @@ describe('the server and unauthenticated input', function () {
       const replies = await probe.exchange(bytes, to ?? at, to !== undefined)
       rows.push(`${what}: ${bytes.length} → ${replies.map((r) => r.length).join(' + ') || '—'}`)
       expect(replies.length, `${what}: replies`).to.be.at.most(1)
-      for (const reply of replies) expect(reply.length, `${what}: reply of ${reply.length} to ${bytes.length} bytes`).to.be.at.most(bytes.length)
+      for (const reply of replies)
+        expect(reply.length, `${what}: reply of ${reply.length} to ${bytes.length} bytes`).to.be.at.most(bytes.length)
     }
     process.stdout.write(rows.map((row) => `      ${row}\n`).join(''))
     probe.close()
@@ -115,10 +151,13 @@ describe('the server and unauthenticated input', function () {
     // round once the server has counted the last: far faster than the bucket refills.
     for (const [n, socket] of sockets.entries()) {
       for (let i = 0; i < 8; i++) await socket.send(ping, at)
-      for (let i = 0; i < 100 && server.stats.received - received < (n + 1) * 8; i++) await new Promise((resolve) => setImmediate(resolve))
+      for (let i = 0; i < 100 && server.stats.received - received < (n + 1) * 8; i++)
+        await new Promise((resolve) => setImmediate(resolve))
     }
     const served = 400 - (server.stats.limited - limited)
-    process.stdout.write(`      50 sockets × 8 datagrams from 127.0.0.1: ${server.stats.limited - limited} limited, ${served} served (burst ${DEFAULT_LIMITS.burst})\n`)
+    process.stdout.write(
+      `      50 sockets × 8 datagrams from 127.0.0.1: ${server.stats.limited - limited} limited, ${served} served (burst ${DEFAULT_LIMITS.burst})\n`,
+    )
     expect(server.stats.received - received).to.equal(400)
     // One bucket for the address: its burst, and what refills while the 400 arrive (well under a second).
     expect(served).to.be.at.most(DEFAULT_LIMITS.burst + DEFAULT_LIMITS.perSecond)

@@ -31,7 +31,12 @@ describe('what the server and the relay see', function () {
       clients.push(client)
     }
     const [alice, bob] = clients
-    const texts = ['the launch code is 0000', 'пароль: swordfish', '秘密のメッセージ 🤫', 'long secret ' + Array.from({ length: 1200 }, (_, i) => i.toString(36)).join('-')]
+    const texts = [
+      'the launch code is 0000',
+      'пароль: swordfish',
+      '秘密のメッセージ 🤫',
+      'long secret ' + Array.from({ length: 1200 }, (_, i) => i.toString(36)).join('-'),
+    ]
     for (const [i, text] of texts.entries()) {
       const [from, to] = i % 2 ? [bob, alice] : [alice, bob]
       const sent = await from.client.send(to.client.settings.name, text)
@@ -42,12 +47,20 @@ describe('what the server and the relay see', function () {
     expect(alice.connected.map((c) => c.path)).not.to.include('direct')
 
     // RELAY frames cross sealed in the client–server channel: the server's count says how many it forwarded.
-    process.stdout.write(`      capture: ${crossing.length} datagrams crossed the server, ${server.stats.relayed} of them relayed\n`)
+    process.stdout.write(
+      `      capture: ${crossing.length} datagrams crossed the server, ${server.stats.relayed} of them relayed\n`,
+    )
     expect(server.stats.relayed).to.be.greaterThan(texts.length)
     for (const text of texts) {
       for (const needle of [Buffer.from(text), Buffer.from(text.slice(0, 12))]) {
-        expect(crossing.some((bytes) => bytes.includes(needle)), `"${text.slice(0, 12)}" crossed the server`).to.equal(false)
-        expect(seenByPeers.some((bytes) => bytes.includes(needle)), `"${text.slice(0, 12)}" was on the wire`).to.equal(false)
+        expect(
+          crossing.some((bytes) => bytes.includes(needle)),
+          `"${text.slice(0, 12)}" crossed the server`,
+        ).to.equal(false)
+        expect(
+          seenByPeers.some((bytes) => bytes.includes(needle)),
+          `"${text.slice(0, 12)}" was on the wire`,
+        ).to.equal(false)
       }
     }
     for (const client of clients) await client.client.stop()

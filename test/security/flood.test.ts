@@ -24,7 +24,15 @@ describe('a flood against the rendezvous server', function () {
     flooder.on('message', (bytes) => (bytesReceived += bytes.length))
     const messages = [
       () => encodeJson(FrameKind.Server, { t: 'hello', rid: randomBytes(4).toString('hex'), pad: HELLO_PAD }),
-      () => encodeJson(FrameKind.Server, { t: 'register', rid: '1', cookie: randomBytes(16).toString('hex'), name: 'mallory', key: 'x', local: [] }),
+      () =>
+        encodeJson(FrameKind.Server, {
+          t: 'register',
+          rid: '1',
+          cookie: randomBytes(16).toString('hex'),
+          name: 'mallory',
+          key: 'x',
+          local: [],
+        }),
       () => encodeJson(FrameKind.Server, { t: 'ping', rid: '2', pad: PING_PAD }),
       () => encodeJson(FrameKind.Server, { t: 'prove', rid: '3', sig: randomBytes(384).toString('base64') }),
     ]
@@ -50,7 +58,9 @@ describe('a flood against the rendezvous server', function () {
     await flood
     await new Promise((resolve) => setTimeout(resolve, 100)) // the last replies are in flight on loopback
 
-    process.stdout.write(`      flood: sent ${bytesSent} bytes, got back ${bytesReceived}; limited ${server.stats.limited}, unsent ${server.stats.unsent}\n`)
+    process.stdout.write(
+      `      flood: sent ${bytesSent} bytes, got back ${bytesReceived}; limited ${server.stats.limited}, unsent ${server.stats.unsent}\n`,
+    )
     expect(server.stats.limited).to.be.greaterThan(0)
     expect(bytesReceived).to.be.at.most(bytesSent)
     expect(server.online).to.equal(2)

@@ -14,17 +14,27 @@ import { makeClient, startServer, type TestClient } from '../support/inprocess'
 import { cleanupTemp, FIXTURE_KEYS } from '../support/processes'
 
 const publicPem = (name: string) =>
-  createPublicKey(fs.readFileSync(path.join(FIXTURE_KEYS, `${name}.pem`))).export({ type: 'spki', format: 'pem' }).toString()
-const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { embeddedServer: false } }, { resolve: 'rsa', options: {} }]
+  createPublicKey(fs.readFileSync(path.join(FIXTURE_KEYS, `${name}.pem`)))
+    .export({ type: 'spki', format: 'pem' })
+    .toString()
+const plugins = [
+  { resolve: 'udp', options: {} },
+  { resolve: 'hole-punch', options: { embeddedServer: false } },
+  { resolve: 'rsa', options: {} },
+]
 
 /** The endpoint the server sees for an in-process client on loopback. */
-const endpointOf = (client: TestClient): Endpoint => ({ address: '127.0.0.1', port: client.client.container.cradle.transports.primary().local().port })
+const endpointOf = (client: TestClient): Endpoint => ({
+  address: '127.0.0.1',
+  port: client.client.container.cradle.transports.primary().local().port,
+})
 
 /** Every datagram a client receives from `from`, recorded before any plugin sees it. */
 function wiretap(client: TestClient, from: Endpoint): Buffer[] {
   const seen: Buffer[] = []
   client.client.hooks.receive.tap({ name: 'wiretap', stage: -1000 }, (datagram) => {
-    if (datagram.from.address === from.address && datagram.from.port === from.port) seen.push(Buffer.from(datagram.bytes))
+    if (datagram.from.address === from.address && datagram.from.port === from.port)
+      seen.push(Buffer.from(datagram.bytes))
     return undefined
   })
   return seen
@@ -72,18 +82,24 @@ describe('forged datagrams between clients and the server (raw sockets, forged s
     await bob.message(text)
   }
 
-  it('an intro forged from the server\'s address is not acted on: no punch to the attacker, the first message reaches bob', async () => {
+  it("an intro forged from the server's address is not acted on: no punch to the attacker, the first message reaches bob", async () => {
     const mallory = await attackerSocket()
     cleanups.push(mallory.close)
     const dropped = alice.client.stats.dropped
-    const intro = { t: 'intro', peer: { name: 'bob', key: publicPem('carol'), public: mallory.endpoint, local: [], nat: 'eim' }, token: 'ab'.repeat(16) }
+    const intro = {
+      t: 'intro',
+      peer: { name: 'bob', key: publicPem('carol'), public: mallory.endpoint, local: [], nat: 'eim' },
+      token: 'ab'.repeat(16),
+    }
     await sendForged(serverAt, endpointOf(alice), encodeJson(FrameKind.Server, intro))
     // The same as a sealed frame it cannot seal: garbage under the CHANNEL kind.
     await sendForged(serverAt, endpointOf(alice), encodeFrame(FrameKind.Channel, Buffer.alloc(200, 7)))
     await conversationGoesOn('first contact, to the real bob')
     expect(alice.client.stats.dropped - dropped, 'both forgeries dropped and counted').to.equal(2)
     expect(mallory.received, 'datagrams alice sent the attacker').to.have.length(0)
-    expect(alice.client.fingerprintOf('bob'), 'the safety numbers match: alice has bob\'s key').to.equal(bob.client.fingerprintOf('alice'))
+    expect(alice.client.fingerprintOf('bob'), "the safety numbers match: alice has bob's key").to.equal(
+      bob.client.fingerprintOf('alice'),
+    )
   })
 
   it('a 14-byte bye forged from bob\'s endpoint does not log bob out, and nobody else can then register "bob"', async () => {
@@ -106,7 +122,7 @@ describe('forged datagrams between clients and the server (raw sockets, forged s
     await conversationGoesOn('and still bob')
   })
 
-  it('a connect forged from bob\'s endpoint introduces nobody and reflects nothing larger than itself', async () => {
+  it("a connect forged from bob's endpoint introduces nobody and reflects nothing larger than itself", async () => {
     const toBob = wiretap(bob, serverAt)
     const toAlice = wiretap(alice, serverAt)
     const introductions = server.stats.introductions
@@ -120,14 +136,22 @@ describe('forged datagrams between clients and the server (raw sockets, forged s
     expect(clear(toAlice), 'datagrams the forgery sent alice').to.have.length(0)
     expect(clear(toBob).length, 'datagrams the forgery sent bob').to.be.at.most(1)
     for (const reply of clear(toBob)) expect(reply.length, 'the reflected reply').to.be.at.most(connect.length)
-    process.stdout.write(`      forged connect of ${connect.length} bytes: ${clear(toBob).map((b) => b.length).join(', ') || 'no'} bytes back to bob, none to alice\n`)
+    process.stdout.write(
+      `      forged connect of ${connect.length} bytes: ${
+        clear(toBob)
+          .map((b) => b.length)
+          .join(', ') || 'no'
+      } bytes back to bob, none to alice\n`,
+    )
     await conversationGoesOn('no introduction was forged')
   })
 
-  it('a CHANNEL frame replayed from bob\'s endpoint is dropped: every counter opens once', async () => {
+  it("a CHANNEL frame replayed from bob's endpoint is dropped: every counter opens once", async () => {
     const bobAt = endpointOf(bob)
     await bob.client.peers()
-    const captured = serverSaw.filter(({ bytes, from }) => from.port === bobAt.port && bytes[2] === FrameKind.Channel).map(({ bytes }) => bytes)
+    const captured = serverSaw
+      .filter(({ bytes, from }) => from.port === bobAt.port && bytes[2] === FrameKind.Channel)
+      .map(({ bytes }) => bytes)
     expect(captured.length).to.be.above(0)
     const forged = server.stats.forged
     await sendForged(bobAt, serverAt, ...captured)

@@ -28,10 +28,15 @@ function mutate(seed: Buffer, random: (bound: number) => number): Buffer {
     case 1: // truncate
       return out.subarray(0, random(out.length + 1))
     case 2: // overwrite a run with random bytes
-      for (let i = random(out.length + 1), end = Math.min(out.length, i + random(32)); i < end; i++) out[i] = random(256)
+      for (let i = random(out.length + 1), end = Math.min(out.length, i + random(32)); i < end; i++)
+        out[i] = random(256)
       return out
     default: // splice random bytes in
-      return Buffer.concat([out.subarray(0, random(out.length + 1)), Buffer.from(Array.from({ length: random(64) }, () => random(256))), out.subarray(random(out.length + 1))])
+      return Buffer.concat([
+        out.subarray(0, random(out.length + 1)),
+        Buffer.from(Array.from({ length: random(64) }, () => random(256))),
+        out.subarray(random(out.length + 1)),
+      ])
   }
 }
 
@@ -41,13 +46,18 @@ describe('fuzzing a live server and client', function () {
 
   it(`survives ${DATAGRAMS} random and mutated datagrams with memory flat and clients still served`, async () => {
     // Limits off, so every datagram reaches the parsers (the flood test covers the limits).
-    const server = await startServer({ limits: { perSecond: 1e9, burst: 1e9, registrationsPerSecond: 1e9, registrationBurst: 1e9 } })
+    const server = await startServer({
+      limits: { perSecond: 1e9, burst: 1e9, registrationsPerSecond: 1e9, registrationBurst: 1e9 },
+    })
     const address = `127.0.0.1:${server.address().port}`
     const clients: TestClient[] = []
     const seeds: Buffer[] = []
     for (const name of ['alice', 'bob']) {
       const client = makeClient(name, address)
-      client.client.hooks.receive.tap({ name: 'seeds', stage: -1000 }, (d) => void (seeds.length < 200 && seeds.push(Buffer.from(d.bytes))))
+      client.client.hooks.receive.tap(
+        { name: 'seeds', stage: -1000 },
+        (d) => void (seeds.length < 200 && seeds.push(Buffer.from(d.bytes))),
+      )
       await client.client.start()
       clients.push(client)
     }
@@ -66,7 +76,10 @@ describe('fuzzing a live server and client', function () {
         case 1:
           return mutate(seeds[random(seeds.length)], random)
         default: // a valid frame header over a random body reaches the parsers behind it
-          return Buffer.concat([Buffer.from([0xd5, 1, 1 + random(5)]), Buffer.from(Array.from({ length: random(1200) }, () => random(256)))])
+          return Buffer.concat([
+            Buffer.from([0xd5, 1, 1 + random(5)]),
+            Buffer.from(Array.from({ length: random(1200) }, () => random(256))),
+          ])
       }
     }
     const heap = () => {

@@ -22,26 +22,45 @@ const FLOOD_SECONDS = 40
 /** Liveness only: a new handshake needs a punch, a few round trips and the 300 ms retransmissions on a loaded machine;
  *  before, 25 s were not enough. */
 const HANDSHAKE_BOUND_MS = 12_000
-const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { embeddedServer: false } }, { resolve: 'rsa', options: {} }]
+const plugins = [
+  { resolve: 'udp', options: {} },
+  { resolve: 'hole-punch', options: { embeddedServer: false } },
+  { resolve: 'rsa', options: {} },
+]
 const nodeCrypto = createRequire(__filename)('node:crypto') as Record<string, unknown>
-const endpointOf = (client: TestClient): Endpoint => ({ address: '127.0.0.1', port: client.client.container.cradle.transports.primary().local().port })
+const endpointOf = (client: TestClient): Endpoint => ({
+  address: '127.0.0.1',
+  port: client.client.container.cradle.transports.primary().local().port,
+})
 
 /** Names the step a wait belongs to in its error. */
-const step = <T>(what: string, waiting: Promise<T>): Promise<T> => waiting.catch((error: Error) => Promise.reject(new Error(`${what}: ${error.message}`)))
+const step = <T>(what: string, waiting: Promise<T>): Promise<T> =>
+  waiting.catch((error: Error) => Promise.reject(new Error(`${what}: ${error.message}`)))
 
 /** A REQUEST from the responder as the wire carries it: header, nonce, cookie. */
 function forgedRequest(from: string, to: string): Buffer {
   const name = (value: string) => Buffer.concat([Buffer.of(Buffer.byteLength(value)), Buffer.from(value)])
-  return encodeFrame(FrameKind.Handshake, Buffer.concat([Buffer.of(0x01), name(from), name(to), randomBytes(16), randomBytes(16)]))
+  return encodeFrame(
+    FrameKind.Handshake,
+    Buffer.concat([Buffer.of(0x01), name(from), name(to), randomBytes(16), randomBytes(16)]),
+  )
 }
 
 /** Counts the RSA private-key operations (signatures, decryptions) made with `key` from now on; call the result to stop. */
 function countPrivateKeyOperations(key: KeyObject): { count: () => number; stop: () => void } {
   let operations = 0
-  const originals = { sign: nodeCrypto.sign, privateDecrypt: nodeCrypto.privateDecrypt } as Record<string, (...args: unknown[]) => unknown>
+  const originals = { sign: nodeCrypto.sign, privateDecrypt: nodeCrypto.privateDecrypt } as Record<
+    string,
+    (...args: unknown[]) => unknown
+  >
   const usesKey = (option: unknown) => {
     const candidate = (option as { key?: unknown } | undefined)?.key
-    return candidate instanceof Object && 'equals' in candidate && (candidate as KeyObject).type === 'private' && (candidate as KeyObject).equals(key)
+    return (
+      candidate instanceof Object &&
+      'equals' in candidate &&
+      (candidate as KeyObject).type === 'private' &&
+      (candidate as KeyObject).equals(key)
+    )
   }
   nodeCrypto.sign = (...args: unknown[]) => {
     if (usesKey(args[2])) operations++
@@ -130,7 +149,9 @@ describe('finding 7: forged handshake REQUESTs from forged source addresses, 1,6
       const operations = counter.count()
       flood.stop()
       const sent = await flood.sent
-      console.log(`      ${sent} forged REQUESTs (${forgedHeard} reached the victim); new session in ${handshakeMs} ms; ${operations} RSA private-key operations by the victim`)
+      console.log(
+        `      ${sent} forged REQUESTs (${forgedHeard} reached the victim); new session in ${handshakeMs} ms; ${operations} RSA private-key operations by the victim`,
+      )
       // One INIT signature for the real handshake (two if a retransmission crossed a new nonce); none for the forgeries.
       expect(operations, 'RSA private-key operations by the victim').to.be.within(1, 2)
     })

@@ -9,7 +9,9 @@ import { cleanupTemp, FIXTURE_KEYS } from '../support/processes'
 import type { Endpoint } from '../../core/types'
 
 const publicPem = (name: string) =>
-  createPublicKey(fs.readFileSync(path.join(FIXTURE_KEYS, `${name}.pem`))).export({ type: 'spki', format: 'pem' }).toString()
+  createPublicKey(fs.readFileSync(path.join(FIXTURE_KEYS, `${name}.pem`)))
+    .export({ type: 'spki', format: 'pem' })
+    .toString()
 
 /** Every datagram a client receives, recorded before any plugin sees it. */
 function wiretap(client: TestClient): Buffer[] {
@@ -54,7 +56,9 @@ describe('a hostile rendezvous server', function () {
     await bob.client.stop()
 
     // Then a server that introduces carol's key as bob's.
-    const liar = new HostileServer((recipient, peer) => (recipient === 'alice' && peer.name === 'bob' ? { ...peer, key: publicPem('carol') } : peer))
+    const liar = new HostileServer((recipient, peer) =>
+      recipient === 'alice' && peer.name === 'bob' ? { ...peer, key: publicPem('carol') } : peer,
+    )
     const liarAddress = await liar.listen()
     stops.push(() => liar.close())
     const alice2 = await start(makeClient('alice', liarAddress, { plugins, profile: aliceProfile }))
@@ -71,7 +75,9 @@ describe('a hostile rendezvous server', function () {
   })
 
   it('cannot make a first contact with a swapped key succeed, and the safety numbers then differ', async () => {
-    const liar = new HostileServer((recipient, peer) => (recipient === 'alice' && peer.name === 'bob' ? { ...peer, key: publicPem('carol') } : peer))
+    const liar = new HostileServer((recipient, peer) =>
+      recipient === 'alice' && peer.name === 'bob' ? { ...peer, key: publicPem('carol') } : peer,
+    )
     const address = await liar.listen()
     stops.push(() => liar.close())
     const alice = await start(makeClient('alice', address, { plugins }))
@@ -95,7 +101,11 @@ describe('a hostile rendezvous server', function () {
     stops.push(() => impostor.close())
     // Bob never hears of the introduction, so the impostor is the only one answering alice's punches.
     const liar = new HostileServer((recipient, peer) =>
-      recipient === 'alice' && peer.name === 'bob' ? { ...peer, public: impostorAt, local: [] } : recipient === 'bob' ? undefined : peer,
+      recipient === 'alice' && peer.name === 'bob'
+        ? { ...peer, public: impostorAt, local: [] }
+        : recipient === 'bob'
+          ? undefined
+          : peer,
     )
     const address = await liar.listen()
     stops.push(() => liar.close())

@@ -22,7 +22,11 @@ async function sink(): Promise<{ endpoint: Endpoint; received: () => number; clo
   let received = 0
   socket.on('message', () => received++)
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.2', resolve))
-  return { endpoint: { address: '127.0.0.2', port: socket.address().port }, received: () => received, close: () => socket.close() }
+  return {
+    endpoint: { address: '127.0.0.2', port: socket.address().port },
+    received: () => received,
+    close: () => socket.close(),
+  }
 }
 
 const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
@@ -43,15 +47,23 @@ describe('a hostile server introducing names nobody asked for', function () {
   const holePunch = (client: TestClient) => client.client.container.resolve('services').get('hole-punch')!
 
   /** Sends `count` introductions of invented names to `recipient`, paced so the loopback socket keeps them all. */
-  async function flood(liar: HostileServer, recipient: TestClient, count: number, intro: (i: number) => Parameters<HostileServer['introduce']>[1]) {
+  async function flood(
+    liar: HostileServer,
+    recipient: TestClient,
+    count: number,
+    intro: (i: number) => Parameters<HostileServer['introduce']>[1],
+  ) {
     let discovered = 0
-    recipient.client.hooks.peerDiscovered.tap('test-count', ({ name }) => void (name.startsWith('ghost') && discovered++))
+    recipient.client.hooks.peerDiscovered.tap(
+      'test-count',
+      ({ name }) => void (name.startsWith('ghost') && discovered++),
+    )
     for (let i = 0; i < count; i++) {
       expect(liar.introduce(recipient.client.config.name!, intro(i))).to.equal(true)
       if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5))
     }
     // Every introduction that arrived was taken (the hook fires for each); wait until they stop arriving.
-    for (let last = -1; last !== discovered; ) {
+    for (let last = -1; last !== discovered;) {
       last = discovered
       await new Promise((resolve) => setTimeout(resolve, 300))
     }
@@ -71,10 +83,18 @@ describe('a hostile server introducing names nobody asked for', function () {
     const timersBefore = timeouts()
     const floodStarted = Date.now()
 
-    const introduced = await flood(liar, alice, 3_000, (i) => ({ name: `ghost${i}`, key: publicPem('carol'), public: blackhole.endpoint, local: [], nat: 'eim' }))
+    const introduced = await flood(liar, alice, 3_000, (i) => ({
+      name: `ghost${i}`,
+      key: publicPem('carol'),
+      public: blackhole.endpoint,
+      local: [],
+      nat: 'eim',
+    }))
     expect(introduced, 'introductions taken').to.be.above(2_000)
     const stats = holePunch(alice).stats()
-    process.stdout.write(`      ${introduced} names introduced: ${stats.names} held, ${stats.scheduled} steps scheduled, ${timeouts() - timersBefore} more timers in the process\n`)
+    process.stdout.write(
+      `      ${introduced} names introduced: ${stats.names} held, ${stats.scheduled} steps scheduled, ${timeouts() - timersBefore} more timers in the process\n`,
+    )
     // The peer directory keeps 1,024 and hole-punch drops what it forgets (with the steps scheduled for it).
     expect(stats.names).to.be.at.most(1_024)
     expect(holePunch(alice).holds('ghost0'), 'the first ghost, forgotten by the directory').to.equal(false)
@@ -98,7 +118,17 @@ describe('a hostile server introducing names nobody asked for', function () {
     }
     // A loopback address of its own, so that the counter sees only this test's datagrams, on any port.
     const victim = `127.77.${(process.pid >> 8) & 255}.${process.pid & 255}`
-    const rule = ['OUTPUT', '-d', `${victim}/32`, '-p', 'udp', '-m', 'comment', '--comment', `udsu-victim-${process.pid}`]
+    const rule = [
+      'OUTPUT',
+      '-d',
+      `${victim}/32`,
+      '-p',
+      'udp',
+      '-m',
+      'comment',
+      '--comment',
+      `udsu-victim-${process.pid}`,
+    ]
     execFileSync('iptables', ['-I', ...rule])
     stops.push(() => execFileSync('iptables', ['-D', ...rule]))
     const liar = new HostileServer((_recipient, peer) => peer)
@@ -107,12 +137,20 @@ describe('a hostile server introducing names nobody asked for', function () {
     // The default rate (250 probes a second) over a 3 s attempt: 750 random ports per invented peer.
     const alice = await started(makeClient('alice', address, { plugins: plugins({ punchTimeoutMs: 3_000 }) }))
     const started_ = Date.now()
-    const introduced = await flood(liar, alice, 200, (i) => ({ name: `ghost${i}`, key: publicPem('carol'), public: { address: victim, port: 40_000 + i }, local: [], nat: 'symmetric' }))
+    const introduced = await flood(liar, alice, 200, (i) => ({
+      name: `ghost${i}`,
+      key: publicPem('carol'),
+      public: { address: victim, port: 40_000 + i },
+      local: [],
+      nat: 'symmetric',
+    }))
     expect(introduced).to.equal(200)
     // Every attempt has ended once nothing is scheduled any more.
     while (holePunch(alice).stats().scheduled > 0) await new Promise((resolve) => setTimeout(resolve, 200))
     const { packets, bytes } = counted(victim)
-    process.stdout.write(`      200 invented symmetric peers at one victim, ${Date.now() - started_} ms: ${packets} datagrams (${bytes} bytes) reached it\n`)
+    process.stdout.write(
+      `      200 invented symmetric peers at one victim, ${Date.now() - started_} ms: ${packets} datagrams (${bytes} bytes) reached it\n`,
+    )
     // 3,000 birthday probes per 5 minutes and 24 punches per 10 s to an address that never answered.
     expect(packets).to.be.at.most(3_000 + 24)
     expect(packets).to.be.above(0)

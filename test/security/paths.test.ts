@@ -18,7 +18,10 @@ const plugins = (punchTimeoutMs = 10_000) => [
   { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 300, punchTimeoutMs, relay: false } },
   { resolve: 'rsa', options: {} },
 ]
-const endpointOf = (client: TestClient): Endpoint => ({ address: '127.0.0.1', port: client.client.container.cradle.transports.primary().local().port })
+const endpointOf = (client: TestClient): Endpoint => ({
+  address: '127.0.0.1',
+  port: client.client.container.cradle.transports.primary().local().port,
+})
 
 /** A socket that records what reaches it. */
 async function listener(host = '127.0.0.1'): Promise<{ endpoint: Endpoint; received: Buffer[]; socket: dgram.Socket }> {
@@ -79,10 +82,14 @@ describe('paths: probes that prove themselves, and clients that cannot be aimed 
     const address = `127.0.0.1:${server.address().port}`
     const alice = makeClient('alice', address, { plugins: plugins() })
     const bob = makeClient('bob', address, { plugins: plugins() })
-    cleanups.push(() => alice.client.stop(), () => bob.client.stop())
+    cleanups.push(
+      () => alice.client.stop(),
+      () => bob.client.stop(),
+    )
     const fromBob: Buffer[] = []
     alice.client.hooks.receive.tap({ name: 'sniffer', stage: -1000 }, (datagram) => {
-      if (datagram.frame?.kind === FrameKind.Probe && datagram.from.port === endpointOf(bob).port) fromBob.push(Buffer.from(datagram.bytes))
+      if (datagram.frame?.kind === FrameKind.Probe && datagram.from.port === endpointOf(bob).port)
+        fromBob.push(Buffer.from(datagram.bytes))
       return undefined
     })
     await Promise.all([alice.client.start(), bob.client.start()])
@@ -95,12 +102,17 @@ describe('paths: probes that prove themselves, and clients that cannot be aimed 
   it('a sniffed probe replayed from a third socket, and probes with a wrong MAC, change nothing and get no answer', async () => {
     const { alice, bob, fromBob } = await pair()
     expect(fromBob.length, 'probes sniffed').to.be.above(0)
-    expect(fromBob.some((bytes) => bytes.includes(Buffer.from('token'))), 'no token in clear').to.equal(false)
+    expect(
+      fromBob.some((bytes) => bytes.includes(Buffer.from('token'))),
+      'no token in clear',
+    ).to.equal(false)
     const attacker = await listener()
     cleanups.push(() => attacker.socket.close())
     const dropped = alice.client.stats.dropped
-    const wrong = (t: 'punch' | 'keepalive' | 'bye') => encodeJson(FrameKind.Probe, { ...makeProbe('ab'.repeat(16), t, 'bob', 'alice', 1e9) })
-    const send = (bytes: Buffer, to: Endpoint) => new Promise<void>((resolve) => attacker.socket.send(bytes, to.port, to.address, () => resolve()))
+    const wrong = (t: 'punch' | 'keepalive' | 'bye') =>
+      encodeJson(FrameKind.Probe, { ...makeProbe('ab'.repeat(16), t, 'bob', 'alice', 1e9) })
+    const send = (bytes: Buffer, to: Endpoint) =>
+      new Promise<void>((resolve) => attacker.socket.send(bytes, to.port, to.address, () => resolve()))
     // From the attacker's own socket: every sniffed probe again, and a keepalive and bye of its own making.
     const replayed = [...fromBob] // bob's keepalives go on arriving meanwhile
     for (const bytes of [...replayed, wrong('keepalive'), wrong('bye')]) await send(bytes, endpointOf(alice))
@@ -112,29 +124,41 @@ describe('paths: probes that prove themselves, and clients that cannot be aimed 
     await bob.client.send('alice', 'nor close')
     await alice.message('nor close')
     expect(attacker.received, 'datagrams alice sent the attacker').to.have.length(0)
-    expect(alice.client.stats.dropped - dropped, 'the replays and forgeries, each dropped and counted').to.be.at.least(replayed.length + 2 + (forged ? 1 : 0))
+    expect(alice.client.stats.dropped - dropped, 'the replays and forgeries, each dropped and counted').to.be.at.least(
+      replayed.length + 2 + (forged ? 1 : 0),
+    )
     expect(alice.connected.filter((c) => c.peer === 'bob')).to.have.length(1) // no second path event
   })
 
   it('8 local candidates at a victim: only own-subnet ones, a few, within the budget of an address that never answered', async function () {
-    const own = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal)
     if (!own) return this.skip()
     // Five ports of a victim in our own subnet, and three on loopback (not a subnet of an interface: never punched).
-    const victims = await Promise.all([...Array.from({ length: 5 }, () => listener(own.address)), ...Array.from({ length: 3 }, () => listener())])
+    const victims = await Promise.all([
+      ...Array.from({ length: 5 }, () => listener(own.address)),
+      ...Array.from({ length: 3 }, () => listener()),
+    ])
     for (const v of victims) cleanups.push(() => v.socket.close())
     const candidates = victims.map((v) => v.endpoint)
     const mallory = await silentPeer(server.address(), 'mallory', publicPem('carol'), candidates)
     cleanups.push(() => mallory.close())
     const alice = makeClient('alice', `127.0.0.1:${server.address().port}`, { plugins: plugins(3_000) })
     const bob = makeClient('bob', `127.0.0.1:${server.address().port}`, { plugins: plugins() })
-    cleanups.push(() => alice.client.stop(), () => bob.client.stop())
+    cleanups.push(
+      () => alice.client.stop(),
+      () => bob.client.stop(),
+    )
     await Promise.all([alice.client.start(), bob.client.start()])
     const started = Date.now()
     await alice.client.connect('mallory').catch(() => undefined) // no path: the attempt runs to its end
     const received = victims.flatMap((v) => v.received)
     const bytes = received.reduce((sum, b) => sum + b.length, 0)
     const ports = victims.filter((v) => v.received.length > 0).length
-    process.stdout.write(`      8 candidates at a victim, one ${Date.now() - started} ms attempt: ${received.length} datagrams (${bytes} bytes) to ${ports} of its ports\n`)
+    process.stdout.write(
+      `      8 candidates at a victim, one ${Date.now() - started} ms attempt: ${received.length} datagrams (${bytes} bytes) to ${ports} of its ports\n`,
+    )
     // At most the budget of an address that never answered (24 punches per 10 s), shared by every candidate on it, on
     // at most MAX_LOCAL_CANDIDATES ports; none to loopback.
     expect(received.length).to.be.at.most(24)

@@ -54,18 +54,27 @@ describe('finding 6: a flooder registering names from many addresses of one /24'
           const started = Date.now()
           const socket = await UdpPeer.open(at, 'udp4', host)
           sockets.push(socket)
-          const reply = await socket.register(`aaa${index}x${String(i).padStart(2, '0')}`, 'dave').catch((error: Error) => ({ t: `no answer: ${error.message}`, code: '' }))
+          const reply = await socket
+            .register(`aaa${index}x${String(i).padStart(2, '0')}`, 'dave')
+            .catch((error: Error) => ({ t: `no answer: ${error.message}`, code: '' }))
           outcomes.push({ host, reply: reply.t === 'error' ? String(reply.code) : String(reply.t) })
-          await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 / PER_ADDRESS_PER_SECOND - (Date.now() - started))))
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.max(0, 1000 / PER_ADDRESS_PER_SECOND - (Date.now() - started))),
+          )
         }
       }),
     )
     const accepted = outcomes.filter((o) => o.reply === 'registered')
     const refusals = new Set(outcomes.filter((o) => o.reply !== 'registered').map((o) => o.reply))
-    console.log(`      ${outcomes.length} registrations tried from ${ADDRESSES} addresses: ${accepted.length} accepted; refusals: ${[...refusals].join(', ')}`)
+    console.log(
+      `      ${outcomes.length} registrations tried from ${ADDRESSES} addresses: ${accepted.length} accepted; refusals: ${[...refusals].join(', ')}`,
+    )
     expect(accepted.length, 'registrations the /24 holds').to.equal(DEFAULT_QUOTAS.perPrefix)
     for (let index = 1; index <= ADDRESSES; index++) {
-      expect(accepted.filter((o) => o.host === `127.0.0.${index}`).length, `registrations from 127.0.0.${index}`).to.be.at.most(DEFAULT_QUOTAS.perAddress)
+      expect(
+        accepted.filter((o) => o.host === `127.0.0.${index}`).length,
+        `registrations from 127.0.0.${index}`,
+      ).to.be.at.most(DEFAULT_QUOTAS.perAddress)
     }
     expect([...refusals]).to.deep.equal(['over_quota'])
 

@@ -5,7 +5,12 @@ import { expect } from 'chai'
 import { makeClient, startServer, type TestClient } from '../support/inprocess'
 import { cleanupTemp } from '../support/processes'
 
-const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { embeddedServer: false } }, { resolve: 'rsa', options: {} }, { resolve: 'reliable', options: {} }]
+const plugins = [
+  { resolve: 'udp', options: {} },
+  { resolve: 'hole-punch', options: { embeddedServer: false } },
+  { resolve: 'rsa', options: {} },
+  { resolve: 'reliable', options: {} },
+]
 
 describe('squatting the name of a user who went offline', function () {
   this.timeout(30_000)

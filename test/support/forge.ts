@@ -18,7 +18,11 @@ for payload in (bytes.fromhex(h) for h in sys.argv[5:]):
 export function forgeUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'forging source addresses needs root (a raw socket)'
   try {
-    execFileSync('python3', ['-c', 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)'], { stdio: 'ignore' })
+    execFileSync(
+      'python3',
+      ['-c', 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)'],
+      { stdio: 'ignore' },
+    )
   } catch {
     return 'forging source addresses needs python3 and a raw socket'
   }
@@ -35,8 +39,18 @@ export function requireForge(this: Mocha.Context): void {
 
 /** Sends each payload as one UDP datagram from `from` (forged) to `to`, in order; resolves once they are sent. */
 export function sendForged(from: Endpoint, to: Endpoint, ...payloads: Buffer[]): Promise<void> {
-  const args = ['-c', SCRIPT, from.address, String(from.port), to.address, String(to.port), ...payloads.map((p) => p.toString('hex'))]
-  return new Promise((resolve, reject) => execFile('python3', args, (error) => (error ? reject(new Error(`forging failed: ${error.message}`)) : resolve())))
+  const args = [
+    '-c',
+    SCRIPT,
+    from.address,
+    String(from.port),
+    to.address,
+    String(to.port),
+    ...payloads.map((p) => p.toString('hex')),
+  ]
+  return new Promise((resolve, reject) =>
+    execFile('python3', args, (error) => (error ? reject(new Error(`forging failed: ${error.message}`)) : resolve())),
+  )
 }
 
 const FLOOD_SCRIPT = `
@@ -81,9 +95,22 @@ export interface ForgedFlood {
  * Floods `to` with forged datagrams from a raw socket at a steady rate. `sent` resolves with how many were sent, once
  * the time is up or `stop()` ended it early; `over` says whether it has ended.
  */
-export function floodForged(to: Endpoint, flood: ForgedFlood): { sent: Promise<number>; stop(): void; readonly over: boolean } {
+export function floodForged(
+  to: Endpoint,
+  flood: ForgedFlood,
+): { sent: Promise<number>; stop(): void; readonly over: boolean } {
   const sources = (flood.from ?? []).map((endpoint) => `${endpoint.address}:${endpoint.port}`)
-  const args = ['-c', FLOOD_SCRIPT, to.address, String(to.port), String(flood.perSecond), String(flood.seconds), flood.payload.toString('hex'), String(flood.freshFrom), ...sources]
+  const args = [
+    '-c',
+    FLOOD_SCRIPT,
+    to.address,
+    String(to.port),
+    String(flood.perSecond),
+    String(flood.seconds),
+    flood.payload.toString('hex'),
+    String(flood.freshFrom),
+    ...sources,
+  ]
   let over = false
   let child: ReturnType<typeof execFile> | undefined
   const sent = new Promise<number>((resolve, reject) => {

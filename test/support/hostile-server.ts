@@ -4,7 +4,17 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { Endpoint } from '../../core/types'
 import { makeProbe } from '../../plugins/hole-punch/probe'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
-import { ChannelEnd, encodeServerKey, ephemeralKey, parseClientMessage, signTranscript, type EphemeralKey, type PeerIntro, type ServerMessage, type Transcript } from '../../protocol'
+import {
+  ChannelEnd,
+  encodeServerKey,
+  ephemeralKey,
+  parseClientMessage,
+  signTranscript,
+  type EphemeralKey,
+  type PeerIntro,
+  type ServerMessage,
+  type Transcript,
+} from '../../protocol'
 
 /** Rewrites the introduction of `peer` that is about to be sent to `recipient`; undefined withholds it. */
 export type IntroTamper = (recipient: string, peer: PeerIntro) => PeerIntro | undefined
@@ -39,7 +49,9 @@ export class HostileServer {
   }
 
   private handle(bytes: Buffer, from: Endpoint): void {
-    const me = [...this.registered.values()].find((r) => r.intro.public.address === from.address && r.intro.public.port === from.port)
+    const me = [...this.registered.values()].find(
+      (r) => r.intro.public.address === from.address && r.intro.public.port === from.port,
+    )
     const outer = decodeFrame(bytes)
     const frame = outer?.kind === FrameKind.Channel ? me?.channel?.open(outer.body) : outer
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
@@ -52,11 +64,30 @@ export class HostileServer {
         const eph = ephemeralKey()
         const nonce = '0'.repeat(32)
         const skey = encodeServerKey(this.key)
-        const transcript: Transcript = { nonce, name: message.name, clientKey: message.key, clientEph: message.eph, serverEph: eph.public, serverKey: skey }
-        this.registered.set(message.name, { intro: { name: message.name, key: message.key, public: from, local: message.local }, transcript, eph })
-        return this.sendClear(from, { t: 'challenge', rid: message.rid, nonce, eph: eph.public, skey, ssig: signTranscript(this.key, transcript) })
+        const transcript: Transcript = {
+          nonce,
+          name: message.name,
+          clientKey: message.key,
+          clientEph: message.eph,
+          serverEph: eph.public,
+          serverKey: skey,
+        }
+        this.registered.set(message.name, {
+          intro: { name: message.name, key: message.key, public: from, local: message.local },
+          transcript,
+          eph,
+        })
+        return this.sendClear(from, {
+          t: 'challenge',
+          rid: message.rid,
+          nonce,
+          eph: eph.public,
+          skey,
+          ssig: signTranscript(this.key, transcript),
+        })
       }
-      case 'prove': { // a liar need not check the proof
+      case 'prove': {
+        // a liar need not check the proof
         if (!me?.transcript || !me.eph) return
         me.channel = ChannelEnd.derive('server', me.eph, me.transcript.clientEph, me.transcript)
         return this.send(me, { t: 'registered', rid: message.rid, name: me.intro.name, public: from, ttlMs: 60_000 })
@@ -64,7 +95,15 @@ export class HostileServer {
       case 'ping':
         return me && this.send(me, { t: 'pong', rid: message.rid, public: from })
       case 'list':
-        return me && this.send(me, { t: 'peers', rid: message.rid, peers: [...this.registered.keys()].filter((n) => n !== me.intro.name), more: false })
+        return (
+          me &&
+          this.send(me, {
+            t: 'peers',
+            rid: message.rid,
+            peers: [...this.registered.keys()].filter((n) => n !== me.intro.name),
+            more: false,
+          })
+        )
       case 'connect': {
         const peer = this.registered.get(message.to)
         if (!me) return
@@ -95,7 +134,12 @@ export class HostileServer {
   }
 
   private send(to: Victim, message: ServerMessage): void {
-    if (to.channel) this.socket.send(to.channel.seal(encodeJson(FrameKind.Server, message)), to.intro.public.port, to.intro.public.address)
+    if (to.channel)
+      this.socket.send(
+        to.channel.seal(encodeJson(FrameKind.Server, message)),
+        to.intro.public.port,
+        to.intro.public.address,
+      )
   }
 }
 
@@ -115,7 +159,9 @@ export class Impostor {
       const json = frame?.kind === FrameKind.Probe ? decodeJson(frame.body) : undefined
       const token = this.token()
       if (json?.t === 'punch' && token) {
-        const ack = encodeJson(FrameKind.Probe, { ...makeProbe(token, 'punch-ack', this.pretendName, json.from as string, this.seq++) })
+        const ack = encodeJson(FrameKind.Probe, {
+          ...makeProbe(token, 'punch-ack', this.pretendName, json.from as string, this.seq++),
+        })
         this.socket.send(ack, rinfo.port, rinfo.address)
       }
     })

@@ -11,7 +11,9 @@ import { fixtureProfile } from './processes'
 
 export const quiet = createLogger('silent')
 
-export async function startServer(options: ConstructorParameters<typeof RendezvousServer>[0] = {}): Promise<RendezvousServer> {
+export async function startServer(
+  options: ConstructorParameters<typeof RendezvousServer>[0] = {},
+): Promise<RendezvousServer> {
   const server = new RendezvousServer({ host: '127.0.0.1', port: 0, logger: quiet, ...options })
   await server.listen()
   return server
@@ -39,7 +41,12 @@ export class TestClient extends EventEmitter {
   }
 
   /** The first item of a list (past or future) that matches, within `timeoutMs`. */
-  waitFor<T>(event: 'deliver' | 'state' | 'problem' | 'connected', list: T[], match: (item: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  waitFor<T>(
+    event: 'deliver' | 'state' | 'problem' | 'connected',
+    list: T[],
+    match: (item: T) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<T> {
     const found = list.find(match)
     if (found) return Promise.resolve(found)
     return new Promise((resolve, reject) => {
@@ -67,7 +74,11 @@ export class TestClient extends EventEmitter {
 }
 
 /** Builds (not starts) a client named `name` with a fixture key; tap its hooks, then `start()` it. */
-export function makeClient(name: string, server: string, overrides: Partial<Config> & { key?: string } = {}): TestClient {
+export function makeClient(
+  name: string,
+  server: string,
+  overrides: Partial<Config> & { key?: string } = {},
+): TestClient {
   const { key, ...config } = overrides
   const client = new Client(
     { ...DEFAULT_CONFIG, frontend: 'none', name, server, profile: fixtureProfile(key ?? name), ...config },
@@ -80,7 +91,11 @@ export function makeClient(name: string, server: string, overrides: Partial<Conf
  * Starts alice and bob (fixture keys) at `server` and returns them by handshake role: the initiator, whose key
  * fingerprint sorts lower, is the side a REQUEST asks for an INIT (RSA work). Each is pushed to `running` as it starts.
  */
-export async function startByRole(server: string, plugins: Config['plugins'], running: TestClient[]): Promise<{ initiator: TestClient; responder: TestClient }> {
+export async function startByRole(
+  server: string,
+  plugins: Config['plugins'],
+  running: TestClient[],
+): Promise<{ initiator: TestClient; responder: TestClient }> {
   const [alice, bob] = [makeClient('alice', server, { plugins }), makeClient('bob', server, { plugins })]
   for (const client of [alice, bob]) {
     running.push(client)

@@ -53,7 +53,8 @@ export function trackProcesses(): <T extends { kill(): void }>(process: T) => T 
   afterEach(function () {
     // A failed test shows every process it started, not only the one it was waiting on: the other side's log is often
     // where the reason is (a sender that never reached the peer shows nothing on the peer's side).
-    if (this.currentTest?.state === 'failed') for (const p of running) if (p.describe) console.log(`--- ${p.name ?? 'process'}\n${p.describe()}`)
+    if (this.currentTest?.state === 'failed')
+      for (const p of running) if (p.describe) console.log(`--- ${p.name ?? 'process'}\n${p.describe()}`)
     for (const p of running.splice(0)) p.kill()
   })
   after(cleanupTemp)
@@ -86,10 +87,12 @@ class LineProcess<T> {
       this.stderr.push(line)
       for (const listener of this.listeners) listener()
     })
-    this.exited = new Promise((resolve) => child.once('exit', (code) => {
-      for (const listener of this.listeners) listener()
-      resolve(code)
-    }))
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        for (const listener of this.listeners) listener()
+        resolve(code)
+      }),
+    )
   }
 
   /** The first line (from `from` on) that matches, waiting for it up to `timeoutMs`. */
@@ -106,7 +109,10 @@ class LineProcess<T> {
     return waitUntil(this.listeners, find, {
       timeoutMs,
       timedOut: () => `timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`,
-      gone: () => (this.child.exitCode === null ? undefined : `process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`),
+      gone: () =>
+        this.child.exitCode === null
+          ? undefined
+          : `process exited (${this.child.exitCode}) before ${what}\n${this.describe()}`,
     })
   }
 
@@ -124,13 +130,30 @@ export class ServerProcess extends LineProcess<string> {
   /** Where it keeps its key: give it to a restart (`start({ dataDir })`) so that the clients recognise the same server. */
   dataDir = ''
 
-  static async start(options: { port?: number; host?: string; args?: string[]; spawner?: Spawner; dataDir?: string } = {}): Promise<ServerProcess> {
+  static async start(
+    options: { port?: number; host?: string; args?: string[]; spawner?: Spawner; dataDir?: string } = {},
+  ): Promise<ServerProcess> {
     const dataDir = options.dataDir ?? tempDir('udsu-server-')
-    const args = [CLI, 'server', '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0), '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])]
+    const args = [
+      CLI,
+      'server',
+      '--host',
+      options.host ?? '127.0.0.1',
+      '--port',
+      String(options.port ?? 0),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...(options.args ?? []),
+    ]
     const child = piped((options.spawner ?? localSpawner)(process.execPath, args, { stdio: 'pipe' }))
     const server = new ServerProcess(child, (line) => line)
     server.dataDir = dataDir
-    const listening = await server.waitFor((line) => line.startsWith('udsu server listening on udp '), 'the listening line')
+    const listening = await server.waitFor(
+      (line) => line.startsWith('udsu server listening on udp '),
+      'the listening line',
+    )
     server.port = Number(listening.split(':').pop())
     return server
   }
@@ -171,9 +194,27 @@ export class HeadlessClient extends LineProcess<Event> {
 
   static spawn(options: ClientOptions): HeadlessClient {
     const profile = options.profile ?? fixtureProfile(options.key ?? options.name)
-    const args = [CLI, 'chat', '--frontend', 'headless', '--name', options.name, '--server', options.server, '--profile', profile, '--log-level', 'debug']
+    const args = [
+      CLI,
+      'chat',
+      '--frontend',
+      'headless',
+      '--name',
+      options.name,
+      '--server',
+      options.server,
+      '--profile',
+      profile,
+      '--log-level',
+      'debug',
+    ]
     if (options.config) args.push('--config', options.config)
-    const child = piped((options.spawner ?? localSpawner)(process.execPath, [...args, ...(options.args ?? [])], { cwd: path.dirname(profile), stdio: 'pipe' }))
+    const child = piped(
+      (options.spawner ?? localSpawner)(process.execPath, [...args, ...(options.args ?? [])], {
+        cwd: path.dirname(profile),
+        stdio: 'pipe',
+      }),
+    )
     return new HeadlessClient(child, options.name, profile)
   }
 
@@ -213,7 +254,11 @@ export interface NetcheckRun {
 }
 
 /** Runs `udsu netcheck ARGS` to its end (here, or in a lab host with its `spawn`); bounded by `timeoutMs`. */
-export async function runNetcheck(args: readonly string[], spawner: Spawner = localSpawner, timeoutMs = 20_000): Promise<NetcheckRun> {
+export async function runNetcheck(
+  args: readonly string[],
+  spawner: Spawner = localSpawner,
+  timeoutMs = 20_000,
+): Promise<NetcheckRun> {
   const child = piped(spawner(process.execPath, [CLI, 'netcheck', ...args], { stdio: 'pipe' }))
   let stdout = ''
   let stderr = ''
@@ -229,5 +274,10 @@ export async function runNetcheck(args: readonly string[], spawner: Spawner = lo
       resolve(exitCode)
     })
   })
-  return { code, stdout, stderr, report: args.includes('--json') && stdout ? (JSON.parse(stdout) as NetcheckReport) : undefined }
+  return {
+    code,
+    stdout,
+    stderr,
+    report: args.includes('--json') && stdout ? (JSON.parse(stdout) as NetcheckReport) : undefined,
+  }
 }

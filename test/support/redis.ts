@@ -28,7 +28,12 @@ export class RedisServer {
 
   /** Starts one on a free port (on this machine, or inside a NAT lab host with its `spawn`); resolves once it accepts connections. */
   static async start(options: { host?: string; spawner?: Spawner } = {}): Promise<RedisServer> {
-    const redis = new RedisServer(await freePort(), tempDir('udsu-redis-'), options.host ?? '127.0.0.1', options.spawner)
+    const redis = new RedisServer(
+      await freePort(),
+      tempDir('udsu-redis-'),
+      options.host ?? '127.0.0.1',
+      options.spawner,
+    )
     await redis.restart()
     return redis
   }
@@ -40,11 +45,27 @@ export class RedisServer {
   /** Starts it again on the same port (empty: nothing is saved). */
   async restart(): Promise<void> {
     this.output = ''
-    const args = ['--port', String(this.port), '--bind', this.host, '--protected-mode', 'no', '--dir', this.dir, '--save', '', '--appendonly', 'no']
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      this.host,
+      '--protected-mode',
+      'no',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]
     const child = (this.spawner ?? spawn)('redis-server', args, { stdio: 'pipe' }) as ChildProcessWithoutNullStreams
     this.child = child
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${READY_MS} ms:\n${this.output}`)), READY_MS)
+      const timer = setTimeout(
+        () => reject(new Error(`redis-server did not start within ${READY_MS} ms:\n${this.output}`)),
+        READY_MS,
+      )
       const seen = (chunk: Buffer) => {
         this.output += chunk.toString()
         if (this.output.includes('Ready to accept connections')) {
@@ -54,8 +75,12 @@ export class RedisServer {
       }
       child.stdout.on('data', seen)
       child.stderr.on('data', seen)
-      child.once('error', (error) => reject(new Error(`cannot run redis-server (apt-get install redis-server): ${error.message}`)))
-      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${this.output}`)))
+      child.once('error', (error) =>
+        reject(new Error(`cannot run redis-server (apt-get install redis-server): ${error.message}`)),
+      )
+      child.once('exit', (code) =>
+        reject(new Error(`redis-server exited (${code}) before it was ready:\n${this.output}`)),
+      )
     })
   }
 

@@ -45,7 +45,9 @@ module.exports = {
 }`
 
 /** Without reliable delivery each message is one datagram, and a failed send fails the message: nothing retries it. */
-const WITHOUT_RELIABLE: PluginEntry[] = DEFAULT_TEST_PLUGINS.filter((entry) => typeof entry === 'object' && entry.resolve !== 'reliable')
+const WITHOUT_RELIABLE: PluginEntry[] = DEFAULT_TEST_PLUGINS.filter(
+  (entry) => typeof entry === 'object' && entry.resolve !== 'reliable',
+)
 
 describe('udsu/testing: byte transforms on encode and decode', function () {
   this.timeout(60_000)
@@ -82,11 +84,16 @@ describe('udsu/testing: byte transforms on encode and decode', function () {
     // What alice's encryption sealed never held the text, and holds it once XORed back.
     const sealed = (globalThis as Record<string, unknown>).__udsuSealedBytes as Buffer[]
     expect(sealed.some((bytes) => bytes.includes('hello bob'))).to.equal(false)
-    expect(sealed.some((bytes) => Buffer.from(bytes.map((b) => b ^ 0x5a)).includes('hello bob, through the xor'))).to.equal(true)
+    expect(
+      sealed.some((bytes) => Buffer.from(bytes.map((b) => b ^ 0x5a)).includes('hello bob, through the xor')),
+    ).to.equal(true)
   })
 
   it('a transform that throws on send stops that packet: it does not go out untransformed, and the plugin is named', async () => {
-    const gate = { resolve: pluginFile('gate', GATE_PLUGIN), options: { hook: 'encode', word: 'secret', fail: 'throw' } }
+    const gate = {
+      resolve: pluginFile('gate', GATE_PLUGIN),
+      options: { hook: 'encode', word: 'secret', fail: 'throw' },
+    }
     const alice = await net.client('alice', { replacePlugins: [...WITHOUT_RELIABLE, gate] })
     const bob = await net.client('bob', { replacePlugins: WITHOUT_RELIABLE })
 
@@ -122,7 +129,10 @@ describe('udsu/testing: byte transforms on encode and decode', function () {
       await alice.send('bob', 'the secret')
       if (fail === 'throw') {
         const problem = await bob.next('problem')
-        expect(problem).to.include({ source: 'gate', message: 'plugin "gate" failed in hook decode: the gate broke on secret' })
+        expect(problem).to.include({
+          source: 'gate',
+          message: 'plugin "gate" failed in hook decode: the gate broke on secret',
+        })
       }
       // Sent after it on the same path, so a packet read despite the failure would have been delivered first.
       await alice.send('bob', 'after')
@@ -131,12 +141,16 @@ describe('udsu/testing: byte transforms on encode and decode', function () {
   }
 
   it('a transform tapped after the encryption fails by name instead of sending bytes the peer cannot open', async () => {
-    const late = XOR_PLUGIN.replace("stage: -10", 'stage: 10')
-    const alice = await net.client('alice', { replacePlugins: [...WITHOUT_RELIABLE, { resolve: pluginFile('late-xor', late), options: { key: 1 } }] })
+    const late = XOR_PLUGIN.replace('stage: -10', 'stage: 10')
+    const alice = await net.client('alice', {
+      replacePlugins: [...WITHOUT_RELIABLE, { resolve: pluginFile('late-xor', late), options: { key: 1 } }],
+    })
     await net.client('bob', { replacePlugins: WITHOUT_RELIABLE })
     const sent = await alice.send('bob', 'hello')
     const failed = await alice.next('state', (s) => s.id === sent.id && s.state !== 'pending')
     expect(failed.state).to.equal('failed')
-    expect(failed.reason).to.match(/^plugin "xor" failed in hook encode: changed the bytes of a packet the encryption had already sealed: tap encode at a stage below 0/)
+    expect(failed.reason).to.match(
+      /^plugin "xor" failed in hook encode: changed the bytes of a packet the encryption had already sealed: tap encode at a stage below 0/,
+    )
   })
 })

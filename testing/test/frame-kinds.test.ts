@@ -21,7 +21,10 @@ describe('udsu/testing: a plugin registers a frame kind', function () {
     const alice = await net.client('alice', { plugins: [plugin('knock')] })
     const bob = await net.client('bob', { plugins: [plugin('knock')] })
     expect(await alice.command('/knock bob who is there?')).to.deep.equal({ info: ['KNOCK sent to bob'], errors: [] })
-    expect(await bob.next('info', (i) => i.source === 'knock')).to.deep.equal({ source: 'knock', text: 'KNOCK: who is there?' })
+    expect(await bob.next('info', (i) => i.source === 'knock')).to.deep.equal({
+      source: 'knock',
+      text: 'KNOCK: who is there?',
+    })
     expect(await bob.command('/knock alice me')).to.deep.equal({ info: ['KNOCK sent to alice'], errors: [] })
     expect(await alice.next('info', (i) => i.source === 'knock')).to.deep.equal({ source: 'knock', text: 'KNOCK: me' })
     // Chat goes on beside it.
@@ -34,7 +37,10 @@ describe('udsu/testing: a plugin registers a frame kind', function () {
     const socket = dgram.createSocket('udp4')
     try {
       const to = carol.local()
-      const send = (bytes: Buffer) => new Promise<void>((resolve, reject) => socket.send(bytes, to.port, to.address, (e) => (e ? reject(e) : resolve())))
+      const send = (bytes: Buffer) =>
+        new Promise<void>((resolve, reject) =>
+          socket.send(bytes, to.port, to.address, (e) => (e ? reject(e) : resolve())),
+        )
       const before = carol.stats()
       // A KNOCK (carol has no knock plugin), then a RING (she has): once the RING is heard, the KNOCK was handled.
       await send(encodeFrame(KNOCK_KIND, Buffer.from('let me in')))
@@ -48,12 +54,22 @@ describe('udsu/testing: a plugin registers a frame kind', function () {
     }
   })
 
-  it('refuses a kind another plugin registered, naming both, and one of udsu\'s own', async () => {
-    const duplicate = await net.client('dave', { plugins: [plugin('knock'), plugin('knock-copy')] }).then(() => undefined, (e: Error) => e)
+  it("refuses a kind another plugin registered, naming both, and one of udsu's own", async () => {
+    const duplicate = await net.client('dave', { plugins: [plugin('knock'), plugin('knock-copy')] }).then(
+      () => undefined,
+      (e: Error) => e,
+    )
     expect(duplicate, 'a client with both plugins does not start').to.be.instanceOf(Error)
-    expect(duplicate?.message).to.contain('frame kind 75 is declared by plugin "knock-copy" (TAP) and by plugin "knock" (KNOCK)')
-    const reserved = await net.client('erin', { plugins: [plugin('reserved')] }).then(() => undefined, (e: Error) => e)
+    expect(duplicate?.message).to.contain(
+      'frame kind 75 is declared by plugin "knock-copy" (TAP) and by plugin "knock" (KNOCK)',
+    )
+    const reserved = await net.client('erin', { plugins: [plugin('reserved')] }).then(
+      () => undefined,
+      (e: Error) => e,
+    )
     expect(reserved, 'a client with it does not start').to.be.instanceOf(Error)
-    expect(reserved?.message).to.contain('plugin "reserved" declares frame kind 4: a kind must be an integer in 16..255')
+    expect(reserved?.message).to.contain(
+      'plugin "reserved" declares frame kind 4: a kind must be an integer in 16..255',
+    )
   })
 })

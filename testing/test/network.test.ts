@@ -35,7 +35,10 @@ describe('udsu/testing: createTestNetwork', function () {
     // Both arrived before anyone asked for them; they come out in order, then nothing is left.
     expect((await bob.next('message')).text).to.equal('one')
     expect((await bob.next('message')).text).to.equal('two')
-    const error = await bob.next('message', undefined, 200).then(() => undefined, (e: Error) => e)
+    const error = await bob.next('message', undefined, 200).then(
+      () => undefined,
+      (e: Error) => e,
+    )
     expect(error?.message).to.equal('udsu/testing: bob saw no matching "message" event within 200 ms')
   })
 
@@ -44,8 +47,15 @@ describe('udsu/testing: createTestNetwork', function () {
     const bob = await net.client('bob')
     const sent = await bob.send('alice', 'not this one')
     await bob.next('state', (s) => s.id === sent.id && s.state === 'delivered')
-    const error = await alice.next('message', (m) => m.text === 'never sent', 100).then(() => undefined, (e: Error) => e)
-    expect(error?.message).to.match(/^udsu\/testing: alice saw no matching "message" event within 100 ms; unclaimed: \{.*"text":"not this one"/)
+    const error = await alice
+      .next('message', (m) => m.text === 'never sent', 100)
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      )
+    expect(error?.message).to.match(
+      /^udsu\/testing: alice saw no matching "message" event within 100 ms; unclaimed: \{.*"text":"not this one"/,
+    )
   })
 
   it('loads a plugin by path and runs its slash commands; a refusal rejects send', async () => {
@@ -55,7 +65,12 @@ describe('udsu/testing: createTestNetwork', function () {
     const plugin = definePlugin<Record<string, never>, Pick<CoreServices, 'hooks' | 'commands'>>({
       name: 'shout',
       create({ hooks, commands }) {
-        commands.register({ name: 'shout', usage: '/shout TEXT', description: 'shouts', run: (text, out) => out.info(text.toUpperCase()) })
+        commands.register({
+          name: 'shout',
+          usage: '/shout TEXT',
+          description: 'shouts',
+          run: (text, out) => out.info(text.toUpperCase()),
+        })
         hooks.compose.tapPromise('shout', async (message) => {
           if (message.text === 'whisper') throw new Veto('no whispering')
           return message
@@ -70,7 +85,10 @@ describe('udsu/testing: createTestNetwork', function () {
       expect(await alice.command('/shout hey')).to.deep.equal({ info: ['HEY'], errors: [] })
       expect(await alice.next('info', (i) => i.source === '/shout')).to.deep.equal({ source: '/shout', text: 'HEY' })
       expect((await alice.command('/nope')).errors[0]).to.contain('unknown command /nope')
-      const refusal = await alice.send('bob', 'whisper').then(() => undefined, (e: Error) => e)
+      const refusal = await alice.send('bob', 'whisper').then(
+        () => undefined,
+        (e: Error) => e,
+      )
       expect(refusal?.message).to.equal('no whispering')
     } finally {
       delete (globalThis as Record<string, unknown>).__udsuTestingShout

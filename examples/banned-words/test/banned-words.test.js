@@ -35,7 +35,10 @@ describe('udsu-plugin-banned-words', function () {
   it('refuses to send a message that matches the blocked pattern, with a Veto that says why', async () => {
     const ann = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: OPTIONS }] })
     const bob = await net.client('bob')
-    const refusal = await ann.send('bob', 'my Password: hunter2').then(() => undefined, (error) => error)
+    const refusal = await ann.send('bob', 'my Password: hunter2').then(
+      () => undefined,
+      (error) => error,
+    )
     expect(isVeto(refusal), String(refusal)).to.equal(true)
     expect(refusal.message).to.equal('not sent: the message matches the blocked pattern')
     await ann.send('bob', 'nothing secret')

@@ -34,7 +34,10 @@ describe('udsu-plugin-echo-bot', function () {
     // Messages to one peer arrive in order: the one reply cy gets is to its second message.
     expect((await cy.next('message')).text).to.equal('echo: reply to me')
     // The bot would have replied to ann before it read cy's messages; a short wait covers the reply's trip back.
-    const heard = await ann.next('message', undefined, 300).then((m) => m.text, () => 'nothing')
+    const heard = await ann.next('message', undefined, 300).then(
+      (m) => m.text,
+      () => 'nothing',
+    )
     expect(heard).to.equal('nothing')
   })
 

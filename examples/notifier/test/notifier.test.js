@@ -48,16 +48,24 @@ describe('udsu-plugin-notifier', function () {
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).to.deep.equal({ from: 'bob', text: 'hello', ts: sent.ts })
   })
 
-  it('stops the client at start when the file\'s directory does not exist, saying which', async () => {
+  it("stops the client at start when the file's directory does not exist, saying which", async () => {
     const file = path.join(dir, 'missing', 'inbox.log')
-    const failure = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: { file } }] }).then(() => undefined, (error) => error)
-    expect(String(failure?.message)).to.equal(`plugin "notifier" failed at init: the directory of ${file} does not exist: create it, or set notifier's file option to another path`)
+    const failure = await net.client('ann', { plugins: [{ resolve: PLUGIN, options: { file } }] }).then(
+      () => undefined,
+      (error) => error,
+    )
+    expect(String(failure?.message)).to.equal(
+      `plugin "notifier" failed at init: the directory of ${file} does not exist: create it, or set notifier's file option to another path`,
+    )
   })
 
   it('names every bad option', () => {
     const check = /** @type {(raw: unknown) => unknown} */ (notifier.options)
     expect(check({ file: ' ', format: 'jsno' })).to.deep.equal({
-      problems: ['file must name a file, not " "', 'format must be one of text, json, not "jsno" (did you mean "json"?)'],
+      problems: [
+        'file must name a file, not " "',
+        'format must be one of text, json, not "jsno" (did you mean "json"?)',
+      ],
     })
   })
 })

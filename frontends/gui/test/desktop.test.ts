@@ -54,14 +54,26 @@ describe('gui: the Electron main process with a fake electron', () => {
   it('opens one window: context isolation, sandbox, no Node integration, no webviews, our preload', () => {
     expect(electron.windows).to.have.length(1)
     const prefs = (window.options as ReturnType<typeof windowOptions>).webPreferences!
-    expect(prefs).to.include({ contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, nodeIntegrationInSubFrames: false, webSecurity: true, allowRunningInsecureContent: false, webviewTag: false, preload })
+    expect(prefs).to.include({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+      preload,
+    })
     expect(electron.calls).to.include('enableSandbox')
     expect(electron.themeSource).to.equal('system')
   })
 
   it('loads only the app scheme, never a remote URL or a file', () => {
     expect(window.loaded).to.equal('udsu://app/')
-    expect(electron.schemes).to.deep.equal([{ scheme: 'udsu', privileges: { standard: true, secure: true, supportFetchAPI: false } }])
+    expect(electron.schemes).to.deep.equal([
+      { scheme: 'udsu', privileges: { standard: true, secure: true, supportFetchAPI: false } },
+    ])
   })
 
   it('serves the renderer with the strict CSP, and nothing but its files', async () => {
@@ -70,7 +82,13 @@ describe('gui: the Electron main process with a fake electron', () => {
     expect(page.headers.get('content-security-policy')).to.equal(CONTENT_SECURITY_POLICY)
     expect(await page.text()).to.include('<script src="app.js" defer></script>')
     expect((await electron.protocolHandler!({ url: 'udsu://app/app.js' })).status).to.equal(200)
-    for (const url of ['udsu://app/../../package.json', 'udsu://app/%2e%2e/package.json', 'udsu://app/bridge.js', 'udsu://other/', 'udsu://app/index.ts']) {
+    for (const url of [
+      'udsu://app/../../package.json',
+      'udsu://app/%2e%2e/package.json',
+      'udsu://app/bridge.js',
+      'udsu://other/',
+      'udsu://app/index.ts',
+    ]) {
       expect((await electron.protocolHandler!({ url })).status, url).to.equal(404)
     }
   })
@@ -111,13 +129,20 @@ describe('gui: the Electron main process with a fake electron', () => {
     expect(cancelled('file:///etc/passwd')).to.equal(true)
   })
 
-  it('relays checked requests from our page to the core, and the core\'s events to the page', () => {
+  it("relays checked requests from our page to the core, and the core's events to the page", () => {
     const request = electron.ipcOn.get(IPC.request)!
-    request(fromApp as never, { id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } } as never)
-    expect(core.sent.map((t) => JSON.parse(t) as unknown)).to.deep.equal([{ id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } }])
+    request(
+      fromApp as never,
+      { id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } } as never,
+    )
+    expect(core.sent.map((t) => JSON.parse(t) as unknown)).to.deep.equal([
+      { id: 1, request: { type: 'send', to: 'bob', text: '<img src=x onerror=alert(1)>' } },
+    ])
     core.emit('{"type":"server","online":true,"server":"127.0.0.1:7777"}')
     core.emit('not json')
-    expect(window.webContents.sent).to.deep.equal([[IPC.event, { type: 'server', online: true, server: '127.0.0.1:7777' }]])
+    expect(window.webContents.sent).to.deep.equal([
+      [IPC.event, { type: 'server', online: true, server: '127.0.0.1:7777' }],
+    ])
   })
 
   it('answers a malformed request itself and passes nothing to the core', () => {
@@ -125,7 +150,10 @@ describe('gui: the Electron main process with a fake electron', () => {
     request(fromApp as never, { id: 4, request: { type: 'eval', code: 'process.exit()' } } as never)
     request(fromApp as never, 'just a string' as never)
     expect(core.sent).to.deep.equal([])
-    expect(window.webContents.sent[0]).to.deep.equal([IPC.event, { type: 'reply', id: 4, ok: false, error: 'unknown request type "eval"' }])
+    expect(window.webContents.sent[0]).to.deep.equal([
+      IPC.event,
+      { type: 'reply', id: 4, ok: false, error: 'unknown request type "eval"' },
+    ])
   })
 
   it('ignores IPC from any frame that is not our page', async () => {
@@ -133,7 +161,9 @@ describe('gui: the Electron main process with a fake electron', () => {
     electron.ipcOn.get(IPC.request)!({ senderFrame: null } as never, { id: 1, request: { type: 'quit' } } as never)
     expect(core.sent).to.deep.equal([])
     electron.saveDialogAnswer = { canceled: false, filePath: path.join(os.tmpdir(), 'never-written.json') }
-    expect(await electron.ipcHandle.get(IPC.saveFile)!(fromElsewhere as never, 'x.json' as never, 'text' as never)).to.equal(false)
+    expect(
+      await electron.ipcHandle.get(IPC.saveFile)!(fromElsewhere as never, 'x.json' as never, 'text' as never),
+    ).to.equal(false)
     expect(fs.existsSync(path.join(os.tmpdir(), 'never-written.json'))).to.equal(false)
     expect(await electron.ipcHandle.get(IPC.openFile)!(fromElsewhere as never)).to.equal(undefined)
     electron.ipcOn.get(IPC.notify)!(fromElsewhere as never, 'title' as never, 'body' as never)
@@ -144,10 +174,14 @@ describe('gui: the Electron main process with a fake electron', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-gui-'))
     try {
       const save = electron.ipcHandle.get(IPC.saveFile)!
-      expect(await save(fromApp as never, 'udsu-alice-bob.json' as never, '{"format":"udsu-history"}' as never)).to.equal(false)
+      expect(
+        await save(fromApp as never, 'udsu-alice-bob.json' as never, '{"format":"udsu-history"}' as never),
+      ).to.equal(false)
       const file = path.join(dir, 'export.json')
       electron.saveDialogAnswer = { canceled: false, filePath: file }
-      expect(await save(fromApp as never, '../../udsu-alice-bob.json' as never, '{"format":"udsu-history"}' as never)).to.equal(true)
+      expect(
+        await save(fromApp as never, '../../udsu-alice-bob.json' as never, '{"format":"udsu-history"}' as never),
+      ).to.equal(true)
       expect(fs.readFileSync(file, 'utf8')).to.equal('{"format":"udsu-history"}')
       expect(fs.statSync(file).mode & 0o777).to.equal(0o600)
       const open = electron.ipcHandle.get(IPC.openFile)!
@@ -196,7 +230,9 @@ describe('gui: the preload with a fake electron', () => {
     }
     const source = fs.readFileSync(path.join(__dirname, '..', 'preload.js'), 'utf8')
     const module = { exports: {} }
-    const run = vm.runInNewContext(`(function (require, module, exports) {${source}\n})`, {}) as (...args: unknown[]) => void
+    const run = vm.runInNewContext(`(function (require, module, exports) {${source}\n})`, {}) as (
+      ...args: unknown[]
+    ) => void
     run(sandboxRequire, module, module.exports)
     return { exposed, sent, invoked, listeners, required }
   }
@@ -217,7 +253,10 @@ describe('gui: the preload with a fake electron', () => {
     void bridge.saveFile('a.json', 'text')
     void bridge.openFile()
     bridge.notify('bob', 'hi')
-    expect(sent).to.deep.equal([['udsu:request', { id: 1, request: { type: 'quit' } }], ['udsu:notify', 'bob', 'hi']])
+    expect(sent).to.deep.equal([
+      ['udsu:request', { id: 1, request: { type: 'quit' } }],
+      ['udsu:notify', 'bob', 'hi'],
+    ])
     expect(invoked).to.deep.equal([['udsu:save-file', 'a.json', 'text'], ['udsu:open-file']])
     const seen: unknown[] = []
     bridge.onEvent((event) => seen.push(event))
@@ -236,7 +275,9 @@ describe('gui: finding the Electron binary without requiring electron', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-electron-'))
     try {
       fs.writeFileSync(path.join(dir, 'package.json'), '{}')
-      expect(() => findElectron({}, () => path.join(dir, 'package.json'))).to.throw(/not downloaded yet: run `node node_modules\/electron\/install.js`/)
+      expect(() => findElectron({}, () => path.join(dir, 'package.json'))).to.throw(
+        /not downloaded yet: run `node node_modules\/electron\/install.js`/,
+      )
       fs.writeFileSync(path.join(dir, 'path.txt'), 'electron')
       fs.mkdirSync(path.join(dir, 'dist'))
       fs.writeFileSync(path.join(dir, 'dist', 'electron'), '')
@@ -247,9 +288,11 @@ describe('gui: finding the Electron binary without requiring electron', () => {
   })
 
   it('says to install it when the package is missing', () => {
-    expect(() => findElectron({}, () => {
-      throw new Error('Cannot find module')
-    })).to.throw(/the gui needs Electron/)
+    expect(() =>
+      findElectron({}, () => {
+        throw new Error('Cannot find module')
+      }),
+    ).to.throw(/the gui needs Electron/)
   })
 })
 
@@ -261,10 +304,14 @@ describe('gui: no build output or test requires electron', () => {
       for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
         const file = path.join(dir, entry.name)
         if (entry.isDirectory()) walk(file)
-        else if (entry.name.endsWith('.js') && /require\(["']electron["']\)/.test(fs.readFileSync(file, 'utf8'))) requiring.push(path.relative(dist, file))
+        else if (entry.name.endsWith('.js') && /require\(["']electron["']\)/.test(fs.readFileSync(file, 'utf8')))
+          requiring.push(path.relative(dist, file))
       }
     }
     walk(dist)
-    expect(requiring.sort()).to.deep.equal([path.join('frontends', 'gui', 'main.js'), path.join('frontends', 'gui', 'preload.js')])
+    expect(requiring.sort()).to.deep.equal([
+      path.join('frontends', 'gui', 'main.js'),
+      path.join('frontends', 'gui', 'preload.js'),
+    ])
   })
 })

@@ -24,17 +24,26 @@ const finish = (code: number, extra: Record<string, unknown> = {}) => {
 setTimeout(() => finish(4, { error: 'timed out' }), 20_000).unref()
 
 const fromPage = { senderFrame: { url: APP_URL } }
-const request = (envelope: RequestEnvelope) => (fake.ipcOn.get(IPC.request) as (event: unknown, envelope: RequestEnvelope) => void)(fromPage, envelope)
+const request = (envelope: RequestEnvelope) =>
+  (fake.ipcOn.get(IPC.request) as (event: unknown, envelope: RequestEnvelope) => void)(fromPage, envelope)
 
 fake.appEvents.on('web-contents-created', (_event: unknown, contents: FakeWebContents) => {
   const send = contents.send.bind(contents)
   contents.send = (channel: string, payload: unknown) => {
     send(channel, payload)
     const event = payload as CoreEvent
-    seen.push(event.type === 'phase' ? `phase:${event.phase}` : event.type === 'reply' ? `reply:${event.ok}` : event.type)
-    if (event.type === 'hello') request({ id: 1, request: { type: 'start', name: process.env.UDSU_FAKE_NAME ?? '', server: process.env.UDSU_FAKE_SERVER ?? '' } })
+    seen.push(
+      event.type === 'phase' ? `phase:${event.phase}` : event.type === 'reply' ? `reply:${event.ok}` : event.type,
+    )
+    if (event.type === 'hello')
+      request({
+        id: 1,
+        request: { type: 'start', name: process.env.UDSU_FAKE_NAME ?? '', server: process.env.UDSU_FAKE_SERVER ?? '' },
+      })
     if (event.type === 'phase' && event.phase === 'chat') {
-      void fake.protocolHandler!({ url: APP_URL }).then((page) => finish(0, { pageStatus: page.status, csp: page.headers.get('content-security-policy') }))
+      void fake.protocolHandler!({ url: APP_URL }).then((page) =>
+        finish(0, { pageStatus: page.status, csp: page.headers.get('content-security-policy') }),
+      )
     }
   }
 })

@@ -85,13 +85,18 @@ export class FakeElectron {
       },
       protocol: {
         registerSchemesAsPrivileged: (schemes: unknown[]) => void fake.schemes.push(...schemes),
-        handle: (_scheme: string, handler: (request: { url: string }) => Promise<Response>) => void (fake.protocolHandler = handler),
+        handle: (_scheme: string, handler: (request: { url: string }) => Promise<Response>) =>
+          void (fake.protocolHandler = handler),
       },
       session: {
         defaultSession: {
-          setPermissionRequestHandler: (handler: FakeElectron['permissionRequest']) => void (fake.permissionRequest = handler),
-          setPermissionCheckHandler: (handler: FakeElectron['permissionCheck']) => void (fake.permissionCheck = handler),
-          webRequest: { onBeforeRequest: (handler: FakeElectron['beforeRequest']) => void (fake.beforeRequest = handler) },
+          setPermissionRequestHandler: (handler: FakeElectron['permissionRequest']) =>
+            void (fake.permissionRequest = handler),
+          setPermissionCheckHandler: (handler: FakeElectron['permissionCheck']) =>
+            void (fake.permissionCheck = handler),
+          webRequest: {
+            onBeforeRequest: (handler: FakeElectron['beforeRequest']) => void (fake.beforeRequest = handler),
+          },
         },
       },
       dialog: {

@@ -7,7 +7,13 @@ import { readJsonLines } from '../json-lines'
 function read(chunks: Buffer[], maxBytes = 64): Promise<string[]> {
   const input = new PassThrough()
   const seen: string[] = []
-  const done = new Promise<string[]>((resolve) => readJsonLines(input, maxBytes, { line: (l) => seen.push(l), tooLong: () => seen.push('<too long>'), end: () => resolve(seen) }))
+  const done = new Promise<string[]>((resolve) =>
+    readJsonLines(input, maxBytes, {
+      line: (l) => seen.push(l),
+      tooLong: () => seen.push('<too long>'),
+      end: () => resolve(seen),
+    }),
+  )
   for (const chunk of chunks) input.write(chunk)
   input.end()
   return done
@@ -30,6 +36,9 @@ describe('headless: reading JSON lines', () => {
     const chunks = [Buffer.from('{"a":1}\n'), long.subarray(0, 500), long.subarray(500), Buffer.from('yy\n{"b":2}\n')]
     expect(await read(chunks)).to.deep.equal(['{"a":1}', '<too long>', '{"b":2}'])
     // Just over the limit within one chunk is refused too; exactly at it passes.
-    expect(await read([Buffer.from(`${'x'.repeat(65)}\n${'y'.repeat(64)}\n`)])).to.deep.equal(['<too long>', 'y'.repeat(64)])
+    expect(await read([Buffer.from(`${'x'.repeat(65)}\n${'y'.repeat(64)}\n`)])).to.deep.equal([
+      '<too long>',
+      'y'.repeat(64),
+    ])
   })
 })

@@ -21,7 +21,9 @@ describe('headless: one event per line, whatever a peer sends', function () {
     const printed = Buffer.concat(raw).toString('utf8')
     expect(printed).to.include('one\\u2028two\\u2029three\\u0085four')
     // Every line, split as the strictest readers split, is one whole JSON object.
-    for (const line of printed.split(/\r\n|[\n\r\u0085\u2028\u2029\u000b\u000c\u001c-\u001e]/).filter((l) => l !== '')) {
+    for (const line of printed
+      .split(/\r\n|[\n\r\u0085\u2028\u2029\u000b\u000c\u001c-\u001e]/)
+      .filter((l) => l !== '')) {
       expect(() => JSON.parse(line) as unknown, line).not.to.throw()
     }
   })

@@ -25,7 +25,9 @@ describe('tui: sanitising peer text', () => {
 
   it('removes zero-width characters and bidi marks that hide or reorder text, keeping joiners inside emoji and words', () => {
     for (const hidden of ['\u200b', '\u200e', '\u200f', '\u061c', '\ufeff', '\u202a', '\u202e', '\u2066', '\u2069']) {
-      expect(stripControls(`pay${hidden} alice${hidden}`), `U+${hidden.codePointAt(0)!.toString(16)}`).to.equal('pay alice')
+      expect(stripControls(`pay${hidden} alice${hidden}`), `U+${hidden.codePointAt(0)!.toString(16)}`).to.equal(
+        'pay alice',
+      )
     }
     expect(stripControls('\u200dalice\u200c \u200d')).to.equal('alice ')
     expect(stripControls('👩\u200d💻 می\u200cخواهم')).to.equal('👩\u200d💻 می\u200cخواهم')
@@ -220,7 +222,14 @@ describe('tui: chat model', () => {
 
 describe('tui: formatting', () => {
   it('shows own messages with their delivery mark', () => {
-    const entry = { kind: 'message' as const, id: 'a', from: 'alice', text: 'hi', ts: new Date(2024, 0, 1, 9, 5).getTime(), own: true }
+    const entry = {
+      kind: 'message' as const,
+      id: 'a',
+      from: 'alice',
+      text: 'hi',
+      ts: new Date(2024, 0, 1, 9, 5).getTime(),
+      own: true,
+    }
     expect(formatEntry(entry, plain, { state: 'sent' })).to.deep.equal(['09:05 {bold}alice{/bold}: hi ✓'])
     expect(formatEntry(entry, plain, { state: 'delivered' })[0]).to.match(/✓✓$/)
     expect(formatEntry(entry, plain, undefined)[0]).to.match(/○$/)
@@ -229,7 +238,14 @@ describe('tui: formatting', () => {
 
   it('puts a date line before the first entry of each local day', () => {
     const at = (day: number, hour: number, minute: number) => new Date(2026, 10, day, hour, minute).getTime()
-    const message = (id: string, ts: number) => ({ kind: 'message' as const, id, from: 'bob', text: id, ts, own: false })
+    const message = (id: string, ts: number) => ({
+      kind: 'message' as const,
+      id,
+      from: 'bob',
+      text: id,
+      ts,
+      own: false,
+    })
     const entries = [message('late', at(24, 23, 58)), message('later', at(24, 23, 59)), message('next', at(25, 0, 1))]
     expect(formatConversation(entries, plain, () => undefined)).to.deep.equal([
       '── Tue 24 Nov 2026 ──',
@@ -242,7 +258,14 @@ describe('tui: formatting', () => {
   })
 
   it('indents the continuation lines of a multi-line message and escapes peer text', () => {
-    const entry = { kind: 'message' as const, id: 'a', from: 'bob', text: 'one\n{red-fg}two\u001b[2J', ts: 0, own: false }
+    const entry = {
+      kind: 'message' as const,
+      id: 'a',
+      from: 'bob',
+      text: 'one\n{red-fg}two\u001b[2J',
+      ts: 0,
+      own: false,
+    }
     const lines = formatEntry(entry, plain)
     expect(lines[1]).to.equal('           {open}red-fg{close}two[2J')
   })
@@ -293,15 +316,24 @@ describe('tui: remembered settings', () => {
 
   it('prefers given values, except the built-in default server', () => {
     const remembered = { name: 'old', server: '10.0.0.1:9000' }
-    expect(prefill({ name: 'new', server: '1.2.3.4:5' }, remembered)).to.deep.equal({ name: 'new', server: '1.2.3.4:5' })
+    expect(prefill({ name: 'new', server: '1.2.3.4:5' }, remembered)).to.deep.equal({
+      name: 'new',
+      server: '1.2.3.4:5',
+    })
     expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered)).to.deep.equal(remembered)
-    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, {})).to.deep.equal({ name: '', server: DEFAULT_CONFIG.server })
+    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, {})).to.deep.equal({
+      name: '',
+      server: DEFAULT_CONFIG.server,
+    })
   })
 
   it('does not offer a remembered name whose profile is in use right now', () => {
     const remembered = { name: 'alice', server: '10.0.0.1:9000' }
     const aliceRuns = (name: string) => name === 'alice'
-    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered, aliceRuns)).to.deep.equal({ name: '', server: '10.0.0.1:9000' })
+    expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered, aliceRuns)).to.deep.equal({
+      name: '',
+      server: '10.0.0.1:9000',
+    })
     expect(prefill({ name: '', server: DEFAULT_CONFIG.server }, remembered, () => false)).to.deep.equal(remembered)
     // A name asked for with --name is kept: the profile lock then says plainly that it is in use.
     expect(prefill({ name: 'alice', server: DEFAULT_CONFIG.server }, remembered, aliceRuns).name).to.equal('alice')

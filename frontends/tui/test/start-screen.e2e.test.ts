@@ -38,7 +38,10 @@ describe('tui start screen with two terminals (tmux)', function () {
     fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'keys', 'bob.pem'), path.join(bobProfile, 'identity.pem'))
     fs.chmodSync(path.join(bobProfile, 'identity.pem'), 0o600)
     port = await freeUdpPort()
-    server = spawn('node', [CLI, 'server', '--host', '127.0.0.1', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+    server = spawn('node', [CLI, 'server', '--host', '127.0.0.1', '--port', String(port)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     await new Promise<void>((resolve, reject) => {
       server.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve())
       server.once('exit', (code) => reject(new Error(`the server exited with ${code}`)))

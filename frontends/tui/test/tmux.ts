@@ -14,19 +14,42 @@ export class Tmux {
 
   run(...args: string[]): string {
     // -u: UTF-8 output even where the test's locale does not say so.
-    return execFileSync('tmux', ['-u', '-L', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: UTF8_ENV })
+    return execFileSync('tmux', ['-u', '-L', this.socket, '-f', '/dev/null', ...args], {
+      encoding: 'utf8',
+      env: UTF8_ENV,
+    })
   }
 
   /** Where each session's program writes its exit status: more dependable than tmux's dead-pane status, which can lag. */
   private readonly statusDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udsu-tmux-'))
 
-  start(session: string, command: string, options: { width: number; height: number; cwd: string; env: Record<string, string> }): void {
-    const env = Object.entries({ TERM: 'xterm-256color', LANG: 'C.UTF-8', ...options.env }).flatMap(([k, v]) => ['-e', `${k}=${v}`])
+  start(
+    session: string,
+    command: string,
+    options: { width: number; height: number; cwd: string; env: Record<string, string> },
+  ): void {
+    const env = Object.entries({ TERM: 'xterm-256color', LANG: 'C.UTF-8', ...options.env }).flatMap(([k, v]) => [
+      '-e',
+      `${k}=${v}`,
+    ])
     const status = path.join(this.statusDir, session)
     fs.rmSync(status, { force: true })
     // The shell records the status, then keeps the pane (and its last screen) open for the test to read.
     const wrapped = `${command}; echo $? > ${status}; exec sleep 600`
-    this.run('new-session', '-d', '-s', session, '-x', String(options.width), '-y', String(options.height), '-c', options.cwd, ...env, wrapped)
+    this.run(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      String(options.width),
+      '-y',
+      String(options.height),
+      '-c',
+      options.cwd,
+      ...env,
+      wrapped,
+    )
   }
 
   capture(session: string, withEscapes = false): string {
@@ -34,7 +57,12 @@ export class Tmux {
   }
 
   /** Polls the screen until `check` holds; fails with the last screen after the deadline. */
-  async waitFor(session: string, check: RegExp | ((screen: string) => boolean), what: string, timeoutMs = 30_000): Promise<string> {
+  async waitFor(
+    session: string,
+    check: RegExp | ((screen: string) => boolean),
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<string> {
     const test = typeof check === 'function' ? check : (screen: string) => check.test(screen)
     const deadline = Date.now() + timeoutMs
     let screen = ''

@@ -131,10 +131,24 @@ describe('tui in a real terminal (tmux)', function () {
 
   it('counts unread messages of another conversation', async () => {
     mallory = new Child(
-      spawn('node', [CLI, '--frontend', 'headless', '--name', 'mallory', '--server', `127.0.0.1:${port}`, '--profile', path.join(tmp, 'mallory')], {
-        cwd: ROOT,
-        env: { ...process.env, XDG_DATA_HOME: xdg('mallory') },
-      }),
+      spawn(
+        'node',
+        [
+          CLI,
+          '--frontend',
+          'headless',
+          '--name',
+          'mallory',
+          '--server',
+          `127.0.0.1:${port}`,
+          '--profile',
+          path.join(tmp, 'mallory'),
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, XDG_DATA_HOME: xdg('mallory') },
+        },
+      ),
     )
     await mallory.waitForLine((l) => l.includes('"type":"ready"'), 'mallory to be ready')
     mallory.process.stdin.write(JSON.stringify({ type: 'send', to: 'alice', text: 'ping from mallory' }) + '\n')
@@ -147,7 +161,11 @@ describe('tui in a real terminal (tmux)', function () {
     mallory.process.stdin.write(JSON.stringify({ type: 'send', to: 'alice', text: attack }) + '\n')
     await tmux.waitFor('alice', /mallory \(2\)/, 'the second message')
     tmux.keys('alice', 'M-2')
-    const screen = await tmux.waitFor('alice', /mallory: A\[2JB\]0;pwnedC\{red-fg\}x\{\/red-fg\} end/, 'the attack shown as text')
+    const screen = await tmux.waitFor(
+      'alice',
+      /mallory: A\[2JB\]0;pwnedC\{red-fg\}x\{\/red-fg\} end/,
+      'the attack shown as text',
+    )
     // Not cleared: the earlier message and the contact list are still there; the title is ours.
     expect(screen).to.match(/mallory: ping from mallory/)
     expect(screen).to.match(/1 ● bob/)
@@ -156,7 +174,11 @@ describe('tui in a real terminal (tmux)', function () {
 
   it('stays usable when the terminal is resized', async () => {
     tmux.resize('alice', 50, 14)
-    let screen = await tmux.waitFor('alice', (s) => !/● bob/.test(s) && /alice → mallory/.test(s), 'the contact list to hide')
+    let screen = await tmux.waitFor(
+      'alice',
+      (s) => !/● bob/.test(s) && /alice → mallory/.test(s),
+      'the contact list to hide',
+    )
     expect(screen).to.match(/server 127\.0\.0\.1/)
     tmux.type('alice', 'small screen, still fine')
     tmux.keys('alice', 'Enter')
@@ -177,7 +199,18 @@ describe('tui in a real terminal (tmux)', function () {
     tmux.keys('alice', 'PPage')
     const top = await tmux.waitFor('alice', /Commands:/, 'the top of the help')
     tmux.keys('alice', 'NPage')
-    for (const usage of ['/clear', '/export FILE', '/fingerprint [NAME]', '/help', '/import FILE', '/msg NAME TEXT', '/open NAME', '/peers', '/quit', '/search WORDS']) {
+    for (const usage of [
+      '/clear',
+      '/export FILE',
+      '/fingerprint [NAME]',
+      '/help',
+      '/import FILE',
+      '/msg NAME TEXT',
+      '/open NAME',
+      '/peers',
+      '/quit',
+      '/search WORDS',
+    ]) {
       expect(top + bottom).to.include(usage)
     }
   })
@@ -187,7 +220,9 @@ describe('tui in a real terminal (tmux)', function () {
     tmux.waitForExit(session).catch((error: Error) => {
       const file = path.join(tmp, name, 'udsu.log')
       // No log when the client never got past the start screen: the profile opens after it.
-      const log = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n') : '(no log)'
+      const log = fs.existsSync(file)
+        ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n')
+        : '(no log)'
       throw new Error(`${error.message}\n--- ${name}'s udsu.log ---\n${log}`)
     })
 

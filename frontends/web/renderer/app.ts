@@ -27,7 +27,9 @@
 
   function openChannel(): Channel {
     if (desktop) return { send: (e) => desktop.send(e), onEvent: (l) => desktop.onEvent(l), onClosed: () => undefined }
-    const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${location.pathname}bridge`)
+    const socket = new WebSocket(
+      `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${location.pathname}bridge`,
+    )
     const queued: string[] = []
     socket.addEventListener('open', () => queued.splice(0).forEach((text) => socket.send(text)))
     return {
@@ -53,7 +55,11 @@
     return element as T
   }
   /** Makes an element with text content only: the one way peer text reaches the page. */
-  function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  function el<K extends keyof HTMLElementTagNameMap>(
+    tag: K,
+    className?: string,
+    text?: string,
+  ): HTMLElementTagNameMap[K] {
     const element = document.createElement(tag)
     if (className) element.className = className
     if (text !== undefined) element.textContent = text
@@ -210,7 +216,8 @@
     ui.startButton.disabled = true
     ui.startProgress.textContent = 'Checking…'
     // Asked on a user's click, as browsers require; the answer is remembered by the browser.
-    if (!desktop && 'Notification' in window && Notification.permission === 'default') void Notification.requestPermission().catch(() => undefined)
+    if (!desktop && 'Notification' in window && Notification.permission === 'default')
+      void Notification.requestPermission().catch(() => undefined)
     request({ type: 'start', name: ui.startName.value, server: ui.startServer.value })
       .catch((error: Error) => (byId('start-form-problem').textContent = error.message))
       .finally(() => {
@@ -231,7 +238,10 @@
   }
 
   function renderContacts(): void {
-    const focused = document.activeElement instanceof HTMLElement && ui.contacts.contains(document.activeElement) ? document.activeElement.dataset.peer : undefined
+    const focused =
+      document.activeElement instanceof HTMLElement && ui.contacts.contains(document.activeElement)
+        ? document.activeElement.dataset.peer
+        : undefined
     ui.contacts.replaceChildren(
       ...contacts.map((contact) => {
         const item = el('li', contact.online ? 'online' : 'offline')
@@ -272,7 +282,10 @@
     const peer = ui.openPeer.value.trim()
     if (!peer) return
     ui.openPeer.value = ''
-    openConversation(peer).then(() => ui.message.focus(), (error: Error) => notice(error.message))
+    openConversation(peer).then(
+      () => ui.message.focus(),
+      (error: Error) => notice(error.message),
+    )
   })
 
   // ── a conversation ──
@@ -313,7 +326,12 @@
     if ('Notification' in window && Notification.permission === 'granted') new Notification(message.from, { body })
   }
 
-  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+  const dayFormat = new Intl.DateTimeFormat(undefined, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+  })
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
 
   function renderMessages(): void {
@@ -427,10 +445,21 @@
   function renderStatus(): void {
     ui.status.replaceChildren()
     if (server) {
-      const state = el('span', server.online ? 'online' : 'offline', `Server ${server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}`)
+      const state = el(
+        'span',
+        server.online ? 'online' : 'offline',
+        `Server ${server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}`,
+      )
       ui.status.append(state)
     }
-    if (current) ui.status.append(el('span', undefined, ` · ${current}: ${paths.get(current) ?? contacts.find((c) => c.name === current)?.path ?? 'no path yet'}`))
+    if (current)
+      ui.status.append(
+        el(
+          'span',
+          undefined,
+          ` · ${current}: ${paths.get(current) ?? contacts.find((c) => c.name === current)?.path ?? 'no path yet'}`,
+        ),
+      )
   }
 
   // ── safety number and key changes ──
@@ -438,12 +467,15 @@
   ui.safety.addEventListener('click', () => {
     const peer = current
     if (!peer) return
-    request({ type: 'safetyNumber', peer }).then((number) => {
-      ui.safetyPeer.textContent = peer
-      ui.safetyNumber.textContent = number ?? `No key is known for ${peer} yet: send a message first.`
-      ui.safetyPanel.hidden = false
-      ui.safetyClose.focus()
-    }, (error: Error) => notice(error.message, peer))
+    request({ type: 'safetyNumber', peer }).then(
+      (number) => {
+        ui.safetyPeer.textContent = peer
+        ui.safetyNumber.textContent = number ?? `No key is known for ${peer} yet: send a message first.`
+        ui.safetyPanel.hidden = false
+        ui.safetyClose.focus()
+      },
+      (error: Error) => notice(error.message, peer),
+    )
   })
   ui.safetyClose.addEventListener('click', () => {
     ui.safetyPanel.hidden = true
@@ -458,7 +490,13 @@
       const alert = el('div', 'alert')
       alert.setAttribute('role', 'alert')
       alert.append(el('p', undefined, `Warning: ${text.replace(/\. Messages with .*$/, '.')}`))
-      alert.append(el('p', undefined, `Messages with ${peer} are blocked until you compare the safety number with ${peer} and accept the new key.`))
+      alert.append(
+        el(
+          'p',
+          undefined,
+          `Messages with ${peer} are blocked until you compare the safety number with ${peer} and accept the new key.`,
+        ),
+      )
       // Accepting pins exactly the key this warning names; without a fingerprint to name, there is nothing safe to accept.
       if (fingerprint) {
         const accept = el('button', undefined, 'Accept new key')
@@ -477,16 +515,19 @@
 
   ui.exportButton.addEventListener('click', () => {
     if (!current) return
-    request({ type: 'export', peer: current }).then(async (file) => {
-      if (desktop) return void (await desktop.saveFile(file.fileName, file.text))
-      // A download from a blob of our own text: nothing is fetched, nothing is navigated to.
-      const url = URL.createObjectURL(new Blob([file.text], { type: 'application/json' }))
-      const link = el('a')
-      link.href = url
-      link.download = file.fileName
-      link.click()
-      setTimeout(() => URL.revokeObjectURL(url), 10_000)
-    }, (error: Error) => notice(`Export failed: ${error.message}`))
+    request({ type: 'export', peer: current }).then(
+      async (file) => {
+        if (desktop) return void (await desktop.saveFile(file.fileName, file.text))
+        // A download from a blob of our own text: nothing is fetched, nothing is navigated to.
+        const url = URL.createObjectURL(new Blob([file.text], { type: 'application/json' }))
+        const link = el('a')
+        link.href = url
+        link.download = file.fileName
+        link.click()
+        setTimeout(() => URL.revokeObjectURL(url), 10_000)
+      },
+      (error: Error) => notice(`Export failed: ${error.message}`),
+    )
   })
 
   ui.importButton.addEventListener('click', () => {
@@ -499,13 +540,18 @@
   ui.importFile.addEventListener('change', () => {
     const file = ui.importFile.files?.[0]
     ui.importFile.value = ''
-    file?.text().then((text) => importText(text, file.name), (error: Error) => notice(`Import failed: ${error.message}`))
+    file?.text().then(
+      (text) => importText(text, file.name),
+      (error: Error) => notice(`Import failed: ${error.message}`),
+    )
   })
 
   function importText(text: string, file?: string): void {
     request({ type: 'import', text, ...(file === undefined ? {} : { file }) }).then(
       ({ imported, skipped, refused }) => {
-        const also = [skipped ? `${skipped} already there` : '', refused ? `${refused} refused` : ''].filter(Boolean).join(', ')
+        const also = [skipped ? `${skipped} already there` : '', refused ? `${refused} refused` : '']
+          .filter(Boolean)
+          .join(', ')
         notice(`Imported ${imported} message${imported === 1 ? '' : 's'}${also ? ` (${also})` : ''}.`)
         // Imported messages are in history now: the open conversation's page is read again from it.
         if (current) void openConversation(current)
@@ -534,11 +580,16 @@
     ui.results.replaceChildren(
       ...results.map(({ message, matches }) => {
         const item = el('li')
-        item.append(el('strong', undefined, `${message.out ? 'You' : message.from} → ${message.out ? message.peer : 'you'}: `))
+        item.append(
+          el('strong', undefined, `${message.out ? 'You' : message.from} → ${message.out ? message.peer : 'you'}: `),
+        )
         // Matches are marked by building text nodes around <mark> elements, never by writing HTML.
         let at = 0
         for (const [start, end] of matches) {
-          item.append(document.createTextNode(message.text.slice(at, start)), el('mark', undefined, message.text.slice(start, end)))
+          item.append(
+            document.createTextNode(message.text.slice(at, start)),
+            el('mark', undefined, message.text.slice(start, end)),
+          )
           at = end
         }
         item.append(document.createTextNode(message.text.slice(at)))
@@ -562,7 +613,8 @@
       // Alt+↑/↓: the previous or next conversation, from anywhere.
       e.preventDefault()
       const at = contacts.findIndex((c) => c.name === current)
-      const next = contacts[(at + (e.key === 'ArrowDown' ? 1 : contacts.length - 1) + contacts.length) % contacts.length]
+      const next =
+        contacts[(at + (e.key === 'ArrowDown' ? 1 : contacts.length - 1) + contacts.length) % contacts.length]
       void openConversation(next.name)
     } else if (e.key === 'Escape') {
       ui.safetyPanel.hidden = true

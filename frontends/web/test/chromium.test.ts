@@ -3,7 +3,14 @@ import { expect as expectChai } from 'chai'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { cleanupTemp, FIXTURE_KEYS, fixtureProfile, HeadlessClient, ServerProcess, tempDir } from '../../../test/support/processes'
+import {
+  cleanupTemp,
+  FIXTURE_KEYS,
+  fixtureProfile,
+  HeadlessClient,
+  ServerProcess,
+  tempDir,
+} from '../../../test/support/processes'
 import { ARTIFACTS, expect, launchChromium, requireChromium, WebClient } from './support'
 
 const HOSTILE_IMG = '<img src=x onerror=alert(1)>'
@@ -11,7 +18,11 @@ const HOSTILE_SCRIPT = '<script>window.__pwned = 1</script><b>bold?</b>'
 const LINK = 'see https://example.com/tracker.png and javascript:alert(2)'
 
 /** A page that records what must never happen: dialogs (alert) and requests to anywhere but its own origin. */
-async function openPage(browser: Browser, client: WebClient, refused: { dialogs: string[]; requests: string[] }): Promise<Page> {
+async function openPage(
+  browser: Browser,
+  client: WebClient,
+  refused: { dialogs: string[]; requests: string[] },
+): Promise<Page> {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 720 } })
   const page = await context.newPage()
   const origin = new URL(client.url).origin
@@ -25,7 +36,9 @@ async function openPage(browser: Browser, client: WebClient, refused: { dialogs:
   })
   // A stand-in for the browser's Notification that records what would be shown (headless Chromium shows nothing).
   await page.addInitScript(() => {
-    const shown: Array<{ title: string; body?: string }> = ((window as unknown as { notificationsShown: unknown[] }).notificationsShown = [])
+    const shown: Array<{ title: string; body?: string }> = ((
+      window as unknown as { notificationsShown: unknown[] }
+    ).notificationsShown = [])
     class RecordedNotification {
       static permission = 'granted'
       static requestPermission = async () => 'granted'
@@ -58,8 +71,13 @@ async function send(page: Page, text: string): Promise<void> {
   await page.getByRole('button', { name: 'Send' }).click()
 }
 
-const own = (page: Page, text: string) => page.getByRole('log', { name: 'Messages' }).locator('article.own').filter({ has: page.locator('.text', { hasText: text }) })
-const theirs = (page: Page, text: string) => page.getByRole('log', { name: 'Messages' }).locator('article:not(.own) .text').filter({ hasText: text })
+const own = (page: Page, text: string) =>
+  page
+    .getByRole('log', { name: 'Messages' })
+    .locator('article.own')
+    .filter({ has: page.locator('.text', { hasText: text }) })
+const theirs = (page: Page, text: string) =>
+  page.getByRole('log', { name: 'Messages' }).locator('article:not(.own) .text').filter({ hasText: text })
 
 describe('web frontend in Chromium: a real server, two real clients', function () {
   this.timeout(180_000)
@@ -83,7 +101,11 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     aliceData = tempDir('udsu-web-data-')
     server = await ServerProcess.start()
     ;[alice, bob] = await Promise.all([
-      WebClient.start({ server: server.address, profile: (aliceProfile = fixtureProfile('alice')), dataHome: aliceData }),
+      WebClient.start({
+        server: server.address,
+        profile: (aliceProfile = fixtureProfile('alice')),
+        dataHome: aliceData,
+      }),
       WebClient.start({ server: server.address, profile: bobProfile }),
     ])
     browser = await launchChromium()
@@ -154,15 +176,29 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await expect(own(alicePage, 'Hello bob').locator('.state')).toHaveText('delivered', { timeout: 20_000 })
     const states = await alicePage.evaluate(() => (window as unknown as { statesSeen: string[] }).statesSeen)
     expectChai(states[states.length - 1]).to.equal('delivered')
-    expectChai(states.every((s, i) => i === 0 || ['pending', 'sent', 'delivered'].indexOf(s) > ['pending', 'sent', 'delivered'].indexOf(states[i - 1]))).to.equal(true, states.join(' → '))
+    expectChai(
+      states.every(
+        (s, i) =>
+          i === 0 ||
+          ['pending', 'sent', 'delivered'].indexOf(s) > ['pending', 'sent', 'delivered'].indexOf(states[i - 1]),
+      ),
+    ).to.equal(true, states.join(' → '))
 
     // Bob has not opened the conversation: an unread badge on alice.
     await expect(bobPage.getByRole('listitem', { name: /^alice, online.*1 unread/ })).toBeVisible({ timeout: 20_000 })
     expectChai(await bobPage.title()).to.equal('(1) udsu')
     await bobPage.getByRole('listitem', { name: /^alice/ }).click()
     await expect(theirs(bobPage, 'Hello bob')).toBeVisible()
-    await expect(bobPage.getByRole('listitem', { name: /^alice/ })).toHaveAttribute('aria-label', /^alice, online(?!.*unread)/)
-    const today = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' }).format(new Date())
+    await expect(bobPage.getByRole('listitem', { name: /^alice/ })).toHaveAttribute(
+      'aria-label',
+      /^alice, online(?!.*unread)/,
+    )
+    const today = new Intl.DateTimeFormat(undefined, {
+      weekday: 'short',
+      day: 'numeric',
+      month: 'short',
+      year: 'numeric',
+    }).format(new Date())
     await expect(bobPage.getByRole('separator', { name: today })).toBeVisible()
 
     // Shift+Enter is a new line, Enter sends.
@@ -183,12 +219,15 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await composer.press('Control+V')
     await expect(composer).toHaveValue('pasted one\npasted two\n\npasted four')
     await composer.press('Enter')
-    await expect(theirs(alicePage, 'pasted one')).toHaveText('pasted one\npasted two\n\npasted four', { timeout: 20_000 })
+    await expect(theirs(alicePage, 'pasted one')).toHaveText('pasted one\npasted two\n\npasted four', {
+      timeout: 20_000,
+    })
   })
 
   it('shows hostile text as text: no HTML, no script, no request anywhere', async () => {
     for (const text of [HOSTILE_IMG, HOSTILE_SCRIPT, LINK]) await send(bobPage, text)
-    for (const text of [HOSTILE_IMG, HOSTILE_SCRIPT, LINK]) await expect(theirs(alicePage, text)).toHaveText(text, { timeout: 20_000 })
+    for (const text of [HOSTILE_IMG, HOSTILE_SCRIPT, LINK])
+      await expect(theirs(alicePage, text)).toHaveText(text, { timeout: 20_000 })
     const log = alicePage.getByRole('log', { name: 'Messages' })
     await expect(log.locator('img, script, b, a, iframe')).toHaveCount(0)
     expectChai(await alicePage.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).to.equal(undefined)
@@ -233,7 +272,9 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await bobPage.getByRole('button', { name: 'Safety number' }).click()
     const aliceNumber = alicePage.getByRole('region', { name: 'Safety number' }).locator('.safety-number')
     await expect(aliceNumber).toHaveText(/\d{5}/)
-    await expect(bobPage.getByRole('region', { name: 'Safety number' }).locator('.safety-number')).toHaveText((await aliceNumber.textContent())!)
+    await expect(bobPage.getByRole('region', { name: 'Safety number' }).locator('.safety-number')).toHaveText(
+      (await aliceNumber.textContent())!,
+    )
     await alicePage.screenshot({ path: path.join(ARTIFACTS, 'safety-number.png') })
     await alicePage.getByRole('button', { name: 'Close' }).first().click()
     await expect(alicePage.getByRole('region', { name: 'Safety number' })).toBeHidden()
@@ -257,16 +298,26 @@ describe('web frontend in Chromium: a real server, two real clients', function (
   })
 
   let exported = ''
-  it('exports the conversation to a file in the CLI\'s format, hostile text verbatim', async () => {
-    const [download] = await Promise.all([alicePage.waitForEvent('download'), alicePage.getByRole('button', { name: 'Export history' }).click()])
+  it("exports the conversation to a file in the CLI's format, hostile text verbatim", async () => {
+    const [download] = await Promise.all([
+      alicePage.waitForEvent('download'),
+      alicePage.getByRole('button', { name: 'Export history' }).click(),
+    ])
     expectChai(download.suggestedFilename()).to.match(/^udsu-alice-bob-\d{4}-\d\d-\d\d\.json$/)
     exported = path.join(tempDir('udsu-export-'), download.suggestedFilename())
     await download.saveAs(exported)
     // What `udsu history export --format json` writes: one compact message per line.
     const text = fs.readFileSync(exported, 'utf8')
-    const file = JSON.parse(text) as { format: string; version: number; owner: string; messages: Array<{ peer: string; text: string; out: boolean; state?: string; sent: string }> }
+    const file = JSON.parse(text) as {
+      format: string
+      version: number
+      owner: string
+      messages: Array<{ peer: string; text: string; out: boolean; state?: string; sent: string }>
+    }
     expectChai(file).to.include({ format: 'udsu-history', version: 1, owner: 'alice' })
-    expectChai(text.split('\n').slice(1, -2)).to.deep.equal(file.messages.map((m, i) => `${JSON.stringify(m)}${i < file.messages.length - 1 ? ',' : ''}`))
+    expectChai(text.split('\n').slice(1, -2)).to.deep.equal(
+      file.messages.map((m, i) => `${JSON.stringify(m)}${i < file.messages.length - 1 ? ',' : ''}`),
+    )
     const texts = file.messages.map((m) => m.text)
     expectChai(texts).to.include.members(['Hello bob', 'line one\nline two', HOSTILE_IMG, HOSTILE_SCRIPT, LINK])
     expectChai(file.messages.every((m) => m.peer === 'bob' && !Number.isNaN(Date.parse(m.sent)))).to.equal(true)
@@ -277,15 +328,26 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     // bob's conversation as carol's: her name for his, and new ids (history merges by sender and id).
     const lines = fs.readFileSync(exported, 'utf8').split('\n')
     const count = lines.filter((line) => line.startsWith('{"id"')).length
-    const carolData = lines.map((line) => (line.startsWith('{"id"') ? line.replace(/^\{"id":"/, '{"id":"carol-').replace(/"(peer|from|to)":"bob"/g, '"$1":"carol"') : line)).join('\n')
+    const carolData = lines
+      .map((line) =>
+        line.startsWith('{"id"')
+          ? line.replace(/^\{"id":"/, '{"id":"carol-').replace(/"(peer|from|to)":"bob"/g, '"$1":"carol"')
+          : line,
+      )
+      .join('\n')
     const file = path.join(tempDir('udsu-import-'), 'carol.json')
     fs.writeFileSync(file, carolData)
     const messages = alicePage.getByRole('log', { name: 'Messages' })
-    await expect(alicePage.getByRole('list', { name: 'Contacts' }).getByRole('listitem', { name: /^carol/ })).toHaveCount(0)
+    await expect(
+      alicePage.getByRole('list', { name: 'Contacts' }).getByRole('listitem', { name: /^carol/ }),
+    ).toHaveCount(0)
     await alicePage.locator('#import-file').setInputFiles(file)
     await expect(messages).toContainText(`Imported ${count} messages.`)
     await alicePage.screenshot({ path: path.join(ARTIFACTS, 'imported.png') })
-    await alicePage.getByRole('list', { name: 'Contacts' }).getByRole('listitem', { name: /^carol/ }).click()
+    await alicePage
+      .getByRole('list', { name: 'Contacts' })
+      .getByRole('listitem', { name: /^carol/ })
+      .click()
     await expect(alicePage.getByRole('heading', { name: 'carol' })).toBeVisible()
     await expect(messages.locator('article')).toHaveCount(count)
     await expect(theirs(alicePage, HOSTILE_IMG)).toHaveText(HOSTILE_IMG)
@@ -298,7 +360,9 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     const bad = path.join(tempDir('udsu-import-'), 'bad.json')
     fs.writeFileSync(bad, '{"messages": "<script>"}')
     await alicePage.locator('#import-file').setInputFiles(bad)
-    await expect(messages).toContainText('Import failed: bad.json cannot be imported, nothing was changed:\n  it is neither a udsu export ("format": "udsu-history")')
+    await expect(messages).toContainText(
+      'Import failed: bad.json cannot be imported, nothing was changed:\n  it is neither a udsu export ("format": "udsu-history")',
+    )
     await expect(messages.locator('article')).toHaveCount(count)
   })
 
@@ -308,8 +372,14 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await send(bobPage, '<i>ping</i> from the background')
     await expect(alicePage.getByRole('listitem', { name: /^bob, online.*1 unread/ })).toBeVisible({ timeout: 20_000 })
     // The contacts' update and the message are two events: wait for the notification the message brings.
-    await alicePage.waitForFunction(() => (window as unknown as { notificationsShown: unknown[] }).notificationsShown.length > 0, undefined, { timeout: 10_000 })
-    const shown = await alicePage.evaluate(() => (window as unknown as { notificationsShown: unknown[] }).notificationsShown)
+    await alicePage.waitForFunction(
+      () => (window as unknown as { notificationsShown: unknown[] }).notificationsShown.length > 0,
+      undefined,
+      { timeout: 10_000 },
+    )
+    const shown = await alicePage.evaluate(
+      () => (window as unknown as { notificationsShown: unknown[] }).notificationsShown,
+    )
     expectChai(shown).to.deep.include({ title: 'bob', body: '<i>ping</i> from the background' })
   })
 
@@ -337,9 +407,22 @@ describe('web frontend in Chromium: a real server, two real clients', function (
   it('loads older messages when scrolling up, with a separator for each day', async () => {
     const start = Date.UTC(2026, 0, 10, 9)
     const at = (i: number) => new Date(start + i * 30 * 60_000).toISOString()
-    const messages = Array.from({ length: 120 }, (_, i) => ({ id: `old${i}`, peer: 'dave', from: i % 2 ? 'dave' : 'alice', to: i % 2 ? 'alice' : 'dave', out: i % 2 === 0, ...(i % 2 === 0 ? { state: 'delivered' } : {}), text: `old message ${i}`, sent: at(i), received: at(i) }))
+    const messages = Array.from({ length: 120 }, (_, i) => ({
+      id: `old${i}`,
+      peer: 'dave',
+      from: i % 2 ? 'dave' : 'alice',
+      to: i % 2 ? 'alice' : 'dave',
+      out: i % 2 === 0,
+      ...(i % 2 === 0 ? { state: 'delivered' } : {}),
+      text: `old message ${i}`,
+      sent: at(i),
+      received: at(i),
+    }))
     const file = path.join(tempDir('udsu-import-'), 'dave.json')
-    fs.writeFileSync(file, JSON.stringify({ format: 'udsu-history', version: 1, owner: 'alice', exported: at(120), messages }))
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ format: 'udsu-history', version: 1, owner: 'alice', exported: at(120), messages }),
+    )
     await alicePage.locator('#import-file').setInputFiles(file)
     await alicePage.getByRole('listitem', { name: /^dave, offline/ }).click()
     const log = alicePage.getByRole('log', { name: 'Messages' })
@@ -359,7 +442,10 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     // The server keeps "bob" for bob's key: moving to a new key, bob gives the name up first, from the old one (/release).
     const oldBob = await HeadlessClient.start({ name: 'bob', server: server.address, profile: bobProfile })
     oldBob.send({ type: 'command', line: '/release' })
-    await oldBob.waitFor((e) => e.type === 'info' && String(e.text).startsWith('the server released bob'), 'the release')
+    await oldBob.waitFor(
+      (e) => e.type === 'info' && String(e.text).startsWith('the server released bob'),
+      'the release',
+    )
     expectChai(await oldBob.quit()).to.equal(0)
     // Bob again, with a new identity key in the same profile (carol's fixture): to alice, bob's key has changed.
     fs.copyFileSync(path.join(FIXTURE_KEYS, 'carol.pem'), path.join(bobProfile, 'identity.pem'))
@@ -372,20 +458,28 @@ describe('web frontend in Chromium: a real server, two real clients', function (
     await send(bobPage, 'my new key')
 
     await alicePage.getByRole('listitem', { name: /^bob/ }).click()
-    const alert = alicePage.getByRole('alert').filter({ hasText: 'The key of bob has changed' }).or(alicePage.getByRole('alert').filter({ hasText: 'the key of bob has changed' }))
+    const alert = alicePage
+      .getByRole('alert')
+      .filter({ hasText: 'The key of bob has changed' })
+      .or(alicePage.getByRole('alert').filter({ hasText: 'the key of bob has changed' }))
     await expect(alert).toBeVisible({ timeout: 20_000 })
     await alicePage.screenshot({ path: path.join(ARTIFACTS, 'key-change-alert.png') })
     // Blocked until accepted: alice's message to bob fails with the reason (and stays queued in case the key is accepted).
     await send(alicePage, 'before accepting')
     await expect(own(alicePage, 'before accepting').locator('.state')).toHaveText('failed', { timeout: 20_000 })
-    await expect(own(alicePage, 'before accepting').locator('.state')).toHaveAttribute('title', /^failed: the key of bob has changed/)
+    await expect(own(alicePage, 'before accepting').locator('.state')).toHaveAttribute(
+      'title',
+      /^failed: the key of bob has changed/,
+    )
     await expect(theirs(bobPage, 'before accepting')).toHaveCount(0)
     const shown = /now ([0-9a-f ]+)\)/.exec((await alert.textContent()) ?? '')?.[1]
     expectChai(shown, 'the alert names the new key').to.match(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/)
     await alert.getByRole('button', { name: 'Accept new key of bob' }).click()
     await expect(alert).toBeHidden()
     // The key pinned is the one the alert showed (the page sent it with /trust).
-    expectChai(JSON.parse(fs.readFileSync(path.join(aliceProfile, 'known-peers.json'), 'utf8'))).to.include({ bob: shown })
+    expectChai(JSON.parse(fs.readFileSync(path.join(aliceProfile, 'known-peers.json'), 'utf8'))).to.include({
+      bob: shown,
+    })
     await send(alicePage, 'after accepting')
     await expect(own(alicePage, 'after accepting').locator('.state')).toHaveText('delivered', { timeout: 30_000 })
     // What failed while blocked was kept, and goes out once the key is accepted.
@@ -396,13 +490,20 @@ describe('web frontend in Chromium: a real server, two real clients', function (
 
   it('remembers name and server, and shows a name taken on the server in the start window', async () => {
     // Another user (dave's key) on alice's machine account: the start window offers what alice typed last.
-    const impostor = await WebClient.start({ server: '127.0.0.1:7777', profile: fixtureProfile('dave'), dataHome: aliceData })
+    const impostor = await WebClient.start({
+      server: '127.0.0.1:7777',
+      profile: fixtureProfile('dave'),
+      dataHome: aliceData,
+    })
     try {
       const page = await openPage(browser, impostor, refused)
       await expect(page.getByLabel('Name')).toHaveValue('alice')
       await expect(page.getByLabel('Server')).toHaveValue(server.address)
       await page.getByRole('button', { name: 'Start' }).click()
-      await expect(page.locator('#start-name-problem')).toContainText('The server refused the registration: the name "alice" belongs to another key', { timeout: 20_000 })
+      await expect(page.locator('#start-name-problem')).toContainText(
+        'The server refused the registration: the name "alice" belongs to another key',
+        { timeout: 20_000 },
+      )
       // This process cannot register under another name: Start is disabled, and the message says to start again.
       await expect(page.getByRole('button', { name: 'Start' })).toBeVisible()
       expectChai(await page.getByRole('button', { name: 'Start' }).isDisabled()).to.equal(true)

@@ -18,9 +18,14 @@ function freePort(): Promise<number> {
 }
 
 /** Runs udsu to its end; resolves with its exit code and output. */
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'chat', ...args], { env: { ...process.env, XDG_DATA_HOME: tempDir('udsu-web-data-'), ...env } })
+    const child = spawn(process.execPath, [CLI, 'chat', ...args], {
+      env: { ...process.env, XDG_DATA_HOME: tempDir('udsu-web-data-'), ...env },
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
@@ -34,7 +39,11 @@ function fakeElectron(code: number): { binary: string; record: string } {
   const dir = tempDir('udsu-fake-electron-')
   const record = path.join(dir, 'record')
   const binary = path.join(dir, 'electron')
-  fs.writeFileSync(binary, `#!/bin/sh\n{ echo "argv: $*"; echo "url: $UDSU_BRIDGE_URL"; echo "origin: $UDSU_BRIDGE_ORIGIN"; } > '${record}'\nexit ${code}\n`, { mode: 0o700 })
+  fs.writeFileSync(
+    binary,
+    `#!/bin/sh\n{ echo "argv: $*"; echo "url: $UDSU_BRIDGE_URL"; echo "origin: $UDSU_BRIDGE_ORIGIN"; } > '${record}'\nexit ${code}\n`,
+    { mode: 0o700 },
+  )
   return { binary, record }
 }
 
@@ -44,7 +53,11 @@ describe('udsu chat --frontend web / gui (processes)', function () {
 
   it('listens on the port given by --web-port and prints one line with the URL', async () => {
     const port = await freePort()
-    const client = await WebClient.start({ server: '127.0.0.1:1', profile: fixtureProfile('alice'), args: ['--web-port', String(port)] })
+    const client = await WebClient.start({
+      server: '127.0.0.1:1',
+      profile: fixtureProfile('alice'),
+      args: ['--web-port', String(port)],
+    })
     try {
       expect(client.port).to.equal(port)
       expect(client.stdout).to.deep.equal([`udsu web frontend: open ${client.url}`])
@@ -83,10 +96,14 @@ describe('udsu chat --frontend web / gui (processes)', function () {
   })
 
   it('gui: says so and exits non-zero when Electron cannot start or fails', async () => {
-    const missing = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], { UDSU_ELECTRON: '/nonexistent/electron' })
+    const missing = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], {
+      UDSU_ELECTRON: '/nonexistent/electron',
+    })
     expect(missing.code).to.equal(1)
     expect(missing.stderr).to.include('udsu: could not start Electron: spawn /nonexistent/electron ENOENT')
-    const crashing = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], { UDSU_ELECTRON: fakeElectron(3).binary })
+    const crashing = await run(['--frontend', 'gui', '--profile', fixtureProfile('alice')], {
+      UDSU_ELECTRON: fakeElectron(3).binary,
+    })
     expect(crashing.code).to.equal(1)
     expect(crashing.stderr).to.include('udsu: Electron exited with code 3')
   })
@@ -114,7 +131,13 @@ describe('udsu chat --frontend gui with a scripted fake Electron (real server, r
       UDSU_FAKE_NAME: 'alice',
       UDSU_FAKE_SERVER: server.address,
     })
-    const seen = JSON.parse(fs.readFileSync(record, 'utf8')) as { seen: string[]; loaded: string; pageStatus: number; csp: string; error?: string }
+    const seen = JSON.parse(fs.readFileSync(record, 'utf8')) as {
+      seen: string[]
+      loaded: string
+      pageStatus: number
+      csp: string
+      error?: string
+    }
     expect(seen.error, result.stderr).to.equal(undefined)
     expect(result.code, result.stderr).to.equal(0)
     expect(seen.loaded).to.equal('udsu://app/')

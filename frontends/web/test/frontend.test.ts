@@ -39,10 +39,19 @@ class FakeHistory implements HistoryService {
   }
   async search(query: string, options: { peer?: string } = {}) {
     this.searched.push({ query, peer: options.peer })
-    return this.stored.filter((m) => m.text.includes(query)).map((message) => ({ message, matches: [[message.text.indexOf(query), message.text.indexOf(query) + query.length]] as Array<[number, number]> }))
+    return this.stored
+      .filter((m) => m.text.includes(query))
+      .map((message) => ({
+        message,
+        matches: [[message.text.indexOf(query), message.text.indexOf(query) + query.length]] as Array<[number, number]>,
+      }))
   }
   async conversations() {
-    return this.conversationsOf().map((peer) => ({ peer, last: this.stored.filter((m) => m.peer === peer).pop(), unread: peer === 'bob' ? 3 : 0 }))
+    return this.conversationsOf().map((peer) => ({
+      peer,
+      last: this.stored.filter((m) => m.peer === peer).pop(),
+      unread: peer === 'bob' ? 3 : 0,
+    }))
   }
   async markRead(peer: string) {
     this.markedRead.push(peer)
@@ -62,18 +71,45 @@ class FakeHistory implements HistoryService {
     this.exports.push(options)
     const lines = this.stored
       .filter((m) => options.peer === undefined || m.peer === options.peer)
-      .map((m) => JSON.stringify({ id: m.id, peer: m.peer, from: m.from, to: m.to, out: m.out, ...(m.state ? { state: m.state } : {}), text: m.text, sent: new Date(m.ts).toISOString(), received: new Date(m.storedAt).toISOString() }))
+      .map((m) =>
+        JSON.stringify({
+          id: m.id,
+          peer: m.peer,
+          from: m.from,
+          to: m.to,
+          out: m.out,
+          ...(m.state ? { state: m.state } : {}),
+          text: m.text,
+          sent: new Date(m.ts).toISOString(),
+          received: new Date(m.storedAt).toISOString(),
+        }),
+      )
     return `{"format":"udsu-history","version":1,"owner":"alice","exported":"${new Date().toISOString()}","messages":[\n${lines.join(',\n')}\n]}\n`
   }
   /** Merges by sender and id like the plugin; a file that is not an export changes nothing and throws naming the file. */
-  async importText(text: string, options: { peer?: string; file?: string } = {}): Promise<{ added: number; skipped: number; refused: number }> {
+  async importText(
+    text: string,
+    options: { peer?: string; file?: string } = {},
+  ): Promise<{ added: number; skipped: number; refused: number }> {
     this.imports.push({ text, ...options })
     const file = JSON.parse(text) as { format?: string; messages?: Array<Record<string, unknown>> }
-    if (file.format !== 'udsu-history' || !Array.isArray(file.messages)) throw new Error(`${options.file ?? 'the file'} cannot be imported, nothing was changed:\n  it is not a udsu export`)
+    if (file.format !== 'udsu-history' || !Array.isArray(file.messages))
+      throw new Error(
+        `${options.file ?? 'the file'} cannot be imported, nothing was changed:\n  it is not a udsu export`,
+      )
     let added = 0
     let skipped = 0
     for (const m of file.messages) {
-      const message = { id: m.id, peer: m.peer, from: m.from, to: m.to, out: m.out, text: m.text, ts: Date.parse(m.sent as string), storedAt: Date.parse(m.received as string) } as StoredMessage
+      const message = {
+        id: m.id,
+        peer: m.peer,
+        from: m.from,
+        to: m.to,
+        out: m.out,
+        text: m.text,
+        ts: Date.parse(m.sent as string),
+        storedAt: Date.parse(m.received as string),
+      } as StoredMessage
       if (await this.append(message)) added++
       else skipped++
     }
@@ -102,10 +138,15 @@ class Renderer {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
     return renderer
   }
-  event<T extends CoreEvent['type']>(type: T, match: (event: Extract<CoreEvent, { type: T }>) => boolean = () => true): Promise<Extract<CoreEvent, { type: T }>> {
+  event<T extends CoreEvent['type']>(
+    type: T,
+    match: (event: Extract<CoreEvent, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<CoreEvent, { type: T }>> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const found = this.events.find((e): e is Extract<CoreEvent, { type: T }> => e.type === type && match(e as Extract<CoreEvent, { type: T }>))
+        const found = this.events.find(
+          (e): e is Extract<CoreEvent, { type: T }> => e.type === type && match(e as Extract<CoreEvent, { type: T }>),
+        )
         if (!found) return
         this.listeners.delete(check)
         clearTimeout(timer)
@@ -145,9 +186,15 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     history = new FakeHistory()
     const services = new ServiceRegistry()
     // A config without the history plugin: the tests that say so in their title.
-    if (!this.currentTest?.title.includes('without the history plugin')) services.provide('history', history, 'fake-history')
+    if (!this.currentTest?.title.includes('without the history plugin'))
+      services.provide('history', history, 'fake-history')
     const commands = new CommandRegistry()
-    commands.register({ name: 'trust', usage: '/trust NAME', description: 'accept a key', run: (args, out) => (trusted.push(args), out.info(`you now trust the new key of ${args}`)) })
+    commands.register({
+      name: 'trust',
+      usage: '/trust NAME',
+      description: 'accept a key',
+      run: (args, out) => (trusted.push(args), out.info(`you now trust the new key of ${args}`)),
+    })
     let counter = 0
     const chat: Chat = {
       settings: { name: 'alice', server: '127.0.0.1:7777' },
@@ -158,14 +205,28 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
         sent.push(message)
         return message
       },
-      peers: async () => [{ name: 'bob', online: true }, { name: 'carol', online: true }],
+      peers: async () => [
+        { name: 'bob', online: true },
+        { name: 'carol', online: true },
+      ],
       connect: async () => 'direct',
       fingerprintOf: (peer) => (peer === 'bob' ? '12345 67890' : undefined),
       stop: async () => undefined,
     }
     let launchedServer: WebServer | undefined
-    const deps: WebDeps = { hooks, chat, commands, services, settings: { name: '', server: '127.0.0.1:7777' }, logger: createLogger('silent') }
-    createWebFrontend(deps, { port: 0 }, { name: 'web-test', launched: async (_url, web) => void (launchedServer = web) })
+    const deps: WebDeps = {
+      hooks,
+      chat,
+      commands,
+      services,
+      settings: { name: '', server: '127.0.0.1:7777' },
+      logger: createLogger('silent'),
+    }
+    createWebFrontend(
+      deps,
+      { port: 0 },
+      { name: 'web-test', launched: async (_url, web) => void (launchedServer = web) },
+    )
     configured = hooks.configure.promise({ name: '', server: '127.0.0.1:7777' })
     // A test that never starts leaves the start window open; stopping cancels it.
     configured.catch(() => undefined)
@@ -190,7 +251,10 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
   it('says hello with the start window, and refuses chat requests until started', async () => {
     const hello = await renderer.event('hello')
     expect(hello).to.include({ phase: 'start', history: true })
-    await renderer.request({ type: 'open', peer: 'bob' }).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/not started/))
+    await renderer.request({ type: 'open', peer: 'bob' }).then(
+      () => expect.fail('answered'),
+      (error: Error) => expect(error.message).to.match(/not started/),
+    )
   })
 
   it('keeps the start window with the problems of what was typed', async () => {
@@ -201,7 +265,7 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(phase.problems?.server).to.match(/Bad address/)
   })
 
-  it('lists the history service\'s conversations with their unread counts, and marks read on open', async () => {
+  it("lists the history service's conversations with their unread counts, and marks read on open", async () => {
     await startChat()
     const contacts = await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'bob' && c.unread === 3))
     expect(contacts.contacts.map((c) => c.name)).to.include('bob')
@@ -231,15 +295,36 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     // erin is no peer the server lists: only the import can bring her into the contacts.
     expect((await renderer.event('contacts')).contacts.map((c) => c.name)).to.not.include('erin')
     const at = (i: number) => new Date(1_600_000_000_000 + i * 1000).toISOString()
-    const erin = [0, 1, 2].map((i) => JSON.stringify({ id: `e${i}`, peer: 'erin', from: i ? 'erin' : 'alice', to: i ? 'alice' : 'erin', out: !i, text: `imported ${i}`, sent: at(i), received: at(i) }))
+    const erin = [0, 1, 2].map((i) =>
+      JSON.stringify({
+        id: `e${i}`,
+        peer: 'erin',
+        from: i ? 'erin' : 'alice',
+        to: i ? 'alice' : 'erin',
+        out: !i,
+        text: `imported ${i}`,
+        sent: at(i),
+        received: at(i),
+      }),
+    )
     // One of bob's messages is already there: skipped, not added twice.
-    const again = JSON.parse((await history.exportText({ peer: 'bob', format: 'json' })).split('\n')[1].replace(/,$/, '')) as Record<string, unknown>
+    const again = JSON.parse(
+      (await history.exportText({ peer: 'bob', format: 'json' })).split('\n')[1].replace(/,$/, ''),
+    ) as Record<string, unknown>
     const text = `{"format":"udsu-history","version":1,"owner":"alice","exported":"${at(9)}","messages":[\n${[...erin, JSON.stringify(again)].join(',\n')}\n]}\n`
-    expect(await renderer.request({ type: 'import', text, file: 'erin.json' })).to.deep.equal({ imported: 3, skipped: 1, refused: 0 })
+    expect(await renderer.request({ type: 'import', text, file: 'erin.json' })).to.deep.equal({
+      imported: 3,
+      skipped: 1,
+      refused: 0,
+    })
     expect(history.imports).to.deep.equal([{ text, peer: 'dave', file: 'erin.json' }])
     await renderer.event('contacts', (e) => e.contacts.some((c) => c.name === 'erin'))
     const page = await renderer.request({ type: 'open', peer: 'erin' })
-    expect(page.messages.map((m) => [m.id, m.text, m.out])).to.deep.equal([['e0', 'imported 0', true], ['e1', 'imported 1', false], ['e2', 'imported 2', false]])
+    expect(page.messages.map((m) => [m.id, m.text, m.out])).to.deep.equal([
+      ['e0', 'imported 0', true],
+      ['e1', 'imported 1', false],
+      ['e2', 'imported 2', false],
+    ])
   })
 
   it('refuses a bad file with the history service\'s error, naming "the file" when the name is unknown, and changes nothing', async () => {
@@ -247,11 +332,15 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     const before = history.stored.length
     await renderer.request({ type: 'import', text: '{"messages": "<script>"}' }).then(
       () => expect.fail('imported'),
-      (error: Error) => expect(error.message).to.equal('the file cannot be imported, nothing was changed:\n  it is not a udsu export'),
+      (error: Error) =>
+        expect(error.message).to.equal('the file cannot be imported, nothing was changed:\n  it is not a udsu export'),
     )
     expect(history.imports).to.deep.equal([{ text: '{"messages": "<script>"}', file: 'the file' }])
     expect(history.stored).to.have.length(before)
-    await renderer.request({ type: 'import', text: '{}', file: 'x'.repeat(256) } as never).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/"file" must be a file name/))
+    await renderer.request({ type: 'import', text: '{}', file: 'x'.repeat(256) } as never).then(
+      () => expect.fail('answered'),
+      (error: Error) => expect(error.message).to.match(/"file" must be a file name/),
+    )
     expect(history.imports).to.have.length(1)
   })
 
@@ -264,12 +353,17 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(results[0].matches).to.deep.equal([[4, 8]])
   })
 
-  it('exports the history service\'s JSON, the file the CLI writes, named for the user, the peer and the day', async () => {
+  it("exports the history service's JSON, the file the CLI writes, named for the user, the peer and the day", async () => {
     await startChat()
     const file = await renderer.request({ type: 'export', peer: 'bob' })
     expect(history.exports).to.deep.equal([{ peer: 'bob', format: 'json' }])
     expect(file.fileName).to.equal(`udsu-alice-bob-${new Date().toISOString().slice(0, 10)}.json`)
-    const parsed = JSON.parse(file.text) as { format: string; version: number; owner: string; messages: Array<{ id: string; sent: string }> }
+    const parsed = JSON.parse(file.text) as {
+      format: string
+      version: number
+      owner: string
+      messages: Array<{ id: string; sent: string }>
+    }
     expect(parsed).to.include({ format: 'udsu-history', version: 1, owner: 'alice' })
     expect(parsed.messages.map((m) => m.id)).to.deep.equal(history.stored.map((m) => m.id))
     const all = await renderer.request({ type: 'export' })
@@ -277,13 +371,21 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     expect(all.fileName).to.match(/^udsu-alice-all-\d{4}-\d\d-\d\d\.json$/)
   })
 
-  it('refuses export and import without the history plugin, and still keeps the session\'s messages', async () => {
+  it("refuses export and import without the history plugin, and still keeps the session's messages", async () => {
     await startChat()
     expect((await renderer.event('hello')).history).to.equal(false)
     await renderer.request({ type: 'send', to: 'carol', text: 'kept for the session' })
-    expect((await renderer.request({ type: 'open', peer: 'carol' })).messages.map((m) => m.text)).to.deep.equal(['kept for the session'])
-    for (const request of [{ type: 'export', peer: 'carol' }, { type: 'import', text: '{}' }] as const) {
-      await renderer.request(request).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.equal('export and import need the history plugin'))
+    expect((await renderer.request({ type: 'open', peer: 'carol' })).messages.map((m) => m.text)).to.deep.equal([
+      'kept for the session',
+    ])
+    for (const request of [
+      { type: 'export', peer: 'carol' },
+      { type: 'import', text: '{}' },
+    ] as const) {
+      await renderer.request(request).then(
+        () => expect.fail('answered'),
+        (error: Error) => expect(error.message).to.equal('export and import need the history plugin'),
+      )
     }
     expect(history.exports).to.deep.equal([])
     expect(history.imports).to.deep.equal([])
@@ -299,20 +401,35 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
     const own = await renderer.request({ type: 'send', to: 'carol', text: 'hello' })
     expect(own).to.include({ peer: 'carol', out: true, state: 'pending' })
     hooks.messageState.call({ id: own.id, to: 'carol', state: 'failed', reason: 'no path' })
-    expect(await renderer.event('messageState', (e) => e.id === own.id && e.state !== 'pending')).to.include({ state: 'failed', reason: 'no path' })
+    expect(await renderer.event('messageState', (e) => e.id === own.id && e.state !== 'pending')).to.include({
+      state: 'failed',
+      reason: 'no path',
+    })
   })
 
   it('passes a key change on as such, and accepts the new key with /trust', async () => {
     await startChat()
     const now = '9f3a 0c11 72be 44d0 e5a9 1b62 0d7c 88f1 3e40 aa19 5c6d 07b2 f814 62e3 9d05 c7a8'
-    hooks.problem.call({ source: 'rsa', peer: 'bob', code: 'key-changed', message: `the key of bob has changed (was 1111 2222 3333 4444, now ${now}). Messages with bob are blocked until you accept the new key with /trust bob` })
+    hooks.problem.call({
+      source: 'rsa',
+      peer: 'bob',
+      code: 'key-changed',
+      message: `the key of bob has changed (was 1111 2222 3333 4444, now ${now}). Messages with bob are blocked until you accept the new key with /trust bob`,
+    })
     hooks.problem.call({ source: 'udp', message: 'something else' })
     expect(await renderer.event('problem', (e) => e.peer === 'bob')).to.include({ keyChanged: true, fingerprint: now })
-    expect(await renderer.event('problem', (e) => e.source === 'udp')).to.include({ keyChanged: false }).and.not.have.property('fingerprint')
+    expect(await renderer.event('problem', (e) => e.source === 'udp'))
+      .to.include({ keyChanged: false })
+      .and.not.have.property('fingerprint')
     // The page sends back the key it showed, and /trust gets it: a key that changed again since is refused there.
-    expect(await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: now })).to.equal(`you now trust the new key of bob ${now}`)
+    expect(await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: now })).to.equal(
+      `you now trust the new key of bob ${now}`,
+    )
     expect(trusted).to.deep.equal([`bob ${now}`])
-    const error = await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: '9f3a; /quit' } as never).then(() => undefined, (e: Error) => e)
+    const error = await renderer.request({ type: 'acceptKey', peer: 'bob', fingerprint: '9f3a; /quit' } as never).then(
+      () => undefined,
+      (e: Error) => e,
+    )
     expect(error?.message).to.match(/acceptKey needs a peer name and the "fingerprint"/)
     expect(trusted).to.have.length(1)
     await renderer.event('keyAccepted', (e) => e.peer === 'bob')
@@ -322,7 +439,10 @@ describe('web frontend behind the bridge (fake core, real WebSocket)', () => {
 
   it('answers a malformed request with an error and goes on', async () => {
     await startChat()
-    await renderer.request({ type: 'send', to: '<script>', text: 'x' } as never).then(() => expect.fail('answered'), (error: Error) => expect(error.message).to.match(/peer name/))
+    await renderer.request({ type: 'send', to: '<script>', text: 'x' } as never).then(
+      () => expect.fail('answered'),
+      (error: Error) => expect(error.message).to.match(/peer name/),
+    )
     expect(sent.filter((m) => m.to === '<script>')).to.deep.equal([])
     expect(await renderer.request({ type: 'safetyNumber', peer: 'bob' })).to.equal('12345 67890')
   })

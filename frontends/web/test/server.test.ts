@@ -30,7 +30,9 @@ function socket(url: string, headers: Record<string, string>): Promise<{ ws: Web
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers })
     ws.once('message', (data) => resolve({ ws, first: wsText(data) }))
-    ws.once('unexpected-response', (_request, response) => reject(Object.assign(new Error(`refused ${response.statusCode}`), { status: response.statusCode })))
+    ws.once('unexpected-response', (_request, response) =>
+      reject(Object.assign(new Error(`refused ${response.statusCode}`), { status: response.statusCode })),
+    )
     ws.once('error', reject)
   })
 }
@@ -71,7 +73,10 @@ describe('web frontend server: secret, Host, Origin, CSP', () => {
   })
 
   it('has a CSP with no inline script, no eval, and nothing from elsewhere', () => {
-    expect(CONTENT_SECURITY_POLICY).to.include("default-src 'self'").and.include("script-src 'self'").and.include("object-src 'none'")
+    expect(CONTENT_SECURITY_POLICY)
+      .to.include("default-src 'self'")
+      .and.include("script-src 'self'")
+      .and.include("object-src 'none'")
     expect(CONTENT_SECURITY_POLICY).to.not.match(/unsafe-inline|unsafe-eval|\*|https?:|data:/)
   })
 
@@ -84,7 +89,15 @@ describe('web frontend server: secret, Host, Origin, CSP', () => {
 
   it('refuses every request without the secret or with a wrong one (401)', async () => {
     const wrong = `/${'A'.repeat(server.secret.length)}/`
-    for (const path of ['/', '/app.js', '/index.html', wrong, `${wrong}app.js`, `/${server.secret.slice(0, -1)}/`, `/${server.secret}x/`]) {
+    for (const path of [
+      '/',
+      '/app.js',
+      '/index.html',
+      wrong,
+      `${wrong}app.js`,
+      `/${server.secret.slice(0, -1)}/`,
+      `/${server.secret}x/`,
+    ]) {
       const answer = await get(port, path, host())
       expect(answer.status, path).to.equal(401)
       expect(answer.body).to.not.include('<html')
@@ -92,7 +105,13 @@ describe('web frontend server: secret, Host, Origin, CSP', () => {
   })
 
   it('refuses a Host other than 127.0.0.1 or localhost, secret or not (403: no DNS rebinding)', async () => {
-    for (const name of [`evil.example:${port}`, `127.0.0.1.nip.io:${port}`, '127.0.0.1', `127.0.0.1:${port + 1}`, `[::1]:${port}`]) {
+    for (const name of [
+      `evil.example:${port}`,
+      `127.0.0.1.nip.io:${port}`,
+      '127.0.0.1',
+      `127.0.0.1:${port + 1}`,
+      `[::1]:${port}`,
+    ]) {
       expect((await get(port, secretPath(), { Host: name })).status, name).to.equal(403)
     }
   })
@@ -119,7 +138,13 @@ describe('web frontend server: secret, Host, Origin, CSP', () => {
   })
 
   it('refuses a WebSocket from another Origin, or with none (403)', async () => {
-    for (const origin of ['http://evil.example', `http://127.0.0.1:${port + 1}`, 'null', `https://127.0.0.1:${port}`, undefined]) {
+    for (const origin of [
+      'http://evil.example',
+      `http://127.0.0.1:${port + 1}`,
+      'null',
+      `https://127.0.0.1:${port}`,
+      undefined,
+    ]) {
       await socket(server.socketUrl, origin === undefined ? {} : { Origin: origin }).then(
         () => expect.fail(`opened with Origin ${origin}`),
         (error: { status?: number }) => expect(error.status, String(origin)).to.equal(403),
@@ -137,9 +162,18 @@ describe('web frontend server: secret, Host, Origin, CSP', () => {
 
 describe('web bridge protocol: every request is checked', () => {
   it('accepts well-formed requests', () => {
-    expect(parseRequestEnvelope('{"id":1,"request":{"type":"send","to":"bob","text":"hi"}}')).to.deep.equal({ id: 1, request: { type: 'send', to: 'bob', text: 'hi' } })
-    expect(parseRequestEnvelope('{"id":2,"request":{"type":"search","query":"x","peer":"bob"}}')).to.deep.equal({ id: 2, request: { type: 'search', query: 'x', peer: 'bob' } })
-    expect(parseRequestEnvelope('{"id":3,"request":{"type":"export"}}')).to.deep.equal({ id: 3, request: { type: 'export' } })
+    expect(parseRequestEnvelope('{"id":1,"request":{"type":"send","to":"bob","text":"hi"}}')).to.deep.equal({
+      id: 1,
+      request: { type: 'send', to: 'bob', text: 'hi' },
+    })
+    expect(parseRequestEnvelope('{"id":2,"request":{"type":"search","query":"x","peer":"bob"}}')).to.deep.equal({
+      id: 2,
+      request: { type: 'search', query: 'x', peer: 'bob' },
+    })
+    expect(parseRequestEnvelope('{"id":3,"request":{"type":"export"}}')).to.deep.equal({
+      id: 3,
+      request: { type: 'export' },
+    })
   })
 
   it('refuses malformed ones with the reason, keeping the id when it is readable', () => {

@@ -48,7 +48,19 @@ export class WebClient {
   }
 
   static async start(options: WebClientOptions): Promise<WebClient> {
-    const args = [CLI, 'chat', '--frontend', 'web', '--server', options.server, '--profile', options.profile, '--log-level', 'debug', ...(options.args ?? [])]
+    const args = [
+      CLI,
+      'chat',
+      '--frontend',
+      'web',
+      '--server',
+      options.server,
+      '--profile',
+      options.profile,
+      '--log-level',
+      'debug',
+      ...(options.args ?? []),
+    ]
     const env = { ...process.env, XDG_DATA_HOME: options.dataHome ?? tempDir('udsu-web-data-') }
     const client = new WebClient(spawn(process.execPath, args, { stdio: 'pipe', env }))
     client.url = await new Promise<string>((resolve, reject) => {
@@ -57,7 +69,9 @@ export class WebClient {
         const found = /(http:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(line)
         if (found) resolve(found[1])
       })
-      client.child.once('exit', (code) => reject(new Error(`udsu exited (${code}) before printing its URL\n${client.stderr.join('\n')}`)))
+      client.child.once('exit', (code) =>
+        reject(new Error(`udsu exited (${code}) before printing its URL\n${client.stderr.join('\n')}`)),
+      )
     })
     return client
   }
@@ -89,7 +103,11 @@ const EXPECT_TIMEOUT_MS = 10_000
  * passes, then fails with what it saw last.
  */
 export function expect(locator: Locator) {
-  const until = async (what: string, check: () => Promise<{ ok: boolean; saw: unknown }>, timeout = EXPECT_TIMEOUT_MS) => {
+  const until = async (
+    what: string,
+    check: () => Promise<{ ok: boolean; saw: unknown }>,
+    timeout = EXPECT_TIMEOUT_MS,
+  ) => {
     const deadline = Date.now() + timeout
     let saw: unknown
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
@@ -100,21 +118,32 @@ export function expect(locator: Locator) {
       await locator.page().waitForTimeout(delay)
     }
   }
-  const matches = (text: string, expected: string | RegExp) => (typeof expected === 'string' ? text === expected : expected.test(text))
+  const matches = (text: string, expected: string | RegExp) =>
+    typeof expected === 'string' ? text === expected : expected.test(text)
   const textOf = async () => (await locator.textContent({ timeout: 1000 })) ?? ''
   return {
-    toBeVisible: (o: { timeout?: number } = {}) => locator.waitFor({ state: 'visible', timeout: o.timeout ?? EXPECT_TIMEOUT_MS }),
-    toBeHidden: (o: { timeout?: number } = {}) => locator.waitFor({ state: 'hidden', timeout: o.timeout ?? EXPECT_TIMEOUT_MS }),
+    toBeVisible: (o: { timeout?: number } = {}) =>
+      locator.waitFor({ state: 'visible', timeout: o.timeout ?? EXPECT_TIMEOUT_MS }),
+    toBeHidden: (o: { timeout?: number } = {}) =>
+      locator.waitFor({ state: 'hidden', timeout: o.timeout ?? EXPECT_TIMEOUT_MS }),
     toHaveText: (expected: string | RegExp, o: { timeout?: number } = {}) =>
-      until(`text ${expected}`, async () => {
-        const text = await textOf()
-        return { ok: matches(text, expected), saw: text }
-      }, o.timeout),
+      until(
+        `text ${expected}`,
+        async () => {
+          const text = await textOf()
+          return { ok: matches(text, expected), saw: text }
+        },
+        o.timeout,
+      ),
     toContainText: (expected: string | RegExp, o: { timeout?: number } = {}) =>
-      until(`to contain ${expected}`, async () => {
-        const text = await textOf()
-        return { ok: typeof expected === 'string' ? text.includes(expected) : expected.test(text), saw: text }
-      }, o.timeout),
+      until(
+        `to contain ${expected}`,
+        async () => {
+          const text = await textOf()
+          return { ok: typeof expected === 'string' ? text.includes(expected) : expected.test(text), saw: text }
+        },
+        o.timeout,
+      ),
     toHaveValue: (expected: string) =>
       until(`value ${expected}`, async () => {
         const value = await locator.inputValue({ timeout: 1000 })

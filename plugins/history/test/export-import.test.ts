@@ -29,7 +29,16 @@ const historyArbitrary = fc
   )
   .map((drafts) =>
     drafts.map((d, i): StoredMessage => {
-      const m: StoredMessage = { id: `id${i}`, from: d.out ? 'alice' : d.peer, to: d.out ? d.peer : 'alice', text: d.text, ts: d.sent, peer: d.peer, out: d.out, storedAt: d.received }
+      const m: StoredMessage = {
+        id: `id${i}`,
+        from: d.out ? 'alice' : d.peer,
+        to: d.out ? d.peer : 'alice',
+        text: d.text,
+        ts: d.sent,
+        peer: d.peer,
+        out: d.out,
+        storedAt: d.received,
+      }
       if (d.out) m.state = d.state
       return m
     }),
@@ -41,7 +50,10 @@ function fill(messages: StoredMessage[]): SqliteHistoryStore {
   return store
 }
 
-async function exportToFile(store: SqliteHistoryStore, options: { format?: ExportFormat; since?: number; until?: number; peer?: string; passphrase?: string } = {}): Promise<string> {
+async function exportToFile(
+  store: SqliteHistoryStore,
+  options: { format?: ExportFormat; since?: number; until?: number; peer?: string; passphrase?: string } = {},
+): Promise<string> {
   const file = path.join(tempProfile(), `export.${options.format ?? 'json'}`)
   await exportHistory(store, { format: 'json', ...options, out: file })
   return file
@@ -73,34 +85,48 @@ describe('history export and import', function () {
 
   it('two overlapping exports merge into the whole history, nothing twice; importing again changes nothing (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(historyArbitrary, fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.integer({ min: 0, max: 4_102_444_800_000 }), async (messages, a, b) => {
-        const [low, high] = a < b ? [a, b] : [b, a]
-        const source = fill(messages)
-        const early = await exportToFile(source, { until: high })
-        const late = await exportToFile(source, { since: low })
-        const target = openTempStore()
-        const first = await importFile(target, early, { maxBytes: MAX_BYTES })
-        const second = await importFile(target, late, { maxBytes: MAX_BYTES })
-        const overlap = messages.filter((m) => m.storedAt >= low && m.storedAt <= high).length
-        expect(second.skipped).to.equal(overlap)
-        expect(first.added + second.added).to.equal(messages.length)
-        expect(messagesOf(target)).to.deep.equal(messagesOf(source))
-        const before = snapshot(target)
-        const again = await importFile(target, late, { maxBytes: MAX_BYTES })
-        expect([again.added, again.skipped, again.refused]).to.deep.equal([0, messages.filter((m) => m.storedAt >= low).length, []])
-        expect(snapshot(target)).to.deep.equal(before)
-        source.close()
-        target.close()
-      }),
+      fc.asyncProperty(
+        historyArbitrary,
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        async (messages, a, b) => {
+          const [low, high] = a < b ? [a, b] : [b, a]
+          const source = fill(messages)
+          const early = await exportToFile(source, { until: high })
+          const late = await exportToFile(source, { since: low })
+          const target = openTempStore()
+          const first = await importFile(target, early, { maxBytes: MAX_BYTES })
+          const second = await importFile(target, late, { maxBytes: MAX_BYTES })
+          const overlap = messages.filter((m) => m.storedAt >= low && m.storedAt <= high).length
+          expect(second.skipped).to.equal(overlap)
+          expect(first.added + second.added).to.equal(messages.length)
+          expect(messagesOf(target)).to.deep.equal(messagesOf(source))
+          const before = snapshot(target)
+          const again = await importFile(target, late, { maxBytes: MAX_BYTES })
+          expect([again.added, again.skipped, again.refused]).to.deep.equal([
+            0,
+            messages.filter((m) => m.storedAt >= low).length,
+            [],
+          ])
+          expect(snapshot(target)).to.deep.equal(before)
+          source.close()
+          target.close()
+        },
+      ),
       { numRuns: 20 },
     )
   })
 
   it('exports one conversation, or a time window', async () => {
     const store = openTempStore()
-    const messages = [message('bob', false, 'b1', 1000), message('carol', false, 'c1', 2000), message('bob', true, 'b2', 3000)]
+    const messages = [
+      message('bob', false, 'b1', 1000),
+      message('carol', false, 'c1', 2000),
+      message('bob', true, 'b2', 3000),
+    ]
     for (const m of messages) store.append(m)
-    const only = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as { messages: Array<{ text: string }> }).messages.map((m) => m.text)
+    const only = (file: string) =>
+      (JSON.parse(fs.readFileSync(file, 'utf8')) as { messages: Array<{ text: string }> }).messages.map((m) => m.text)
     expect(only(await exportToFile(store, { peer: 'bob' }))).to.deep.equal(['b1', 'b2'])
     expect(only(await exportToFile(store, { since: 1500, until: 2500 }))).to.deep.equal(['c1'])
     store.close()
@@ -115,7 +141,7 @@ describe('history export and import', function () {
     expect(html).to.not.match(/<img/i)
     expect(html).to.include('&lt;script&gt;alert(1)&lt;/script&gt;')
     expect(html).to.include('&lt;img src=x onerror=&quot;alert(2)&quot;&gt; &amp; &quot;quotes&quot; &#39;too&#39;')
-    expect(html).to.include("Content-Security-Policy\" content=\"default-src 'none'")
+    expect(html).to.include('Content-Security-Policy" content="default-src \'none\'')
     store.close()
   })
 
@@ -125,7 +151,9 @@ describe('history export and import', function () {
     store.append(message('bob', true, 'reply', Date.UTC(2026, 10, 29, 10, 5)))
     const text = fs.readFileSync(await exportToFile(store, { format: 'txt' }), 'utf8')
     expect(text).to.match(/^udsu history of alice\n/)
-    expect(text).to.include('── bob ──\n2026-11-29 10:04 bob: first line\n      second line\n2026-11-29 10:05 alice: reply ✓✓\n')
+    expect(text).to.include(
+      '── bob ──\n2026-11-29 10:04 bob: first line\n      second line\n2026-11-29 10:05 alice: reply ✓✓\n',
+    )
     store.close()
   })
 
@@ -134,7 +162,9 @@ describe('history export and import', function () {
     const file = await exportToFile(store, { passphrase: 'correct horse' })
     expect(fs.readFileSync(file, 'utf8')).to.not.include('secret words')
     const target = openTempStore()
-    const wrong = await importFile(target, file, { maxBytes: MAX_BYTES, passphrase: async () => 'wrong' }).catch((e: Error) => e)
+    const wrong = await importFile(target, file, { maxBytes: MAX_BYTES, passphrase: async () => 'wrong' }).catch(
+      (e: Error) => e,
+    )
     expect(wrong).to.be.instanceOf(ImportError)
     expect((wrong as Error).message).to.match(/wrong passphrase, or the file was changed/)
     expect(messagesOf(target)).to.deep.equal([])

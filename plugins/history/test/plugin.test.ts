@@ -18,7 +18,14 @@ const me: LocalUser = { name: 'alice', publicKey: '', fingerprint: '', sign: () 
 async function startPlugin(dir: string) {
   const hooks = createHooks()
   const services = new ServiceRegistry()
-  const deps = { hooks, logger: createLogger('silent'), profile: new Profile(dir), services, commands: new CommandRegistry(), me }
+  const deps = {
+    hooks,
+    logger: createLogger('silent'),
+    profile: new Profile(dir),
+    services,
+    commands: new CommandRegistry(),
+    me,
+  }
   history.create(deps, { maxImportMiB: 1 })
   const shown: ChatMessage[] = []
   const states: MessageStateChange[] = []
@@ -62,13 +69,20 @@ describe('history plugin on the hooks', () => {
     await source.hooks.deliver.promise({ id: 'dd01', from: 'bob', to: 'alice', text: 'привет <b>', ts: 5 })
     source.hooks.accepted.call({ id: 'dd02', from: 'alice', to: 'bob', text: 'hi 👋', ts: 6 })
     const json = await source.service!.exportText({ peer: 'bob', format: 'json' })
-    expect(await source.service!.exportText({ format: 'html' })).to.include('привет &lt;b&gt;').and.not.include('привет <b>')
+    expect(await source.service!.exportText({ format: 'html' }))
+      .to.include('привет &lt;b&gt;')
+      .and.not.include('привет <b>')
     const target = await startPlugin(tempProfile())
     expect(await target.service!.importText(json)).to.deep.equal({ added: 2, skipped: 0, refused: 0 })
     expect(await target.service!.importText(json)).to.deep.equal({ added: 0, skipped: 2, refused: 0 })
-    expect((await target.service!.page('bob')).map((m) => [m.text, m.out])).to.deep.equal([['привет <b>', false], ['hi 👋', true]])
+    expect((await target.service!.page('bob')).map((m) => [m.text, m.out])).to.deep.equal([
+      ['привет <b>', false],
+      ['hi 👋', true],
+    ])
     let refusal: Error | undefined
-    await target.service!.importText(json.slice(0, json.length / 2), { file: 'half.json' }).catch((error: Error) => (refusal = error))
+    await target
+      .service!.importText(json.slice(0, json.length / 2), { file: 'half.json' })
+      .catch((error: Error) => (refusal = error))
     expect(refusal?.message).to.match(/half\.json cannot be imported, nothing was changed/)
     expect(await target.service!.count('bob')).to.equal(2)
     await source.hooks.stop.promise()
@@ -79,13 +93,29 @@ describe('history plugin on the hooks', () => {
     const dir = tempProfile()
     const earlier = new SqliteHistoryStore(path.join(dir, HISTORY_FILE))
     earlier.setOwner('alice')
-    for (const id of ['cc01', 'cc02']) earlier.append({ id, from: 'alice', to: 'bob', text: id, ts: 3, peer: 'bob', out: true, state: 'pending', storedAt: 3 })
+    for (const id of ['cc01', 'cc02'])
+      earlier.append({
+        id,
+        from: 'alice',
+        to: 'bob',
+        text: id,
+        ts: 3,
+        peer: 'bob',
+        out: true,
+        state: 'pending',
+        storedAt: 3,
+      })
     earlier.close()
     const { hooks, service, states } = await startPlugin(dir)
     hooks.messageState.call({ id: 'cc02', to: 'bob', state: 'pending' }) // the delivery plugin's restored outbox
     hooks.ready.call({ name: 'alice', fingerprint: '' })
-    expect(states.filter((s) => s.state === 'failed').map((s) => [s.id, s.reason])).to.deep.equal([['cc01', 'it had not left when udsu last stopped; send it again']])
-    expect((await service?.page('bob'))?.map((m) => [m.id, m.state])).to.deep.equal([['cc01', 'failed'], ['cc02', 'pending']])
+    expect(states.filter((s) => s.state === 'failed').map((s) => [s.id, s.reason])).to.deep.equal([
+      ['cc01', 'it had not left when udsu last stopped; send it again'],
+    ])
+    expect((await service?.page('bob'))?.map((m) => [m.id, m.state])).to.deep.equal([
+      ['cc01', 'failed'],
+      ['cc02', 'pending'],
+    ])
     await hooks.stop.promise()
   })
 })

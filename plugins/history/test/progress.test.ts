@@ -21,17 +21,33 @@ describe('history progress bar on a terminal (tmux)', function () {
     const file = path.join(dir, 'many.json')
     const lines = Array.from({ length: COUNT }, (_, i) => {
       const at = new Date(Date.UTC(2021, 0, 1) + i * 1000).toISOString()
-      return JSON.stringify({ id: `p${i}`, peer: 'bob', from: 'bob', to: 'alice', out: false, text: `message ${i}`, sent: at, received: at })
+      return JSON.stringify({
+        id: `p${i}`,
+        peer: 'bob',
+        from: 'bob',
+        to: 'alice',
+        out: false,
+        text: `message ${i}`,
+        sent: at,
+        received: at,
+      })
     })
-    fs.writeFileSync(file, `{"format":"udsu-history","version":1,"owner":"alice","exported":"2026-01-01T00:00:00.000Z","messages":[\n${lines.join(',\n')}\n]}\n`)
+    fs.writeFileSync(
+      file,
+      `{"format":"udsu-history","version":1,"owner":"alice","exported":"2026-01-01T00:00:00.000Z","messages":[\n${lines.join(',\n')}\n]}\n`,
+    )
     const profile = path.join(dir, 'profile')
     const out = path.join(dir, 'out.txt')
-    tmux.start('progress', `node ${CLI} history import ${file} --profile ${profile} && node ${CLI} history export --profile ${profile} --format txt --out ${out}`, {
-      width: 100,
-      height: 10,
-      cwd: ROOT,
-      env: {},
-    })
+    tmux.start(
+      'progress',
+      `node ${CLI} history import ${file} --profile ${profile} && node ${CLI} history export --profile ${profile} --format txt --out ${out}`,
+      {
+        width: 100,
+        height: 10,
+        cwd: ROOT,
+        env: {},
+      },
+    )
     await tmux.waitFor('progress', /import \[[=-]+\] \d+% \d+\/150000 messages/, 'the import progress bar')
     await tmux.waitFor('progress', /export \[[=-]+\] \d+% \d+\/150000 messages/, 'the export progress bar')
     expect(await tmux.waitForExit('progress', 60_000)).to.equal(0)

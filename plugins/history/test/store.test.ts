@@ -26,9 +26,16 @@ describe('history store (SQLite)', () => {
     try {
       const store = openTempStore()
       store.append(message('bob', false, 'private'))
-      const modes = ['', '-wal', '-shm'].map((suffix) => [suffix || 'db', (fs.statSync(store.file + suffix).mode & 0o777).toString(8)])
+      const modes = ['', '-wal', '-shm'].map((suffix) => [
+        suffix || 'db',
+        (fs.statSync(store.file + suffix).mode & 0o777).toString(8),
+      ])
       store.close()
-      expect(modes).to.deep.equal([['db', '600'], ['-wal', '600'], ['-shm', '600']])
+      expect(modes).to.deep.equal([
+        ['db', '600'],
+        ['-wal', '600'],
+        ['-shm', '600'],
+      ])
     } finally {
       process.umask(umask)
     }
@@ -81,7 +88,9 @@ describe('history store (SQLite)', () => {
     expect(last.map((m) => m.text)).to.deep.equal(all.slice(70).map((m) => m.text))
     const before = store.page('bob', { limit: 50, before: last[0].id })
     expect(before.map((m) => m.text)).to.deep.equal(all.slice(20, 70).map((m) => m.text))
-    expect(store.page('bob', { limit: 50, before: before[0].id }).map((m) => m.text)).to.deep.equal(all.slice(0, 20).map((m) => m.text))
+    expect(store.page('bob', { limit: 50, before: before[0].id }).map((m) => m.text)).to.deep.equal(
+      all.slice(0, 20).map((m) => m.text),
+    )
     expect(() => store.page('bob', { before: 'nope' })).to.throw(/no message "nope" in the conversation with bob/)
     expect(() => store.page('bob', { limit: 0 })).to.throw(/limit must be/)
     store.close()
@@ -173,7 +182,10 @@ describe('history store (SQLite)', () => {
     it('reports where each word matched, as UTF-16 ranges of the original text', () => {
       const hit = store.search('елка привет')[0]
       expect(hit.matches.map(([s, e]) => hit.message.text.slice(s, e))).to.deep.equal(['Привет', 'Ёлка'])
-      expect(matchRanges('a 🎉 b café', '🎉 cafe').map(([s, e]) => 'a 🎉 b café'.slice(s, e))).to.deep.equal(['🎉', 'café'])
+      expect(matchRanges('a 🎉 b café', '🎉 cafe').map(([s, e]) => 'a 🎉 b café'.slice(s, e))).to.deep.equal([
+        '🎉',
+        'café',
+      ])
       expect(matchRanges('unhello hello', 'hello')).to.deep.equal([[8, 13]])
     })
   })

@@ -26,15 +26,33 @@ export function openTempStore(owner: string | undefined = 'alice'): SqliteHistor
 
 let counter = 0
 /** A message between the owner `alice` and `peer`; `out` when alice wrote it. */
-export function message(peer: string, out: boolean, text: string, at = 1_764_000_000_000 + counter * 1000): StoredMessage {
+export function message(
+  peer: string,
+  out: boolean,
+  text: string,
+  at = 1_764_000_000_000 + counter * 1000,
+): StoredMessage {
   counter++
-  const m: StoredMessage = { id: `m${counter.toString(16).padStart(8, '0')}`, from: out ? 'alice' : peer, to: out ? peer : 'alice', text, ts: at - 50, peer, out, storedAt: at }
+  const m: StoredMessage = {
+    id: `m${counter.toString(16).padStart(8, '0')}`,
+    from: out ? 'alice' : peer,
+    to: out ? peer : 'alice',
+    text,
+    ts: at - 50,
+    peer,
+    out,
+    storedAt: at,
+  }
   if (out) m.state = 'delivered'
   return m
 }
 
 /** Everything the store holds, in order: two equal snapshots mean the same history. */
-export function snapshot(store: SqliteHistoryStore): { owner?: string; messages: StoredMessage[]; conversations: unknown } {
+export function snapshot(store: SqliteHistoryStore): {
+  owner?: string
+  messages: StoredMessage[]
+  conversations: unknown
+} {
   const messages: StoredMessage[] = []
   store.each({}, (batch) => messages.push(...batch))
   return { owner: store.owner(), messages, conversations: store.conversations() }

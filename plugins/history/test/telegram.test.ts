@@ -23,7 +23,10 @@ describe('history import of a Telegram Desktop export', () => {
     const page = store.page('bob')
     expect(page.map((m) => [m.from, m.text])).to.deep.equal([
       ['bob', 'Привет! Can you fix it?'],
-      ['alice', '[reply to bob: "Привет! Can you fix it?"]\nYes we can, see the plan (https://example.org/plan) and https://example.org\n[edited 2024-03-01 09:03 UTC]'],
+      [
+        'alice',
+        '[reply to bob: "Привет! Can you fix it?"]\nYes we can, see the plan (https://example.org/plan) and https://example.org\n[edited 2024-03-01 09:03 UTC]',
+      ],
       ['bob', '[photo]\nthe wall 🧱'],
       ['bob', '[sticker 👍]'],
       ['alice', '[voice message, 1:05]'],
@@ -32,7 +35,13 @@ describe('history import of a Telegram Desktop export', () => {
       ['alice', '[missed call]'],
       ['alice', '[pinned: "[photo]\nthe wall 🧱"]'.replace('\n', ' ')],
     ])
-    expect(page[0]).to.include({ id: 'telegram-5550001-101', to: 'alice', out: false, ts: 1709283600000, storedAt: 1709283600000 })
+    expect(page[0]).to.include({
+      id: 'telegram-5550001-101',
+      to: 'alice',
+      out: false,
+      ts: 1709283600000,
+      storedAt: 1709283600000,
+    })
     expect(page[1]).to.include({ out: true, state: 'delivered', to: 'bob' })
     expect(store.search('東京').map((h) => h.message.id)).to.deep.equal(['telegram-5550001-106'])
     // Imported messages are old: they are not unread.
@@ -47,20 +56,31 @@ describe('history import of a Telegram Desktop export', () => {
   it('needs --peer, and refuses group chats and bad dates without changing anything', async () => {
     const store = openTempStore()
     const before = snapshot(store)
-    const fail = (file: string, peer?: string) => importFile(store, file, { maxBytes: MAX_BYTES, peer }).then(() => undefined, (e: Error) => e)
+    const fail = (file: string, peer?: string) =>
+      importFile(store, file, { maxBytes: MAX_BYTES, peer }).then(
+        () => undefined,
+        (e: Error) => e,
+      )
     const noPeer = await fail(FIXTURE)
     expect(noPeer).to.be.instanceOf(ImportError)
     expect(noPeer?.message).to.match(/it is a Telegram chat: say which contact the chat partner is \(--peer NAME/)
 
-    const chat = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as { type: string; messages: Array<Record<string, unknown>> }
+    const chat = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as {
+      type: string
+      messages: Array<Record<string, unknown>>
+    }
     const group = path.join(tempProfile(), 'group.json')
     fs.writeFileSync(group, JSON.stringify({ ...chat, type: 'private_group' }))
-    expect((await fail(group, 'bob'))?.message).to.match(/\$\.type \(line 1, column \d+\) is "private_group": udsu imports personal chats only/)
+    expect((await fail(group, 'bob'))?.message).to.match(
+      /\$\.type \(line 1, column \d+\) is "private_group": udsu imports personal chats only/,
+    )
 
     chat.messages[2].date_unixtime = 'soon'
     const badDate = path.join(tempProfile(), 'bad-date.json')
     fs.writeFileSync(badDate, JSON.stringify(chat, null, 1))
-    expect((await fail(badDate, 'bob'))?.message).to.match(/\$\.messages\[2\]\.date_unixtime \(line \d+, column \d+\) has no valid date \("soon"\)/)
+    expect((await fail(badDate, 'bob'))?.message).to.match(
+      /\$\.messages\[2\]\.date_unixtime \(line \d+, column \d+\) has no valid date \("soon"\)/,
+    )
     expect(snapshot(store)).to.deep.equal(before)
     store.close()
   })

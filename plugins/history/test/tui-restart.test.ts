@@ -4,7 +4,15 @@ import { expect } from 'chai'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { CLI, cleanupTemp, fixtureProfile, HeadlessClient, ROOT, ServerProcess, tempDir } from '../../../test/support/processes'
+import {
+  CLI,
+  cleanupTemp,
+  fixtureProfile,
+  HeadlessClient,
+  ROOT,
+  ServerProcess,
+  tempDir,
+} from '../../../test/support/processes'
 import { formatDay } from '../../../frontends/tui/format'
 import { Tmux } from '../../../frontends/tui/test/tmux'
 
@@ -31,14 +39,40 @@ describe('history in the terminal UI across a restart (tmux)', function () {
     const messages = Array.from({ length: YESTERDAY_MESSAGES }, (_, i) => {
       const at = new Date(yesterday - (YESTERDAY_MESSAGES - i) * 60_000).toISOString()
       const out = i % 2 === 1
-      return { id: `y${i}`, peer: 'carol', from: out ? 'alice' : 'carol', to: out ? 'carol' : 'alice', out, ...(out ? { state: 'delivered' } : {}), text: `yesterday ${i} Ёжик`, sent: at, received: at }
+      return {
+        id: `y${i}`,
+        peer: 'carol',
+        from: out ? 'alice' : 'carol',
+        to: out ? 'carol' : 'alice',
+        out,
+        ...(out ? { state: 'delivered' } : {}),
+        text: `yesterday ${i} Ёжик`,
+        sent: at,
+        received: at,
+      }
     })
-    fs.writeFileSync(file, JSON.stringify({ format: 'udsu-history', version: 1, owner: 'alice', exported: new Date().toISOString(), messages }))
-    const imported = spawnSync(process.execPath, [CLI, 'history', 'import', file, '--profile', profile], { encoding: 'utf8' })
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        format: 'udsu-history',
+        version: 1,
+        owner: 'alice',
+        exported: new Date().toISOString(),
+        messages,
+      }),
+    )
+    const imported = spawnSync(process.execPath, [CLI, 'history', 'import', file, '--profile', profile], {
+      encoding: 'utf8',
+    })
     expect(imported.stdout).to.match(/60 added/)
 
     const startTui = (session: string) => {
-      tmux.start(session, `node ${CLI} --frontend tui --name alice --server ${server.address} --profile ${profile}`, { width: 90, height: 24, cwd: ROOT, env: { XDG_DATA_HOME: xdg } })
+      tmux.start(session, `node ${CLI} --frontend tui --name alice --server ${server.address} --profile ${profile}`, {
+        width: 90,
+        height: 24,
+        cwd: ROOT,
+        env: { XDG_DATA_HOME: xdg },
+      })
     }
     startTui('before')
     await tmux.waitFor('before', /Rendezvous server/, 'the start screen')
@@ -46,7 +80,7 @@ describe('history in the terminal UI across a restart (tmux)', function () {
     await tmux.waitFor('before', /server \S+ online/, 'the server online')
     bob = await HeadlessClient.start({ name: 'bob', server: server.address })
     bob.send({ type: 'send', to: 'alice', text: 'today from bob' })
-    await bob.waitFor((e) => e.type === 'delivered', 'bob\'s message delivered')
+    await bob.waitFor((e) => e.type === 'delivered', "bob's message delivered")
     await tmux.waitFor('before', /● bob \(1\)/, 'one unread from bob')
     tmux.keys('before', 'C-c')
     expect(await tmux.waitForExit('before')).to.equal(0)
@@ -59,7 +93,11 @@ describe('history in the terminal UI across a restart (tmux)', function () {
     await tmux.waitFor('alice', /bob \(1\)/, 'the unread count after the restart')
     tmux.type('alice', '/open carol')
     tmux.keys('alice', 'Enter')
-    await tmux.waitFor('alice', new RegExp(`alice: yesterday ${YESTERDAY_MESSAGES - 1} Ёжик ✓✓`), "yesterday's last message, delivered")
+    await tmux.waitFor(
+      'alice',
+      new RegExp(`alice: yesterday ${YESTERDAY_MESSAGES - 1} Ёжик ✓✓`),
+      "yesterday's last message, delivered",
+    )
     // 50 messages come at start; PgUp past the top brings the 10 before them, and the day line of yesterday.
     const day = `── ${formatDay(yesterday - YESTERDAY_MESSAGES * 60_000)} ──`
     for (let press = 0; press < 6 && !tmux.capture('alice').includes('carol: yesterday 0 Ёжик'); press++) {

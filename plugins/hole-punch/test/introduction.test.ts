@@ -11,7 +11,8 @@ import { cleanupTemp } from '../../../test/support/processes'
  * Whether a frame from the server is an introduction: it comes sealed, and of the sealed server messages only an
  * introduction carries a whole public key (hundreds of bytes; a `registered` or `pong` is under 200).
  */
-const isIntro = (frame: { kind: number; body: Buffer } | undefined) => frame?.kind === FrameKind.Channel && frame.body.length > 400
+const isIntro = (frame: { kind: number; body: Buffer } | undefined) =>
+  frame?.kind === FrameKind.Channel && frame.body.length > 400
 
 describe('hole-punch: a lost introduction', function () {
   this.timeout(30_000)
@@ -21,7 +22,11 @@ describe('hole-punch: a lost introduction', function () {
     const server = await startServer() // no relay: only a direct path can join them
     const address = `127.0.0.1:${server.address().port}`
     // Punching outlasts the test's bound, so only a new introduction can open the path in time.
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } }, { resolve: 'rsa', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } },
+      { resolve: 'rsa', options: {} },
+    ]
     const alice = makeClient('alice', address, { plugins })
     const bob = makeClient('bob', address, { plugins })
     let dropped = 0
@@ -48,7 +53,11 @@ describe('hole-punch: a lost introduction', function () {
   it('is asked for again when the peer stays silent, its NAT dropping our punches: the path opens a second in', async () => {
     const server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } }, { resolve: 'rsa', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: { punchTimeoutMs: 5_000 } },
+      { resolve: 'rsa', options: {} },
+    ]
     const alice = makeClient('alice', address, { plugins })
     const bob = makeClient('bob', address, { plugins })
     let intros = 0
@@ -83,7 +92,12 @@ describe('hole-punch: a lost introduction', function () {
       // A punch from alice's last attempt, or one before, arriving now (birthday probes go on for seconds).
       const bytes = encodeJson(FrameKind.Probe, { ...makeProbe('0'.repeat(32), 'punch', 'alice', 'bob', 1) })
       const transport = { name: 'test', local: () => ({ address: '127.0.0.1', port: 1 }), send: async () => undefined }
-      bob.client.hooks.receive.call({ bytes, from: { address: '127.0.0.1', port: 2 }, transport, frame: { kind: FrameKind.Probe, body: bytes.subarray(3) } })
+      bob.client.hooks.receive.call({
+        bytes,
+        from: { address: '127.0.0.1', port: 2 },
+        transport,
+        frame: { kind: FrameKind.Probe, body: bytes.subarray(3) },
+      })
       // A missed introduction is asked for 100 ms after such a punch (INTRO_GRACE_MS): nothing is asked after three times that.
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(server.stats.introductions).to.equal(1)

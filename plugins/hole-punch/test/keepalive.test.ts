@@ -30,7 +30,11 @@ describe('hole-punch: an idle path is kept by keepalives', function () {
   it('sends keepalives both ways while idle, and the server makes no new introduction for the pair', async () => {
     const server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { keepaliveMs: KEEPALIVE_MS, embeddedServer: false } }, { resolve: 'rsa', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: { keepaliveMs: KEEPALIVE_MS, embeddedServer: false } },
+      { resolve: 'rsa', options: {} },
+    ]
     const alice = makeClient('alice', address, { plugins })
     const bob = makeClient('bob', address, { plugins })
     try {

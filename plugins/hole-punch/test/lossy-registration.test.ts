@@ -17,16 +17,27 @@ describe('hole-punch: registering over a lossy link', function () {
   async function onlineAfterLosing(t: 'cookie' | 'registered', count: number): Promise<number> {
     const server = await startServer()
     const alice = makeClient('alice', `127.0.0.1:${server.address().port}`, {
-      plugins: [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }],
+      plugins: [
+        { resolve: 'udp', options: {} },
+        { resolve: 'hole-punch', options: {} },
+        { resolve: 'rsa', options: {} },
+      ],
     })
     let lost = 0
     alice.client.hooks.receive.tap({ name: 'lossy-link', stage: -1000 }, ({ frame }) => {
-      const answer = frame?.kind === FrameKind.Channel ? 'registered' : frame?.kind === FrameKind.Server ? decodeJson(frame.body)?.t : undefined
+      const answer =
+        frame?.kind === FrameKind.Channel
+          ? 'registered'
+          : frame?.kind === FrameKind.Server
+            ? decodeJson(frame.body)?.t
+            : undefined
       if (lost >= count || answer !== t) return undefined
       lost++
       return true
     })
-    const online = new Promise<number>((resolve) => alice.client.hooks.server.tap('test', (state) => state.online && resolve(Date.now())))
+    const online = new Promise<number>((resolve) =>
+      alice.client.hooks.server.tap('test', (state) => state.online && resolve(Date.now())),
+    )
     try {
       const started = Date.now()
       await alice.client.start()

@@ -4,7 +4,15 @@ import type { Endpoint } from '../../../core/index'
 import { MAX_PEER_STATES, PathMachine, type PathEvent, type PathOptions } from '../paths'
 import { makeProbe, type Probe, type ProbeType } from '../probe'
 
-const OPTIONS: PathOptions = { keepaliveMs: 15_000, punchTimeoutMs: 10_000, relay: true, relayAfterMs: 3_000, upgradeMs: 30_000, birthdaySockets: 256, birthdayRate: 250 }
+const OPTIONS: PathOptions = {
+  keepaliveMs: 15_000,
+  punchTimeoutMs: 10_000,
+  relay: true,
+  relayAfterMs: 3_000,
+  upgradeMs: 30_000,
+  birthdaySockets: 256,
+  birthdayRate: 250,
+}
 const TOKEN = 'aa'.repeat(16)
 
 /** What one machine asked for, in order. */
@@ -26,25 +34,32 @@ function world(options: PathOptions = OPTIONS) {
   const sides: Side[] = []
   function side(name: string, at: Endpoint): Side {
     const s = { name, at, probes: [], portProbes: 0, events: [], reintroduced: [], relayAsked: [] } as unknown as Side
-    s.machine = new PathMachine<string>(name, 'main', options, {
-      sendProbe: (_via, to, peer, token, t: ProbeType) => s.probes.push({ to, probe: makeProbe(token, t, name, peer, seq++) }),
-      sendPortProbes: (_peer, _attempt, _token, _address, ports) => void (s.portProbes += ports.length),
-      reintroduce: (peer) => s.reintroduced.push(peer),
-      askIntro: () => undefined,
-      askRelay: (peer) => s.relayAsked.push(peer),
-      openAux: () => undefined,
-      closeAux: () => undefined,
-      path: (event) => s.events.push(event),
-      deadline: () => undefined,
-      log: () => undefined,
-    }, clock)
+    s.machine = new PathMachine<string>(
+      name,
+      'main',
+      options,
+      {
+        sendProbe: (_via, to, peer, token, t: ProbeType) =>
+          s.probes.push({ to, probe: makeProbe(token, t, name, peer, seq++) }),
+        sendPortProbes: (_peer, _attempt, _token, _address, ports) => void (s.portProbes += ports.length),
+        reintroduce: (peer) => s.reintroduced.push(peer),
+        askIntro: () => undefined,
+        askRelay: (peer) => s.relayAsked.push(peer),
+        openAux: () => undefined,
+        closeAux: () => undefined,
+        path: (event) => s.events.push(event),
+        deadline: () => undefined,
+        log: () => undefined,
+      },
+      clock,
+    )
     s.machine.setRegistered(true, true, true)
     sides.push(s)
     return s
   }
   /** Delivers every probe sent so far to the side at its destination (`drop` says which to lose). */
   function deliver(drop: (from: Side, to: Endpoint) => boolean = () => false) {
-    for (let moved = true; moved; ) {
+    for (let moved = true; moved;) {
       moved = false
       for (const from of sides) {
         for (const { to, probe } of from.probes.splice(0)) {
@@ -158,7 +173,7 @@ describe('hole-punch paths (pure, virtual clock)', () => {
     expect(alice.machine.route('bob')).to.deep.include({ endpoint: bob.at })
   })
 
-  it('probes a symmetric peer\'s random ports within the birthday budget of its address', () => {
+  it("probes a symmetric peer's random ports within the birthday budget of its address", () => {
     const w = world({ ...OPTIONS, birthdayRate: 1_000, punchTimeoutMs: 60_000 })
     const alice = w.side('alice', { address: '10.0.0.1', port: 1000 })
     w.introduce(alice, { name: 'carol', at: { address: '10.0.0.3', port: 3000 } } as Side, 'symmetric')
@@ -170,7 +185,8 @@ describe('hole-punch paths (pure, virtual clock)', () => {
   it('holds at most MAX_PEER_STATES names however many are introduced, and a forgotten name takes its steps along', () => {
     const w = world()
     const alice = w.side('alice', { address: '10.0.0.1', port: 1000 })
-    for (let i = 0; i < MAX_PEER_STATES + 1_000; i++) w.introduce(alice, { name: `x${i}`, at: { address: '10.9.0.1', port: 1 + i } } as Side)
+    for (let i = 0; i < MAX_PEER_STATES + 1_000; i++)
+      w.introduce(alice, { name: `x${i}`, at: { address: '10.9.0.1', port: 1 + i } } as Side)
     expect(alice.machine.size).to.equal(MAX_PEER_STATES)
     const perName = alice.machine.scheduled / MAX_PEER_STATES
     expect(perName).to.be.below(60)

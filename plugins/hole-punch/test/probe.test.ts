@@ -22,8 +22,26 @@ describe('hole-punch probes', () => {
 
   it('take local candidates only from our own subnets, never loopback', () => {
     const interfaces = {
-      lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4' as const, mac: '', internal: true, cidr: '127.0.0.1/8' }],
-      eth0: [{ address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4' as const, mac: '', internal: false, cidr: '192.168.1.20/24' }],
+      lo: [
+        {
+          address: '127.0.0.1',
+          netmask: '255.0.0.0',
+          family: 'IPv4' as const,
+          mac: '',
+          internal: true,
+          cidr: '127.0.0.1/8',
+        },
+      ],
+      eth0: [
+        {
+          address: '192.168.1.20',
+          netmask: '255.255.255.0',
+          family: 'IPv4' as const,
+          mac: '',
+          internal: false,
+          cidr: '192.168.1.20/24',
+        },
+      ],
     }
     expect(inOwnSubnet('192.168.1.77', interfaces)).to.equal(true)
     expect(inOwnSubnet('192.168.2.77', interfaces)).to.equal(false)
@@ -39,7 +57,8 @@ describe('hole-punch probes', () => {
     expect(punches).to.equal(24)
     let probes = 0
     // A hostile server introduces 100 "symmetric" peers at one victim: birthday probes to it share one budget.
-    for (let peer = 0; peer < 100; peer++) for (let i = 0; i < 2500; i++) if (budget.take('198.51.100.7', 'probe')) probes++
+    for (let peer = 0; peer < 100; peer++)
+      for (let i = 0; i < 2500; i++) if (budget.take('198.51.100.7', 'probe')) probes++
     expect(probes).to.equal(3000)
     now += 10_000
     expect(budget.take('198.51.100.7', 'punch'), 'a new punch window').to.equal(true)

@@ -44,13 +44,20 @@ describe('hole-punch: registering with a busy or half-reachable server', functio
     const { port } = first.address()
     const altPort = first.altAddress()?.port
     const alice = makeClient('alice', `127.0.0.1:${port}`, {
-      plugins: [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { keepaliveMs: 200 } }, { resolve: 'rsa', options: {} }],
+      plugins: [
+        { resolve: 'udp', options: {} },
+        { resolve: 'hole-punch', options: { keepaliveMs: 200 } },
+        { resolve: 'rsa', options: {} },
+      ],
     })
     // A firewall in front of the second port: its answers never reach alice.
-    alice.client.hooks.receive.tap({ name: 'firewall', stage: -1000 }, (datagram) => (datagram.from.port === altPort ? true : undefined))
+    alice.client.hooks.receive.tap({ name: 'firewall', stage: -1000 }, (datagram) =>
+      datagram.from.port === altPort ? true : undefined,
+    )
     const registrations: boolean[] = []
     const waiters: Array<() => void> = []
-    const serverState = (count: number) => new Promise<void>((resolve) => waiters.push(() => registrations.length >= count && resolve()))
+    const serverState = (count: number) =>
+      new Promise<void>((resolve) => waiters.push(() => registrations.length >= count && resolve()))
     alice.client.hooks.server.tap('test', (state) => {
       registrations.push(state.online)
       for (const waiter of waiters) waiter()

@@ -6,13 +6,19 @@ import * as path from 'node:path'
 import { makeClient, startServer, type TestClient } from '../../../test/support/inprocess'
 import { cleanupTemp } from '../../../test/support/processes'
 
-const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 200 } }, { resolve: 'rsa', options: {} }]
+const plugins = [
+  { resolve: 'udp', options: {} },
+  { resolve: 'hole-punch', options: { embeddedServer: false, keepaliveMs: 200 } },
+  { resolve: 'rsa', options: {} },
+]
 
 /** Resolves when the client reports the server state `online`. */
 const serverState = (client: TestClient, online: boolean) =>
-  new Promise<{ reason?: string }>((resolve) => client.client.hooks.server.tap('test', (state) => state.online === online && resolve(state)))
+  new Promise<{ reason?: string }>((resolve) =>
+    client.client.hooks.server.tap('test', (state) => state.online === online && resolve(state)),
+  )
 
-describe('hole-punch: the server\'s key', function () {
+describe("hole-punch: the server's key", function () {
   this.timeout(30_000)
   after(cleanupTemp)
 
@@ -22,16 +28,24 @@ describe('hole-punch: the server\'s key', function () {
     const alice = makeClient('alice', `127.0.0.1:${port}`, { plugins })
     try {
       await alice.client.start()
-      const pinned = JSON.parse(fs.readFileSync(path.join(alice.client.config.profile!, 'known-servers.json'), 'utf8')) as Record<string, string>
+      const pinned = JSON.parse(
+        fs.readFileSync(path.join(alice.client.config.profile!, 'known-servers.json'), 'utf8'),
+      ) as Record<string, string>
       expect(pinned).to.deep.equal({ [`127.0.0.1:${port}`]: first.fingerprint })
       // Someone else answers at the same address (the server is gone, or impersonated): a new key.
       await first.close()
       const impostor = await startServer({ port, altPort: false })
       try {
         const problem = await alice.waitFor('problem', alice.problems, (p) => p.code === 'server-key-changed')
-        expect(problem.message).to.include(impostor.fingerprint).and.include(first.fingerprint).and.include('known-servers.json')
+        expect(problem.message)
+          .to.include(impostor.fingerprint)
+          .and.include(first.fingerprint)
+          .and.include('known-servers.json')
         expect(impostor.online, 'registrations at the impostor').to.equal(0)
-        expect(alice.problems.filter((p) => p.code === 'server-key-changed'), 'told once').to.have.length(1)
+        expect(
+          alice.problems.filter((p) => p.code === 'server-key-changed'),
+          'told once',
+        ).to.have.length(1)
       } finally {
         await impostor.close()
       }

@@ -55,7 +55,9 @@ function expectRejected(link: ReliableLink, frame: Uint8Array, code?: string): v
 describe('reliable link: bounds against a hostile peer', () => {
   it('drops frames beyond the receive window without buffering them', () => {
     const { link } = victim()
-    expect(link.receive(data({ seq: 1_000_000, fragIndex: 0, fragCount: 1, payload: Buffer.alloc(500) }))).to.equal('dropped')
+    expect(link.receive(data({ seq: 1_000_000, fragIndex: 0, fragCount: 1, payload: Buffer.alloc(500) }))).to.equal(
+      'dropped',
+    )
     expect(link.stats().bufferedFrames).to.equal(0)
     expect(link.stats().bufferedBytes).to.equal(0)
   })
@@ -77,11 +79,15 @@ describe('reliable link: bounds against a hostile peer', () => {
   it('rejects huge fragment counts and fragments that contradict each other, changing nothing', () => {
     const { link } = victim()
     expectRejected(link, data({ seq: 3, fragIndex: 0, fragCount: 65_535 }), 'protocol')
-    expect(link.receive(data({ seq: 10, fragIndex: 0, fragCount: 4, id: 'x', payload: Buffer.alloc(10) }))).to.equal('accepted')
+    expect(link.receive(data({ seq: 10, fragIndex: 0, fragCount: 4, id: 'x', payload: Buffer.alloc(10) }))).to.equal(
+      'accepted',
+    )
     expectRejected(link, data({ seq: 11, fragIndex: 1, fragCount: 5, payload: Buffer.alloc(10) }), 'protocol')
     expectRejected(link, data({ seq: 12, fragIndex: 0, fragCount: 1, payload: Buffer.alloc(10) }), 'protocol')
     expectRejected(link, data({ seq: 9, fragIndex: 0, fragCount: 2, payload: Buffer.alloc(10) }), 'protocol')
-    expect(link.receive(data({ seq: 10, fragIndex: 0, fragCount: 4, id: 'x', payload: Buffer.alloc(10) }))).to.equal('duplicate')
+    expect(link.receive(data({ seq: 10, fragIndex: 0, fragCount: 4, id: 'x', payload: Buffer.alloc(10) }))).to.equal(
+      'duplicate',
+    )
   })
 
   it('rejects acks for frames never sent, changing nothing', () => {
@@ -101,7 +107,12 @@ describe('reliable link: bounds against a hostile peer', () => {
     const badId = Buffer.from(frame)
     badId[18] = 200 // id length beyond the frame
     expectRejected(link, badId, 'truncated')
-    const ack = encodeFrame({ kind: 'ack', epoch: HOSTILE, peerEpoch: 3, ack: { cum: 0, limit: 9, ackDelay: 0, ranges: [] } })
+    const ack = encodeFrame({
+      kind: 'ack',
+      epoch: HOSTILE,
+      peerEpoch: 3,
+      ack: { cum: 0, limit: 9, ackDelay: 0, ranges: [] },
+    })
     expectRejected(link, Buffer.concat([ack, Buffer.from([1])]), 'trailing')
     const badCount = Buffer.from(ack)
     badCount[20] = 200 // more SACK ranges than allowed
@@ -111,9 +122,9 @@ describe('reliable link: bounds against a hostile peer', () => {
   it('random bytes only ever raise FrameError and change nothing when they do', () => {
     const { link } = victim()
     link.receive(data({ seq: 0, payload: Buffer.from('first') }))
-    const framelike = fc.tuple(fc.constantFrom(1, 2, 3), fc.constantFrom(0, 1, 2), fc.uint8Array({ maxLength: 1200 })).map(
-      ([kind, flags, rest]) => Buffer.concat([Buffer.from([kind, flags, 0, 0, 0, HOSTILE, 0, 0, 0, 3]), rest]),
-    )
+    const framelike = fc
+      .tuple(fc.constantFrom(1, 2, 3), fc.constantFrom(0, 1, 2), fc.uint8Array({ maxLength: 1200 }))
+      .map(([kind, flags, rest]) => Buffer.concat([Buffer.from([kind, flags, 0, 0, 0, HOSTILE, 0, 0, 0, 3]), rest]))
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 1300 }), framelike), (bytes) => {
         const before = JSON.stringify(link.stats())
@@ -133,7 +144,10 @@ describe('reliable link: bounds against a hostile peer', () => {
 describe('frame codec', () => {
   const header = { epoch: fc.integer({ min: 1, max: 0xffffffff }), peerEpoch: fc.integer({ min: 1, max: 0xffffffff }) }
   const ackBlock = fc
-    .tuple(fc.integer({ min: 0, max: 2 ** 31 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 50 })), { maxLength: 32 }))
+    .tuple(
+      fc.integer({ min: 0, max: 2 ** 31 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 50 })), { maxLength: 32 }),
+    )
     .map(([cum, gaps]) => {
       let at = cum
       const ranges = gaps.map(([gap, length]) => {

@@ -11,7 +11,9 @@ describe('reliable link: congestion window (RFC 9002)', () => {
     net.configure({ delayMs: 200 })
     for (let i = 0; i < 300; i++) a.submit(`m${i}`, payloadOf(i, 100))
     let smallest = Infinity
-    expect(net.run(() => ((smallest = Math.min(smallest, a.link.stats().cwnd)), complete(a, b)), 600_000)).to.equal(true)
+    expect(net.run(() => ((smallest = Math.min(smallest, a.link.stats().cwnd)), complete(a, b)), 600_000)).to.equal(
+      true,
+    )
     const stats = a.link.stats()
     expect(stats.timeouts).to.be.at.least(1)
     expect(stats.fastRetransmits).to.equal(0)
@@ -21,7 +23,11 @@ describe('reliable link: congestion window (RFC 9002)', () => {
 
   it('halves the window once for several losses in one round trip', () => {
     const lost = new Set([40, 43, 47])
-    const { net, a, b } = pair({ seed: 12, delayMs: 20, dropIf: (to, frame, n) => to === 'b' && frame[0] === 1 && lost.has(n) })
+    const { net, a, b } = pair({
+      seed: 12,
+      delayMs: 20,
+      dropIf: (to, frame, n) => to === 'b' && frame[0] === 1 && lost.has(n),
+    })
     for (let i = 0; i < 200; i++) a.submit(`m${i}`, payloadOf(i, 100))
     let before = 0
     let smallest = Infinity
@@ -52,7 +58,9 @@ describe('reliable link: congestion window (RFC 9002)', () => {
     expect(during.retransmissions + during.dataFramesSent).to.be.below(200) // two probes per timeout, not a window
     outage = false
     let smallest = Infinity
-    expect(net.run(() => ((smallest = Math.min(smallest, a.link.stats().cwnd)), complete(a, b)), 600_000)).to.equal(true)
+    expect(net.run(() => ((smallest = Math.min(smallest, a.link.stats().cwnd)), complete(a, b)), 600_000)).to.equal(
+      true,
+    )
     expect(smallest).to.equal(4)
     expect(b.received.map((m) => m.id)).to.deep.equal(a.submitted)
   })

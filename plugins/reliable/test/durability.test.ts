@@ -24,7 +24,7 @@ describe('reliable plugin durability (in-process clients, a slowed fdatasync)', 
     await server?.close()
   })
 
-  it('sends no acknowledgement of a received message before its inbox record is fdatasync\'ed', async () => {
+  it("sends no acknowledgement of a received message before its inbox record is fdatasync'ed", async () => {
     let address: string
     ;({ server, address } = await startServer())
     const alice = await startClient('alice', address)
@@ -42,10 +42,14 @@ describe('reliable plugin durability (in-process clients, a slowed fdatasync)', 
       } catch {
         // not a file we watch
       }
-      setTimeout(() => realFdatasync(fd, (error) => {
-        if (file === bobInbox) inboxSynced.push(performance.now())
-        callback(error)
-      }), SLOW_SYNC_MS)
+      setTimeout(
+        () =>
+          realFdatasync(fd, (error) => {
+            if (file === bobInbox) inboxSynced.push(performance.now())
+            callback(error)
+          }),
+        SLOW_SYNC_MS,
+      )
     }) as typeof fs.fdatasync
 
     // When bob's reliable plugin first sends alice a frame that acknowledges something (read before rsa seals it).
@@ -63,7 +67,7 @@ describe('reliable plugin durability (in-process clients, a slowed fdatasync)', 
     const message = await alice.client.send('bob', 'keep me')
     await alice.until('the receipt', () => alice.states.some((s) => s.id === message.id && s.state === 'delivered'))
     expect(bob.delivered.map((m) => m.text)).to.deep.equal(['keep me'])
-    expect(inboxSynced.length, 'bob\'s inbox was fdatasync\'ed').to.be.at.least(1)
+    expect(inboxSynced.length, "bob's inbox was fdatasync'ed").to.be.at.least(1)
     expect(acksToAlice.length, 'bob acknowledged').to.be.at.least(1)
     expect(acksToAlice[0], 'the first ACK left after the inbox record was on disk').to.be.at.least(inboxSynced[0])
   })

@@ -30,7 +30,9 @@ describe('reliable: a peer that sends 100,000 unique ids', function () {
     const alice = await network.start('alice')
     // Attackers raise their own limits; the receiver keeps its own.
     const attackers = await Promise.all(
-      ['carol', 'dave'].map((name) => network.start(name, { reliable: { maxOutboxMessages: 1_000_000, maxOutboxBytes: 1 << 30 }, record: false })),
+      ['carol', 'dave'].map((name) =>
+        network.start(name, { reliable: { maxOutboxMessages: 1_000_000, maxOutboxBytes: 1 << 30 }, record: false }),
+      ),
     )
     const before = heapUsed()
     const started = performance.now()
@@ -38,7 +40,7 @@ describe('reliable: a peer that sends 100,000 unique ids', function () {
     // In rounds of CHUNK per attacker, each waiting for its acknowledgements: a sender's own queue is not what is tested.
     await Promise.all(
       attackers.map(async (attacker, index) => {
-        for (let sent = 0; sent < PER_ATTACKER; ) {
+        for (let sent = 0; sent < PER_ATTACKER;) {
           for (const end = Math.min(PER_ATTACKER, sent + CHUNK); sent < end; sent++) {
             // A 255-byte id, unique, in an envelope the receiver's core refuses after reliable has recorded its id.
             const id = `${index}-${sent}-`.padEnd(255, 'x')
@@ -52,7 +54,9 @@ describe('reliable: a peer that sends 100,000 unique ids', function () {
     const journal = bob.reliable().stats().journal
     const grown = heapUsed() - before
     const inboxBytes = fs.statSync(path.join(bob.profile, INBOX_FILE)).size
-    console.log(`      flood: ${ATTACK_IDS} ids in ${Math.round(floodMs)} ms; bob remembers ${journal.seenIds} ids of ${journal.seenPeers} peers; heap +${(grown / 2 ** 20).toFixed(1)} MiB; inbox journal ${(inboxBytes / 2 ** 20).toFixed(1)} MiB`)
+    console.log(
+      `      flood: ${ATTACK_IDS} ids in ${Math.round(floodMs)} ms; bob remembers ${journal.seenIds} ids of ${journal.seenPeers} peers; heap +${(grown / 2 ** 20).toFixed(1)} MiB; inbox journal ${(inboxBytes / 2 ** 20).toFixed(1)} MiB`,
+    )
     expect(journal.seenIds).to.be.at.most(SEEN_TOTAL)
     expect(journal.seenIds).to.be.at.least(SEEN_PER_PEER) // the newest ids are still remembered
     expect(inboxBytes).to.be.at.most(MAX_INBOX_BYTES)
@@ -68,7 +72,11 @@ describe('reliable: a peer that sends 100,000 unique ids', function () {
     // What bob keeps opens again quickly (the journal is read whole at start).
     await bob.client.stop()
     const opening = performance.now()
-    const reopened = DurableState.open(bob.profile, { seenIdsPerPeer: SEEN_PER_PEER, seenIdsTotal: SEEN_TOTAL, compactBytes: COMPACT_BYTES })
+    const reopened = DurableState.open(bob.profile, {
+      seenIdsPerPeer: SEEN_PER_PEER,
+      seenIdsTotal: SEEN_TOTAL,
+      compactBytes: COMPACT_BYTES,
+    })
     const openMs = performance.now() - opening
     console.log(`      reopened in ${Math.round(openMs)} ms, remembering ${reopened.stats().seenIds} ids`)
     expect(reopened.stats().seenIds).to.be.at.most(SEEN_TOTAL)

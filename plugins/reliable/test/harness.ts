@@ -96,5 +96,7 @@ export function payloadOf(seed: number, size: number): Buffer {
 
 /** All of `from`'s submissions reached `to` once each, in order and intact, and `from` saw every one acknowledged. */
 export function complete(from: App, to: App): boolean {
-  return from.outbox.size === 0 && to.received.length >= from.submitted.length && from.acked.length >= from.submitted.length
+  return (
+    from.outbox.size === 0 && to.received.length >= from.submitted.length && from.acked.length >= from.submitted.length
+  )
 }

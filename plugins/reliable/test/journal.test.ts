@@ -61,7 +61,10 @@ describe('reliable journal', () => {
       error = e
     }
     expect(error).to.be.instanceOf(JournalCorrupt)
-    expect((error as Error).message).to.include(file).and.include('line 2').and.include('move the file aside')
+    expect((error as Error).message)
+      .to.include(file)
+      .and.include('line 2')
+      .and.include('move the file aside')
   })
 
   it('compacts at the next commit once over the size limit, from the snapshot', async () => {
@@ -169,7 +172,9 @@ describe('reliable durable state', () => {
     expect(reopened.seen('alice', 'm1')).to.equal(true)
     expect(reopened.seen('alice', 'm2')).to.equal(true)
     expect(reopened.seen('bob', 'm1')).to.equal(false)
-    expect(reopened.unshownEntries().map((m) => [m.peer, m.id, m.payload.toString()])).to.deep.equal([['alice', 'm2', 'two']])
+    expect(reopened.unshownEntries().map((m) => [m.peer, m.id, m.payload.toString()])).to.deep.equal([
+      ['alice', 'm2', 'two'],
+    ])
     await reopened.close()
     await state.close()
   })
@@ -178,7 +183,8 @@ describe('reliable durable state', () => {
     const dir = tempDir()
     // As JSON.stringify writes it (U+2028 unescaped): stored as JSON, it must read back byte for byte.
     const envelope = JSON.stringify({ type: 'chat', id: 'e1', text: 'héllo "quoted" \u2028 \n', ts: 1 })
-    const old = (o: string, i: string) => JSON.stringify({ o, p: 'bob', i, m: Buffer.from(`old ${i}`).toString('base64') })
+    const old = (o: string, i: string) =>
+      JSON.stringify({ o, p: 'bob', i, m: Buffer.from(`old ${i}`).toString('base64') })
     const text = (o: string, i: string) => JSON.stringify({ o, p: 'bob', i, t: `text ${i}` })
     fs.writeFileSync(path.join(dir, OUTBOX_FILE), old('add', 'o1') + '\n' + text('add', 'o2') + '\n')
     fs.writeFileSync(path.join(dir, INBOX_FILE), old('recv', 'r1') + '\n')
@@ -186,11 +192,23 @@ describe('reliable durable state', () => {
     await state.queue('bob', 'e1', envelope)
     await state.received('bob', 'r2', Buffer.from(envelope))
     expect(lines(path.join(dir, OUTBOX_FILE))[2]).to.equal(`{"o":"add","p":"bob","i":"e1","e":${envelope}}`)
-    expect(JSON.parse(lines(path.join(dir, INBOX_FILE))[1])).to.deep.equal({ o: 'recv', p: 'bob', i: 'r2', t: envelope })
+    expect(JSON.parse(lines(path.join(dir, INBOX_FILE))[1])).to.deep.equal({
+      o: 'recv',
+      p: 'bob',
+      i: 'r2',
+      t: envelope,
+    })
     const reopened = DurableState.open(dir, LIMITS)
-    const expected = [['o1', 'old o1'], ['o2', 'text o2'], ['e1', envelope]]
+    const expected = [
+      ['o1', 'old o1'],
+      ['o2', 'text o2'],
+      ['e1', envelope],
+    ]
     expect(reopened.outboxEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal(expected)
-    expect(reopened.unshownEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal([['r1', 'old r1'], ['r2', envelope]])
+    expect(reopened.unshownEntries().map((m) => [m.id, m.payload.toString()])).to.deep.equal([
+      ['r1', 'old r1'],
+      ['r2', envelope],
+    ])
     await reopened.close()
     // Compacted at the reopen: still the same entries (the old ones as text, the JSON one as JSON).
     const again = DurableState.open(dir, LIMITS)

@@ -11,11 +11,14 @@ const network = fc.record({
   jitterMs: fc.integer({ min: 0, max: 50 }),
 })
 // Mostly chat-sized, some multi-fragment up to the 64 KiB limit.
-const sizes = fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 64 * 1024 })), { maxLength: 12 })
+const sizes = fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 64 * 1024 })), {
+  maxLength: 12,
+})
 
 function expectExactlyOnce(from: App, to: App, payloads: Map<string, Buffer>): void {
   expect(to.received.map((m) => m.id)).to.deep.equal(from.submitted)
-  for (const message of to.received) expect(message.payload.equals(payloads.get(message.id) as Buffer), message.id).to.equal(true)
+  for (const message of to.received)
+    expect(message.payload.equals(payloads.get(message.id) as Buffer), message.id).to.equal(true)
   expect(from.acked).to.deep.equal(from.submitted)
   expect(from.outbox.size).to.equal(0)
 }

@@ -58,7 +58,14 @@ class Receiver {
       },
     }
     const chat = { connect: async () => 'direct' } as unknown as Chat
-    const deps = { hooks: this.hooks, logger: createLogger('error'), profile: new Profile(this.profile), pipeline, chat, peers: this.directory }
+    const deps = {
+      hooks: this.hooks,
+      logger: createLogger('error'),
+      profile: new Profile(this.profile),
+      pipeline,
+      chat,
+      peers: this.directory,
+    }
     this.handle = reliable.create(deps, result.value) as unknown as ReliableHandle
   }
 
@@ -121,10 +128,13 @@ class Peer {
   private arm(deadline: number | undefined): void {
     clearTimeout(this.timer)
     if (deadline === undefined || this.quiet) return
-    this.timer = setTimeout(() => {
-      this.link.tick()
-      this.arm(this.link.nextDeadline())
-    }, Math.max(0, deadline - performance.now()))
+    this.timer = setTimeout(
+      () => {
+        this.link.tick()
+        this.arm(this.link.nextDeadline())
+      },
+      Math.max(0, deadline - performance.now()),
+    )
   }
 
   send(id: string): void {
@@ -234,7 +244,10 @@ describe('reliable: thousands of names sending data', function () {
     const alice = network.peer('alice')
     alice.send('a1')
     await receiver.send('alice', 'b1')
-    await network.until('alice and bob hear each other', () => received('alice').length === 1 && alice.delivered.length === 1)
+    await network.until(
+      'alice and bob hear each other',
+      () => received('alice').length === 1 && alice.delivered.length === 1,
+    )
 
     // zed's first message arrives and is acknowledged; its second arrives, but every acknowledgement of it is lost.
     receiver.directory.update('zed', { online: true, path: 'direct' })
@@ -285,12 +298,19 @@ describe('reliable: thousands of names sending data', function () {
     zed.send('z3')
     await network.until('z2 and z3 acknowledged to zed', () => zed.acked.includes('z2') && zed.acked.includes('z3'))
     await network.until('z3 handed to bob', () => received('zed').length >= 3)
-    expect(received('zed').map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal(['z1', 'z2', 'z3'])
+    expect(received('zed').map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal([
+      'z1',
+      'z2',
+      'z3',
+    ])
 
     // The conversation goes on, both ways.
     alice.send('a2')
     await receiver.send('alice', 'b2')
-    await network.until('alice and bob hear each other again', () => received('alice').length === 2 && alice.delivered.length === 2)
+    await network.until(
+      'alice and bob hear each other again',
+      () => received('alice').length === 2 && alice.delivered.length === 2,
+    )
     expect(received('alice').map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal(['a1', 'a2'])
     expect(alice.delivered.map((payload) => (JSON.parse(payload) as { id: string }).id)).to.deep.equal(['b1', 'b2'])
   })

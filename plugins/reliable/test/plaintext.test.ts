@@ -22,13 +22,15 @@ describe('reliable: delivered plaintext in the journals', function () {
     for (const text of secrets) sent.push(await alice.client.send('bob', text))
     // A message bob holds for an offline peer stays until delivered.
     const waiting = await bob.client.send('carol', 'for carol, not yet delivered')
-    for (const message of sent) await alice.until('delivered', () => alice.states.some((s) => s.id === message.id && s.state === 'delivered'))
+    for (const message of sent)
+      await alice.until('delivered', () => alice.states.some((s) => s.id === message.id && s.state === 'delivered'))
     await bob.until('all three', () => bob.delivered.length === secrets.length)
     // Its ACK leaves only once bob's app has every message, so bob has marked them shown by now.
 
     for (const client of [alice, bob]) {
       const text = journalText(client)
-      for (const secret of secrets) expect(text, `${client.name}'s journals`).not.to.include(JSON.stringify(secret).slice(1, -1))
+      for (const secret of secrets)
+        expect(text, `${client.name}'s journals`).not.to.include(JSON.stringify(secret).slice(1, -1))
     }
     expect(journalText(bob)).to.include('for carol, not yet delivered')
     expect(waiting.to).to.equal('carol')

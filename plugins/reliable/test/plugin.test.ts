@@ -6,7 +6,8 @@ import type { RendezvousServer } from '../../../server/index'
 import { fixtureProfile, startClient, startServer, type TestClient } from './clients'
 import { DurableState } from '../durable'
 
-const states = (c: TestClient, state: string, to?: string) => c.states.filter((s) => s.state === state && (!to || s.to === to))
+const states = (c: TestClient, state: string, to?: string) =>
+  c.states.filter((s) => s.state === state && (!to || s.to === to))
 
 describe('reliable plugin (in-process clients on loopback)', function () {
   this.timeout(60_000)
@@ -42,7 +43,10 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     await alice.until('500 messages', () => alice.delivered.length >= 500)
     expect(bob.delivered.map((m) => m.text)).to.deep.equal(Array.from({ length: 500 }, (_, i) => `a${i}`))
     expect(alice.delivered.map((m) => m.text)).to.deep.equal(Array.from({ length: 500 }, (_, i) => `b${i}`))
-    for (const [c, mine] of [[alice, ids.alice], [bob, ids.bob]] as const) {
+    for (const [c, mine] of [
+      [alice, ids.alice],
+      [bob, ids.bob],
+    ] as const) {
       await c.until('every message delivered', () => states(c, 'delivered').length >= 500)
       expect(states(c, 'delivered').map((s) => s.id)).to.deep.equal(mine)
       expect(states(c, 'sent').map((s) => s.id)).to.have.members(mine)
@@ -125,6 +129,8 @@ describe('reliable plugin (in-process clients on loopback)', function () {
     await alice.until('the refusal', () => states(alice, 'failed').length === 1)
     const [refused] = states(alice, 'failed')
     expect(refused.to).to.equal('dave')
-    expect(refused.reason).to.match(/the outbox is full \(59 KiB of undelivered messages, at most 64 KiB\); wait until peers receive them/)
+    expect(refused.reason).to.match(
+      /the outbox is full \(59 KiB of undelivered messages, at most 64 KiB\); wait until peers receive them/,
+    )
   })
 })

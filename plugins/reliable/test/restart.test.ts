@@ -56,14 +56,20 @@ describe('reliable link: restarts', function () {
       fc.asyncProperty(
         fc.integer(),
         fc.double({ min: 0, max: 0.2, noNaN: true }),
-        fc.array(fc.record({ after: fc.integer({ min: 1, max: 400 }), who: fc.constantFrom('a', 'b') }), { maxLength: 4 }),
+        fc.array(fc.record({ after: fc.integer({ min: 1, max: 400 }), who: fc.constantFrom('a', 'b') }), {
+          maxLength: 4,
+        }),
         fc.boolean(),
         async (seed, loss, restarts, slow) => {
-          const { net, a, b } = pair({ seed, loss, reorder: 0.1, delayMs: 15, jitterMs: 10 }, slow ? { deliverDelayMs: 25 } : {})
+          const { net, a, b } = pair(
+            { seed, loss, reorder: 0.1, delayMs: 15, jitterMs: 10 },
+            slow ? { deliverDelayMs: 25 } : {},
+          )
           submitMany(a, 25, 'a')
           submitMany(b, 25, 'b')
           for (const restart of restarts) {
-            for (let i = 0; i < restart.after && net.step(); i++) await new Promise<void>((resolve) => setImmediate(resolve))
+            for (let i = 0; i < restart.after && net.step(); i++)
+              await new Promise<void>((resolve) => setImmediate(resolve))
             ;(restart.who === 'a' ? a : b).restart()
           }
           const done = await net.runAsync(() => complete(a, b) && complete(b, a), 900_000)

@@ -69,7 +69,13 @@ describe('reliable link: retransmission timeout', () => {
   it('says hello at a steady pace first, then backs off exponentially up to the maximum when the peer is gone', () => {
     let now = 0
     let hellos = 0
-    const link = new ReliableLink({ epoch: 1, clock: () => now, output: () => hellos++, deliver: () => {}, store: new MemoryDeliveredStore() })
+    const link = new ReliableLink({
+      epoch: 1,
+      clock: () => now,
+      output: () => hellos++,
+      deliver: () => {},
+      store: new MemoryDeliveredStore(),
+    })
     link.submit('m', Buffer.from('x'))
     const gaps: number[] = []
     let last = now
@@ -86,7 +92,11 @@ describe('reliable link: retransmission timeout', () => {
   })
 
   it('repairs a single lost frame by fast retransmit, before any timeout', () => {
-    const { net, a, b } = pair({ seed: 5, delayMs: 20, dropIf: (to, frame, n) => to === 'b' && n === 10 && frame[0] === 1 })
+    const { net, a, b } = pair({
+      seed: 5,
+      delayMs: 20,
+      dropIf: (to, frame, n) => to === 'b' && n === 10 && frame[0] === 1,
+    })
     for (let i = 0; i < 40; i++) a.submit(`m${i}`, payloadOf(i, 100))
     expect(net.run(() => complete(a, b), 600_000)).to.equal(true)
     expect(a.link.stats().fastRetransmits).to.equal(1)
@@ -163,7 +173,10 @@ describe('reliable link: delivery to the app', () => {
 
   it('rejects messages over 64 KiB and duplicate ids with a clear error', () => {
     const { a } = pair({ seed: 9 })
-    expect(() => a.link.submit('big', Buffer.alloc(64 * 1024 + 1))).to.throw(RangeError, /65537 bytes; the limit is 65536/)
+    expect(() => a.link.submit('big', Buffer.alloc(64 * 1024 + 1))).to.throw(
+      RangeError,
+      /65537 bytes; the limit is 65536/,
+    )
     a.link.submit('same', Buffer.alloc(1))
     expect(() => a.link.submit('same', Buffer.alloc(1))).to.throw(/already queued/)
   })
@@ -199,7 +212,10 @@ describe('reliable link: a new link under loss', () => {
     for (let seed = 1; seed <= 500; seed++) {
       const { net, a, b } = pair({ seed, loss: 0.2, delayMs: 2, jitterMs: 2 })
       for (let i = 0; i < 20; i++) a.submit(`m${i}`, payloadOf(i, 100))
-      expect(net.run(() => b.received.length === 20, 120_000), `seed ${seed}`).to.equal(true)
+      expect(
+        net.run(() => b.received.length === 20, 120_000),
+        `seed ${seed}`,
+      ).to.equal(true)
       if (net.now > slowest.ms) Object.assign(slowest, { ms: net.now, seed })
     }
     expect(slowest.ms, `the slowest run (seed ${slowest.seed})`).to.be.below(2_500)

@@ -53,12 +53,18 @@ describe('rsa SecureChannel', () => {
     it('refuses a peer key udsu does not accept, or a peer with our own key', () => {
       const alice = { name: 'alice', identity: fixtureIdentity('alice') }
       const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' })
-      expect(() => new SecureChannel({ me: alice, peer: { name: 'bob', publicKeyPem: weak.toString() } })).to.throw(KeyRejected)
+      expect(() => new SecureChannel({ me: alice, peer: { name: 'bob', publicKeyPem: weak.toString() } })).to.throw(
+        KeyRejected,
+      )
       expect(
         () => new SecureChannel({ me: alice, peer: { name: 'mirror', publicKeyPem: alice.identity.publicKeyPem } }),
       ).to.throw(/same identity key/)
       expect(
-        () => new SecureChannel({ me: alice, peer: { name: 'x'.repeat(65), publicKeyPem: fixtureIdentity('bob').publicKeyPem } }),
+        () =>
+          new SecureChannel({
+            me: alice,
+            peer: { name: 'x'.repeat(65), publicKeyPem: fixtureIdentity('bob').publicKeyPem },
+          }),
       ).to.throw(RangeError)
     })
   })
@@ -72,7 +78,14 @@ describe('rsa SecureChannel', () => {
       it(`establishes ${a} ↔ ${b} when the initiator speaks first: REQUEST, REQUEST{nonceR}, COOKIE, REQUEST{nonceR, cookie}, INIT, RESP`, () => {
         const p = pair(a, b)
         const log = exchange(p.initiator, p.responder)
-        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'request', 'cookie', 'request', 'init', 'resp'])
+        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal([
+          'request',
+          'request',
+          'cookie',
+          'request',
+          'init',
+          'resp',
+        ])
         expect(p.initiator.established && p.responder.established).to.equal(true)
         expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
       })
@@ -80,7 +93,13 @@ describe('rsa SecureChannel', () => {
       it(`establishes ${a} ↔ ${b} when the responder speaks first: REQUEST{nonceR}, COOKIE, REQUEST{nonceR, cookie}, INIT, RESP`, () => {
         const p = pair(a, b)
         const log = exchange(p.responder, p.initiator)
-        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal(['request', 'cookie', 'request', 'init', 'resp'])
+        expect(log.map((step) => peekHandshake(step.bytes).type)).to.deep.equal([
+          'request',
+          'cookie',
+          'request',
+          'init',
+          'resp',
+        ])
         expect(p.initiator.sessionIds()).to.have.length(1).and.deep.equal(p.responder.sessionIds())
       })
     }
@@ -106,7 +125,13 @@ describe('rsa SecureChannel', () => {
       // REQUEST{nonceR, cookie}: zeros until the initiator's COOKIE (the same size: it never amplifies) gives one.
       expect(cookieless.length).to.equal(headerLength + 32)
       expect(cookieless.subarray(headerLength + 16)).to.deep.equal(Buffer.alloc(16))
-      expect(cookie).to.deep.equal(Buffer.concat([Buffer.from([0x04, 5, ...text('alice'), 3, ...text('bob')]), cookieless.subarray(headerLength, headerLength + 16), cookie.subarray(-16)]))
+      expect(cookie).to.deep.equal(
+        Buffer.concat([
+          Buffer.from([0x04, 5, ...text('alice'), 3, ...text('bob')]),
+          cookieless.subarray(headerLength, headerLength + 16),
+          cookie.subarray(-16),
+        ]),
+      )
       expect(cookie.length).to.equal(cookieless.length)
       expect(request.subarray(0, headerLength + 16)).to.deep.equal(cookieless.subarray(0, headerLength + 16))
       expect(request.subarray(headerLength + 16)).to.deep.equal(cookie.subarray(-16))
@@ -117,8 +142,12 @@ describe('rsa SecureChannel', () => {
       expect(peekHandshake(init)).to.deep.equal({ type: 'init', from: 'alice', to: 'bob' })
       expect(peekHandshake(resp)).to.deep.equal({ type: 'resp', from: 'bob', to: 'alice' })
       // INIT echoes the responder's nonce; RESP echoes the initiator's.
-      expect(init.subarray(headerLength + 48, headerLength + 64)).to.deep.equal(request.subarray(headerLength, headerLength + 16))
-      expect(resp.subarray(headerLength + 32, headerLength + 48)).to.deep.equal(init.subarray(headerLength + 32, headerLength + 48))
+      expect(init.subarray(headerLength + 48, headerLength + 64)).to.deep.equal(
+        request.subarray(headerLength, headerLength + 16),
+      )
+      expect(resp.subarray(headerLength + 32, headerLength + 48)).to.deep.equal(
+        init.subarray(headerLength + 32, headerLength + 48),
+      )
       const data = p.initiator.seal(text('abc'))
       expect(data.length).to.equal(DATA_OVERHEAD + 3)
       expect(peekSessionId(data)).to.equal(p.responder.sessionIds()[0])
@@ -201,7 +230,10 @@ describe('rsa SecureChannel', () => {
       p.clock.advance(1)
       const [prompt] = p.initiator.begin()
       expect(peekHandshake(prompt).type).to.equal('request')
-      expect(() => p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])).to.throw(HandshakeRejected, /answers no INIT/)
+      expect(() => p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])).to.throw(
+        HandshakeRejected,
+        /answers no INIT/,
+      )
     })
 
     it('re-establishes after the responder restarts', () => {
@@ -245,7 +277,9 @@ describe('rsa SecureChannel', () => {
         expect(() => p.responder.handleHandshake(flipBit(prompt, bit)), `prompt bit ${bit}`).to.throw(HandshakeRejected)
       }
       for (let bit = 0; bit < headerBits; bit++) {
-        expect(() => p.initiator.handleHandshake(flipBit(request, bit)), `REQUEST bit ${bit}`).to.throw(HandshakeRejected)
+        expect(() => p.initiator.handleHandshake(flipBit(request, bit)), `REQUEST bit ${bit}`).to.throw(
+          HandshakeRejected,
+        )
       }
       const before = observable(p.initiator)
       for (let bit = headerBits; bit < request.length * 8; bit++) {
@@ -279,7 +313,9 @@ describe('rsa SecureChannel', () => {
       const [resp] = p.responder.handleHandshake(init)
       const before = observable(p.initiator)
       for (let length = 0; length < resp.length; length++) {
-        expect(() => p.initiator.handleHandshake(resp.subarray(0, length)), `RESP cut to ${length}`).to.throw(HandshakeRejected)
+        expect(() => p.initiator.handleHandshake(resp.subarray(0, length)), `RESP cut to ${length}`).to.throw(
+          HandshakeRejected,
+        )
       }
       expect(observable(p.initiator)).to.deep.equal(before)
       p.initiator.handleHandshake(resp)
@@ -289,9 +325,15 @@ describe('rsa SecureChannel', () => {
     it('rejects a handshake message with trailing bytes', () => {
       const p = pair('alice', 'bob')
       const [cookie] = p.initiator.handleHandshake(p.responder.begin()[0])
-      expect(() => p.responder.handleHandshake(Buffer.concat([cookie, Buffer.of(0)]))).to.throw(HandshakeRejected, /trailing/)
+      expect(() => p.responder.handleHandshake(Buffer.concat([cookie, Buffer.of(0)]))).to.throw(
+        HandshakeRejected,
+        /trailing/,
+      )
       const [init] = p.initiator.handleHandshake(p.responder.handleHandshake(cookie)[0])
-      expect(() => p.responder.handleHandshake(Buffer.concat([init, Buffer.of(0)]))).to.throw(HandshakeRejected, /trailing/)
+      expect(() => p.responder.handleHandshake(Buffer.concat([init, Buffer.of(0)]))).to.throw(
+        HandshakeRejected,
+        /trailing/,
+      )
     })
 
     it('rejects a replayed INIT once its nonce is used up, and a replayed RESP', () => {
@@ -315,7 +357,10 @@ describe('rsa SecureChannel', () => {
       expect(() => p.responder.handleHandshake(resp)).to.throw(HandshakeRejected)
       expect(() => p.responder.handleHandshake(request)).to.throw(HandshakeRejected)
       const aliceWithCarol = channel('alice', 'carol', p.clock)
-      expect(() => aliceWithCarol.handleHandshake(request)).to.throw(HandshakeRejected, /reached the channel of alice with carol/)
+      expect(() => aliceWithCarol.handleHandshake(request)).to.throw(
+        HandshakeRejected,
+        /reached the channel of alice with carol/,
+      )
     })
 
     it('stops carol, holding a valid key of her own, from posing as alice to bob or as bob to alice', () => {
@@ -328,7 +373,10 @@ describe('rsa SecureChannel', () => {
       expect(carolAsAlice.initiator).to.equal(true)
       const [forgedInit] = carolAsAlice.handleHandshake(requestWithCookie(p.responder, carolAsAlice))
       const request = requestWithCookie(p.responder, p.initiator)
-      expect(() => p.responder.handleHandshake(forgedInit)).to.throw(HandshakeRejected, /does not verify with alice's key/)
+      expect(() => p.responder.handleHandshake(forgedInit)).to.throw(
+        HandshakeRejected,
+        /does not verify with alice's key/,
+      )
       expect(p.responder.established).to.equal(false)
 
       // Posing as bob, carol answers alice's INIT with a RESP she signs over exactly what bob would sign.
@@ -339,17 +387,44 @@ describe('rsa SecureChannel', () => {
         generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'der' }).subarray(12),
         init.subarray(11 + 32, 11 + 48),
       ])
-      const transcript = Buffer.concat([text('udsu-resp-v1'), rawFingerprint('bob'), rawFingerprint('alice'), init, signedPart])
+      const transcript = Buffer.concat([
+        text('udsu-resp-v1'),
+        rawFingerprint('bob'),
+        rawFingerprint('alice'),
+        init,
+        signedPart,
+      ])
       const signature = sign('sha256', transcript, { key: fixtureIdentity('carol').privateKeyPem, ...PSS })
-      const forgedResp = Buffer.concat([signedPart, Buffer.from([signature.length >> 8, signature.length & 0xff]), signature])
-      expect(() => p.initiator.handleHandshake(forgedResp)).to.throw(HandshakeRejected, /does not verify with bob's key/)
+      const forgedResp = Buffer.concat([
+        signedPart,
+        Buffer.from([signature.length >> 8, signature.length & 0xff]),
+        signature,
+      ])
+      expect(() => p.initiator.handleHandshake(forgedResp)).to.throw(
+        HandshakeRejected,
+        /does not verify with bob's key/,
+      )
       expect(p.initiator.established).to.equal(false)
 
       // Even bob's own key does not make a RESP count unless it echoes the pending nonceI.
-      const wrongEcho = Buffer.concat([header, signedPart.subarray(header.length, header.length + 32), Buffer.alloc(16)])
-      const wrongEchoTranscript = Buffer.concat([text('udsu-resp-v1'), rawFingerprint('bob'), rawFingerprint('alice'), init, wrongEcho])
+      const wrongEcho = Buffer.concat([
+        header,
+        signedPart.subarray(header.length, header.length + 32),
+        Buffer.alloc(16),
+      ])
+      const wrongEchoTranscript = Buffer.concat([
+        text('udsu-resp-v1'),
+        rawFingerprint('bob'),
+        rawFingerprint('alice'),
+        init,
+        wrongEcho,
+      ])
       const bobSignature = sign('sha256', wrongEchoTranscript, { key: fixtureIdentity('bob').privateKeyPem, ...PSS })
-      const wrongEchoResp = Buffer.concat([wrongEcho, Buffer.from([bobSignature.length >> 8, bobSignature.length & 0xff]), bobSignature])
+      const wrongEchoResp = Buffer.concat([
+        wrongEcho,
+        Buffer.from([bobSignature.length >> 8, bobSignature.length & 0xff]),
+        bobSignature,
+      ])
       expect(() => p.initiator.handleHandshake(wrongEchoResp)).to.throw(HandshakeRejected, /answers no INIT/)
 
       // The honest handshake still completes afterwards.
@@ -365,7 +440,12 @@ describe('rsa SecureChannel', () => {
     it('makes the cookie PROTOCOL.md gives: HMAC-SHA256 over label, time bucket, source, names and nonce, cut to 16 bytes', () => {
       const secret = Buffer.alloc(32, 0x5a)
       const clock = fakeClock(7 * COOKIE_BUCKET_MS + 123)
-      const alice = new SecureChannel({ me: { name: 'alice', identity: fixtureIdentity('alice') }, peer: { name: 'bob', publicKeyPem: fixtureIdentity('bob').publicKeyPem }, now: clock.now, cookies: requestCookies(secret) })
+      const alice = new SecureChannel({
+        me: { name: 'alice', identity: fixtureIdentity('alice') },
+        peer: { name: 'bob', publicKeyPem: fixtureIdentity('bob').publicKeyPem },
+        now: clock.now,
+        cookies: requestCookies(secret),
+      })
       const bob = channel('bob', 'alice', clock)
       const [request] = bob.begin()
       const [cookie] = alice.handleHandshake(request, BOB_AT)
@@ -374,7 +454,16 @@ describe('rsa SecureChannel', () => {
       bucket.writeUInt32BE(7, 4)
       const source = text(BOB_AT)
       const expected = createHmac('sha256', secret)
-        .update(Buffer.concat([text('udsu-cookie-v1'), bucket, Buffer.from([0, source.length]), source, names, request.subarray(-32, -16)]))
+        .update(
+          Buffer.concat([
+            text('udsu-cookie-v1'),
+            bucket,
+            Buffer.from([0, source.length]),
+            source,
+            names,
+            request.subarray(-32, -16),
+          ]),
+        )
         .digest()
         .subarray(0, 16)
       expect(cookie.subarray(-16)).to.deep.equal(expected)
@@ -384,7 +473,9 @@ describe('rsa SecureChannel', () => {
       const p = pair('alice', 'bob')
       const valid = requestWithCookie(p.responder, p.initiator, BOB_AT)
       const before = observable(p.initiator)
-      expect(typeOf(p.initiator.handleHandshake(valid, 'udp 203.0.113.9:4000')), 'another source').to.deep.equal(['cookie'])
+      expect(typeOf(p.initiator.handleHandshake(valid, 'udp 203.0.113.9:4000')), 'another source').to.deep.equal([
+        'cookie',
+      ])
       expect(typeOf(p.initiator.handleHandshake(valid, 'udp 192.0.2.7:4001')), 'another port').to.deep.equal(['cookie'])
       const otherNonce = Buffer.concat([valid.subarray(0, -32), randomBytes(16), valid.subarray(-16)])
       expect(typeOf(p.initiator.handleHandshake(otherNonce, BOB_AT)), 'another nonce').to.deep.equal(['cookie'])
@@ -419,7 +510,9 @@ describe('rsa SecureChannel', () => {
       for (let i = 0; i < 2000; i++) {
         p.clock.advance(1) // 1,000 a second, two seconds: past every per-peer interval
         const forged = i % 2 === 0 ? repeated : Buffer.concat([template.subarray(0, -32), randomBytes(32)])
-        expect(typeOf(p.initiator.handleHandshake(forged, i % 3 === 0 ? BOB_AT : `udp 198.51.100.${i % 250}:${1024 + i}`))).to.deep.equal(['cookie'])
+        expect(
+          typeOf(p.initiator.handleHandshake(forged, i % 3 === 0 ? BOB_AT : `udp 198.51.100.${i % 250}:${1024 + i}`)),
+        ).to.deep.equal(['cookie'])
       }
       expect(p.initiator.begin(), 'the pending INIT stands').to.deep.equal([init])
       p.initiator.handleHandshake(p.responder.handleHandshake(init)[0])
@@ -437,7 +530,10 @@ describe('rsa SecureChannel', () => {
       expect(again.subarray(-16)).to.deep.equal(cookie.subarray(-16))
       expect(p.responder.handleHandshake(cookie), 'the same cookie again: nothing new to send').to.deep.equal([])
       expect(p.responder.begin()).to.deep.equal([again])
-      const toInitiator = Buffer.concat([Buffer.from([0x04, 3, ...text('bob'), 5, ...text('alice')]), cookie.subarray(-32)])
+      const toInitiator = Buffer.concat([
+        Buffer.from([0x04, 3, ...text('bob'), 5, ...text('alice')]),
+        cookie.subarray(-32),
+      ])
       expect(() => p.initiator.handleHandshake(toInitiator)).to.throw(HandshakeRejected, /is the initiator/)
     })
 

@@ -74,7 +74,11 @@ export function requestWithCookie(responder: SecureChannel, initiator: SecureCha
 }
 
 /** What a caller can observe of a channel, to check that a rejected message changed nothing. */
-export function observable(channel: SecureChannel): { established: boolean; sessionIds: string[]; needsRekey: boolean } {
+export function observable(channel: SecureChannel): {
+  established: boolean
+  sessionIds: string[]
+  needsRekey: boolean
+} {
   return { established: channel.established, sessionIds: channel.sessionIds(), needsRekey: channel.needsRekey() }
 }
 

@@ -96,7 +96,11 @@ describe('rsa identity', () => {
         contents: () => fixturePem('alice.pem').slice(0, 900),
         reason: /not a readable PEM RSA private key/,
       },
-      { what: 'a 1024-bit key', contents: () => fixturePem('weak-1024.pem'), reason: /1024 bits; udsu needs at least 2048/ },
+      {
+        what: 'a 1024-bit key',
+        contents: () => fixturePem('weak-1024.pem'),
+        reason: /1024 bits; udsu needs at least 2048/,
+      },
       { what: 'an exponent-3 key', contents: () => fixturePem('e3-2048.pem'), reason: /public exponent is 3/ },
     ]
     for (const { what, contents, reason } of unusable) {
@@ -113,7 +117,9 @@ describe('rsa identity', () => {
         }
 
         expect(error).to.be.instanceOf(Error)
-        expect((error as Error).message).to.include(file).and.match(reason)
+        expect((error as Error).message)
+          .to.include(file)
+          .and.match(reason)
         expect(await fs.readFile(file, 'utf8')).to.equal(original)
         expect(await fs.readdir(scratch)).to.deep.equal(['identity.pem'])
       })
@@ -147,7 +153,10 @@ describe('rsa identity', () => {
     })
 
     it('rejects a PUBLIC KEY block whose contents are not a key', () => {
-      expectRejected('-----BEGIN PUBLIC KEY-----\nAAAAAAAA\n-----END PUBLIC KEY-----\n', /not a readable RSA public key/)
+      expectRejected(
+        '-----BEGIN PUBLIC KEY-----\nAAAAAAAA\n-----END PUBLIC KEY-----\n',
+        /not a readable RSA public key/,
+      )
     })
 
     it('rejects two keys in one PEM', () => {

@@ -13,16 +13,23 @@ const nodeCrypto = createRequire(__filename)('node:crypto') as typeof import('no
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
 /** Runs `body` with generateKeyPairSync and randomBytes of node:crypto replaced, restoring them after. */
-function withCrypto<T>(replace: { x25519?: () => { publicKey: KeyObject; privateKey: KeyObject }; secret?: () => Buffer }, body: (generated: KeyObject[]) => T): T {
+function withCrypto<T>(
+  replace: { x25519?: () => { publicKey: KeyObject; privateKey: KeyObject }; secret?: () => Buffer },
+  body: (generated: KeyObject[]) => T,
+): T {
   const original = { generateKeyPairSync: nodeCrypto.generateKeyPairSync, randomBytes: nodeCrypto.randomBytes }
   const generated: KeyObject[] = []
   const patched = nodeCrypto as unknown as Record<string, unknown>
   patched.generateKeyPairSync = (type: string, ...rest: unknown[]) => {
-    const pair = type === 'x25519' && replace.x25519 ? replace.x25519() : (original.generateKeyPairSync as (...args: unknown[]) => { privateKey: KeyObject })(type, ...rest)
+    const pair =
+      type === 'x25519' && replace.x25519
+        ? replace.x25519()
+        : (original.generateKeyPairSync as (...args: unknown[]) => { privateKey: KeyObject })(type, ...rest)
     if (type === 'x25519') generated.push(pair.privateKey)
     return pair
   }
-  patched.randomBytes = (size: number) => (size === 32 && replace.secret ? replace.secret() : original.randomBytes(size))
+  patched.randomBytes = (size: number) =>
+    size === 32 && replace.secret ? replace.secret() : original.randomBytes(size)
   try {
     return body(generated)
   } finally {
@@ -41,8 +48,12 @@ function handshake(p: Pair): { init: Buffer; resp: Buffer } {
 }
 
 const headerLength = (message: Buffer) => 3 + message[1] + message[2 + message[1]]
-const fingerprint = (name: 'alice' | 'bob') => createHash('sha256').update(createPublicKey(fixtureIdentity(name).publicKeyPem).export({ type: 'spki', format: 'der' })).digest()
-const rawPublic = (key: KeyObject) => createPublicKey(key).export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI_PREFIX.length)
+const fingerprint = (name: 'alice' | 'bob') =>
+  createHash('sha256')
+    .update(createPublicKey(fixtureIdentity(name).publicKeyPem).export({ type: 'spki', format: 'der' }))
+    .digest()
+const rawPublic = (key: KeyObject) =>
+  createPublicKey(key).export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI_PREFIX.length)
 
 /** Opens a DATA body with the key and prefix given, as PROTOCOL.md describes it. */
 function openIndependently(body: Buffer, key: Buffer, prefix: Buffer, aad: Buffer): Buffer {
@@ -69,9 +80,16 @@ describe('rsa: the key schedule', () => {
       const responderName = p.responder.myName as 'alice' | 'bob'
       const initiatorName = p.initiator.myName as 'alice' | 'bob'
       const encryptedLength = init.readUInt16BE(h + 64)
-      const secret = nodeCrypto.privateDecrypt({ key: createPrivateKey(fixtureIdentity(responderName).privateKeyPem), ...OAEP }, init.subarray(h + 66, h + 66 + encryptedLength))
+      const secret = nodeCrypto.privateDecrypt(
+        { key: createPrivateKey(fixtureIdentity(responderName).privateKeyPem), ...OAEP },
+        init.subarray(h + 66, h + 66 + encryptedLength),
+      )
       expect(secret.length).to.equal(32)
-      const ephemeralRPublic = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, rawPublic(ephemeralR)]), format: 'der', type: 'spki' })
+      const ephemeralRPublic = createPublicKey({
+        key: Buffer.concat([X25519_SPKI_PREFIX, rawPublic(ephemeralR)]),
+        format: 'der',
+        type: 'spki',
+      })
       const shared = nodeCrypto.diffieHellman({ privateKey: ephemeralI, publicKey: ephemeralRPublic })
       const ikm = Buffer.concat([shared, secret])
       const salt = createHash('sha256').update(init).update(resp).digest()
@@ -102,11 +120,14 @@ describe('rsa: the key schedule', () => {
     const secret = nodeCrypto.randomBytes(32)
     const sessions = [0, 1].map(() => {
       let call = 0
-      return withCrypto({ x25519: () => (call++ % 2 === 0 ? ephemeralI : ephemeralR), secret: () => Buffer.from(secret) }, () => {
-        const p = pair('alice', 'bob')
-        const crossed = handshake(p)
-        return { p, ...crossed }
-      })
+      return withCrypto(
+        { x25519: () => (call++ % 2 === 0 ? ephemeralI : ephemeralR), secret: () => Buffer.from(secret) },
+        () => {
+          const p = pair('alice', 'bob')
+          const crossed = handshake(p)
+          return { p, ...crossed }
+        },
+      )
     })
     const [one, two] = sessions
     // Same key material: the ephemeral keys on the wire are the same.

@@ -15,7 +15,8 @@ const FAKE_NAMES = 8000
 const MAX_HEAP_GROWTH_BYTES = 32 * 1024 * 1024
 const MAX_CPU_MS = 20_000
 
-const publicPem = (fixture: string) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${fixture}.pem`), 'utf8')).publicKeyPem
+const publicPem = (fixture: string) =>
+  identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${fixture}.pem`), 'utf8')).publicKeyPem
 
 describe('a flood of introduced names', function () {
   this.timeout(120_000)
@@ -30,7 +31,12 @@ describe('a flood of introduced names', function () {
   it('persists nothing for them, keeps a bounded table, and the real conversation goes on', async () => {
     server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }, { resolve: 'reliable', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: {} },
+      { resolve: 'rsa', options: {} },
+      { resolve: 'reliable', options: {} },
+    ]
     const bob = makeClient('bob', address, { plugins })
     const alice = makeClient('alice', address, { plugins })
     running.push(bob, alice)
@@ -48,13 +54,19 @@ describe('a flood of introduced names', function () {
     const cpuBefore = process.cpuUsage()
     for (let i = 0; i < FAKE_NAMES; i++) {
       // What hole-punch does with each `intro` the server sends: the directory learns the key, the plugins hear of it.
-      const info = peers.update(`fake${i}`, { publicKey: keys[i % keys.length], online: true, instance: i.toString(16).padStart(16, '0') })
+      const info = peers.update(`fake${i}`, {
+        publicKey: keys[i % keys.length],
+        online: true,
+        instance: i.toString(16).padStart(16, '0'),
+      })
       bob.client.hooks.peerDiscovered.call(info)
     }
     const cpu = process.cpuUsage(cpuBefore)
     const cpuMs = (cpu.user + cpu.system) / 1000
     const grown = heapUsed() - heapBefore
-    console.log(`      ${FAKE_NAMES} names: ${Math.round(cpuMs)} ms of CPU, heap +${(grown / 2 ** 20).toFixed(1)} MiB, directory ${peers.size}`)
+    console.log(
+      `      ${FAKE_NAMES} names: ${Math.round(cpuMs)} ms of CPU, heap +${(grown / 2 ** 20).toFixed(1)} MiB, directory ${peers.size}`,
+    )
 
     expect(fs.readFileSync(knownFile, 'utf8')).to.equal(knownBefore)
     expect(peers.size).to.be.at.most(MAX_PEERS)

@@ -24,7 +24,13 @@ const nodeCrypto = createRequire(__filename)('node:crypto') as typeof import('no
 
 function forgedRequest(from: string, to: string): Buffer {
   // Header, a fresh nonce and a guessed cookie.
-  const body = Buffer.concat([Buffer.of(0x01, Buffer.byteLength(from)), Buffer.from(from), Buffer.of(Buffer.byteLength(to)), Buffer.from(to), randomBytes(32)])
+  const body = Buffer.concat([
+    Buffer.of(0x01, Buffer.byteLength(from)),
+    Buffer.from(from),
+    Buffer.of(Buffer.byteLength(to)),
+    Buffer.from(to),
+    randomBytes(32),
+  ])
   return encodeFrame(FrameKind.Handshake, body)
 }
 
@@ -48,7 +54,11 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
   it('costs the victim no RSA signature, and real handshakes still form within a bound', async () => {
     server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: {} },
+      { resolve: 'rsa', options: {} },
+    ]
     // The victim is the initiator: REQUESTs with a nonce are what it answers with an INIT.
     const { initiator: victim, responder: peer } = await startByRole(address, plugins, running)
     await victim.client.connect(peer.client.settings.name) // introduced both ways: the victim knows the peer's key
@@ -66,7 +76,8 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     let floodAlone!: () => void
     const threeSecondsWorth = new Promise<void>((resolve) => (floodAlone = resolve))
     flood = setInterval(() => {
-      for (let i = 0; i < perTick; i++, forged++) flooder.send(forgedRequest(peer.client.settings.name, victim.client.settings.name), port, '127.0.0.1')
+      for (let i = 0; i < perTick; i++, forged++)
+        flooder.send(forgedRequest(peer.client.settings.name, victim.client.settings.name), port, '127.0.0.1')
       if (forged >= 3 * FORGED_PER_SECOND) floodAlone()
     }, 10)
     // Three seconds' worth of flood alone: none echoes a cookie, so none costs an INIT (before the cookie, the first,
@@ -88,7 +99,9 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     await victim.client.send(again.client.settings.name, 'and back')
     await again.message('and back', HANDSHAKE_BOUND_MS)
     const victimAskedMs = Date.now() - started
-    console.log(`      ${forged} forged REQUESTs; sessions formed in ${peerAskedMs} ms (peer asked) and ${victimAskedMs} ms (victim asked)`)
+    console.log(
+      `      ${forged} forged REQUESTs; sessions formed in ${peerAskedMs} ms (peer asked) and ${victimAskedMs} ms (victim asked)`,
+    )
     expect(peerAskedMs).to.be.below(HANDSHAKE_BOUND_MS)
     expect(victimAskedMs).to.be.below(HANDSHAKE_BOUND_MS)
   })
@@ -99,7 +112,11 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     await server.close()
     server = await startServer()
     const address = `127.0.0.1:${server.address().port}`
-    const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, { resolve: 'rsa', options: {} }]
+    const plugins = [
+      { resolve: 'udp', options: {} },
+      { resolve: 'hole-punch', options: {} },
+      { resolve: 'rsa', options: {} },
+    ]
     const victim = makeClient('alice', address, { plugins })
     const bob = makeClient('bob', address, { plugins })
     running.push(victim, bob)
@@ -107,12 +124,17 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     await bob.client.start()
     // Names introduced (as hole-punch hands a server's intro on) with keys the victim is the initiator towards.
     const victimFingerprint = fingerprintBytes(victim.client.container.cradle.me.publicKey!)
-    const keys = ['bob', 'carol', 'dave'].map((k) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${k}.pem`), 'utf8')).publicKeyPem)
+    const keys = ['bob', 'carol', 'dave'].map(
+      (k) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${k}.pem`), 'utf8')).publicKeyPem,
+    )
     const higher = keys.filter((key) => Buffer.compare(victimFingerprint, fingerprintBytes(key)) < 0)
     expect(higher.length).to.be.greaterThan(0)
     const { peers } = victim.client.container.cradle
     const names = Array.from({ length: FAKE_NAMES }, (_, i) => `fake${i}`)
-    for (const [i, name] of names.entries()) victim.client.hooks.peerDiscovered.call(peers.update(name, { publicKey: higher[i % higher.length], online: true }))
+    for (const [i, name] of names.entries())
+      victim.client.hooks.peerDiscovered.call(
+        peers.update(name, { publicKey: higher[i % higher.length], online: true }),
+      )
     const port = victim.client.container.cradle.transports.all()[0].local().port
 
     const signedBefore = signatures
@@ -122,7 +144,8 @@ describe('rsa: a flood of forged handshake REQUESTs', function () {
     // Each name sends one fresh nonce a second (the victim hears no flood per peer), 100 a second in all.
     let tick = 0
     flood = setInterval(() => {
-      for (let i = 0; i < FAKE_NAMES / 100; i++, forged++) flooder.send(forgedRequest(names[(tick * (FAKE_NAMES / 100) + i) % FAKE_NAMES], 'alice'), port, '127.0.0.1')
+      for (let i = 0; i < FAKE_NAMES / 100; i++, forged++)
+        flooder.send(forgedRequest(names[(tick * (FAKE_NAMES / 100) + i) % FAKE_NAMES], 'alice'), port, '127.0.0.1')
       tick++
       if (forged >= 3 * FAKE_NAMES) done()
     }, 10)

@@ -14,7 +14,12 @@ import { fixtureIdentity } from './fixtures'
 import { exchange } from './helpers'
 
 function newIdentity(bits: number): RsaIdentity {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: bits,
+    publicExponent: 0x10001,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  })
   return identityFromPem(privateKey)
 }
 
@@ -25,7 +30,17 @@ const LONG_NAME = '名'.repeat(21) + 'a'
  *  (hole-punch sends at most MAX_LOCAL_CANDIDATES), the process's instance and the channel's ephemeral key. */
 function registrationBytes(identity: Pick<RsaIdentity, 'publicKeyPem'>): number {
   const local = Array.from({ length: MAX_LOCAL_CANDIDATES }, () => ({ address: '255.255.255.255', port: 65535 }))
-  const message: ClientMessage = { t: 'register', rid: 'f'.repeat(16), cookie: 'c'.repeat(64), name: LONG_NAME, key: identity.publicKeyPem, local, nat: 'symmetric', instance: 'f'.repeat(16), eph: 'e'.repeat(43) }
+  const message: ClientMessage = {
+    t: 'register',
+    rid: 'f'.repeat(16),
+    cookie: 'c'.repeat(64),
+    name: LONG_NAME,
+    key: identity.publicKeyPem,
+    local,
+    nat: 'symmetric',
+    instance: 'f'.repeat(16),
+    eph: 'e'.repeat(43),
+  }
   return Buffer.byteLength(JSON.stringify(message)) + 3
 }
 
@@ -34,8 +49,14 @@ const [HANDSHAKE_NAME_A, HANDSHAKE_NAME_B] = ['й'.repeat(32), 'ж'.repeat(32)]
 
 /** The largest handshake message between two such identities, as framed. */
 function largestHandshakeBytes(a: RsaIdentity, b: RsaIdentity): number {
-  const ours = new SecureChannel({ me: { name: HANDSHAKE_NAME_A, identity: a }, peer: { name: HANDSHAKE_NAME_B, publicKeyPem: b.publicKeyPem } })
-  const theirs = new SecureChannel({ me: { name: HANDSHAKE_NAME_B, identity: b }, peer: { name: HANDSHAKE_NAME_A, publicKeyPem: a.publicKeyPem } })
+  const ours = new SecureChannel({
+    me: { name: HANDSHAKE_NAME_A, identity: a },
+    peer: { name: HANDSHAKE_NAME_B, publicKeyPem: b.publicKeyPem },
+  })
+  const theirs = new SecureChannel({
+    me: { name: HANDSHAKE_NAME_B, identity: b },
+    peer: { name: HANDSHAKE_NAME_A, publicKeyPem: a.publicKeyPem },
+  })
   const [responder, initiator] = ours.initiator ? [theirs, ours] : [ours, theirs]
   return Math.max(...exchange(responder, initiator).map((step) => step.bytes.length + 3))
 }
@@ -46,12 +67,15 @@ describe('rsa: identity key sizes that fit the frames', function () {
   for (const bits of IDENTITY_RSA_BITS) {
     it(`${bits} bits: the largest registration and handshake fit in ${MAX_DATAGRAM_BYTES} bytes`, () => {
       // The fixtures are 3072-bit keys: no need to wait for two new ones.
-      const [a, b] = bits === 3072 ? [fixtureIdentity('alice'), fixtureIdentity('bob')] : [newIdentity(bits), newIdentity(bits)]
+      const [a, b] =
+        bits === 3072 ? [fixtureIdentity('alice'), fixtureIdentity('bob')] : [newIdentity(bits), newIdentity(bits)]
       expect(Buffer.byteLength(LONG_NAME)).to.equal(MAX_NAME_BYTES)
       expect(registrationBytes(a)).to.be.at.most(MAX_DATAGRAM_BYTES)
       expect(largestHandshakeBytes(a, b)).to.be.at.most(MAX_DATAGRAM_BYTES)
       // The frame encoder agrees (it throws past the limit).
-      expect(() => encodeJson(FrameKind.Server, { t: 'register', name: LONG_NAME, key: a.publicKeyPem, local: [] })).to.not.throw()
+      expect(() =>
+        encodeJson(FrameKind.Server, { t: 'register', name: LONG_NAME, key: a.publicKeyPem, local: [] }),
+      ).to.not.throw()
     })
   }
 

@@ -10,8 +10,14 @@ import { cleanupTemp, FIXTURE_KEYS, fixtureProfile } from '../../../test/support
 import { fingerprintOf as identityOfPublic, identityFromPem } from '../identity'
 
 const fastRsa = { resolve: 'rsa', options: { handshakeTimeoutMs: 1500 } }
-const plugins = [{ resolve: 'udp', options: {} }, { resolve: 'hole-punch', options: {} }, fastRsa, { resolve: 'reliable', options: {} }]
-const fingerprint = (fixture: string) => identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${fixture}.pem`), 'utf8')).fingerprint
+const plugins = [
+  { resolve: 'udp', options: {} },
+  { resolve: 'hole-punch', options: {} },
+  fastRsa,
+  { resolve: 'reliable', options: {} },
+]
+const fingerprint = (fixture: string) =>
+  identityFromPem(fs.readFileSync(path.join(FIXTURE_KEYS, `${fixture}.pem`), 'utf8')).fingerprint
 const REAL_ALICE = fingerprint('alice')
 /** The squatter holds carol's key and registers as "alice". */
 const SQUATTER = fingerprint('carol')
@@ -60,7 +66,10 @@ function pathTo(client: TestClient, peer: string): Promise<void> {
 
 async function command(client: TestClient, line: string): Promise<{ info: string[]; error: string[] }> {
   const said = { info: [] as string[], error: [] as string[] }
-  await client.client.container.cradle.commands.run(line, { info: (text) => said.info.push(text), error: (text) => said.error.push(text) })
+  await client.client.container.cradle.commands.run(line, {
+    info: (text) => said.info.push(text),
+    error: (text) => said.error.push(text),
+  })
   return said
 }
 
@@ -145,7 +154,9 @@ describe('trust on first use against a name squatter', function () {
     expect(wrong.error.join()).to.match(/not the one you named/)
     expect(knownPeers(bob)).to.deep.equal({ alice: SQUATTER })
     // A few digits could match a key made for them: at least 16 are needed, given as shown (with spaces) or not.
-    expect((await command(bob, `/trust alice ${REAL_ALICE.slice(0, 4)}`)).error.join()).to.match(/at least 16 hex digits/)
+    expect((await command(bob, `/trust alice ${REAL_ALICE.slice(0, 4)}`)).error.join()).to.match(
+      /at least 16 hex digits/,
+    )
     expect(knownPeers(bob)).to.deep.equal({ alice: SQUATTER })
     const trusted = await command(bob, `/trust alice ${REAL_ALICE.slice(0, 19)}`)
     expect(trusted.info.join()).to.include(REAL_ALICE)
@@ -164,7 +175,9 @@ describe('trust on first use against a name squatter', function () {
     await reintroduced(bob, REAL_ALICE)
     expect((await command(bob, '/trust alice')).error.join()).to.match(/key of alice has not changed/)
     // A frontend still showing the squatter's warning names the squatter's key: refused, the pinned key stays.
-    expect((await command(bob, `/trust alice ${SQUATTER}`)).error.join()).to.equal(`the key of alice has not changed: it is the one you already trust (${REAL_ALICE})`)
+    expect((await command(bob, `/trust alice ${SQUATTER}`)).error.join()).to.equal(
+      `the key of alice has not changed: it is the one you already trust (${REAL_ALICE})`,
+    )
     expect(knownPeers(bob)).to.deep.equal({ alice: REAL_ALICE })
     await leaves(bob, alice)
 

@@ -7,15 +7,24 @@ import { UdpProbe, type Datagram } from '../probe'
 
 const REFLECTOR_PORT = 3478
 
-const from = (endpoint: Endpoint) => (datagram: Datagram): boolean =>
-  datagram.from.address === endpoint.address && datagram.from.port === endpoint.port
+const from =
+  (endpoint: Endpoint) =>
+  (datagram: Datagram): boolean =>
+    datagram.from.address === endpoint.address && datagram.from.port === endpoint.port
 
 function netnsList(): string[] {
-  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.split(' ')[0]).filter(Boolean)
+  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((line) => line.split(' ')[0])
+    .filter(Boolean)
 }
 
 function rootLinks(): string[] {
-  return spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.split(':')[1]?.trim()).filter(Boolean).sort()
+  return spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((line) => line.split(':')[1]?.trim())
+    .filter(Boolean)
+    .sort()
 }
 
 describe('NAT lab', function () {
@@ -101,7 +110,10 @@ describe('NAT lab', function () {
       const dropsBefore = await nat.wanDrops()
       r2.send(mapping, 'unsolicited-from-r2') // r2 was never contacted from this socket
       r1.send({ address: nat.wanIp, port: 9 }, 'unsolicited-to-unmapped-port')
-      await pollUntil('the router dropped both unsolicited datagrams', async () => (await nat.wanDrops()) >= dropsBefore + 2)
+      await pollUntil(
+        'the router dropped both unsolicited datagrams',
+        async () => (await nat.wanDrops()) >= dropsBefore + 2,
+      )
       expect(a.received.map((datagram) => datagram.data)).to.not.include('unsolicited-from-r2')
     })
 
@@ -147,7 +159,10 @@ describe('NAT lab', function () {
       await t.receive((datagram) => datagram.data === 'while-open')
       const mine = async () => (await nat.mappings()).filter((entry) => entry.private.port === t.port)
       expect(await mine()).to.have.length(1)
-      await pollUntil('the idle mapping expired', async () => (await mine()).length === 0, { timeoutMs: 15_000, intervalMs: 250 })
+      await pollUntil('the idle mapping expired', async () => (await mine()).length === 0, {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      })
 
       const drops = await nat.wanDrops()
       r1.send(mapping, 'after-expiry')
@@ -187,7 +202,10 @@ describe('NAT lab', function () {
       expect(await a.discover(r1.local)).to.deep.equal(mapping)
       expect(await host.lossDrops()).to.equal(0)
       await host.setLoss(0) // idempotent
-      const invalid = await host.setLoss(1.5).then(() => undefined, (rejection: Error) => rejection)
+      const invalid = await host.setLoss(1.5).then(
+        () => undefined,
+        (rejection: Error) => rejection,
+      )
       expect(invalid?.message).to.match(/probability in \[0, 1\]/)
     })
   })
@@ -197,7 +215,10 @@ describe('NAT lab', function () {
       const error = await buildLab({
         nats: [{ name: 'n', type: 'full-cone' as 'eim' }],
         hosts: [{ name: 'Bad Name' }, { name: 'x', behind: 'nowhere' }],
-      }).then(() => undefined, (rejection: Error) => rejection)
+      }).then(
+        () => undefined,
+        (rejection: Error) => rejection,
+      )
       expect(error?.message).to.include("nats[0].type must be 'eim' or 'symmetric'")
       expect(error?.message).to.include("hosts[0].name 'Bad Name'")
       expect(error?.message).to.include("hosts[1].behind 'nowhere' names no NAT")
@@ -205,7 +226,10 @@ describe('NAT lab', function () {
 
     it('teardown removes every namespace and interface of the run, kills its programs, and is idempotent', async function () {
       const linksBefore = rootLinks()
-      const lab = await buildLab({ nats: [{ name: 'n', type: 'eim' }], hosts: [{ name: 'pub' }, { name: 'priv', behind: 'n' }] })
+      const lab = await buildLab({
+        nats: [{ name: 'n', type: 'eim' }],
+        hosts: [{ name: 'pub' }, { name: 'priv', behind: 'n' }],
+      })
       expect(netnsList()).to.include.members([...lab.namespaces])
       expect(lab.namespaces.every((ns) => ns.includes(lab.runId))).to.equal(true)
       expect(rootLinks(), 'no lab interface lives in the root namespace').to.deep.equal(linksBefore)
