@@ -28,9 +28,9 @@ import type {
   Settings,
 } from './types'
 import { decodeFrame, encodeFrame, FrameKind, hasFrameHeader, type FrameKinds } from '../protocol/frames'
+import { decodeEnvelope, encodeEnvelope, isChatEnvelope, MAX_TEXT_BYTES } from '../protocol/envelope'
 
 /** Longest chat text, in UTF-8 bytes: 64 KiB, which reliable delivery fragments and reassembles. */
-export const MAX_TEXT_BYTES = 64 * 1024
 
 export interface ClientStats {
   /** Datagrams no plugin claimed and that were not a DATA frame we could open. */
@@ -217,7 +217,7 @@ export class Client implements Chat, Pipeline {
     try {
       // A delivery plugin takes charge of the message and reports its states; without one it goes out as one datagram.
       if (await this.hooks.transmit.promise(message.to, envelope)) return
-      await this.sendSealed(message.to, Buffer.from(JSON.stringify(envelope)))
+      await this.sendSealed(message.to, encodeEnvelope(envelope))
       this.hooks.messageState.call({ id: message.id, to: message.to, state: 'sent' })
     } catch (error) {
       this.hooks.messageState.call({
@@ -279,26 +279,12 @@ export class Client implements Chat, Pipeline {
 
   /** Parses one envelope from an authenticated peer, lets plugins route it, and delivers chat messages. */
   async receiveEnvelope(peer: string, bytes: Buffer): Promise<void> {
-    let envelope: Envelope
-    try {
-      envelope = JSON.parse(bytes.toString('utf8')) as Envelope
-      if (typeof envelope !== 'object' || envelope === null || typeof envelope.type !== 'string')
-        throw new Error('no type')
-    } catch {
-      return this.reject(`malformed envelope from ${peer}`)
-    }
+    const envelope = decodeEnvelope(bytes)
+    if (!envelope) return this.reject(`malformed envelope from ${peer}`)
     if (await this.hooks.route.promise(envelope, { peer, bytes, sealed: false })) return
     if (envelope.type !== 'chat') return this.reject(`envelope of unknown type "${envelope.type}" from ${peer}`)
+    if (!isChatEnvelope(envelope)) return this.reject(`malformed chat message from ${peer}`)
     const { id, text, ts } = envelope
-    if (
-      typeof id !== 'string' ||
-      !/^[0-9a-f]{8,64}$/.test(id) ||
-      typeof text !== 'string' ||
-      typeof ts !== 'number' ||
-      Buffer.byteLength(text) > MAX_TEXT_BYTES
-    ) {
-      return this.reject(`malformed chat message from ${peer}`)
-    }
     const received: ChatMessage = { id, from: peer, to: this.me.name, text, ts }
     const filtered = await this.filterIncoming(received)
     if (filtered) await this.hooks.deliver.promise(filtered)

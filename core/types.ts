@@ -168,10 +168,7 @@ export interface Chat {
 }
 
 /** The decoded content of a sealed packet: one JSON object with a `type` (`chat`, receipts, control). */
-export interface Envelope {
-  type: string
-  [field: string]: unknown
-}
+export type { Envelope } from '../protocol/envelope'
 
 /** Where the client stands with its rendezvous server. */
 export interface ServerState {

@@ -26,7 +26,8 @@ import {
 } from '../../protocol'
 import { AuxSocket, MAX_AUX_SOCKETS, openAuxSockets } from './birthday'
 import { PathMachine, type PathEvent } from './paths'
-import { inOwnSubnet, makeProbe, MAX_LOCAL_CANDIDATES, parseProbe, type ProbeType } from './probe'
+import { makeProbe, parseProbe, type ProbeType } from '../../protocol'
+import { inOwnSubnet, MAX_LOCAL_CANDIDATES } from './send-policy'
 import { RendezvousClient } from './rendezvous'
 
 export { punchSchedule } from './paths'

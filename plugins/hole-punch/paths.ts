@@ -4,7 +4,8 @@
 // (it hears of an earlier deadline through `effects.deadline`). A socket is an opaque `Via`; `main` is the client's own.
 import type { Endpoint, PathKind } from '../../core'
 import { formatEndpoint, sameEndpoint, type NatType } from '../../protocol'
-import { probeToken, SendBudget, type Probe, type ProbeType } from './probe'
+import { probeToken, type Probe, type ProbeType } from '../../protocol'
+import { SendBudget } from './send-policy'
 import { randomPorts } from './birthday'
 
 export interface PathOptions {

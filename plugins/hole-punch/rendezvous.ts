@@ -39,7 +39,7 @@ import {
   type ServerMessage,
   type Transcript,
 } from '../../protocol'
-import { MAX_LOCAL_CANDIDATES } from './probe'
+import { MAX_LOCAL_CANDIDATES } from './send-policy'
 
 export interface RendezvousOptions {
   keepaliveMs: number

@@ -2,7 +2,7 @@
 import * as dgram from 'node:dgram'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { Endpoint } from '../../core/types'
-import { makeProbe } from '../../plugins/hole-punch/probe'
+import { makeProbe } from '../../protocol'
 import { decodeFrame, decodeJson, encodeJson, FrameKind } from '../../core/wire'
 import {
   ChannelEnd,

@@ -4,7 +4,7 @@
 import { expect } from 'chai'
 import { encodeJson, FrameKind } from '../../../core/wire'
 import { makeClient, startServer } from '../../../test/support/inprocess'
-import { makeProbe } from '../probe'
+import { makeProbe } from '../../../protocol'
 import { cleanupTemp } from '../../../test/support/processes'
 
 /**

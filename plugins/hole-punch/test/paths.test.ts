@@ -2,7 +2,7 @@
 import { expect } from 'chai'
 import type { Endpoint } from '../../../core/index'
 import { MAX_PEER_STATES, PathMachine, type PathEvent, type PathOptions } from '../paths'
-import { makeProbe, type Probe, type ProbeType } from '../probe'
+import { makeProbe, type Probe, type ProbeType } from '../../../protocol'
 
 const OPTIONS: PathOptions = {
   keepaliveMs: 15_000,

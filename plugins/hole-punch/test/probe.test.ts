@@ -2,7 +2,8 @@
 // exact fields; an address that never answered gets a bounded number of punches and birthday probes however many
 // peers (a hostile server may invent them) point at it; once it answers, it is free.
 import { expect } from 'chai'
-import { inOwnSubnet, makeProbe, parseProbe, probeToken, SendBudget } from '../probe'
+import { makeProbe, parseProbe, probeToken } from '../../../protocol'
+import { inOwnSubnet, SendBudget } from '../send-policy'
 
 const TOKEN = 'ab'.repeat(16)
 const OTHER = 'cd'.repeat(16)

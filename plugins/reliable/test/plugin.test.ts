@@ -1,7 +1,7 @@
 // The plugin in two in-process clients on loopback (udp, hole-punch, rsa, reliable): the whole pipeline, no child processes.
 import { expect } from 'chai'
 import * as fs from 'node:fs'
-import { MAX_TEXT_BYTES } from '../../../core/client'
+import { MAX_TEXT_BYTES } from '../../../protocol'
 import type { RendezvousServer } from '../../../server/index'
 import { fixtureProfile, startClient, startServer, type TestClient } from './clients'
 import { DurableState } from '../durable'
