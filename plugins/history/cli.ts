@@ -1,4 +1,4 @@
-// `udsu history export|import …`: the command-line side of history. core/cli.ts hands `udsu history` over to this.
+// `udsu history export|import …`: the command-line side of history. cli/index.ts hands `udsu history` over to this.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import * as readline from 'node:readline'

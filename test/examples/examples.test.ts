@@ -158,7 +158,7 @@ describe('the example plugins, installed by package name beside the packed udsu'
       { resolve: 'udsu-plugin-signature', options: { signature: 42 } },
     ]
     fs.writeFileSync(path.join(app, 'bad-signature.json'), JSON.stringify({ plugins, frontend: 'none' }))
-    const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'core', 'cli.js')
+    const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'cli', 'index.js')
     const bad = await run(process.execPath, [cli, '--config', 'bad-signature.json', '--name', 'ann'], app)
     expect(bad.code, bad.output).to.equal(2)
     expect(bad.output).to.contain('plugins[4] (signature).options.signature must be a string, not number')
@@ -196,7 +196,7 @@ describe('the example plugins, installed by package name beside the packed udsu'
       }\n`,
       )
       const profile = fs.mkdtempSync(path.join(work, 'profile-'))
-      const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'core', 'cli.js')
+      const cli = path.join(app, 'node_modules', 'udsu', 'dist', 'cli', 'index.js')
       const started = spawn(process.execPath, [cli, '--name', 'botty', '--profile', profile], { cwd: app })
       child = started
       const events: Array<Record<string, unknown>> = []

@@ -17,7 +17,7 @@ import {
 } from '../support/processes'
 
 const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'fixtures', 'plugins')
-/** The CLI's exit status when a plugin failed at start (core/cli.ts, documented in --help and the README). */
+/** The CLI's exit status when a plugin failed at start (cli/index.ts, documented in --help and the README). */
 const EXIT_PLUGIN_FAILED = 3
 const EXIT_BAD_CONFIG = 2
 /** No server is ever reached in the start failures below; an address that nothing answers is enough. */

@@ -84,7 +84,7 @@ describe('the npm package, installed from its tarball', function () {
       'dist/core/index.mjs',
       'dist/core/index.d.ts',
       'dist/core/index.d.mts',
-      'dist/core/cli.js',
+      'dist/cli/index.js',
       'dist/server/index.js',
       'dist/plugins/udp/index.js',
       'dist/testing/index.js',

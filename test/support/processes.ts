@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as readline from 'node:readline'
-import type { NetcheckReport } from '../../core/netcheck'
+import type { NetcheckReport } from '../../cli/netcheck'
 import './data-home'
 import { waitUntil } from './wait'
 
@@ -14,7 +14,7 @@ export const ROOT = (() => {
   while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir)
   return dir
 })()
-export const CLI = path.join(ROOT, 'dist', 'core', 'cli.js')
+export const CLI = path.join(ROOT, 'dist', 'cli', 'index.js')
 export const FIXTURE_KEYS = path.join(ROOT, 'test', 'fixtures', 'keys')
 
 export type Event = Record<string, unknown> & { type: string }

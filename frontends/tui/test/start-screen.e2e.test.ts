@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import { freeUdpPort, Tmux } from './tmux'
 
 const ROOT = path.resolve(__dirname, '../../../..')
-const CLI = path.join(ROOT, 'dist/core/cli.js')
+const CLI = path.join(ROOT, 'dist/cli/index.js')
 
 /** The name field's line on the start screen (under "Your name"), brackets included. */
 const nameField = (screen: string): string => /Your name[^\n]*\n([^\n]*)/.exec(screen)?.[1].trim() ?? ''

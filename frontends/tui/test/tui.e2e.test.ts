@@ -8,7 +8,7 @@ import * as readline from 'node:readline'
 import { freeUdpPort, Tmux } from './tmux'
 
 const ROOT = path.resolve(__dirname, '../../../..')
-const CLI = path.join(ROOT, 'dist/core/cli.js')
+const CLI = path.join(ROOT, 'dist/cli/index.js')
 const ARTIFACT = path.join(ROOT, 'test-artifacts/tui-chat.txt')
 
 /** A child process whose stdout lines the test can wait for. */

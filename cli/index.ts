@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `udsu` command: `udsu [chat]` runs a client, `udsu server` a rendezvous server, `udsu ping` checks one, `udsu history`
 // exports and imports. Each subcommand parses only its own flags (core/args.ts); every usage mistake exits with 2.
-import { Client } from './client'
-import { logLevelFlag, parseCommandLine, portFlag, serverListFlag } from './args'
-import { ConfigError, loadConfig } from './config'
-import { UsageError } from './errors'
-import { isCancelled, PluginFailure } from './plugin'
+import { Client } from '../core/client'
+import { logLevelFlag, parseCommandLine, portFlag, serverListFlag } from '../core/args'
+import { ConfigError, loadConfig } from '../core/config'
+import { UsageError } from '../core/errors'
+import { isCancelled, PluginFailure } from '../core/plugin'
 
 const HELP = `udsu — peer-to-peer chat over hole-punched UDP, end-to-end encrypted
 

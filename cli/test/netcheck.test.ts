@@ -4,7 +4,7 @@ import * as dgram from 'node:dgram'
 import * as os from 'node:os'
 import { expect } from 'chai'
 import { classifyNat, netcheck, type ServerCheck } from '../netcheck'
-import { encodeJson, FrameKind } from '../wire'
+import { encodeJson, FrameKind } from '../../protocol'
 import { runNetcheck, ServerProcess, trackProcesses } from '../../test/support/processes'
 
 /** A bound UDP socket that never answers: a server that is down behind a firewall that drops (no ICMP comes back). */

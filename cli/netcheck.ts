@@ -21,8 +21,8 @@ import {
   type ClientMessage,
   type ServerMessage,
 } from '../protocol'
-import { DEFAULT_CONFIG, loadConfig } from './config'
-import type { Endpoint } from './types'
+import { DEFAULT_CONFIG, loadConfig } from '../core/config'
+import type { Endpoint } from '../core/types'
 
 export const NETCHECK_HELP = `Usage: udsu netcheck [--server HOST:PORT[,HOST:PORT…]] [--json] [--config FILE]
 
