@@ -73,7 +73,7 @@ export type CoreEvent =
   /** `final`: this start window cannot start the client any more (a taken name): udsu must be started again. */
   | { type: 'phase'; phase: Phase; problems?: StartProblems; final?: boolean }
   | { type: 'ready'; me: Identity }
-  | { type: 'server'; online: boolean; server: string; reason?: string }
+  | { type: 'server'; online: boolean; server: string; current?: string; reason?: string }
   | { type: 'contacts'; contacts: ContactView[] }
   | { type: 'path'; peer: string; path?: PathKind; reason?: string }
   | { type: 'message'; message: MessageView }

@@ -95,7 +95,7 @@ export function createWebFrontend(
   let startProblems: StartProblems | undefined
   let prefill: Settings = { name: settings.name, server: settings.server }
   let me: Identity | undefined
-  let server: { online: boolean; server: string; reason?: string } | undefined
+  let server: { online: boolean; server: string; current?: string; reason?: string } | undefined
   /** The refusal of our registration seen while starting (a taken name): the start window shows it. */
   let refusal: string | undefined
   let acceptStart: ((settings: Settings) => void) | undefined
@@ -178,7 +178,12 @@ export function createWebFrontend(
         return
       }
       case 'server':
-        server = { online: event.state.online, server: event.state.server, reason: event.state.reason }
+        server = {
+          online: event.state.online,
+          server: event.state.server,
+          ...(event.state.current ? { current: event.state.current } : {}),
+          reason: event.state.reason,
+        }
         return broadcast({ type: 'server', ...server })
       case 'peerDiscovered':
         return updateContact(event.peer, { online: event.online })

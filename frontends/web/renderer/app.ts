@@ -108,7 +108,7 @@
   let shown: MessageView[] = []
   let more = false
   let loadingOlder = false
-  let server: { online: boolean; server: string; reason?: string } | undefined
+  let server: { online: boolean; server: string; current?: string; reason?: string } | undefined
   const paths = new Map<string, string>()
   /** Peers whose key changed and is not accepted yet → the warning's text and the new key's fingerprint it names. */
   const keyChanges = new Map<string, { text: string; fingerprint?: string }>()
@@ -153,7 +153,7 @@
         ui.me.title = `Your fingerprint: ${event.me.fingerprint}`
         return
       case 'server':
-        server = { online: event.online, server: event.server, reason: event.reason }
+        server = { online: event.online, server: event.server, current: event.current, reason: event.reason }
         return renderStatus()
       case 'contacts': {
         contacts = event.contacts
@@ -448,7 +448,7 @@
       const state = el(
         'span',
         server.online ? 'online' : 'offline',
-        `Server ${server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}`,
+        `Server ${server.current ?? server.server} ${server.online ? 'online' : `offline${server.reason ? ` (${server.reason})` : ''}`}`,
       )
       ui.status.append(state)
     }
