@@ -124,7 +124,7 @@ interface SimClient {
 }
 
 /** The requests that go in clear (before there are keys, and NAT detection): the rest is sealed once a channel exists. */
-const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+const CLEAR = new Set(['hello', 'register', 'mapping'])
 
 /** A load process: its share of the clients, registering, keeping alive, and asking for introductions and lists. */
 async function load(): Promise<void> {
@@ -188,8 +188,6 @@ async function load(): Promise<void> {
       cookie: cookie.cookie,
       name: client.name,
       key: key.publicPem,
-      local,
-      nat: 'eim',
       eph: eph.public,
     })
     if (challenge?.t !== 'challenge') return false
@@ -202,10 +200,10 @@ async function load(): Promise<void> {
       serverEph: challenge.eph,
       serverKey: challenge.skey,
     }
-    // `registered` comes sealed: the channel must exist before the answer to `prove` arrives.
+    // `prove` goes and `registered` comes sealed: the channel must exist before either.
     client.channel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
     const sig = sign('sha256', registrationProof(transcript), { key: key.privateKey, ...PSS }).toString('base64')
-    const proven = await request(client, { t: 'prove', rid: rid(), sig })
+    const proven = await request(client, { t: 'prove', rid: rid(), sig, local, nat: 'eim' })
     return proven?.t === 'registered'
   }
 

@@ -31,7 +31,9 @@ export interface Admitted {
   channel: ChannelEnd
 }
 
-interface Pending extends Omit<Admitted, 'channel'> {
+interface Pending {
+  name: string
+  key: string
   /** The key, parsed once at `register` (parsing a PEM is the dearest step after the signature check). */
   publicKey: KeyObject
   nonce: string
@@ -39,10 +41,12 @@ interface Pending extends Omit<Admitted, 'channel'> {
   transcript: Transcript
   eph: EphemeralKey
   signature: string
-  /** Set once proven, so a resent proof is answered under the same keys. */
+  /** The channel's server end, derived at the first sealed frame from this endpoint: the proof comes sealed under it. */
   channel?: ChannelEnd
   /** The signature that proved it: kept until the entry expires, so a retransmitted proof gets the same answer. */
   proof?: string
+  /** What the proof admitted (with the sealed `local`, `nat`, `instance`), answered again to a retransmitted proof. */
+  admitted?: Admitted
 }
 
 export class Admission {
@@ -101,7 +105,7 @@ export class Admission {
     const publicKey = parseRsaPublicKey(message.key)
     if (typeof publicKey === 'string') return { t: 'error', rid: message.rid, code: 'bad_key', message: publicKey }
     const nonce = randomBytes(16).toString('hex')
-    const { name, key, local, nat = 'unknown', instance } = message
+    const { name, key } = message
     const eph = ephemeralKey()
     const transcript: Transcript = {
       nonce,
@@ -115,9 +119,6 @@ export class Admission {
       name,
       key,
       publicKey,
-      local,
-      nat,
-      instance,
       nonce,
       expiresAt: now + (this.options.pendingMs ?? 10_000),
       transcript,
@@ -139,11 +140,21 @@ export class Admission {
     }
   }
 
-  /** `prove` → the admitted registration, or the error to send. */
+  /**
+   * The channel a registration waiting at `from` set up (its challenge's keys), under which its `prove` comes sealed;
+   * undefined when none waits (or it expired, or its ephemeral key is unusable).
+   */
+  channelAt(from: Endpoint): ChannelEnd | undefined {
+    const entry = this.pending.get(formatEndpoint(from))
+    if (!entry || entry.expiresAt <= this.now()) return undefined
+    entry.channel ??= ChannelEnd.derive('server', entry.eph, entry.transcript.clientEph, entry.transcript)
+    return entry.channel
+  }
+
+  /** A `prove` that opened under `channelAt(from)` → the admitted registration, or the error to send (sealed). */
   prove(message: Extract<ClientMessage, { t: 'prove' }>, from: Endpoint): Admitted | ServerMessage {
-    const at = formatEndpoint(from)
-    const entry = this.pending.get(at)
-    if (!entry || entry.expiresAt <= this.now()) {
+    const entry = this.pending.get(formatEndpoint(from))
+    if (!entry?.channel || entry.expiresAt <= this.now()) {
       return {
         t: 'error',
         rid: message.rid,
@@ -154,10 +165,9 @@ export class Admission {
     if (entry.proof !== undefined) {
       // Our answer was lost and the client sent its proof again: the same proof is admitted again (the same name, key
       // and endpoint, so registering it again only refreshes it), anything else is not.
-      if (entry.proof !== message.sig || !entry.channel)
+      if (entry.proof !== message.sig || !entry.admitted)
         return { t: 'error', rid: message.rid, code: 'bad_request', message: 'this registration is already proven' }
-      const { name, key, local, nat, instance, channel } = entry
-      return { name, key, local, nat, instance, channel }
+      return entry.admitted
     }
     let valid = false
     try {
@@ -172,13 +182,10 @@ export class Admission {
     }
     if (!valid)
       return { t: 'error', rid: message.rid, code: 'bad_proof', message: 'the signature does not match the key' }
-    const channel = ChannelEnd.derive('server', entry.eph, entry.transcript.clientEph, entry.transcript)
-    if (!channel)
-      return { t: 'error', rid: message.rid, code: 'bad_request', message: 'the ephemeral key is not usable' }
     entry.proof = message.sig
-    entry.channel = channel
-    const { name, key, local, nat, instance } = entry
-    return { name, key, local, nat, instance, channel }
+    const { local, nat = 'unknown', instance } = message
+    entry.admitted = { name: entry.name, key: entry.key, local, nat, instance, channel: entry.channel }
+    return entry.admitted
   }
 
   get waiting(): number {

@@ -361,8 +361,16 @@ export class RendezvousServer {
       this.logger.debug('dropped a malformed datagram', { from: formatEndpoint(from), bytes: bytes.length })
       return
     }
-    if (message.t === 'hello' || message.t === 'register' || message.t === 'prove')
-      return this.admit(message, from, Date.now(), bytes.length)
+    if (message.t === 'hello' || message.t === 'register') return this.admit(message, from, Date.now(), bytes.length)
+    if (message.t === 'prove') {
+      // The proof carries the LAN endpoints: only sealed (see openChannel), so a client never learns to send it in clear.
+      this.stats.unregistered++
+      return this.replyClear(
+        from,
+        { t: 'error', rid: message.rid, code: 'bad_request', message: 'prove only sealed under the channel' },
+        bytes.length,
+      )
+    }
     // Anything else in clear is unauthenticated: never acted on, whoever's address it carries.
     this.stats.unregistered++
     if (message.t !== 'bye' && message.t !== 'mapping')
@@ -374,24 +382,34 @@ export class RendezvousServer {
   }
 
   /**
-   * A CHANNEL frame: opened with the keys of the registration at its source endpoint. One that fails (forged, altered,
-   * replayed) is dropped and counted and refreshes nothing; from an endpoint with no registration it gets a
-   * `not_registered` no larger than itself, so a client the server forgot registers again.
+   * A CHANNEL frame: opened with the keys of the registration waiting at its source endpoint (its sealed `prove`), else
+   * with those of the registration there. One that fails (forged, altered, replayed) is dropped and counted and
+   * refreshes nothing; from an endpoint with neither it gets a `not_registered` no larger than itself, so a client the
+   * server forgot registers again.
    */
   private openChannel(body: Buffer, from: Endpoint, now: number, size: number): void {
     const me = this.registry.at(from, now)
-    if (!me?.channel) {
+    const waiting = this.admission.channelAt(from)
+    if (!me?.channel && !waiting) {
       this.stats.unregistered++
       return this.replyClear(from, { t: 'error', code: 'not_registered', message: 'register first' }, size)
     }
-    const inner = me.channel.open(body)
+    // Once proven, the waiting channel is the registration's: opened once, as the registration's (a resent proof too).
+    const fresh = waiting && waiting !== me?.channel ? waiting.open(body) : undefined
+    const inner = fresh ?? me?.channel?.open(body)
     if (!inner) return void this.stats.forged++
-    this.registry.touch(from, now)
-    if (inner.kind === FrameKind.Relay) return this.relay(inner.body, me, now)
     const json = inner.kind === FrameKind.Server ? decodeJson(inner.body) : undefined
     const message = json && parseClientMessage(json)
-    if (!message || message.t === 'hello' || message.t === 'register' || message.t === 'prove')
-      return void this.stats.malformed++
+    if (message?.t === 'prove') return this.prove(message, from, now)
+    if (!me) {
+      // Sealed under the keys of a registration that was proven but is gone (bye, eviction): as if it had never been.
+      this.stats.unregistered++
+      return this.replyClear(from, { t: 'error', code: 'not_registered', message: 'register first' }, size)
+    }
+    if (fresh) return void this.stats.malformed++ // under a registration's keys before it is proven: only its proof
+    this.registry.touch(from, now)
+    if (inner.kind === FrameKind.Relay) return this.relay(inner.body, me, now)
+    if (!message || message.t === 'hello' || message.t === 'register') return void this.stats.malformed++
     this.dispatch(message, me, now)
   }
 
@@ -653,9 +671,9 @@ export class RendezvousServer {
     }
   }
 
-  /** hello → cookie → register → challenge → prove → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
+  /** hello → cookie → register → challenge → prove (sealed) → registered. Nothing is stored, and no RSA work done, before the cookie checks out. */
   private admit(
-    message: Extract<ClientMessage, { t: 'hello' | 'register' | 'prove' }>,
+    message: Extract<ClientMessage, { t: 'hello' | 'register' }>,
     from: Endpoint,
     now: number,
     size: number,
@@ -676,9 +694,26 @@ export class RendezvousServer {
         size,
       )
     }
-    if (message.t === 'register') return this.replyClear(from, this.admission.register(message, from), size)
+    return this.replyClear(from, this.admission.register(message, from), size)
+  }
+
+  /** A `prove` that opened under the channel its challenge set up: checked, then the name is claimed and registered. */
+  private prove(message: Extract<ClientMessage, { t: 'prove' }>, from: Endpoint, now: number): void {
+    const channel = this.admission.channelAt(from)
+    if (!this.registrationLimiter.allow(from.address)) {
+      this.stats.limited++
+      return this.sendSealed(
+        { endpoint: from, channel },
+        encodeJson(FrameKind.Server, {
+          t: 'error',
+          rid: message.rid,
+          code: 'slow_down',
+          message: 'too many registrations',
+        }),
+      )
+    }
     const admitted = this.admission.prove(message, from)
-    if ('t' in admitted) return this.replyClear(from, admitted, size)
+    if ('t' in admitted) return this.sendSealed({ endpoint: from, channel }, encodeJson(FrameKind.Server, admitted))
     if (!this.shared)
       return this.enrol(admitted, from, message.rid, now, this.names.claim(admitted.name, admitted.key, now))
     // With Redis, the shared book decides who owns the name (then ours follows it); without an answer, ours does.

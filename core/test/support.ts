@@ -72,7 +72,7 @@ export function privatePemFor(publicKey: string): string {
 }
 
 /**
- * Registers at a rendezvous server the way a client does: hello → cookie, register → challenge, prove → registered.
+ * Registers at a rendezvous server the way a client does: hello → cookie, register → challenge, prove (sealed) → registered.
  * `request` sends one message with a fresh rid and resolves with its reply; the first reply that is not the expected
  * next step (an error) is returned as it is. `onChannel` gets the channel's client end before the proof goes out, so
  * the caller can open the sealed `registered` (and seal everything after it).
@@ -85,12 +85,17 @@ export async function admit(
   const cookie = await request({ t: 'hello', pad: HELLO_PAD })
   if (cookie.t !== 'cookie') return cookie
   const eph = ephemeralKey()
-  const challenge = await request({ t: 'register', local: [], ...registration, cookie: cookie.cookie, eph: eph.public })
+  const { local = [], nat, ...identity } = registration
+  const challenge = await request({ t: 'register', ...identity, cookie: cookie.cookie, eph: eph.public })
   if (challenge.t !== 'challenge') return challenge
   const transcript = challengeTranscript(challenge, registration, eph.public)
   onChannel(ChannelEnd.derive('client', eph, transcript.serverEph, transcript)!)
+  // The proof goes sealed under that channel (the caller's `request` seals whatever is not a clear step), with the LAN
+  // endpoints and NAT type the clear `register` no longer carries.
   return request({
     t: 'prove',
+    local,
+    ...(nat ? { nat } : {}),
     sig: sign('sha256', registrationProof(transcript), { key: privatePemFor(registration.key), ...PSS }).toString(
       'base64',
     ),

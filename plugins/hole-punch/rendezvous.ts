@@ -106,7 +106,6 @@ const NONE: ReadonlySet<string> = new Set()
 const CLEAR_ANSWERS: Readonly<Record<string, ReadonlySet<string>>> = {
   hello: new Set(['cookie', 'error']),
   register: new Set(['challenge', 'error']),
-  prove: new Set(['error']),
   mapping: new Set(['mapped', 'error']),
 }
 
@@ -334,15 +333,17 @@ export class RendezvousClient {
 
   // --- requests ---
 
-  /** The registration steps (and NAT detection) go in clear; everything else only sealed, so only after registering. */
+  /** The registration's first two steps (and NAT detection) go in clear; the proof sealed under the channel its challenge
+   * set up (it carries our LAN endpoints); everything else sealed under the registration's channel. */
   private send(message: ClientMessage, to: Endpoint | undefined = this.server): Promise<void> {
     const transport = this.transport
     if (!transport || !to) return Promise.resolve()
     const frame = encodeJson(FrameKind.Server, message)
     const failed = (error: Error) => this.deps.log.debug(`send to server failed: ${error.message}`)
     if (CLEAR_ANSWERS[message.t]) return transport.send(frame, to).catch(failed)
-    if (!this.channel) return Promise.resolve()
-    return transport.send(this.channel.seal(frame), to).catch(failed)
+    const channel = message.t === 'prove' ? this.nextChannel : this.channel
+    if (!channel) return Promise.resolve()
+    return transport.send(channel.seal(frame), to).catch(failed)
   }
 
   /** Sends a request, resending on timeout; resolves with the reply, or undefined after the last attempt. */
@@ -438,9 +439,6 @@ export class RendezvousClient {
         cookie: cookie.cookie,
         name: me.name,
         key: me.publicKey,
-        local: this.localEndpoints(),
-        nat: this.myNat,
-        instance: this.instance,
         eph: eph.public,
       },
       STEP_ATTEMPTS,
@@ -472,7 +470,14 @@ export class RendezvousClient {
     this.nextChannel = ChannelEnd.derive('client', eph, challenge.eph, transcript)
     if (!this.nextChannel) return (log.debug('a challenge with an unusable ephemeral key: ignored'), undefined)
     const proven = await this.request(
-      { t: 'prove', rid: rid(), sig: me.sign(registrationProof(transcript)).toString('base64') },
+      {
+        t: 'prove',
+        rid: rid(),
+        sig: me.sign(registrationProof(transcript)).toString('base64'),
+        local: this.localEndpoints(),
+        nat: this.myNat,
+        instance: this.instance,
+      },
       STEP_ATTEMPTS,
     )
     if (proven?.t !== 'registered') return (log.debug('prove unanswered', { reply: proven }), proven)

@@ -31,7 +31,7 @@ export function runCli(
 }
 
 /** What goes in clear: the registration's steps, NAT detection and the health check; the rest is sealed once registered. */
-const CLEAR = new Set(['hello', 'register', 'prove', 'mapping', 'health'])
+const CLEAR = new Set(['hello', 'register', 'mapping', 'health'])
 
 /** A UDP socket speaking the rendezvous protocol to one server; keeps every message it receives, sealed ones opened. */
 export class UdpPeer {

@@ -11,7 +11,7 @@ import { decodeRelay, encodeRelay, MAPPING_PAD, MAX_RELAY_NAME_BYTES, type Chann
 const WAIT_MS = 1000
 
 /** The requests a client sends in clear: the registration's steps and NAT detection. */
-const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+const CLEAR = new Set(['hello', 'register', 'mapping'])
 
 /** A UDP socket on 127.0.0.1 that keeps every frame it receives, opening those sealed under its channel once registered. */
 class Peer {

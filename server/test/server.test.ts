@@ -32,7 +32,7 @@ const REPLY_MS = 2000
 const KEYS = { alice: publicPem('alice'), bob: publicPem('bob'), carol: publicPem('carol') }
 
 /** The requests a client sends in clear: the registration's steps and NAT detection. */
-const CLEAR = new Set(['hello', 'register', 'prove', 'mapping'])
+const CLEAR = new Set(['hello', 'register', 'mapping'])
 
 /** A UDP client socket on 127.0.0.1 that queues every server message it receives, sealed ones opened under its channel. */
 class Client {
@@ -205,7 +205,6 @@ describe('server RendezvousServer (live UDP)', function () {
       t: 'register',
       name: 'alice',
       key: KEYS.alice,
-      local: [],
       cookie: cookie.cookie,
       eph: eph.public,
     })
@@ -217,17 +216,66 @@ describe('server RendezvousServer (live UDP)', function () {
       t: 'register',
       name: 'alice',
       key: KEYS.alice,
-      local: [],
       cookie: cookie.cookie,
       eph: eph.public,
     })
     expect(again.nonce, 'a resent register gets the same challenge').to.equal(challenge.nonce)
-    expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered')
-    expect((await alice.request({ t: 'prove', sig })).t).to.equal('registered') // the client's retransmission
+    expect((await alice.request({ t: 'prove', sig, local: [] })).t).to.equal('registered')
+    expect((await alice.request({ t: 'prove', sig, local: [] })).t).to.equal('registered') // the client's retransmission
     const other = sign('sha256', proof, { key: privatePemFor(KEYS.alice), ...PSS }).toString('base64') // PSS: a new salt
     expect(other).to.not.equal(sig)
-    expect(await alice.request({ t: 'prove', sig: other })).to.deep.include({ t: 'error', code: 'bad_request' })
+    expect(await alice.request({ t: 'prove', sig: other, local: [] })).to.deep.include({
+      t: 'error',
+      code: 'bad_request',
+    })
     expect(server.online).to.equal(1)
+  })
+
+  /** hello and register as a client does; the channel the challenge sets up, and the proof to send under it. */
+  async function challenged(c: Client, name: keyof typeof KEYS) {
+    const cookie = await c.request({ t: 'hello', pad: HELLO_PAD })
+    const eph = ephemeralKey()
+    const challenge = await c.request({ t: 'register', name, key: KEYS[name], cookie: cookie.cookie, eph: eph.public })
+    expect(challenge.t).to.equal('challenge')
+    const transcript = challengeTranscript(challenge, { name, key: KEYS[name] }, eph.public)
+    const sig = sign('sha256', registrationProof(transcript), { key: privatePemFor(KEYS[name]), ...PSS })
+    return {
+      channel: ChannelEnd.derive('client', eph, transcript.serverEph, transcript)!,
+      transcript,
+      prove: { t: 'prove', sig: sig.toString('base64'), local: [{ address: '10.1.2.3', port: 4567 }] },
+    }
+  }
+
+  it('refuses a proof in clear (it would carry the LAN endpoints), and admits it sealed', async () => {
+    const alice = await client()
+    const { channel, prove } = await challenged(alice, 'alice')
+    const rid = alice.rid()
+    const clear = encodeJson(FrameKind.Server, { ...prove, rid })
+    await alice.sendRaw(clear)
+    const refused = await alice.next()
+    expect(refused).to.deep.include({ t: 'error', rid, code: 'bad_request' })
+    expect(encodeJson(FrameKind.Server, refused).length, 'no larger than the clear prove').to.be.at.most(clear.length)
+    expect(server.online).to.equal(0)
+    alice.channel = channel
+    expect((await alice.request(prove)).t).to.equal('registered')
+    const bob = await registered('bob')
+    const intro = await bob.request({ t: 'connect', to: 'alice' })
+    expect(intro.peer, "the sealed proof's LAN endpoints reach the peers").to.deep.include({
+      local: [{ address: '10.1.2.3', port: 4567 }],
+    })
+  })
+
+  it('drops and counts a proof sealed under other keys, and registers nothing', async () => {
+    const mallory = await client()
+    const { transcript, prove } = await challenged(mallory, 'alice')
+    // The same transcript but another ephemeral key than the one registered: keys the server did not agree to.
+    const forged = ChannelEnd.derive('client', ephemeralKey(), transcript.serverEph, transcript)!
+    const forgedBefore = server.stats.forged
+    await mallory.sendRaw(forged.seal(encodeJson(FrameKind.Server, { ...prove, rid: mallory.rid() })))
+    // Datagrams on loopback from one socket arrive in order: once the hello after it is answered, the forgery was handled.
+    expect((await mallory.request({ t: 'hello', pad: HELLO_PAD })).t).to.equal('cookie')
+    expect(server.stats.forged).to.equal(forgedBefore + 1)
+    expect(server.online).to.equal(0)
   })
 
   it('answers a ping with the public endpoint', async () => {
@@ -527,7 +575,7 @@ describe('server RendezvousServer (live UDP)', function () {
   it('drops malformed datagrams, counts them, and keeps serving', async () => {
     const alice = await registered('alice')
     const bob = await registered('bob')
-    const validRegister = { t: 'register', rid: '1', name: 'mallory', key: KEYS.carol, local: [] }
+    const validRegister = { t: 'register', rid: '1', name: 'mallory', key: KEYS.carol }
     const junk: Buffer[] = [
       Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3]),
       Buffer.from([0x00]),
@@ -541,7 +589,7 @@ describe('server RendezvousServer (live UDP)', function () {
       encodeJson(FrameKind.Server, { t: 'shout', rid: '6' }), // unknown type
       encodeJson(FrameKind.Server, { t: 'ping', rid: 'not-hex' }),
       encodeJson(FrameKind.Server, { ...validRegister, name: 'bad name' }),
-      encodeJson(FrameKind.Server, { ...validRegister, local: 'everywhere' }),
+      encodeJson(FrameKind.Server, { t: 'prove', rid: '1', sig: 'AAAA', local: 'everywhere' }),
       encodeJson(FrameKind.Server, { ...validRegister, key: 'k'.repeat(MAX_KEY_CHARS + 1) }),
       encodeJson(FrameKind.Server, { t: 'connect', rid: '7', to: 'a b' }),
       Buffer.concat([encodeJson(FrameKind.Server, { t: 'ping', rid: '8' }), Buffer.alloc(1500 - 30, 0x20)]), // 1500 bytes

@@ -49,7 +49,9 @@ async function silentPeer(server: Endpoint, name: string, key: string, local: En
   let rids = 0
   const request = async (message: { t: string; [field: string]: unknown }) => {
     const rid = (++rids).toString(16)
-    socket.send(encodeJson(FrameKind.Server, { ...message, rid } as JsonMessage), server.port, server.address)
+    const frame = encodeJson(FrameKind.Server, { ...message, rid } as JsonMessage)
+    // The proof goes sealed under the channel its challenge set up, as a client sends it.
+    socket.send(message.t === 'prove' && channel ? channel.seal(frame) : frame, server.port, server.address)
     for (let i = 0; i < 100; i++) {
       const reply = replies.find((r) => r.rid === rid)
       if (reply) return reply

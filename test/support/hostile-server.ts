@@ -53,6 +53,7 @@ export class HostileServer {
       (r) => r.intro.public.address === from.address && r.intro.public.port === from.port,
     )
     const outer = decodeFrame(bytes)
+    // The channel is derived at the challenge, since the proof comes sealed under it.
     const frame = outer?.kind === FrameKind.Channel ? me?.channel?.open(outer.body) : outer
     const json = frame?.kind === FrameKind.Server ? decodeJson(frame.body) : undefined
     const message = json && parseClientMessage(json)
@@ -73,9 +74,10 @@ export class HostileServer {
           serverKey: skey,
         }
         this.registered.set(message.name, {
-          intro: { name: message.name, key: message.key, public: from, local: message.local },
+          intro: { name: message.name, key: message.key, public: from, local: [] },
           transcript,
           eph,
+          channel: ChannelEnd.derive('server', eph, message.eph, transcript),
         })
         return this.sendClear(from, {
           t: 'challenge',
@@ -87,9 +89,9 @@ export class HostileServer {
         })
       }
       case 'prove': {
-        // a liar need not check the proof
-        if (!me?.transcript || !me.eph) return
-        me.channel = ChannelEnd.derive('server', me.eph, me.transcript.clientEph, me.transcript)
+        // a liar need not check the proof; the LAN endpoints come with it
+        if (!me?.channel || outer?.kind !== FrameKind.Channel) return
+        me.intro.local = message.local
         return this.send(me, { t: 'registered', rid: message.rid, name: me.intro.name, public: from, ttlMs: 60_000 })
       }
       case 'ping':
