@@ -1,5 +1,6 @@
 // The wire format both sides import: the frame, the rendezvous messages, the relay codec, the registration proof and
-// key policy, and user names. The server and the client plugins depend on this folder, never on each other.
+// key policy, user names, and the rsa plugin's handshake and DATA body. The server and the client plugins depend on
+// this folder, never on each other.
 // reliable.ts (reliable delivery's frames) is imported by path: its names (encodeFrame, HEADER_BYTES) overlap the frame's.
 export * from './frames'
 export * from './endpoints'
@@ -11,3 +12,4 @@ export * from './service'
 export * from './signatures'
 export * from './probe'
 export * from './envelope'
+export * from './handshake'

@@ -1,4 +1,4 @@
-// One end of an authenticated, forward-secret session between two named users. The wire format is in README.md.
+// One end of an authenticated, forward-secret session between two named users. The bytes are protocol/handshake.ts.
 // Pure: no I/O, no timers. The caller moves the returned bytes and decides when to call begin() again.
 import {
   createCipheriv,
@@ -20,25 +20,51 @@ import {
   type KeyObject,
 } from 'node:crypto'
 import { checkPublicKey, fingerprintBytes, type RsaIdentity } from './identity'
-// The wire's constants: one name limit everywhere, and the RSA parameters the server's proof uses too.
-import { MAX_NAME_BYTES, OAEP, PSS } from '../../protocol'
+// The bytes (protocol/handshake.ts), one name limit everywhere, and the RSA parameters the server's proof uses too.
+import {
+  dataAad,
+  DATA_COUNTER_BYTES as COUNTER_BYTES,
+  DATA_OVERHEAD,
+  DATA_SESSION_ID_BYTES as SESSION_ID_BYTES,
+  DATA_TAG_BYTES as TAG_BYTES,
+  encodeCookie,
+  encodeDataCounter,
+  encodeHandshakeName,
+  encodeInit,
+  encodeRequest,
+  encodeResp,
+  HANDSHAKE_COOKIE_BYTES as COOKIE_BYTES,
+  HANDSHAKE_INIT_LABEL as INIT_LABEL,
+  HANDSHAKE_KEY_BYTES as KEY_BYTES,
+  HANDSHAKE_KEYS_LABEL as KEYS_LABEL,
+  HANDSHAKE_NONCE_BYTES as NONCE_BYTES,
+  HANDSHAKE_PREFIX_BYTES as PREFIX_BYTES,
+  HANDSHAKE_RESP_LABEL as RESP_LABEL,
+  HANDSHAKE_SECRET_BYTES as SECRET_BYTES,
+  HandshakeRejected,
+  OpenFailed,
+  parseHandshake,
+  peekHandshake,
+  peekSessionId,
+  readDataCounter,
+  MAX_NAME_BYTES,
+  OAEP,
+  PSS,
+  type CookieMessage,
+  type HandshakeNames,
+  type HandshakeType,
+  type InitMessage,
+  type RequestMessage,
+  type RespMessage,
+} from '../../protocol'
 
-/** A handshake message that is malformed, not for us, stale, replayed or not signed by the expected key. */
-export class HandshakeRejected extends Error {
-  override name = 'HandshakeRejected'
-}
-
-/** A DATA body that is malformed, for an unknown or expired session, replayed, or fails authentication. */
-export class OpenFailed extends Error {
-  override name = 'OpenFailed'
-}
+// The format moved to protocol/handshake.ts; these stay importable from here for the plugin and its tests.
+export { DATA_OVERHEAD, HandshakeRejected, OpenFailed, peekHandshake, peekSessionId, type HandshakeType }
 
 /** seal() cannot encrypt: no session yet, or the session has sealed its maximum number of messages. */
 export class SealRefused extends Error {
   override name = 'SealRefused'
 }
-
-export type HandshakeType = 'request' | 'init' | 'resp' | 'cookie'
 
 export interface SecureChannelOptions {
   me: { name: string; identity: RsaIdentity }
@@ -74,7 +100,6 @@ export interface RequestCookies {
 
 /** How long a cookie is valid: its own bucket and the next one (60 to 120 s). */
 export const COOKIE_BUCKET_MS = 60_000
-const COOKIE_BYTES = 16
 const COOKIE_LABEL = Buffer.from('udsu-cookie-v1', 'ascii')
 
 /** Cookies under a random 32-byte secret that never leaves this process. */
@@ -131,88 +156,17 @@ export function initBudget(perSecond: number, burst: number): InitBudget {
 const FIRST_HEARING_RESERVE = 10
 
 export { MAX_NAME_BYTES, OAEP, PSS }
-/** Bytes a DATA body adds to the plaintext: session id, counter and tag. */
-export const DATA_OVERHEAD = 32
 /** How far behind the highest counter seen a message may arrive and still open once. */
 export const REPLAY_WINDOW = 2048
 
-const TYPE_CODES: Record<HandshakeType, number> = { request: 0x01, init: 0x02, resp: 0x03, cookie: 0x04 }
-const TYPE_NAMES = new Map<number, HandshakeType>([
-  [0x01, 'request'],
-  [0x02, 'init'],
-  [0x03, 'resp'],
-  [0x04, 'cookie'],
-])
-const INIT_LABEL = Buffer.from('udsu-init-v1', 'ascii')
-const RESP_LABEL = Buffer.from('udsu-resp-v1', 'ascii')
-const KEYS_LABEL = Buffer.from('udsu-keys-v1', 'ascii')
 // DER header of an X25519 SubjectPublicKeyInfo; the raw 32-byte key follows it.
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
-const NONCE_BYTES = 16
-const X25519_BYTES = 32
-const SECRET_BYTES = 32
-const SESSION_ID_BYTES = 8
-const COUNTER_BYTES = 8
-const TAG_BYTES = 16
-const PREFIX_BYTES = 4
-const KEY_BYTES = 32
-const MIN_RSA_BYTES = 256
-const MAX_RSA_BYTES = 1024
 const MIN_INIT_INTERVAL_MS = 1000
 /** A fresh responder nonce heard within this long of another marks a flood: nonces must then be heard twice. */
 const FLOOD_WINDOW_MS = 1000
 /** Responder nonces remembered as heard once: seconds of a flood (1,600/s was measured), 16 bytes each. */
 const MAX_HEARD_ONCE = 4096
 const TWO_TO_32 = 2 ** 32
-// Counters above this cannot be held exactly in a JS number; we never send them, so such a body is forged.
-const MAX_COUNTER_HIGH_WORD = 2 ** 21
-
-// Fatal so that invalid bytes are rejected; ignoreBOM so that two different byte strings never decode to one name.
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-
-interface RequestMessage {
-  type: 'request'
-  from: string
-  to: string
-  /** The responder's nonce and the cookie it echoes (all zeros when it has none yet); absent from the initiator's. */
-  nonceR?: Buffer
-  cookie?: Buffer
-  /** The two names as sent (from and to, each with its length byte): what a cookie covers besides nonce and source. */
-  names: Buffer
-}
-
-interface CookieMessage {
-  type: 'cookie'
-  from: string
-  to: string
-  nonceR: Buffer
-  cookie: Buffer
-}
-
-interface InitMessage {
-  type: 'init'
-  from: string
-  to: string
-  ephemeral: Buffer
-  nonceI: Buffer
-  nonceR: Buffer
-  encryptedSecret: Buffer
-  signature: Buffer
-  /** The message up to (not including) the signature length: what the signature covers. */
-  signedPart: Buffer
-}
-
-interface RespMessage {
-  type: 'resp'
-  from: string
-  to: string
-  ephemeral: Buffer
-  nonceI: Buffer
-  signature: Buffer
-  signedPart: Buffer
-}
-
-type HandshakeMessage = RequestMessage | InitMessage | RespMessage | CookieMessage
 
 interface Session {
   id: Buffer
@@ -235,22 +189,6 @@ interface PendingInit {
   createdAt: number
 }
 
-/** Reads a handshake message and checks its structure (not its signature). Throws HandshakeRejected if malformed. */
-export function peekHandshake(body: Buffer): { type: HandshakeType; from: string; to: string } {
-  const { type, from, to } = parseHandshake(body)
-  return { type, from, to }
-}
-
-/** The session id of a DATA body, as hex, to find the channel that can open it. Throws OpenFailed if too short. */
-export function peekSessionId(body: Buffer): string {
-  if (!Buffer.isBuffer(body) || body.length < DATA_OVERHEAD) {
-    throw new OpenFailed(
-      `DATA body too short: ${Buffer.isBuffer(body) ? body.length : 0} bytes, at least ${DATA_OVERHEAD} needed`,
-    )
-  }
-  return body.subarray(0, SESSION_ID_BYTES).toString('hex')
-}
-
 export class SecureChannel {
   /** True if this side sends INIT: its identity fingerprint sorts lower than the peer's. */
   readonly initiator: boolean
@@ -259,8 +197,8 @@ export class SecureChannel {
   /** The peer's key in canonical SPKI PEM form, as checked. */
   readonly peerPublicKeyPem: string
 
-  private readonly myNameBytes: Buffer
-  private readonly peerNameBytes: Buffer
+  /** The names as every message we send starts: from me, to the peer. */
+  private readonly names: HandshakeNames
   private readonly myFingerprint: Buffer
   private readonly peerFingerprint: Buffer
   private readonly myPrivateKey: KeyObject
@@ -298,8 +236,10 @@ export class SecureChannel {
     const { me, peer } = options
     this.myName = me.name
     this.peerName = peer.name
-    this.myNameBytes = encodeName(me.name, 'my name')
-    this.peerNameBytes = encodeName(peer.name, "the peer's name")
+    this.names = {
+      from: encodeHandshakeName(me.name, 'my name'),
+      to: encodeHandshakeName(peer.name, "the peer's name"),
+    }
     if (me.name === peer.name) throw new Error(`SecureChannel: both ends are named "${me.name}"`)
 
     const checkedPeer = checkPublicKey(peer.publicKeyPem)
@@ -343,13 +283,13 @@ export class SecureChannel {
   begin(): Buffer[] {
     if (!this.initiator) {
       this.nonceR ??= randomBytes(NONCE_BYTES)
-      return [this.encodeRequest(this.nonceR, this.cookie)]
+      return [encodeRequest(this.names, this.nonceR, this.cookie)]
     }
     if (this.pending !== undefined && this.now() - this.pending.createdAt < this.handshakeTimeoutMs) {
       return [this.pending.bytes]
     }
     this.dropPending()
-    return [this.encodeRequest(undefined)]
+    return [encodeRequest(this.names, undefined)]
   }
 
   /**
@@ -395,7 +335,7 @@ export class SecureChannel {
         `session with ${this.peerName} has sealed its ${this.maxMessagesPerSession} messages: rekey first`,
       )
     }
-    const counter = encodeCounter(session.sealed)
+    const counter = encodeDataCounter(session.sealed)
     const cipher = createCipheriv('aes-256-gcm', session.sendKey, Buffer.concat([session.sendPrefix, counter]), {
       authTagLength: TAG_BYTES,
     })
@@ -412,9 +352,8 @@ export class SecureChannel {
     const session = this.findSession(idHex)
     if (session === undefined)
       throw new OpenFailed(`DATA for session ${idHex}, which ${this.myName} has no (more) keys for`)
-    const high = body.readUInt32BE(SESSION_ID_BYTES)
-    if (high >= MAX_COUNTER_HIGH_WORD) throw new OpenFailed(`DATA counter out of range in session ${idHex}`)
-    const counter = high * TWO_TO_32 + body.readUInt32BE(SESSION_ID_BYTES + 4)
+    const counter = readDataCounter(body)
+    if (counter === undefined) throw new OpenFailed(`DATA counter out of range in session ${idHex}`)
     const replayProblem = session.window.problemWith(counter)
     if (replayProblem !== undefined)
       throw new OpenFailed(`DATA counter ${counter} in session ${idHex} ${replayProblem}`)
@@ -468,7 +407,7 @@ export class SecureChannel {
     const now = this.now()
     if (!this.cookies.valid(now, source, request.names, nonceR, cookie)) {
       const fresh = this.cookies.make(now, source, request.names, nonceR)
-      return [Buffer.concat([this.encodeHeader('cookie'), nonceR, fresh])]
+      return [encodeCookie(this.names, nonceR, fresh)]
     }
     if (this.completedNonceR !== undefined && nonceR.equals(this.completedNonceR)) return []
     if (this.pending !== undefined && nonceR.equals(this.pending.nonceR)) return [this.pending.bytes]
@@ -493,23 +432,15 @@ export class SecureChannel {
     const nonceI = randomBytes(NONCE_BYTES)
     const secret = randomBytes(SECRET_BYTES)
     const encryptedSecret = publicEncrypt({ key: this.peerPublicKey, ...OAEP }, secret)
-    const signedPart = Buffer.concat([
-      this.encodeHeader('init'),
-      rawX25519(ephemeral.publicKey),
-      nonceI,
-      nonceR,
-      u16(encryptedSecret.length),
-      encryptedSecret,
-    ])
-    const signature = sign(
-      'sha256',
-      this.transcript(INIT_LABEL, this.myFingerprint, this.peerFingerprint, signedPart),
-      {
-        key: this.myPrivateKey,
-        ...PSS,
-      },
+    const bytes = encodeInit(
+      this.names,
+      { ephemeral: rawX25519(ephemeral.publicKey), nonceI, nonceR, encryptedSecret },
+      (signedPart) =>
+        sign('sha256', this.transcript(INIT_LABEL, this.myFingerprint, this.peerFingerprint, signedPart), {
+          key: this.myPrivateKey,
+          ...PSS,
+        }),
     )
-    const bytes = Buffer.concat([signedPart, u16(signature.length), signature])
 
     this.dropPending()
     this.pending = {
@@ -559,7 +490,7 @@ export class SecureChannel {
   private answerRequestAsResponder(): Buffer[] {
     // No RSA work here: a REQUEST is unauthenticated, so it must stay cheap to answer.
     this.nonceR ??= randomBytes(NONCE_BYTES)
-    return [this.encodeRequest(this.nonceR, this.cookie)]
+    return [encodeRequest(this.names, this.nonceR, this.cookie)]
   }
 
   private acceptCookie(message: CookieMessage): Buffer[] {
@@ -569,7 +500,7 @@ export class SecureChannel {
     // The same cookie again (one per REQUEST we sent): the retransmissions carry it already.
     if (this.cookie !== undefined && this.cookie.equals(message.cookie)) return []
     this.cookie = Buffer.from(message.cookie)
-    return [this.encodeRequest(this.nonceR, this.cookie)]
+    return [encodeRequest(this.names, this.nonceR, this.cookie)]
   }
 
   private acceptInit(init: InitMessage, initBytes: Buffer): Buffer[] {
@@ -601,16 +532,15 @@ export class SecureChannel {
       }
       const ephemeral = generateKeyPairSync('x25519')
       const shared = x25519(ephemeral.privateKey, init.ephemeral)
-      const signedPart = Buffer.concat([this.encodeHeader('resp'), rawX25519(ephemeral.publicKey), init.nonceI])
-      const signature = sign(
-        'sha256',
-        this.transcript(RESP_LABEL, this.myFingerprint, this.peerFingerprint, initBytes, signedPart),
-        {
-          key: this.myPrivateKey,
-          ...PSS,
-        },
+      const respBytes = encodeResp(
+        this.names,
+        { ephemeral: rawX25519(ephemeral.publicKey), nonceI: init.nonceI },
+        (signedPart) =>
+          sign('sha256', this.transcript(RESP_LABEL, this.myFingerprint, this.peerFingerprint, initBytes, signedPart), {
+            key: this.myPrivateKey,
+            ...PSS,
+          }),
       )
-      const respBytes = Buffer.concat([signedPart, u16(signature.length), signature])
       const session = this.deriveSession(shared, secret, initBytes, respBytes)
 
       this.nonceR = undefined
@@ -676,21 +606,6 @@ export class SecureChannel {
     if (this.current?.idHex === idHex) return this.current
     return this.retired.find((entry) => entry.session.idHex === idHex)?.session
   }
-
-  private encodeHeader(type: HandshakeType): Buffer {
-    return Buffer.concat([
-      Buffer.of(TYPE_CODES[type], this.myNameBytes.length),
-      this.myNameBytes,
-      Buffer.of(this.peerNameBytes.length),
-      this.peerNameBytes,
-    ])
-  }
-
-  /** The initiator's REQUEST has no nonce; the responder's carries its nonce and the cookie (zeros until it has one). */
-  private encodeRequest(nonceR: Buffer | undefined, cookie?: Buffer): Buffer {
-    if (nonceR === undefined) return this.encodeHeader('request')
-    return Buffer.concat([this.encodeHeader('request'), nonceR, cookie ?? Buffer.alloc(COOKIE_BYTES)])
-  }
 }
 
 /** Sliding window over received counters: each counter opens once, and only within REPLAY_WINDOW of the highest. */
@@ -730,111 +645,6 @@ class ReplayWindow {
   }
 }
 
-/** Parses and length-checks a whole handshake message; throws HandshakeRejected on anything malformed. */
-function parseHandshake(body: Buffer): HandshakeMessage {
-  if (!Buffer.isBuffer(body)) throw new HandshakeRejected('handshake message is not a Buffer')
-  const reader = new Reader(body)
-  const code = reader.u8('type')
-  const type = TYPE_NAMES.get(code)
-  if (type === undefined) throw new HandshakeRejected(`unknown handshake type 0x${code.toString(16).padStart(2, '0')}`)
-  const from = reader.name('from')
-  const to = reader.name('to')
-  const label = type.toUpperCase()
-  switch (type) {
-    case 'request': {
-      const names = body.subarray(1, reader.offset)
-      if (reader.remaining === 0) return { type, from, to, names }
-      if (reader.remaining !== NONCE_BYTES + COOKIE_BYTES) {
-        throw new HandshakeRejected(
-          `REQUEST from "${from}": ${reader.remaining} bytes after the names, expected 0 or ${NONCE_BYTES + COOKIE_BYTES}`,
-        )
-      }
-      return {
-        type,
-        from,
-        to,
-        names,
-        nonceR: reader.take(NONCE_BYTES, 'nonceR'),
-        cookie: reader.take(COOKIE_BYTES, 'cookie'),
-      }
-    }
-    case 'cookie': {
-      const nonceR = reader.take(NONCE_BYTES, 'nonceR')
-      const cookie = reader.take(COOKIE_BYTES, 'cookie')
-      reader.end(label)
-      return { type, from, to, nonceR, cookie }
-    }
-    case 'init': {
-      const ephemeral = reader.take(X25519_BYTES, 'ephemeral key')
-      const nonceI = reader.take(NONCE_BYTES, 'nonceI')
-      const nonceR = reader.take(NONCE_BYTES, 'nonceR')
-      const encryptedSecret = reader.rsaField('encrypted secret')
-      const signedPart = body.subarray(0, reader.offset)
-      const signature = reader.rsaField('signature')
-      reader.end(label)
-      return { type, from, to, ephemeral, nonceI, nonceR, encryptedSecret, signature, signedPart }
-    }
-    case 'resp': {
-      const ephemeral = reader.take(X25519_BYTES, 'ephemeral key')
-      const nonceI = reader.take(NONCE_BYTES, 'nonceI')
-      const signedPart = body.subarray(0, reader.offset)
-      const signature = reader.rsaField('signature')
-      reader.end(label)
-      return { type, from, to, ephemeral, nonceI, signature, signedPart }
-    }
-  }
-}
-
-/** Reads fields in order, checking each length before reading it. */
-class Reader {
-  offset = 0
-
-  constructor(private readonly bytes: Buffer) {}
-
-  get remaining(): number {
-    return this.bytes.length - this.offset
-  }
-
-  take(length: number, field: string): Buffer {
-    if (this.remaining < length) {
-      throw new HandshakeRejected(`handshake message truncated: ${field} needs ${length} bytes, ${this.remaining} left`)
-    }
-    const slice = this.bytes.subarray(this.offset, this.offset + length)
-    this.offset += length
-    return slice
-  }
-
-  u8(field: string): number {
-    return this.take(1, field)[0]
-  }
-
-  name(field: string): string {
-    const length = this.u8(`${field} length`)
-    if (length === 0 || length > MAX_NAME_BYTES) {
-      throw new HandshakeRejected(`handshake ${field} name is ${length} bytes, must be 1 to ${MAX_NAME_BYTES}`)
-    }
-    try {
-      return STRICT_UTF8.decode(this.take(length, field))
-    } catch (error) {
-      if (error instanceof HandshakeRejected) throw error
-      throw new HandshakeRejected(`handshake ${field} name is not valid UTF-8`)
-    }
-  }
-
-  /** A 2-byte length, then an RSA-sized field (2048 to 8192 bits). */
-  rsaField(field: string): Buffer {
-    const length = this.take(2, `${field} length`).readUInt16BE(0)
-    if (length < MIN_RSA_BYTES || length > MAX_RSA_BYTES) {
-      throw new HandshakeRejected(`handshake ${field} is ${length} bytes, must be ${MIN_RSA_BYTES} to ${MAX_RSA_BYTES}`)
-    }
-    return this.take(length, field)
-  }
-
-  end(label: string): void {
-    if (this.remaining !== 0) throw new HandshakeRejected(`${label} has ${this.remaining} unexpected trailing bytes`)
-  }
-}
-
 function verifyPss(data: Buffer, key: KeyObject, signature: Buffer): boolean {
   try {
     return verify('sha256', data, { key, ...PSS }, signature)
@@ -859,28 +669,6 @@ function x25519(privateKey: KeyObject, peerRaw: Buffer): Buffer {
 
 function rawX25519(publicKey: KeyObject): Buffer {
   return publicKey.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length)
-}
-
-function dataAad(callerAad: Buffer | undefined, sessionId: Buffer, counter: Buffer): Buffer {
-  return callerAad === undefined ? Buffer.concat([sessionId, counter]) : Buffer.concat([callerAad, sessionId, counter])
-}
-
-function encodeCounter(counter: number): Buffer {
-  const bytes = Buffer.alloc(COUNTER_BYTES)
-  bytes.writeUInt32BE(Math.floor(counter / TWO_TO_32), 0)
-  bytes.writeUInt32BE(counter % TWO_TO_32, 4)
-  return bytes
-}
-
-function encodeName(name: string, what: string): Buffer {
-  const bytes = Buffer.from(name, 'utf8')
-  if (bytes.toString('utf8') !== name) throw new RangeError(`SecureChannel: ${what} is not valid Unicode text`)
-  if (bytes.length === 0 || bytes.length > MAX_NAME_BYTES) {
-    throw new RangeError(
-      `SecureChannel: ${what} must be 1 to ${MAX_NAME_BYTES} bytes of UTF-8, "${name}" is ${bytes.length}`,
-    )
-  }
-  return bytes
 }
 
 function u16(value: number): Buffer {
