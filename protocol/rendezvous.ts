@@ -47,11 +47,6 @@ export type ClientMessage =
       name: string
       key: string
       eph: string
-      /** Not sent and not read (the parser drops them): they go sealed in `prove`. In the type only until
-       *  plugins/rsa/test/sizes.test.ts, which sizes a register with them, sizes the sealed `prove` instead. */
-      local?: Endpoint[]
-      nat?: NatType
-      instance?: string
     }
   /** The third, only sealed under the channel the challenge set up (client counter from 0): the transcript signed with the
    * identity key (RSA-PSS-SHA256, base64, see `registrationProof`), and what an eavesdropper must not learn: the LAN
