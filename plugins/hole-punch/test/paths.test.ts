@@ -86,6 +86,18 @@ function world(options: PathOptions = OPTIONS) {
   return { side, deliver, advance, introduce, now: () => now }
 }
 
+/** alice and bob introduced to each other on one LAN, their punches delivered: a direct path both ways. */
+function directPath() {
+  const w = world()
+  const alice = w.side('alice', { address: '10.0.0.1', port: 1000 })
+  const bob = w.side('bob', { address: '10.0.0.2', port: 2000 })
+  w.introduce(alice, bob)
+  w.introduce(bob, alice)
+  w.advance(0)
+  w.deliver()
+  return { w, alice, bob }
+}
+
 describe('hole-punch paths (pure, virtual clock)', () => {
   it('opens a direct path when both sides punch, and answers whoever waits', async () => {
     const w = world()
@@ -126,13 +138,7 @@ describe('hole-punch paths (pure, virtual clock)', () => {
   })
 
   it('keeps a path with keepalives and loses it after 3.5 silent intervals, asking for a new introduction at 2', () => {
-    const w = world()
-    const alice = w.side('alice', { address: '10.0.0.1', port: 1000 })
-    const bob = w.side('bob', { address: '10.0.0.2', port: 2000 })
-    w.introduce(alice, bob)
-    w.introduce(bob, alice)
-    w.advance(0)
-    w.deliver()
+    const { w, alice } = directPath()
     for (let i = 1; i <= 4; i++) {
       w.advance(15_000)
       alice.machine.keepalive()
@@ -144,13 +150,7 @@ describe('hole-punch paths (pure, virtual clock)', () => {
   })
 
   it('checks a path that went silent while in use: six unanswered punches lose it', () => {
-    const w = world()
-    const alice = w.side('alice', { address: '10.0.0.1', port: 1000 })
-    const bob = w.side('bob', { address: '10.0.0.2', port: 2000 })
-    w.introduce(alice, bob)
-    w.introduce(bob, alice)
-    w.advance(0)
-    w.deliver()
+    const { w, alice } = directPath()
     w.advance(3_001)
     alice.probes.splice(0)
     expect(alice.machine.route('bob')?.t).to.equal('direct')
